@@ -1,0 +1,157 @@
+//! Dispatch chains: the polymorphic inline cache of a send site.
+//!
+//! States, in the order a site moves through them:
+//! - **uninitialized**: no entry; the first execution looks the selector up;
+//! - **cached** (monomorphic with one entry, polymorphic with up to
+//!   [`SEND_CACHE_LIMIT`]): each entry is (receiver shape → target), checked in
+//!   order with one pointer compare;
+//! - **generic**: once a site has seen more shapes than the limit, the entries
+//!   are dropped and every execution goes through the VM's global lookup cache.
+//!
+//! A target is either the method found by lookup or, when lookup fails, the
+//! receiver class's `doesNotUnderstand:arguments:` handler, cached the same way,
+//! so a failed lookup happens once per shape and not on every send.
+//!
+//! Entries are plain `Copy` data ([`CacheEntry`]) readable through
+//! [`DispatchChain::entries`], so the JIT and the statistics can see what a site
+//! has learned.
+
+use std::cell::{Cell, UnsafeCell};
+
+use crate::method::MethodData;
+use crate::object::Shape;
+
+/// Maximum entries in a chain before the site goes generic. Six, as in
+/// TruffleSOM: beyond that, a linear guard sequence costs more than a hashed
+/// lookup, and real sites almost never need more.
+pub const SEND_CACHE_LIMIT: usize = 6;
+
+/// What a cached send calls.
+#[derive(Clone, Copy)]
+pub enum Target {
+    /// The method lookup found.
+    Method(&'static MethodData),
+    /// Lookup failed; call this `doesNotUnderstand:arguments:` handler with the
+    /// selector and an argument array built at call time.
+    Dnu(&'static MethodData),
+}
+
+impl Target {
+    /// The invoked method (the handler for DNU targets).
+    pub fn method(self) -> &'static MethodData {
+        match self {
+            Target::Method(m) | Target::Dnu(m) => m,
+        }
+    }
+}
+
+/// One cached (shape → target) pair.
+#[derive(Clone, Copy)]
+pub struct CacheEntry {
+    /// The receiver shape this entry guards on.
+    pub shape: *const Shape,
+    /// What to call for that shape.
+    pub target: Target,
+}
+
+/// The observable state of a chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChainState {
+    /// Never executed.
+    Uninitialized,
+    /// One entry.
+    Monomorphic,
+    /// Two to [`SEND_CACHE_LIMIT`] entries.
+    Polymorphic,
+    /// Over the limit: lookups go through the global cache.
+    Generic,
+}
+
+/// The inline cache of one send site.
+pub struct DispatchChain {
+    entries: UnsafeCell<[Option<CacheEntry>; SEND_CACHE_LIMIT]>,
+    len: Cell<u8>,
+    generic: Cell<bool>,
+}
+
+impl Default for DispatchChain {
+    fn default() -> Self {
+        DispatchChain {
+            entries: UnsafeCell::new([None; SEND_CACHE_LIMIT]),
+            len: Cell::new(0),
+            generic: Cell::new(false),
+        }
+    }
+}
+
+impl DispatchChain {
+    /// The cached target for `shape`, if any.
+    #[inline(always)]
+    pub fn lookup(&self, shape: *const Shape) -> Option<Target> {
+        // SAFETY: the array is only written by `add`/`reset`, never while a
+        // reference from here is alive (targets are copied out).
+        let entries = unsafe { &*self.entries.get() };
+        for e in entries[..self.len.get() as usize].iter().flatten() {
+            if std::ptr::eq(e.shape, shape) {
+                return Some(e.target);
+            }
+        }
+        None
+    }
+
+    /// Adds an entry; answers false (and turns generic) when the chain is full.
+    pub fn add(&self, entry: CacheEntry) -> bool {
+        let n = self.len.get() as usize;
+        if n >= SEND_CACHE_LIMIT {
+            self.make_generic();
+            return false;
+        }
+        // SAFETY: no reference into the array outlives a call of `lookup`.
+        unsafe { (*self.entries.get())[n] = Some(entry) };
+        self.len.set(n as u8 + 1);
+        true
+    }
+
+    /// Drops all entries and goes generic.
+    pub fn make_generic(&self) {
+        self.len.set(0);
+        self.generic.set(true);
+    }
+
+    /// Drops all entries and goes back to uninitialized.
+    pub fn reset(&self) {
+        self.len.set(0);
+        self.generic.set(false);
+    }
+
+    /// Whether the chain is generic.
+    #[inline(always)]
+    pub fn is_generic(&self) -> bool {
+        self.generic.get()
+    }
+
+    /// Number of cached entries.
+    pub fn chain_len(&self) -> usize {
+        self.len.get() as usize
+    }
+
+    /// A copy of the cached entries, in guard order.
+    pub fn entries(&self) -> Vec<CacheEntry> {
+        // SAFETY: see `lookup`.
+        let entries = unsafe { &*self.entries.get() };
+        entries[..self.chain_len()].iter().flatten().copied().collect()
+    }
+
+    /// The observable state.
+    pub fn state(&self) -> ChainState {
+        if self.is_generic() {
+            ChainState::Generic
+        } else {
+            match self.chain_len() {
+                0 => ChainState::Uninitialized,
+                1 => ChainState::Monomorphic,
+                _ => ChainState::Polymorphic,
+            }
+        }
+    }
+}

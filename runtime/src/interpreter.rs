@@ -1,0 +1,338 @@
+//! Activations and evaluation.
+//!
+//! Calling convention: the caller pushes the receiver and the arguments on the
+//! VM's value stack and calls [`invoke`] with the index of the receiver slot
+//! (`base`). The callee's frame slots are the arguments followed by its locals,
+//! so arguments are never copied for methods whose variables stay on the stack.
+//! A method whose variables are captured by a block keeps all its slots in a
+//! heap `Context` instead (decided at compile time, `AstBody::needs_context`).
+//! The caller resets the stack pointer to `base` after the call, on every path.
+//!
+//! Control transfers other than a normal return travel as `Err(Unwind)`: local
+//! `^` from inlined blocks, non-local returns, `restart`, errors and `exit:`.
+//! Methods pay for them only on the error path of the `Result`, so non-local
+//! return costs nothing in methods that do not use it.
+
+use std::cell::Cell;
+
+use crate::error::SomError;
+use crate::method::{AstBody, MethodData, MethodKind};
+use crate::nodes::Node;
+use crate::object::{self, Kind};
+use crate::value::Value;
+use crate::vm::{Vm, VmResult};
+
+/// Why evaluation left the normal path.
+pub enum Unwind {
+    /// `^` inside an inlined block of a method body: the method returns this.
+    Return(Value),
+    /// `^` inside a block: unwind to the activation whose context is `home`.
+    NonLocal {
+        /// The home method's context.
+        home: Value,
+        /// The returned value.
+        value: Value,
+    },
+    /// The value a block activation answers after its `^` found its home gone
+    /// and `escapedBlock:` handled it.
+    Escaped(Value),
+    /// `Block>>restart`: re-run the nearest method activation from the start.
+    Restart,
+    /// A SOM-level error; the program ends with a message and backtrace.
+    Error(Box<SomError>),
+    /// `system exit: n`.
+    Exit(i32),
+}
+
+impl Unwind {
+    /// A SOM-level error.
+    #[cold]
+    pub fn error(message: impl Into<String>) -> Unwind {
+        Unwind::Error(Box::new(SomError::new(message)))
+    }
+}
+
+/// One activation of a method or block.
+pub struct Frame {
+    /// `self`.
+    pub receiver: Value,
+    /// The slots: arguments then locals; points into the value stack or into
+    /// the heap context.
+    pub slots: *mut Value,
+    /// This activation's heap context, or ZERO.
+    pub ctx: Cell<Value>,
+    /// For block activations, the closure (ZERO for methods).
+    pub closure: Value,
+    /// The running code.
+    pub method: &'static MethodData,
+    /// The calling activation (null for the outermost).
+    pub parent: *const Frame,
+}
+
+impl Frame {
+    /// The context a non-local `^` in this activation targets.
+    #[inline]
+    pub fn home(&self) -> Value {
+        if self.closure.is_ptr() {
+            object::block_body(self.closure).home
+        } else {
+            self.ctx.get()
+        }
+    }
+
+    /// The context holding the enclosing scope's variables (block activations).
+    #[inline]
+    pub fn outer(&self) -> Value {
+        object::block_body(self.closure).context
+    }
+
+    /// Reads slot `i`.
+    #[inline(always)]
+    pub fn slot(&self, i: usize) -> Value {
+        // SAFETY: slot indices are checked against `num_slots` when the method
+        // is compiled, and `slots` points to `num_slots` initialised values.
+        unsafe { *self.slots.add(i) }
+    }
+
+    /// Writes slot `i`.
+    #[inline(always)]
+    pub fn set_slot(&self, i: usize, v: Value) {
+        // SAFETY: as for `slot`.
+        unsafe { *self.slots.add(i) = v }
+    }
+}
+
+/// The arguments of a primitive: receiver at index 0, then the arguments, on
+/// the value stack.
+#[derive(Clone, Copy)]
+pub struct Args {
+    /// Stack index of the receiver.
+    pub base: usize,
+    /// Number of arguments (receiver excluded).
+    pub argc: usize,
+}
+
+impl Args {
+    /// The receiver.
+    #[inline(always)]
+    pub fn rcvr(self, vm: &Vm) -> Value {
+        vm.stack_at(self.base)
+    }
+
+    /// Argument `i` (0-based, receiver excluded).
+    #[inline(always)]
+    pub fn arg(self, vm: &Vm, i: usize) -> Value {
+        debug_assert!(i < self.argc);
+        vm.stack_at(self.base + 1 + i)
+    }
+}
+
+/// Runs `m` on the receiver and arguments at `vm.stack[base..]`.
+#[inline]
+pub fn invoke(vm: &mut Vm, m: &'static MethodData, base: usize) -> VmResult {
+    match &m.kind {
+        MethodKind::Primitive(p) => p(
+            vm,
+            Args {
+                base,
+                argc: m.num_args,
+            },
+        ),
+        MethodKind::Ast(body) => invoke_ast(vm, m, body, base, Value::ZERO),
+    }
+}
+
+/// Runs the block `closure` with the arguments at `vm.stack[base + 1..]`.
+pub fn invoke_block(vm: &mut Vm, closure: Value, base: usize) -> VmResult {
+    let m = unsafe_block_method(closure);
+    match &m.kind {
+        MethodKind::Ast(body) => invoke_ast(vm, m, body, base, closure),
+        MethodKind::Primitive(_) => Err(Unwind::error("block without a body")),
+    }
+}
+
+fn unsafe_block_method(closure: Value) -> &'static MethodData {
+    // SAFETY: block bodies point to leaked, immortal MethodData.
+    unsafe { &*object::block_body(closure).method }
+}
+
+fn invoke_ast(
+    vm: &mut Vm,
+    m: &'static MethodData,
+    body: &'static AstBody,
+    base: usize,
+    closure: Value,
+) -> VmResult {
+    vm.check_native_stack()?;
+    let nargs = m.num_args;
+    let receiver = if closure.is_ptr() {
+        object::block_body(closure).receiver
+    } else {
+        vm.stack_at(base)
+    };
+    let new_sp = base + 1 + body.num_slots;
+    vm.reserve_stack(new_sp)?;
+    let nil = vm.nil;
+    for i in base + 1 + nargs..new_sp {
+        vm.set_stack_at(i, nil);
+    }
+    vm.set_sp(new_sp);
+    let frame = if body.needs_context {
+        let outer = if closure.is_ptr() {
+            object::block_body(closure).context
+        } else {
+            Value::ZERO
+        };
+        let ctx = vm.new_context(body.num_slots, outer);
+        let ctx_slots = object::slots(ctx);
+        for (i, s) in ctx_slots.iter_mut().enumerate() {
+            *s = vm.stack_at(base + 1 + i);
+        }
+        Frame {
+            receiver,
+            slots: ctx_slots.as_mut_ptr(),
+            ctx: Cell::new(ctx),
+            closure,
+            method: m,
+            parent: vm.frame,
+        }
+    } else {
+        Frame {
+            receiver,
+            slots: vm.stack_ptr(base + 1),
+            ctx: Cell::new(Value::ZERO),
+            closure,
+            method: m,
+            parent: vm.frame,
+        }
+    };
+    vm.frame = &frame;
+    let result = body.body.eval(vm, &frame);
+    vm.frame = frame.parent;
+    let ctx = frame.ctx.get();
+    if ctx.is_ptr() && !closure.is_ptr() {
+        object::set_context_alive(ctx, false);
+    }
+    match result {
+        Ok(v) => Ok(v),
+        Err(e) => unwind_through(vm, &frame, body, base, e),
+    }
+}
+
+/// Handles an unwind arriving at an activation: catches what targets it,
+/// records the activation in error backtraces, and propagates the rest.
+#[cold]
+#[inline(never)]
+fn unwind_through(
+    vm: &mut Vm,
+    frame: &Frame,
+    body: &'static AstBody,
+    base: usize,
+    mut e: Unwind,
+) -> VmResult {
+    loop {
+        match e {
+            Unwind::Return(v) if !frame.closure.is_ptr() => return Ok(v),
+            Unwind::NonLocal { home, value }
+                if !frame.closure.is_ptr() && home == frame.ctx.get() && home.is_ptr() =>
+            {
+                return Ok(value)
+            }
+            Unwind::Escaped(v) if frame.closure.is_ptr() => return Ok(v),
+            Unwind::Restart if !frame.closure.is_ptr() => {
+                // Re-run the body with fresh locals, as Block>>restart requires.
+                let nargs = frame.method.num_args;
+                let nil = vm.nil;
+                vm.set_sp(base + 1 + body.num_slots);
+                for i in nargs..body.num_slots {
+                    frame.set_slot(i, nil);
+                }
+                if frame.ctx.get().is_ptr() {
+                    object::set_context_alive(frame.ctx.get(), true);
+                }
+                match body.body.eval(vm, frame) {
+                    Ok(v) => {
+                        if frame.ctx.get().is_ptr() {
+                            object::set_context_alive(frame.ctx.get(), false);
+                        }
+                        return Ok(v);
+                    }
+                    Err(next) => {
+                        if frame.ctx.get().is_ptr() {
+                            object::set_context_alive(frame.ctx.get(), false);
+                        }
+                        e = next;
+                    }
+                }
+            }
+            Unwind::Error(mut err) => {
+                if err.backtrace.len() < crate::vm::MAX_BACKTRACE_LINES {
+                    err.backtrace.push(vm.describe_activation(frame.method));
+                } else if err.backtrace.len() == crate::vm::MAX_BACKTRACE_LINES {
+                    err.backtrace.push("...".to_string());
+                }
+                return Err(Unwind::Error(err));
+            }
+            other => return Err(other),
+        }
+    }
+}
+
+/// Whether `v` is a heap object of the given kind.
+#[inline(always)]
+pub fn is_kind(v: Value, k: Kind) -> bool {
+    v.is_ptr() && object::kind_of(v) == k
+}
+
+impl Node {
+    /// Evaluates this node in `frame`.
+    pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        match self {
+            Node::Const(v) => Ok(*v),
+            Node::LiteralArray(t) => Ok(vm.copy_literal_array(*t)),
+            Node::SelfRef => Ok(f.receiver),
+            Node::LocalRead(i) => Ok(f.slot(i.0)),
+            Node::LocalWrite(i, n) => {
+                let v = n.eval(vm, f)?;
+                f.set_slot(i.0, v);
+                Ok(v)
+            }
+            Node::OuterRead(o) => Ok(o.read(f)),
+            Node::OuterWrite(o, n) => {
+                let v = n.eval(vm, f)?;
+                o.write(f, v);
+                Ok(v)
+            }
+            Node::FieldRead(i) => i.read(vm, f.receiver),
+            Node::FieldWrite(i, n) => {
+                let v = n.eval(vm, f)?;
+                i.write(vm, f.receiver, v)?;
+                Ok(v)
+            }
+            Node::GlobalRead(g) => g.eval(vm, f),
+            Node::Send(s) => s.eval(vm, f),
+            Node::SuperSend(s) => s.eval(vm, f),
+            Node::Sequence(ns) => {
+                let (last, init) = ns.split_last().expect("non-empty sequence");
+                for n in init {
+                    n.eval(vm, f)?;
+                }
+                last.eval(vm, f)
+            }
+            Node::Return(n) => {
+                let v = n.eval(vm, f)?;
+                Err(Unwind::Return(v))
+            }
+            Node::NonLocalReturn(n) => {
+                let v = n.eval(vm, f)?;
+                crate::nodes::BlockLiteral::non_local_return(vm, f, v)
+            }
+            Node::Block(b) => Ok(b.make_closure(vm, f)),
+            Node::If(n) => n.eval(vm, f),
+            Node::IfElse(n) => n.eval(vm, f),
+            Node::Loop(n) => n.eval(vm, f),
+            Node::AndOr(n) => n.eval(vm, f),
+            Node::ToDo(n) => n.eval(vm, f),
+        }
+    }
+}

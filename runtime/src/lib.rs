@@ -1,0 +1,29 @@
+//! metasom runtime: the object model, heap and collector, the self-optimizing
+//! AST interpreter with its dispatch chains, the primitives, and the VM.
+//!
+//! The runtime defines the traits other crates implement ([`hooks`]): the
+//! source front end (in `som-compiler`) and, later, the JIT tier and OMOP
+//! intercession. It depends on neither.
+
+#![deny(missing_docs)]
+
+pub mod class;
+pub mod dispatch;
+pub mod error;
+pub mod heap;
+pub mod hooks;
+pub mod interpreter;
+pub mod method;
+pub mod nodes;
+pub mod object;
+pub mod primitives;
+pub mod symbols;
+pub mod universe;
+pub mod value;
+pub mod vm;
+
+pub use error::{LoadError, SomError};
+pub use interpreter::Unwind;
+pub use universe::Outcome;
+pub use value::Value;
+pub use vm::{Vm, VmResult};

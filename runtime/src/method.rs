@@ -1,0 +1,76 @@
+//! Invokables: SOM methods (an AST) and primitives (a Rust function).
+//!
+//! A [`MethodData`] is allocated once and leaked: dispatch-chain entries and the
+//! future JIT hold `&'static` references to it, so it must outlive every cache.
+//! Redefining a method installs a new `MethodData`; the old one stays valid for
+//! activations still running it.
+
+use std::cell::Cell;
+
+use crate::interpreter::Args;
+use crate::nodes::Node;
+use crate::symbols::SymbolId;
+use crate::value::Value;
+use crate::vm::{Vm, VmResult};
+
+/// The Rust side of a primitive.
+pub type PrimFn = fn(&mut Vm, Args) -> VmResult;
+
+/// Where a method was defined, for backtraces.
+#[derive(Clone, Debug, Default)]
+pub struct SourceLoc {
+    /// File the method came from.
+    pub file: String,
+    /// 1-based line of the method pattern.
+    pub line: u32,
+    /// 1-based column of the method pattern.
+    pub col: u32,
+}
+
+/// A compiled SOM method or block body.
+pub struct AstBody {
+    /// The body; evaluates to the method's result.
+    pub body: Node,
+    /// Arguments plus locals, including the locals of inlined blocks.
+    pub num_slots: usize,
+    /// Slots live in a heap context because a nested block captures them.
+    pub needs_context: bool,
+}
+
+/// What executes when the invokable runs.
+pub enum MethodKind {
+    /// A SOM-level method or block.
+    Ast(AstBody),
+    /// A primitive implemented in Rust.
+    Primitive(PrimFn),
+}
+
+/// A method, block or primitive.
+pub struct MethodData {
+    /// The selector (for blocks: `value`, `value:`, `value:with:`).
+    pub signature: SymbolId,
+    /// Number of arguments, not counting the receiver.
+    pub num_args: usize,
+    /// The code.
+    pub kind: MethodKind,
+    /// The class that holds the method (nil for blocks before installation).
+    pub holder: Cell<Value>,
+    /// The SOM-level Method or Primitive object (ZERO for blocks).
+    pub object: Cell<Value>,
+    /// Definition site.
+    pub source: SourceLoc,
+    /// Whether this is a block body.
+    pub is_block: bool,
+}
+
+impl MethodData {
+    /// Leaks a new method so it can be referenced from caches forever.
+    pub fn leak(self) -> &'static MethodData {
+        Box::leak(Box::new(self))
+    }
+
+    /// Whether this is a primitive.
+    pub fn is_primitive(&self) -> bool {
+        matches!(self.kind, MethodKind::Primitive(_))
+    }
+}

@@ -1,0 +1,371 @@
+//! Inlined control flow: `ifTrue:` and friends, `whileTrue:`, `and:`/`or:`,
+//! `to:do:` and `timesRepeat:` with literal block arguments.
+//!
+//! The literal blocks' bodies are evaluated in the enclosing frame (their
+//! arguments and locals were given slots of that frame at compile time), so no
+//! closure is created. When the receiver is not what inlining assumed (a
+//! non-Boolean for `ifTrue:`, a non-number for `to:do:`), the node falls back to
+//! a real send of the original selector with real closures ([`Fallback`]), so a
+//! class that defines `ifTrue:` or `to:do:` itself still gets the message.
+//!
+//! The fallback closures see the frame's variables through a context. A frame
+//! that already has one (because some block captures its variables) shares it;
+//! otherwise the fallback copies the slots into a fresh context for the duration
+//! of the send and copies them back afterwards.
+
+use crate::interpreter::{Frame, Unwind};
+use crate::method::MethodKind;
+use crate::nodes::block::DeferredBlock;
+use crate::nodes::{Node, SlotIndex};
+use crate::object;
+use crate::symbols::SymbolId;
+use crate::value::Value;
+use crate::vm::{Vm, VmResult};
+
+/// How to send the original message when inlining's assumption fails.
+pub struct Fallback {
+    /// The original selector.
+    pub selector: SymbolId,
+    /// The literal block arguments, in argument order after the evaluated ones.
+    pub blocks: Box<[DeferredBlock]>,
+}
+
+impl Fallback {
+    /// A fallback for `selector` with the given deferred blocks.
+    pub fn new(selector: SymbolId, blocks: Vec<DeferredBlock>) -> Fallback {
+        Fallback {
+            selector,
+            blocks: blocks.into_boxed_slice(),
+        }
+    }
+
+    /// Sends the original message to `rcvr` with `values` followed by closures
+    /// of the literal blocks.
+    #[cold]
+    #[inline(never)]
+    pub fn send(&self, vm: &mut Vm, f: &Frame, rcvr: Value, values: &[Value]) -> VmResult {
+        // Receiver and evaluated arguments go on the value stack first: it is a
+        // precise root, and the allocations below may collect.
+        let base = vm.sp();
+        vm.push(rcvr)?;
+        for v in values {
+            vm.push(*v)?;
+        }
+        let num_slots = match &f.method.kind {
+            MethodKind::Ast(b) => b.num_slots,
+            MethodKind::Primitive(_) => 0,
+        };
+        let shares_context = matches!(&f.method.kind, MethodKind::Ast(b) if b.needs_context);
+        let ctx = if shares_context {
+            f.ctx.get()
+        } else {
+            let outer = if f.closure.is_ptr() {
+                f.outer()
+            } else {
+                Value::ZERO
+            };
+            let snapshot = vm.new_context(num_slots, outer);
+            for i in 0..num_slots {
+                object::slots(snapshot)[i] = f.slot(i);
+            }
+            if !f.closure.is_ptr() && !f.ctx.get().is_ptr() {
+                // The first snapshot of a method activation doubles as its home
+                // marker, so a `^` in a fallback closure can find it.
+                f.ctx.set(snapshot);
+            }
+            snapshot
+        };
+        let home = f.home();
+        for b in self.blocks.iter() {
+            let m = b.method(vm)?;
+            let closure = vm.new_block(m, ctx, f.receiver, home);
+            vm.push(closure)?;
+        }
+        let argc = values.len() + self.blocks.len();
+        let r = vm.send_at(self.selector, base, argc);
+        vm.set_sp(base);
+        if !shares_context {
+            for i in 0..num_slots {
+                f.set_slot(i, object::slots(ctx)[i]);
+            }
+        }
+        r
+    }
+}
+
+/// Which test an inlined single-branch conditional makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IfKind {
+    /// `ifTrue:`
+    True,
+    /// `ifFalse:`
+    False,
+}
+
+/// Inlined `ifTrue:` / `ifFalse:`.
+pub struct IfNode {
+    /// The receiver.
+    pub cond: Node,
+    /// The inlined block body.
+    pub body: Node,
+    /// Which branch runs the body.
+    pub kind: IfKind,
+    /// The real send for non-Boolean receivers.
+    pub fallback: Fallback,
+}
+
+impl IfNode {
+    /// Evaluates the conditional.
+    #[inline]
+    pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        let c = self.cond.eval(vm, f)?;
+        let run = match self.kind {
+            IfKind::True => c == vm.true_,
+            IfKind::False => c == vm.false_,
+        };
+        if run {
+            return self.body.eval(vm, f);
+        }
+        let skip = match self.kind {
+            IfKind::True => c == vm.false_,
+            IfKind::False => c == vm.true_,
+        };
+        if skip {
+            Ok(vm.nil)
+        } else {
+            self.fallback.send(vm, f, c, &[])
+        }
+    }
+}
+
+/// Inlined `ifTrue:ifFalse:` (and `ifFalse:ifTrue:`, compiled with the
+/// branches swapped).
+pub struct IfElseNode {
+    /// The receiver.
+    pub cond: Node,
+    /// Runs when the receiver is true.
+    pub then_branch: Node,
+    /// Runs when the receiver is false.
+    pub else_branch: Node,
+    /// The real send for non-Boolean receivers.
+    pub fallback: Fallback,
+}
+
+impl IfElseNode {
+    /// Evaluates the conditional.
+    #[inline]
+    pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        let c = self.cond.eval(vm, f)?;
+        if c == vm.true_ {
+            self.then_branch.eval(vm, f)
+        } else if c == vm.false_ {
+            self.else_branch.eval(vm, f)
+        } else {
+            self.fallback.send(vm, f, c, &[])
+        }
+    }
+}
+
+/// Inlined `whileTrue:` / `whileFalse:` with literal receiver and argument
+/// blocks (or the unary `whileTrue` / `whileFalse`, with no body).
+pub struct LoopNode {
+    /// The receiver block's body.
+    pub cond: Node,
+    /// The argument block's body.
+    pub body: Option<Node>,
+    /// Loop while the condition is true (`whileTrue:`) or false.
+    pub while_true: bool,
+}
+
+impl LoopNode {
+    /// Runs the loop; answers nil.
+    #[inline]
+    pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        let (go, stop) = if self.while_true {
+            (vm.true_, vm.false_)
+        } else {
+            (vm.false_, vm.true_)
+        };
+        loop {
+            let c = self.cond.eval(vm, f)?;
+            if c == go {
+                if let Some(b) = &self.body {
+                    b.eval(vm, f)?;
+                }
+            } else if c == stop {
+                return Ok(vm.nil);
+            } else {
+                return Err(not_boolean(vm, c, self.while_true));
+            }
+        }
+    }
+}
+
+#[cold]
+fn not_boolean(vm: &mut Vm, c: Value, while_true: bool) -> Unwind {
+    let class = vm.class_name_of(c);
+    Unwind::error(format!(
+        "{} condition answered an instance of {class}, not a Boolean",
+        if while_true { "whileTrue:" } else { "whileFalse:" }
+    ))
+}
+
+/// Inlined `and:` / `or:` (also `&&` / `||`) with a literal block argument.
+pub struct AndOrNode {
+    /// The receiver.
+    pub left: Node,
+    /// The inlined block body.
+    pub right: Node,
+    /// `and:` when true, `or:` when false.
+    pub is_and: bool,
+    /// The real send for non-Boolean receivers.
+    pub fallback: Fallback,
+}
+
+impl AndOrNode {
+    /// Evaluates the short-circuit operator.
+    #[inline]
+    pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        let l = self.left.eval(vm, f)?;
+        let (evaluate_right, short) = if self.is_and {
+            (vm.true_, vm.false_)
+        } else {
+            (vm.false_, vm.true_)
+        };
+        if l == evaluate_right {
+            self.right.eval(vm, f)
+        } else if l == short {
+            Ok(short)
+        } else {
+            self.fallback.send(vm, f, l, &[])
+        }
+    }
+}
+
+/// Which counting loop a [`ToDoNode`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ToDoKind {
+    /// `from to: to do:` / `from to: to by: step do:`.
+    Up,
+    /// `from downTo: to do:`.
+    Down,
+    /// `n timesRepeat:`.
+    Times,
+}
+
+/// Inlined counting loops.
+pub struct ToDoNode {
+    /// The receiver (start value, or the count for `timesRepeat:`).
+    pub from: Node,
+    /// The limit (None for `timesRepeat:`).
+    pub to: Option<Node>,
+    /// The step of `to:by:do:`.
+    pub step: Option<Node>,
+    /// The slot of the block parameter, if the block has one.
+    pub counter: Option<SlotIndex>,
+    /// The inlined block body.
+    pub body: Node,
+    /// Which loop.
+    pub kind: ToDoKind,
+    /// The real send for non-numeric receivers.
+    pub fallback: Fallback,
+}
+
+impl ToDoNode {
+    /// Runs the loop; answers the receiver, like the SOM methods it replaces.
+    #[inline]
+    pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        let from = self.from.eval(vm, f)?;
+        let to = match &self.to {
+            Some(n) => n.eval(vm, f)?,
+            None => vm.nil,
+        };
+        let step = match &self.step {
+            Some(n) => n.eval(vm, f)?,
+            None => Value::small(1),
+        };
+        if let (Some(start), Some(step_i)) = (from.small_int(), step.small_int()) {
+            let limit = match self.kind {
+                ToDoKind::Times => Some(start),
+                _ => vm.loop_limit(to, self.kind == ToDoKind::Down),
+            };
+            if let Some(limit) = limit {
+                match self.kind {
+                    ToDoKind::Up => self.count_up(vm, f, start, limit, step_i)?,
+                    ToDoKind::Down => self.count_down(vm, f, start, limit, step_i)?,
+                    ToDoKind::Times => self.count_up(vm, f, 1, limit, 1)?,
+                }
+                return Ok(from);
+            }
+        }
+        self.slow(vm, f, from, to, step)
+    }
+
+    #[inline(always)]
+    fn count_up(&self, vm: &mut Vm, f: &Frame, start: i64, limit: i64, step: i64) -> Result<(), Unwind> {
+        if step <= 0 {
+            return Err(Unwind::error("to:by:do: needs a positive step"));
+        }
+        let mut i = start;
+        while i <= limit {
+            if let Some(c) = self.counter {
+                f.set_slot(c.0, Value::small(i));
+            }
+            self.body.eval(vm, f)?;
+            i = match i.checked_add(step) {
+                Some(n) => n,
+                None => break,
+            };
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn count_down(&self, vm: &mut Vm, f: &Frame, start: i64, limit: i64, step: i64) -> Result<(), Unwind> {
+        let mut i = start;
+        while i >= limit {
+            if let Some(c) = self.counter {
+                f.set_slot(c.0, Value::small(i));
+            }
+            self.body.eval(vm, f)?;
+            i = match i.checked_sub(step) {
+                Some(n) => n,
+                None => break,
+            };
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn slow(&self, vm: &mut Vm, f: &Frame, from: Value, to: Value, step: Value) -> VmResult {
+        // Double receivers count in Doubles, as Double>>to:do: does.
+        if let (Some(start), ToDoKind::Up | ToDoKind::Down) = (vm.as_f64(from), self.kind) {
+            if !from.is_small() && self.step.is_none() {
+                if let Some(limit) = vm.as_f64(to) {
+                    let mut i = start;
+                    loop {
+                        let go = if self.kind == ToDoKind::Up { i <= limit } else { i >= limit };
+                        if !go {
+                            break;
+                        }
+                        if let Some(c) = self.counter {
+                            let d = vm.new_double(i);
+                            f.set_slot(c.0, d);
+                        }
+                        self.body.eval(vm, f)?;
+                        i += if self.kind == ToDoKind::Up { 1.0 } else { -1.0 };
+                    }
+                    return Ok(from);
+                }
+            }
+        }
+        let mut values = Vec::with_capacity(2);
+        if self.to.is_some() {
+            values.push(to);
+        }
+        if self.step.is_some() {
+            values.push(step);
+        }
+        self.fallback.send(vm, f, from, &values)
+    }
+}

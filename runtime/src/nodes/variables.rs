@@ -1,0 +1,145 @@
+//! Variable access: frame slots, enclosing-scope slots, fields and globals.
+//!
+//! Slots and fields are resolved at compile time to indices, so their nodes
+//! need no cache. A global read caches the global's cell after the first
+//! lookup: the cell is stable for the life of the VM, so later reads are one
+//! load and one compare (an unbound cell holds `Value::ZERO`).
+
+use std::cell::Cell;
+
+use crate::interpreter::{Frame, Unwind};
+use crate::object::{self, Kind};
+use crate::symbols::SymbolId;
+use crate::value::Value;
+use crate::vm::{Vm, VmResult};
+
+/// Index of a slot (argument or local) in a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotIndex(pub usize);
+
+/// 0-based index of an instance field (1-based in SOM's `instVarAt:`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldIndex(pub usize);
+
+/// A slot of an enclosing scope: `depth` context hops from the current block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OuterVar {
+    /// Number of scopes outwards (1 = the scope defining the current block).
+    pub depth: u32,
+    /// Slot in that scope.
+    pub slot: SlotIndex,
+}
+
+impl OuterVar {
+    #[inline(always)]
+    fn context(&self, f: &Frame) -> Value {
+        let mut ctx = f.outer();
+        for _ in 1..self.depth {
+            ctx = object::context_outer(ctx);
+        }
+        ctx
+    }
+
+    /// Reads the variable.
+    #[inline(always)]
+    pub fn read(&self, f: &Frame) -> Value {
+        object::slots(self.context(f))[self.slot.0]
+    }
+
+    /// Writes the variable.
+    #[inline(always)]
+    pub fn write(&self, f: &Frame, v: Value) {
+        object::slots(self.context(f))[self.slot.0] = v;
+    }
+}
+
+#[cold]
+fn bad_field(rcvr: Value, i: usize) -> Unwind {
+    Unwind::error(format!(
+        "field {} accessed on an object without such a field ({})",
+        i + 1,
+        if rcvr.is_small() { "an Integer" } else { "a built-in object" }
+    ))
+}
+
+impl FieldIndex {
+    /// Reads this field of `rcvr`.
+    #[inline(always)]
+    pub fn read(self, _vm: &Vm, rcvr: Value) -> VmResult {
+        if rcvr.is_ptr() && matches!(object::kind_of(rcvr), Kind::Object | Kind::Class) {
+            if let Some(v) = object::slots(rcvr).get(self.0) {
+                return Ok(*v);
+            }
+        }
+        Err(bad_field(rcvr, self.0))
+    }
+
+    /// Writes this field of `rcvr`.
+    #[inline(always)]
+    pub fn write(self, _vm: &Vm, rcvr: Value, v: Value) -> Result<(), Unwind> {
+        if rcvr.is_ptr() && matches!(object::kind_of(rcvr), Kind::Object | Kind::Class) {
+            if let Some(s) = object::slots(rcvr).get_mut(self.0) {
+                *s = v;
+                return Ok(());
+            }
+        }
+        Err(bad_field(rcvr, self.0))
+    }
+}
+
+/// The binding of one global name. Cells are leaked, so a cached pointer to a
+/// cell stays valid; rebinding a global writes the cell.
+pub struct GlobalCell {
+    /// The name.
+    pub name: SymbolId,
+    /// The value, or `Value::ZERO` while unbound.
+    pub value: Cell<Value>,
+}
+
+/// A read of a global variable.
+pub struct GlobalReadNode {
+    /// The global's name.
+    pub name: SymbolId,
+    /// The cell, once looked up.
+    pub cell: Cell<Option<&'static GlobalCell>>,
+}
+
+impl GlobalReadNode {
+    /// A new, unresolved global read.
+    pub fn new(name: SymbolId) -> GlobalReadNode {
+        GlobalReadNode {
+            name,
+            cell: Cell::new(None),
+        }
+    }
+
+    /// Evaluates the read.
+    #[inline]
+    pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        if let Some(cell) = self.cell.get() {
+            let v = cell.value.get();
+            if v != Value::ZERO {
+                return Ok(v);
+            }
+        }
+        self.slow_read(vm, f)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn slow_read(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        let cell = vm.global_cell(self.name);
+        self.cell.set(Some(cell));
+        if cell.value.get() == Value::ZERO {
+            // A class not loaded yet is the common case: load it from the class
+            // path. Only when that fails does the receiver decide.
+            if let Some(class) = vm.try_load_class(self.name)? {
+                return Ok(class);
+            }
+            let name = vm.symbol_value(self.name);
+            let sel = vm.well_known.unknown_global;
+            return vm.send(f.receiver, sel, &[name]);
+        }
+        Ok(cell.value.get())
+    }
+}

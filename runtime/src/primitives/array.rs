@@ -1,0 +1,76 @@
+//! Array primitives: fixed-size, 1-based, bounds-checked.
+
+use super::{int_arg, wrong_arg};
+use crate::interpreter::{is_kind, Args, Unwind};
+use crate::object::{self, Kind};
+use crate::value::Value;
+use crate::vm::{Vm, VmResult};
+
+/// Largest Array `new:` creates; larger requests are SOM-level errors rather
+/// than an out-of-memory abort.
+pub const MAX_ARRAY_LENGTH: i64 = 1 << 28;
+
+fn rcvr_array(vm: &Vm, prim: &str, v: Value) -> Result<Value, Unwind> {
+    if is_kind(v, Kind::Array) {
+        Ok(v)
+    } else {
+        Err(wrong_arg(vm, prim, "an Array receiver", v))
+    }
+}
+
+#[cold]
+fn out_of_bounds(prim: &str, i: i64, len: usize) -> Unwind {
+    Unwind::error(format!("{prim}: index {i} out of bounds for Array of length {len}"))
+}
+
+fn array_at(vm: &mut Vm, a: Args) -> VmResult {
+    let arr = rcvr_array(vm, "Array>>#at:", a.rcvr(vm))?;
+    let i = int_arg(vm, "Array>>#at:", a.arg(vm, 0))?;
+    let s = object::slots(arr);
+    if i >= 1 && (i as usize) <= s.len() {
+        Ok(s[i as usize - 1])
+    } else {
+        Err(out_of_bounds("Array>>#at:", i, s.len()))
+    }
+}
+
+fn array_at_put(vm: &mut Vm, a: Args) -> VmResult {
+    let arr = rcvr_array(vm, "Array>>#at:put:", a.rcvr(vm))?;
+    let i = int_arg(vm, "Array>>#at:put:", a.arg(vm, 0))?;
+    let v = a.arg(vm, 1);
+    let s = object::slots(arr);
+    if i >= 1 && (i as usize) <= s.len() {
+        s[i as usize - 1] = v;
+        Ok(v)
+    } else {
+        Err(out_of_bounds("Array>>#at:put:", i, s.len()))
+    }
+}
+
+fn array_length(vm: &mut Vm, a: Args) -> VmResult {
+    let arr = rcvr_array(vm, "Array>>#length", a.rcvr(vm))?;
+    Ok(Value::small(object::header(arr).len() as i64))
+}
+
+fn array_new(vm: &mut Vm, a: Args) -> VmResult {
+    let class = a.rcvr(vm);
+    let n = int_arg(vm, "Array class>>#new:", a.arg(vm, 0))?;
+    if !(0..=MAX_ARRAY_LENGTH).contains(&n) {
+        return Err(Unwind::error(format!(
+            "Array class>>#new:: length {n} outside 0..{MAX_ARRAY_LENGTH}"
+        )));
+    }
+    let arr = vm.new_array(n as usize);
+    // `Array new:` sent to a subclass of Array makes an instance of it.
+    if is_kind(class, Kind::Class) && class != vm.classes.array {
+        object::header(arr).shape = vm.instance_shape(class);
+    }
+    Ok(arr)
+}
+
+pub(super) fn install(vm: &mut Vm) {
+    vm.register_primitive("Array", "at:", array_at);
+    vm.register_primitive("Array", "at:put:", array_at_put);
+    vm.register_primitive("Array", "length", array_length);
+    vm.register_primitive("Array class", "new:", array_new);
+}

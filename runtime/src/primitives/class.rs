@@ -1,0 +1,61 @@
+//! Class primitives: instantiation and structural reflection.
+
+use super::class_arg;
+use crate::interpreter::{Args, Unwind};
+use crate::object;
+use crate::value::Value;
+use crate::vm::{Vm, VmResult};
+
+fn class_name(vm: &mut Vm, a: Args) -> VmResult {
+    let c = class_arg(vm, "Class>>#name", a.rcvr(vm))?;
+    Ok(vm.symbol_value(vm.class_data(c).name))
+}
+
+fn class_new(vm: &mut Vm, a: Args) -> VmResult {
+    let c = class_arg(vm, "Class>>#new", a.rcvr(vm))?;
+    let data = vm.class_data(c);
+    if data.is_metaclass || c == vm.classes.class || c == vm.classes.metaclass {
+        return Err(Unwind::error(format!(
+            "Class>>#new: cannot instantiate {} (classes are defined by class files)",
+            vm.class_name(c)
+        )));
+    }
+    Ok(vm.new_instance(c))
+}
+
+fn class_superclass(vm: &mut Vm, a: Args) -> VmResult {
+    let c = class_arg(vm, "Class>>#superclass", a.rcvr(vm))?;
+    Ok(vm.class_data(c).superclass.get())
+}
+
+fn class_fields(vm: &mut Vm, a: Args) -> VmResult {
+    let c = class_arg(vm, "Class>>#fields", a.rcvr(vm))?;
+    let names = vm.class_data(c).instance_fields.borrow().clone();
+    let arr = vm.new_array(names.len());
+    for (i, n) in names.iter().enumerate() {
+        object::slots(arr)[i] = vm.symbol_value(*n);
+    }
+    Ok(arr)
+}
+
+fn class_methods(vm: &mut Vm, a: Args) -> VmResult {
+    let c = class_arg(vm, "Class>>#methods", a.rcvr(vm))?;
+    let objs: Vec<Value> = vm
+        .class_data(c)
+        .methods
+        .borrow()
+        .values()
+        .map(|m| m.object.get())
+        .collect();
+    // The method objects are permanent, so holding them in a Vec across the
+    // allocation is safe.
+    Ok(vm.new_array_from(&objs))
+}
+
+pub(super) fn install(vm: &mut Vm) {
+    vm.register_primitive("Class", "name", class_name);
+    vm.register_primitive("Class", "new", class_new);
+    vm.register_primitive("Class", "superclass", class_superclass);
+    vm.register_primitive("Class", "fields", class_fields);
+    vm.register_primitive("Class", "methods", class_methods);
+}

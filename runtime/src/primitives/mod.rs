@@ -1,0 +1,105 @@
+//! Primitives: the methods of the core library implemented in Rust.
+//!
+//! Each file covers one class family and ends with its `install` table of
+//! (class, selector, function) entries; functions are named
+//! `<class>_<selector>`. A class's `= primitive` declaration is bound to the
+//! entry with the same class name and selector when the class is defined.
+//!
+//! Primitives validate their arguments: a wrong argument class is a SOM-level
+//! error naming the primitive, never a VM crash.
+
+mod array;
+mod block;
+mod class;
+mod double;
+mod integer;
+mod method;
+mod object;
+mod string;
+mod system;
+
+use crate::interpreter::{is_kind, Unwind};
+use crate::object::Kind;
+use crate::value::Value;
+use crate::vm::Vm;
+
+pub use integer::{normalize_bigint, IntRef};
+
+/// Registers every primitive of the core library.
+pub fn install(vm: &mut Vm) {
+    object::install(vm);
+    class::install(vm);
+    integer::install(vm);
+    double::install(vm);
+    string::install(vm);
+    array::install(vm);
+    block::install(vm);
+    method::install(vm);
+    system::install(vm);
+}
+
+impl Vm {
+    /// true or false.
+    #[inline(always)]
+    pub fn boolean(&self, b: bool) -> Value {
+        if b {
+            self.true_
+        } else {
+            self.false_
+        }
+    }
+}
+
+/// The error for a primitive given an argument of the wrong class.
+#[cold]
+pub(crate) fn wrong_arg(vm: &Vm, prim: &str, expected: &str, got: Value) -> Unwind {
+    Unwind::error(format!(
+        "{prim}: argument must be {expected}, not an instance of {}",
+        vm.class_name_of(got)
+    ))
+}
+
+/// The text of a String or Symbol argument.
+pub(crate) fn text_arg<'a>(vm: &Vm, prim: &str, v: Value) -> Result<&'a str, Unwind> {
+    if is_kind(v, Kind::String) || is_kind(v, Kind::Symbol) {
+        Ok(crate::object::str_of(v))
+    } else {
+        Err(wrong_arg(vm, prim, "a String", v))
+    }
+}
+
+/// A Symbol argument's id.
+pub(crate) fn symbol_arg(vm: &mut Vm, prim: &str, v: Value) -> Result<crate::symbols::SymbolId, Unwind> {
+    if is_kind(v, Kind::Symbol) {
+        Ok(vm.symbol_id(v))
+    } else if is_kind(v, Kind::String) {
+        let s = crate::object::str_of(v).to_string();
+        Ok(vm.intern(&s))
+    } else {
+        Err(wrong_arg(vm, prim, "a Symbol", v))
+    }
+}
+
+/// A small-integer argument.
+pub(crate) fn int_arg(vm: &Vm, prim: &str, v: Value) -> Result<i64, Unwind> {
+    v.small_int().ok_or_else(|| wrong_arg(vm, prim, "an Integer", v))
+}
+
+/// A class argument.
+pub(crate) fn class_arg(vm: &Vm, prim: &str, v: Value) -> Result<Value, Unwind> {
+    if is_kind(v, Kind::Class) {
+        Ok(v)
+    } else {
+        Err(wrong_arg(vm, prim, "a Class", v))
+    }
+}
+
+/// Number of arguments a selector takes, from its text.
+pub fn selector_arity(sel: &str) -> usize {
+    let first = sel.chars().next().unwrap_or('a');
+    if first.is_alphabetic() || first == '_' {
+        sel.matches(':').count()
+    } else {
+        1
+    }
+}

@@ -1,0 +1,147 @@
+//! System primitives: globals, class loading, output, time, the collector and
+//! process exit.
+
+use std::io::Write;
+
+use super::{int_arg, symbol_arg, text_arg};
+use crate::interpreter::{Args, Unwind};
+use crate::vm::{Vm, VmResult};
+
+fn system_global(vm: &mut Vm, a: Args) -> VmResult {
+    let name = symbol_arg(vm, "System>>#global:", a.arg(vm, 0))?;
+    Ok(vm.global(name).unwrap_or(vm.nil))
+}
+
+fn system_global_put(vm: &mut Vm, a: Args) -> VmResult {
+    let name = symbol_arg(vm, "System>>#global:put:", a.arg(vm, 0))?;
+    let v = a.arg(vm, 1);
+    vm.set_global(name, v);
+    Ok(v)
+}
+
+fn system_has_global(vm: &mut Vm, a: Args) -> VmResult {
+    let name = symbol_arg(vm, "System>>#hasGlobal:", a.arg(vm, 0))?;
+    Ok(vm.boolean(vm.global(name).is_some()))
+}
+
+fn system_load_file(vm: &mut Vm, a: Args) -> VmResult {
+    let path = text_arg(vm, "System>>#loadFile:", a.arg(vm, 0))?.to_string();
+    match std::fs::read_to_string(&path) {
+        Ok(s) => Ok(vm.new_string(&s)),
+        Err(_) => Ok(vm.nil),
+    }
+}
+
+fn system_load(vm: &mut Vm, a: Args) -> VmResult {
+    let name = symbol_arg(vm, "System>>#load:", a.arg(vm, 0))?;
+    Ok(vm.try_load_class(name)?.unwrap_or(vm.nil))
+}
+
+fn system_exit(vm: &mut Vm, a: Args) -> VmResult {
+    let code = int_arg(vm, "System>>#exit:", a.arg(vm, 0))?;
+    vm.flush();
+    Err(Unwind::Exit(code as i32))
+}
+
+fn system_print_string(vm: &mut Vm, a: Args) -> VmResult {
+    let s = text_arg(vm, "System>>#printString:", a.arg(vm, 0))?;
+    let _ = vm.out.write_all(s.as_bytes());
+    Ok(a.rcvr(vm))
+}
+
+fn system_print_newline(vm: &mut Vm, a: Args) -> VmResult {
+    let _ = vm.out.write_all(b"\n");
+    Ok(a.rcvr(vm))
+}
+
+fn system_error_print(vm: &mut Vm, a: Args) -> VmResult {
+    let s = text_arg(vm, "System>>#errorPrint:", a.arg(vm, 0))?;
+    vm.flush();
+    eprint!("{s}");
+    Ok(a.rcvr(vm))
+}
+
+fn system_error_println(vm: &mut Vm, a: Args) -> VmResult {
+    let s = text_arg(vm, "System>>#errorPrintln:", a.arg(vm, 0))?;
+    vm.flush();
+    eprintln!("{s}");
+    Ok(a.rcvr(vm))
+}
+
+fn system_print_stack_trace(vm: &mut Vm, a: Args) -> VmResult {
+    vm.flush();
+    eprint!("{}", vm.stack_trace());
+    Ok(a.rcvr(vm))
+}
+
+fn system_time(vm: &mut Vm, _a: Args) -> VmResult {
+    Ok(vm.int(vm.start.elapsed().as_millis() as i64))
+}
+
+fn system_ticks(vm: &mut Vm, _a: Args) -> VmResult {
+    // Never 0: the TestSuite requires ticks > 0 even right after start.
+    Ok(vm.int(vm.start.elapsed().as_micros() as i64 + 1))
+}
+
+fn system_full_gc(vm: &mut Vm, _a: Args) -> VmResult {
+    vm.collect_garbage();
+    Ok(vm.true_)
+}
+
+fn system_gc_stats(vm: &mut Vm, _a: Args) -> VmResult {
+    let s = vm.heap.stats.clone();
+    let values = [
+        vm.int(s.collections as i64),
+        vm.int(s.total_time.as_millis() as i64),
+        vm.int(s.allocated_bytes as i64),
+    ];
+    Ok(vm.new_array_from(&values))
+}
+
+fn system_total_compilation_time(vm: &mut Vm, _a: Args) -> VmResult {
+    Ok(vm.int(vm.compile_time.as_millis() as i64))
+}
+
+impl Vm {
+    /// The SOM activations currently running, innermost first.
+    pub fn stack_trace(&self) -> String {
+        let mut s = String::from("SOM stack (innermost first):\n");
+        let mut f = self.frame;
+        let mut n = 0;
+        while !f.is_null() && n < crate::vm::MAX_BACKTRACE_LINES {
+            // SAFETY: `frame` links point to activations still on the native
+            // stack: each is unlinked before its activation returns.
+            let frame = unsafe { &*f };
+            s.push_str("    ");
+            s.push_str(&self.describe_activation(frame.method));
+            s.push('\n');
+            f = frame.parent;
+            n += 1;
+        }
+        s
+    }
+}
+
+pub(super) fn install(vm: &mut Vm) {
+    let table: [(&str, crate::method::PrimFn); 16] = [
+        ("global:", system_global),
+        ("global:put:", system_global_put),
+        ("hasGlobal:", system_has_global),
+        ("loadFile:", system_load_file),
+        ("load:", system_load),
+        ("exit:", system_exit),
+        ("printString:", system_print_string),
+        ("printNewline", system_print_newline),
+        ("errorPrint:", system_error_print),
+        ("errorPrintln:", system_error_println),
+        ("printStackTrace", system_print_stack_trace),
+        ("time", system_time),
+        ("ticks", system_ticks),
+        ("fullGC", system_full_gc),
+        ("gcStats", system_gc_stats),
+        ("totalCompilationTime", system_total_compilation_time),
+    ];
+    for (s, f) in table {
+        vm.register_primitive("System", s, f);
+    }
+}

@@ -1,0 +1,730 @@
+//! The VM: heap, value stack, symbols, globals, core classes, and the generic
+//! operations (allocation, lookup, sends) that nodes and primitives build on.
+//!
+//! Invariants:
+//! - the VM is single-threaded and created on the thread that runs SOM code;
+//!   that thread's native stack is scanned conservatively by the collector;
+//! - the value stack never reallocates (it is reserved once, at
+//!   [`VALUE_STACK_SLOTS`]), so frames may hold raw pointers into it;
+//! - `stack[..sp]` holds only valid values and is scanned precisely.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use indexmap::IndexMap;
+
+use crate::class::ClassData;
+use crate::dispatch::Target;
+use crate::heap::{self, Heap};
+use crate::hooks::Frontend;
+use crate::interpreter::{invoke, invoke_block, Unwind};
+use crate::method::MethodData;
+use crate::nodes::GlobalCell;
+use crate::object::{self, Header, Kind, Shape};
+use crate::symbols::{SymbolId, SymbolTable};
+use crate::value::Value;
+
+/// Result of evaluating SOM code.
+pub type VmResult = Result<Value, Unwind>;
+
+/// Capacity of the value stack (arguments, locals, pending send operands).
+/// Exceeding it is reported as a SOM "stack overflow" error.
+pub const VALUE_STACK_SLOTS: usize = 16 * 1024 * 1024;
+
+/// Bytes of native stack kept free below the current frame; an activation that
+/// would go deeper reports "stack overflow" instead of faulting.
+pub const NATIVE_STACK_RESERVE: usize = 256 * 1024;
+
+/// Lines of SOM backtrace kept in an error; deeper frames are elided.
+pub const MAX_BACKTRACE_LINES: usize = 60;
+
+/// The core classes the VM itself refers to.
+#[derive(Clone, Copy)]
+#[allow(missing_docs, reason = "one field per core class, named after it")]
+pub struct CoreClasses {
+    pub object: Value,
+    pub class: Value,
+    pub metaclass: Value,
+    pub nil: Value,
+    pub array: Value,
+    pub method: Value,
+    pub primitive: Value,
+    pub string: Value,
+    pub symbol: Value,
+    pub integer: Value,
+    pub double: Value,
+    pub block: Value,
+    pub block1: Value,
+    pub block2: Value,
+    pub block3: Value,
+    pub boolean: Value,
+    pub true_: Value,
+    pub false_: Value,
+    pub system: Value,
+}
+
+/// Selectors the VM sends by itself.
+#[derive(Clone, Copy)]
+#[allow(missing_docs, reason = "one field per selector, named after it")]
+pub struct WellKnown {
+    pub dnu: SymbolId,
+    pub unknown_global: SymbolId,
+    pub escaped_block: SymbolId,
+    pub initialize: SymbolId,
+    pub value: SymbolId,
+    pub value_1: SymbolId,
+    pub value_2: SymbolId,
+}
+
+/// The virtual machine.
+pub struct Vm {
+    /// The object heap.
+    pub heap: Heap,
+    /// Interned symbols.
+    pub symbols: SymbolTable,
+    pub(crate) globals: IndexMap<SymbolId, &'static GlobalCell>,
+    /// Core classes (valid after bootstrap).
+    pub classes: CoreClasses,
+    /// Selectors the VM sends itself.
+    pub well_known: WellKnown,
+    /// The nil object.
+    pub nil: Value,
+    /// The true object.
+    pub true_: Value,
+    /// The false object.
+    pub false_: Value,
+    /// The `system` object.
+    pub system: Value,
+    stack: Box<[Value]>,
+    sp: usize,
+    native_stack_limit: usize,
+    native_stack_base: usize,
+    /// Directories searched for class files, in order.
+    pub classpath: Vec<PathBuf>,
+    pub(crate) frontend: Option<std::rc::Rc<dyn Frontend>>,
+    /// The innermost running activation (for `printStackTrace`).
+    pub(crate) frame: *const crate::interpreter::Frame,
+    /// Buffered standard output.
+    pub out: std::io::BufWriter<std::io::Stdout>,
+    /// When the VM started (for `system ticks`).
+    pub start: Instant,
+    pub(crate) permanent_roots: Vec<Value>,
+    pub(crate) shapes: HashMap<(u64, u64), *const Shape>,
+    pub(crate) int_shape: *const Shape,
+    lookup_cache: HashMap<(u64, SymbolId), Option<&'static MethodData>>,
+    pub(crate) primitives: HashMap<(String, String), crate::method::PrimFn>,
+    pub(crate) loading: Vec<SymbolId>,
+    /// Seed of `Integer>>atRandom`.
+    pub random_state: Cell<u64>,
+    /// Time spent compiling methods (front end now, JIT later), for
+    /// `system totalCompilationTime`.
+    pub compile_time: std::time::Duration,
+}
+
+impl Vm {
+    /// Creates a VM with an empty heap. Must be called on the thread that will
+    /// run SOM code; follow with [`Vm::bootstrap`].
+    pub fn new(classpath: Vec<PathBuf>, frontend: std::rc::Rc<dyn Frontend>) -> Vm {
+        let (low, high) = native_stack_bounds();
+        let mut stack = Vec::with_capacity(VALUE_STACK_SLOTS);
+        // SAFETY: `Value::ZERO` is all-zero bits and the capacity is reserved;
+        // zeroed memory from the allocator is lazily committed by the OS.
+        unsafe {
+            std::ptr::write_bytes(stack.as_mut_ptr(), 0, VALUE_STACK_SLOTS);
+            stack.set_len(VALUE_STACK_SLOTS);
+        }
+        let dummy = Value::ZERO;
+        Vm {
+            heap: Heap::new(),
+            symbols: SymbolTable::default(),
+            globals: IndexMap::new(),
+            classes: CoreClasses {
+                object: dummy,
+                class: dummy,
+                metaclass: dummy,
+                nil: dummy,
+                array: dummy,
+                method: dummy,
+                primitive: dummy,
+                string: dummy,
+                symbol: dummy,
+                integer: dummy,
+                double: dummy,
+                block: dummy,
+                block1: dummy,
+                block2: dummy,
+                block3: dummy,
+                boolean: dummy,
+                true_: dummy,
+                false_: dummy,
+                system: dummy,
+            },
+            well_known: WellKnown {
+                dnu: SymbolId(0),
+                unknown_global: SymbolId(0),
+                escaped_block: SymbolId(0),
+                initialize: SymbolId(0),
+                value: SymbolId(0),
+                value_1: SymbolId(0),
+                value_2: SymbolId(0),
+            },
+            nil: dummy,
+            true_: dummy,
+            false_: dummy,
+            system: dummy,
+            stack: stack.into_boxed_slice(),
+            sp: 0,
+            native_stack_limit: low + NATIVE_STACK_RESERVE,
+            native_stack_base: high,
+            classpath,
+            frontend: Some(frontend),
+            frame: std::ptr::null(),
+            out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+            start: Instant::now(),
+            permanent_roots: Vec::new(),
+            shapes: HashMap::new(),
+            int_shape: std::ptr::null(),
+            lookup_cache: HashMap::new(),
+            primitives: HashMap::new(),
+            loading: Vec::new(),
+            random_state: Cell::new(0x2545_F491_4F6C_DD1D),
+            compile_time: std::time::Duration::ZERO,
+        }
+    }
+
+    // ----- value stack -------------------------------------------------------
+
+    /// The stack pointer (index of the first free slot).
+    #[inline(always)]
+    pub fn sp(&self) -> usize {
+        self.sp
+    }
+
+    /// Sets the stack pointer (callers only ever lower it to a saved value or
+    /// raise it after `reserve_stack`).
+    #[inline(always)]
+    pub fn set_sp(&mut self, sp: usize) {
+        debug_assert!(sp <= VALUE_STACK_SLOTS);
+        self.sp = sp;
+    }
+
+    /// Pushes a value.
+    #[inline(always)]
+    pub fn push(&mut self, v: Value) -> Result<(), Unwind> {
+        if self.sp >= VALUE_STACK_SLOTS {
+            return Err(stack_overflow());
+        }
+        self.stack[self.sp] = v;
+        self.sp += 1;
+        Ok(())
+    }
+
+    /// Checks that the stack can grow to `new_sp`.
+    #[inline(always)]
+    pub fn reserve_stack(&mut self, new_sp: usize) -> Result<(), Unwind> {
+        if new_sp > VALUE_STACK_SLOTS {
+            Err(stack_overflow())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Reads stack slot `i`.
+    #[inline(always)]
+    pub fn stack_at(&self, i: usize) -> Value {
+        self.stack[i]
+    }
+
+    /// Writes stack slot `i`.
+    #[inline(always)]
+    pub fn set_stack_at(&mut self, i: usize, v: Value) {
+        self.stack[i] = v;
+    }
+
+    /// Raw pointer to stack slot `i`; stable because the stack never moves.
+    #[inline(always)]
+    pub fn stack_ptr(&mut self, i: usize) -> *mut Value {
+        debug_assert!(i <= VALUE_STACK_SLOTS);
+        // SAFETY: in bounds (or one past the end for an empty frame).
+        unsafe { self.stack.as_mut_ptr().add(i) }
+    }
+
+    /// Fails with "stack overflow" when the native stack is nearly exhausted.
+    #[inline(always)]
+    pub fn check_native_stack(&self) -> Result<(), Unwind> {
+        let here = &self as *const _ as usize;
+        if here < self.native_stack_limit {
+            return Err(stack_overflow());
+        }
+        Ok(())
+    }
+
+    // ----- allocation --------------------------------------------------------
+
+    /// Allocates an object, collecting first if the budget is spent.
+    #[inline]
+    pub fn allocate(&mut self, kind: Kind, len: usize, shape: *const Shape) -> Value {
+        if self.heap.wants_collection() {
+            self.collect_garbage();
+        }
+        let size = object::object_size(kind, len);
+        self.heap.allocate(size, shape, Header::meta_word(kind, len))
+    }
+
+    /// Runs a full collection now.
+    #[inline(never)]
+    pub fn collect_garbage(&mut self) {
+        let base = self.native_stack_base;
+        heap::with_registers_spilled(|sp| {
+            let stack_top = self.sp;
+            let stack_ptr = self.stack.as_ptr();
+            let globals: Vec<Value> = self.globals.values().map(|c| c.value.get()).collect();
+            let perm = std::mem::take(&mut self.permanent_roots);
+            let extra = [self.nil, self.true_, self.false_, self.system];
+            self.heap.collect(|m| {
+                for v in &perm {
+                    m.mark_value(*v);
+                }
+                for v in globals {
+                    m.mark_value(v);
+                }
+                for v in extra {
+                    m.mark_value(v);
+                }
+                for i in 0..stack_top {
+                    // SAFETY: `stack[..sp]` holds valid values.
+                    m.mark_value(unsafe { *stack_ptr.add(i) });
+                }
+                // SAFETY: [sp, base) is the live part of this thread's stack.
+                unsafe { m.mark_range(sp, base) };
+            });
+            self.permanent_roots = perm;
+        });
+    }
+
+    /// Keeps `v` alive forever and never frees it.
+    pub fn make_permanent(&mut self, v: Value) -> Value {
+        if v.is_ptr() {
+            object::header(v).set_permanent();
+            self.permanent_roots.push(v);
+        }
+        v
+    }
+
+    /// The standard-domain shape of instances of `class`.
+    #[inline(always)]
+    pub fn instance_shape(&self, class: Value) -> *const Shape {
+        self.class_data(class).shape.get()
+    }
+
+    /// The interned shape for (class, domain).
+    pub fn shape_for(&mut self, class: Value, domain: Value) -> *const Shape {
+        let key = (class.bits(), domain.bits());
+        if let Some(s) = self.shapes.get(&key) {
+            return *s;
+        }
+        let id = self.shapes.len() as u32;
+        let s: *const Shape = Box::leak(Box::new(Shape { class, domain, id }));
+        self.shapes.insert(key, s);
+        s
+    }
+
+    /// A new instance of `class` with all fields nil.
+    pub fn new_instance(&mut self, class: Value) -> Value {
+        let n = self.class_data(class).instance_fields.borrow().len();
+        let shape = self.instance_shape(class);
+        let o = self.allocate(Kind::Object, n, shape);
+        let nil = self.nil;
+        object::slots(o).fill(nil);
+        o
+    }
+
+    /// A new Array of `n` nils.
+    pub fn new_array(&mut self, n: usize) -> Value {
+        let shape = self.instance_shape(self.classes.array);
+        let a = self.allocate(Kind::Array, n, shape);
+        let nil = self.nil;
+        object::slots(a).fill(nil);
+        a
+    }
+
+    /// A new Array holding `values`.
+    pub fn new_array_from(&mut self, values: &[Value]) -> Value {
+        let a = self.new_array(values.len());
+        object::slots(a).copy_from_slice(values);
+        a
+    }
+
+    /// A new Double.
+    pub fn new_double(&mut self, d: f64) -> Value {
+        let shape = self.instance_shape(self.classes.double);
+        let v = self.allocate(Kind::Double, 1, shape);
+        // SAFETY: a Double body is one f64.
+        unsafe { *object::body_ptr::<f64>(v) = d };
+        v
+    }
+
+    /// A new String.
+    pub fn new_string(&mut self, s: &str) -> Value {
+        let shape = self.instance_shape(self.classes.string);
+        self.new_text(Kind::String, s, shape, 0)
+    }
+
+    pub(crate) fn new_text(&mut self, kind: Kind, s: &str, shape: *const Shape, id: u32) -> Value {
+        let v = self.allocate(kind, s.len(), shape);
+        let chars = if s.is_ascii() { s.len() } else { s.chars().count() };
+        // SAFETY: string bodies are [chars: u32, id: u32, bytes...] with room
+        // for `s.len()` bytes (see `object_size`).
+        unsafe {
+            *object::body_ptr::<u32>(v) = chars as u32;
+            *object::body_ptr::<u32>(v).add(1) = id;
+            std::ptr::copy_nonoverlapping(s.as_ptr(), object::body_ptr::<u8>(v).add(8), s.len());
+        }
+        v
+    }
+
+    /// A heap context with `n` nil slots and the given outer context.
+    pub fn new_context(&mut self, n: usize, outer: Value) -> Value {
+        let shape = self.instance_shape(self.classes.object);
+        let c = self.allocate(Kind::Context, n, shape);
+        // SAFETY: a Context body is [outer, alive, slots...].
+        unsafe {
+            *object::body_ptr::<Value>(c) = outer;
+            *object::body_ptr::<u64>(c).add(1) = 1;
+        }
+        let nil = self.nil;
+        object::slots(c).fill(nil);
+        c
+    }
+
+    /// A closure of `method`.
+    pub fn new_block(
+        &mut self,
+        method: &'static MethodData,
+        context: Value,
+        receiver: Value,
+        home: Value,
+    ) -> Value {
+        let class = match method.num_args {
+            0 => self.classes.block1,
+            1 => self.classes.block2,
+            _ => self.classes.block3,
+        };
+        let shape = self.instance_shape(class);
+        let b = self.allocate(Kind::Block, 0, shape);
+        let body = object::block_body(b);
+        body.method = method;
+        body.context = context;
+        body.receiver = receiver;
+        body.home = home;
+        b
+    }
+
+    /// A fresh (deep) copy of a literal array template.
+    pub fn copy_literal_array(&mut self, template: Value) -> Value {
+        let n = object::header(template).len();
+        let copy = self.new_array(n);
+        for i in 0..n {
+            let e = object::slots(template)[i];
+            let e = if e.is_ptr() && object::kind_of(e) == Kind::Array {
+                self.copy_literal_array(e)
+            } else {
+                e
+            };
+            object::slots(copy)[i] = e;
+        }
+        copy
+    }
+
+    // ----- classes and lookup -----------------------------------------------
+
+    /// The Rust-side data of a class object.
+    #[inline(always)]
+    pub fn class_data(&self, class: Value) -> &'static ClassData {
+        // SAFETY: class data is leaked at class creation and never freed.
+        unsafe { &*object::class_data_ptr(class) }
+    }
+
+    /// The shape of any value (small integers share one shape).
+    #[inline(always)]
+    pub fn shape_of(&self, v: Value) -> *const Shape {
+        if v.is_small() {
+            self.int_shape
+        } else {
+            object::header(v).shape
+        }
+    }
+
+    /// The class of any value.
+    #[inline(always)]
+    pub fn class_of(&self, v: Value) -> Value {
+        // SAFETY: shapes are interned and live as long as their class.
+        unsafe { (*self.shape_of(v)).class }
+    }
+
+    /// The name of the class of `v`.
+    pub fn class_name_of(&self, v: Value) -> String {
+        let c = self.class_of(v);
+        self.symbols.text(self.class_data(c).name).to_string()
+    }
+
+    /// The name of a class.
+    pub fn class_name(&self, class: Value) -> &str {
+        self.symbols.text(self.class_data(class).name)
+    }
+
+    /// Looks `selector` up along the superclass chain of `class` (cached).
+    pub fn lookup(&mut self, class: Value, selector: SymbolId) -> Option<&'static MethodData> {
+        if let Some(r) = self.lookup_cache.get(&(class.bits(), selector)) {
+            return *r;
+        }
+        let r = self.lookup_uncached(class, selector);
+        self.lookup_cache.insert((class.bits(), selector), r);
+        r
+    }
+
+    /// Looks `selector` up without the cache.
+    pub fn lookup_uncached(&self, mut class: Value, selector: SymbolId) -> Option<&'static MethodData> {
+        while class != self.nil && class.is_ptr() {
+            let data = self.class_data(class);
+            if let Some(m) = data.methods.borrow().get(&selector) {
+                return Some(*m);
+            }
+            class = data.superclass.get();
+        }
+        None
+    }
+
+    /// Forgets cached lookups (after a method table changed).
+    pub fn flush_lookup_cache(&mut self) {
+        self.lookup_cache.clear();
+    }
+
+    /// The dispatch target for `selector` sent to an instance of `class`.
+    pub fn resolve_target(&mut self, class: Value, selector: SymbolId) -> Result<Target, Unwind> {
+        if let Some(m) = self.lookup(class, selector) {
+            return Ok(Target::Method(m));
+        }
+        match self.lookup(class, self.well_known.dnu) {
+            Some(h) => Ok(Target::Dnu(h)),
+            None => Err(Unwind::error(format!(
+                "{} does not understand #{} and has no doesNotUnderstand:arguments:",
+                self.class_name(class),
+                self.symbols.text(selector)
+            ))),
+        }
+    }
+
+    /// The dispatch target of a super send starting at `lookup_class`.
+    pub fn resolve_super_target(
+        &mut self,
+        lookup_class: Value,
+        rcvr: Value,
+        selector: SymbolId,
+    ) -> Result<Target, Unwind> {
+        if lookup_class.is_ptr() && lookup_class != self.nil {
+            if let Some(m) = self.lookup(lookup_class, selector) {
+                return Ok(Target::Method(m));
+            }
+        }
+        let class = self.class_of(rcvr);
+        match self.lookup(class, self.well_known.dnu) {
+            Some(h) => Ok(Target::Dnu(h)),
+            None => Err(Unwind::error(format!(
+                "super send of #{} not understood",
+                self.symbols.text(selector)
+            ))),
+        }
+    }
+
+    // ----- sends -------------------------------------------------------------
+
+    /// Sends `selector` with receiver and arguments already at `base` (a
+    /// generic send, without an inline cache).
+    pub fn send_at(&mut self, selector: SymbolId, base: usize, argc: usize) -> VmResult {
+        let rcvr = self.stack_at(base);
+        let class = self.class_of(rcvr);
+        let target = self.resolve_target(class, selector)?;
+        crate::nodes::send_call_target(self, target, selector, base, argc)
+    }
+
+    /// Sends `selector` to `rcvr` with `args` (a generic send).
+    pub fn send(&mut self, rcvr: Value, selector: SymbolId, args: &[Value]) -> VmResult {
+        let base = self.sp;
+        self.push(rcvr)?;
+        for a in args {
+            self.push(*a)?;
+        }
+        let r = self.send_at(selector, base, args.len());
+        self.sp = base;
+        r
+    }
+
+    /// Invokes `m` directly on `rcvr` with `args`.
+    pub fn invoke_with(&mut self, m: &'static MethodData, rcvr: Value, args: &[Value]) -> VmResult {
+        let base = self.sp;
+        self.push(rcvr)?;
+        for a in args {
+            self.push(*a)?;
+        }
+        let r = invoke(self, m, base);
+        self.sp = base;
+        r
+    }
+
+    /// Evaluates a block closure with `args`.
+    pub fn call_block(&mut self, closure: Value, args: &[Value]) -> VmResult {
+        let base = self.sp;
+        self.push(closure)?;
+        for a in args {
+            self.push(*a)?;
+        }
+        let r = invoke_block(self, closure, base);
+        self.sp = base;
+        r
+    }
+
+    // ----- symbols and globals ----------------------------------------------
+
+    /// Interns `text`.
+    pub fn intern(&mut self, text: &str) -> SymbolId {
+        if let Some(id) = self.symbols.lookup(text) {
+            return id;
+        }
+        let id = self.symbols.next_id();
+        let shape = if self.classes.symbol.is_ptr() {
+            self.instance_shape(self.classes.symbol)
+        } else {
+            std::ptr::null()
+        };
+        let obj = self.new_text(Kind::Symbol, text, shape, id.0);
+        object::header(obj).set_permanent();
+        self.symbols.insert(text, obj)
+    }
+
+    /// The Symbol object of an id.
+    #[inline]
+    pub fn symbol_value(&self, id: SymbolId) -> Value {
+        self.symbols.object(id)
+    }
+
+    /// The id of a Symbol object.
+    #[inline]
+    pub fn symbol_id(&self, v: Value) -> SymbolId {
+        SymbolId(object::symbol_id_raw(v))
+    }
+
+    /// The cell of global `name`, created unbound if new.
+    pub fn global_cell(&mut self, name: SymbolId) -> &'static GlobalCell {
+        if let Some(c) = self.globals.get(&name) {
+            return c;
+        }
+        let cell: &'static GlobalCell = Box::leak(Box::new(GlobalCell {
+            name,
+            value: Cell::new(Value::ZERO),
+        }));
+        self.globals.insert(name, cell);
+        cell
+    }
+
+    /// The value of global `name`, if bound.
+    pub fn global(&self, name: SymbolId) -> Option<Value> {
+        self.globals
+            .get(&name)
+            .map(|c| c.value.get())
+            .filter(|v| *v != Value::ZERO)
+    }
+
+    /// Binds global `name`.
+    pub fn set_global(&mut self, name: SymbolId, v: Value) {
+        self.global_cell(name).value.set(v);
+    }
+
+    // ----- numbers -----------------------------------------------------------
+
+    /// The value as f64 if it is a number.
+    pub fn as_f64(&self, v: Value) -> Option<f64> {
+        use num_traits::ToPrimitive;
+        if let Some(i) = v.small_int() {
+            return Some(i as f64);
+        }
+        if !v.is_ptr() {
+            return None;
+        }
+        match object::kind_of(v) {
+            Kind::Double => Some(object::double_of(v)),
+            Kind::BigInt => object::bigint_of(v).to_f64(),
+            _ => None,
+        }
+    }
+
+    /// The limit of an inlined counting loop as an i64, if `to` is a number.
+    pub fn loop_limit(&self, to: Value, down: bool) -> Option<i64> {
+        if let Some(i) = to.small_int() {
+            return Some(i);
+        }
+        let d = self.as_f64(to)?;
+        if d.is_nan() {
+            return None;
+        }
+        let l = if down { d.ceil() } else { d.floor() };
+        Some(l.clamp(i64::MIN as f64, i64::MAX as f64) as i64)
+    }
+
+    // ----- diagnostics -------------------------------------------------------
+
+    /// `Class>>#selector (file:line)` for backtraces.
+    pub fn describe_activation(&self, m: &MethodData) -> String {
+        let holder = m.holder.get();
+        let holder_name = if holder.is_ptr() && object::kind_of(holder) == Kind::Class {
+            self.class_name(holder).to_string()
+        } else {
+            "?".to_string()
+        };
+        let what = if m.is_block {
+            format!("block in {holder_name}")
+        } else {
+            format!("{holder_name}>>#{}", self.symbols.text(m.signature))
+        };
+        if m.source.file.is_empty() {
+            what
+        } else {
+            format!("{what} ({}:{}:{})", m.source.file, m.source.line, m.source.col)
+        }
+    }
+
+    /// Flushes buffered standard output.
+    pub fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+#[cold]
+fn stack_overflow() -> Unwind {
+    Unwind::error("stack overflow")
+}
+
+/// The lowest and highest address of the current thread's stack.
+fn native_stack_bounds() -> (usize, usize) {
+    // SAFETY: pthread_getattr_np fills `attr` for the calling thread; we read
+    // the stack range and destroy the attribute object afterwards.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) == 0 {
+            let mut addr: *mut libc::c_void = std::ptr::null_mut();
+            let mut size: libc::size_t = 0;
+            let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
+            libc::pthread_attr_destroy(&mut attr);
+            if ok {
+                let low = addr as usize;
+                return (low, low + size);
+            }
+        }
+    }
+    // Unknown: assume a small stack below the current frame.
+    let here = &() as *const () as usize;
+    (here.saturating_sub(1 << 20), here + 4096)
+}
