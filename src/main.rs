@@ -1,1 +1,175 @@
-fn main() {}
+//! `som`: the metasom command-line launcher.
+//!
+//! `som [options] [-cp dir1:dir2] path/Main.som [args...]` follows SOM's
+//! conventions: options are read up to the first non-option argument; the main
+//! file's directory goes in front of the class path; the class name and the
+//! remaining arguments reach `System>>initialize:` as Strings. Exit status: 0 on
+//! normal completion, `n` for `system exit: n`, 1 for SOM-level errors and
+//! malformed sources, 2 for bad command lines, 70 for internal VM errors.
+//!
+//! The interpreter runs on a thread with a large native stack
+//! ([`INTERPRETER_STACK_SIZE`]), so deep SOM recursion ends in a clean
+//! "stack overflow" error, reported by the VM before the stack is exhausted.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::rc::Rc;
+
+use som_compiler::SomFrontend;
+use som_runtime::{LoadError, Outcome, Vm};
+
+/// Native stack of the interpreter thread. Virtual memory: only the pages a
+/// program actually uses are committed.
+const INTERPRETER_STACK_SIZE: usize = 1 << 30;
+
+const USAGE: &str = "\
+usage: som [options] [-cp dir1:dir2:...] path/Main.som [arguments...]
+
+Runs a SOM program: loads class Main from Main.som, creates an instance and
+sends it #run: with the arguments (or #run).
+
+options:
+  -cp, --cp, --classpath DIRS   directories to search for classes, separated by ':'
+  --gc-stress                   collect garbage before every allocation (testing)
+  -h, --help                    show this help
+  --version                     show the version
+
+The core library is taken from the class path; when it has no Object.som, the
+library shipped with metasom (smalltalk-src/core) is used.";
+
+struct Options {
+    classpath: Vec<PathBuf>,
+    gc_stress: bool,
+    program: Vec<String>,
+}
+
+enum Cli {
+    Run(Options),
+    Exit(u8),
+}
+
+fn parse_args(args: Vec<String>) -> Cli {
+    let mut classpath = Vec::new();
+    let mut gc_stress = false;
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        match a.as_str() {
+            "-cp" | "--cp" | "--classpath" => {
+                let Some(v) = args.get(i + 1) else {
+                    eprintln!("som: {a} needs a list of directories\n\n{USAGE}");
+                    return Cli::Exit(2);
+                };
+                classpath.extend(v.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
+                i += 2;
+            }
+            "--gc-stress" => {
+                gc_stress = true;
+                i += 1;
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Cli::Exit(0);
+            }
+            "--version" => {
+                println!("metasom {}", env!("CARGO_PKG_VERSION"));
+                return Cli::Exit(0);
+            }
+            s if s.starts_with('-') && s.len() > 1 => {
+                eprintln!("som: unknown option '{s}'\n\n{USAGE}");
+                return Cli::Exit(2);
+            }
+            _ => break,
+        }
+    }
+    let program = args[i..].to_vec();
+    if program.is_empty() {
+        eprintln!("som: no program given\n\n{USAGE}");
+        return Cli::Exit(2);
+    }
+    Cli::Run(Options {
+        classpath,
+        gc_stress,
+        program,
+    })
+}
+
+fn bundled_core() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("smalltalk-src/core")
+}
+
+fn run(opts: Options) -> u8 {
+    let main_path = PathBuf::from(&opts.program[0]);
+    let file_name = main_path
+        .file_name()
+        .map(|f| f.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let class_name = file_name.strip_suffix(".som").unwrap_or(&file_name).to_string();
+    let mut classpath = Vec::new();
+    let dir = main_path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    classpath.push(dir.clone());
+    classpath.extend(opts.classpath);
+    if !classpath.iter().any(|d| d.join("Object.som").is_file()) {
+        classpath.push(bundled_core());
+    }
+    let main_file = dir.join(format!("{class_name}.som"));
+    if !main_file.is_file() {
+        eprintln!("som: cannot find '{}'", main_file.display());
+        return 1;
+    }
+
+    let mut vm = Vm::new(classpath, Rc::new(SomFrontend));
+    if let Err(e) = vm.bootstrap() {
+        eprintln!("som: cannot load the core library: {e}");
+        return 1;
+    }
+    vm.heap.stress = opts.gc_stress;
+    match vm.load_class_from_path(&main_file, Some(&class_name)) {
+        Ok(_) => {}
+        Err(LoadError::Compile(msg)) | Err(LoadError::Definition(msg)) => {
+            eprintln!("{msg}");
+            return 1;
+        }
+        Err(e) => {
+            eprintln!("som: {e}");
+            return 1;
+        }
+    }
+    let mut args = vec![class_name];
+    args.extend(opts.program[1..].iter().cloned());
+    match vm.run_main(&args) {
+        Outcome::Exit(n) => n.clamp(0, 255) as u8,
+        Outcome::Error(e) => {
+            eprint!("{}", e.render());
+            1
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = match parse_args(args) {
+        Cli::Run(o) => o,
+        Cli::Exit(n) => return ExitCode::from(n),
+    };
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("som: internal error (a VM bug, please report it): {info}");
+    }));
+    let handle = std::thread::Builder::new()
+        .name("som-interpreter".into())
+        .stack_size(INTERPRETER_STACK_SIZE)
+        .spawn(move || run(opts));
+    match handle.map(|h| h.join()) {
+        Ok(Ok(code)) => ExitCode::from(code),
+        Ok(Err(_)) => ExitCode::from(70),
+        Err(e) => {
+            eprintln!("som: cannot start the interpreter thread: {e}");
+            ExitCode::from(70)
+        }
+    }
+}

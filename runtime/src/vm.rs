@@ -314,6 +314,15 @@ impl Vm {
         v
     }
 
+    /// Marks a leaf object (one whose references are all immortal) as never
+    /// freed, without adding it to the root set.
+    pub fn make_immortal(&mut self, v: Value) -> Value {
+        if v.is_ptr() {
+            object::header(v).set_permanent();
+        }
+        v
+    }
+
     /// The standard-domain shape of instances of `class`.
     #[inline(always)]
     pub fn instance_shape(&self, class: Value) -> *const Shape {
@@ -463,6 +472,11 @@ impl Vm {
     pub fn class_of(&self, v: Value) -> Value {
         // SAFETY: shapes are interned and live as long as their class.
         unsafe { (*self.shape_of(v)).class }
+    }
+
+    /// Whether `v` is a class object.
+    pub fn is_class(&self, v: Value) -> bool {
+        v.is_ptr() && object::kind_of(v) == Kind::Class
     }
 
     /// The name of the class of `v`.

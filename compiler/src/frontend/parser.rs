@@ -1,0 +1,658 @@
+//! The SOM parser: tokens to a syntax tree ([`ClassAst`]).
+//!
+//! Recursive descent over the grammar of `specification/SOM.g4` (paraphrased
+//! in `som-language.md` §2). Every error names the offending token and its
+//! position; nothing here panics on malformed input.
+
+use std::rc::Rc;
+
+use super::lexer::{tokenize, Diagnostic, Pos, Tok, Token};
+
+/// A literal value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lit {
+    /// Integer digits, optionally negated.
+    Integer(String, bool),
+    /// A double.
+    Double(f64),
+    /// A string.
+    Str(String),
+    /// A symbol.
+    Symbol(String),
+    /// A literal array.
+    Array(Vec<Lit>),
+}
+
+/// An expression.
+#[derive(Clone, Debug)]
+pub enum Expr {
+    /// A variable reference (also `self`, `super`, `nil`, `true`, `false`).
+    Var(String, Pos),
+    /// `name := value`
+    Assign(String, Pos, Box<Expr>),
+    /// A literal.
+    Lit(Lit, Pos),
+    /// A block literal.
+    Block(Rc<BlockAst>),
+    /// A message send.
+    Send {
+        /// Receiver.
+        recv: Box<Expr>,
+        /// Selector.
+        sel: String,
+        /// Arguments.
+        args: Vec<Expr>,
+        /// Position of the selector.
+        pos: Pos,
+    },
+}
+
+impl Expr {
+    /// Whether this is a literal block with `n` parameters.
+    pub fn as_block(&self, n: usize) -> Option<&Rc<BlockAst>> {
+        match self {
+            Expr::Block(b) if b.params.len() == n => Some(b),
+            _ => None,
+        }
+    }
+}
+
+/// A statement.
+#[derive(Clone, Debug)]
+pub enum Stmt {
+    /// An expression statement.
+    Expr(Expr),
+    /// `^ expr`
+    Return(Expr, Pos),
+}
+
+/// Locals and statements of a method or block.
+#[derive(Clone, Debug, Default)]
+pub struct Body {
+    /// Declared locals.
+    pub locals: Vec<(String, Pos)>,
+    /// Statements.
+    pub stmts: Vec<Stmt>,
+}
+
+/// A block literal.
+#[derive(Clone, Debug)]
+pub struct BlockAst {
+    /// Parameters.
+    pub params: Vec<(String, Pos)>,
+    /// Body.
+    pub body: Body,
+    /// Position of `[`.
+    pub pos: Pos,
+}
+
+/// A method body.
+#[derive(Clone, Debug)]
+pub enum MethodBody {
+    /// `= primitive`
+    Primitive,
+    /// `= ( ... )`
+    Code(Body),
+}
+
+/// A method definition.
+#[derive(Clone, Debug)]
+pub struct MethodAst {
+    /// Selector.
+    pub selector: String,
+    /// Parameters.
+    pub params: Vec<(String, Pos)>,
+    /// Body.
+    pub body: MethodBody,
+    /// Position of the pattern.
+    pub pos: Pos,
+}
+
+/// A class definition.
+#[derive(Clone, Debug)]
+pub struct ClassAst {
+    /// Class name.
+    pub name: String,
+    /// Position of the name.
+    pub pos: Pos,
+    /// Superclass name (`None` = Object; `Some("nil")` = no superclass).
+    pub superclass: Option<(String, Pos)>,
+    /// Instance fields.
+    pub instance_fields: Vec<(String, Pos)>,
+    /// Instance methods.
+    pub instance_methods: Vec<MethodAst>,
+    /// Class-side fields.
+    pub class_fields: Vec<(String, Pos)>,
+    /// Class methods.
+    pub class_methods: Vec<MethodAst>,
+}
+
+/// Deepest nesting of parentheses, blocks and literal arrays the parser
+/// accepts; deeper input is reported instead of exhausting the native stack.
+pub const MAX_NESTING: usize = 256;
+
+struct Parser {
+    toks: Vec<Token>,
+    i: usize,
+    depth: usize,
+}
+
+type PResult<T> = Result<T, Diagnostic>;
+
+/// Parses a whole class file.
+pub fn parse_class(src: &str) -> PResult<ClassAst> {
+    let mut p = Parser {
+        toks: tokenize(src)?,
+        i: 0,
+        depth: 0,
+    };
+    let c = p.class_def()?;
+    p.expect_eof()?;
+    Ok(c)
+}
+
+/// Parses one method definition (`pattern = ( body )`).
+pub fn parse_method(src: &str) -> PResult<MethodAst> {
+    let mut p = Parser {
+        toks: tokenize(src)?,
+        i: 0,
+        depth: 0,
+    };
+    let m = p.method()?;
+    p.expect_eof()?;
+    Ok(m)
+}
+
+impl Parser {
+    fn peek(&self) -> &Tok {
+        &self.toks[self.i.min(self.toks.len() - 1)].tok
+    }
+
+    fn peek_at(&self, k: usize) -> &Tok {
+        &self.toks[(self.i + k).min(self.toks.len() - 1)].tok
+    }
+
+    fn pos(&self) -> Pos {
+        self.toks[self.i.min(self.toks.len() - 1)].pos
+    }
+
+    fn advance(&mut self) -> Tok {
+        let t = self.peek().clone();
+        if self.i < self.toks.len() - 1 {
+            self.i += 1;
+        }
+        t
+    }
+
+    fn error<T>(&self, what: &str) -> PResult<T> {
+        Err(Diagnostic {
+            pos: self.pos(),
+            message: format!("expected {what} but found {}", self.peek()),
+        })
+    }
+
+    fn expect(&mut self, t: Tok, what: &str) -> PResult<()> {
+        if *self.peek() == t {
+            self.advance();
+            Ok(())
+        } else {
+            self.error(what)
+        }
+    }
+
+    fn expect_eof(&mut self) -> PResult<()> {
+        if *self.peek() == Tok::Eof {
+            Ok(())
+        } else {
+            self.error("end of file")
+        }
+    }
+
+    fn enter(&mut self) -> PResult<()> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(Diagnostic {
+                pos: self.pos(),
+                message: format!("nesting deeper than {MAX_NESTING} levels"),
+            });
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    fn identifier(&mut self, what: &str) -> PResult<(String, Pos)> {
+        let pos = self.pos();
+        match self.peek().clone() {
+            Tok::Ident(s) => {
+                self.advance();
+                Ok((s, pos))
+            }
+            _ => self.error(what),
+        }
+    }
+
+    fn class_def(&mut self) -> PResult<ClassAst> {
+        let (name, pos) = self.identifier("a class name")?;
+        if *self.peek() != Tok::Operator("=".into()) {
+            return self.error("'=' after the class name");
+        }
+        self.advance();
+        let superclass = match self.peek().clone() {
+            Tok::Ident(s) => {
+                let p = self.pos();
+                self.advance();
+                Some((s, p))
+            }
+            _ => None,
+        };
+        self.expect(Tok::LParen, "'(' to start the class body")?;
+        let instance_fields = self.fields()?;
+        let mut instance_methods = Vec::new();
+        while !matches!(self.peek(), Tok::Separator | Tok::RParen | Tok::Eof) {
+            instance_methods.push(self.method()?);
+        }
+        let mut class_fields = Vec::new();
+        let mut class_methods = Vec::new();
+        if *self.peek() == Tok::Separator {
+            self.advance();
+            class_fields = self.fields()?;
+            while !matches!(self.peek(), Tok::RParen | Tok::Eof) {
+                class_methods.push(self.method()?);
+            }
+        }
+        self.expect(Tok::RParen, "')' to end the class body")?;
+        Ok(ClassAst {
+            name,
+            pos,
+            superclass,
+            instance_fields,
+            instance_methods,
+            class_fields,
+            class_methods,
+        })
+    }
+
+    fn is_bar(&self) -> bool {
+        *self.peek() == Tok::Operator("|".into())
+    }
+
+    fn fields(&mut self) -> PResult<Vec<(String, Pos)>> {
+        let mut out = Vec::new();
+        if self.is_bar() {
+            self.advance();
+            while let Tok::Ident(_) = self.peek() {
+                out.push(self.identifier("a field name")?);
+            }
+            if !self.is_bar() {
+                return self.error("'|' to end the field list");
+            }
+            self.advance();
+        } else if *self.peek() == Tok::Operator("||".into()) {
+            self.advance();
+        }
+        Ok(out)
+    }
+
+    fn method(&mut self) -> PResult<MethodAst> {
+        let pos = self.pos();
+        let (selector, params) = match self.peek().clone() {
+            Tok::Ident(s) => {
+                self.advance();
+                (s, Vec::new())
+            }
+            Tok::Operator(op) => {
+                self.advance();
+                let p = self.identifier("an argument name after the binary selector")?;
+                (op, vec![p])
+            }
+            Tok::Keyword(_) => {
+                let mut sel = String::new();
+                let mut params = Vec::new();
+                while let Tok::Keyword(k) = self.peek().clone() {
+                    self.advance();
+                    sel.push_str(&k);
+                    params.push(self.identifier("an argument name after the keyword")?);
+                }
+                (sel, params)
+            }
+            _ => return self.error("a method definition"),
+        };
+        if *self.peek() != Tok::Operator("=".into()) {
+            return self.error("'=' after the method pattern");
+        }
+        self.advance();
+        let body = match self.peek().clone() {
+            Tok::Ident(s) if s == "primitive" => {
+                self.advance();
+                MethodBody::Primitive
+            }
+            Tok::LParen => {
+                self.advance();
+                let b = self.body()?;
+                self.expect(Tok::RParen, "')' to end the method body")?;
+                MethodBody::Code(b)
+            }
+            _ => return self.error("'primitive' or '(' to start the method body"),
+        };
+        Ok(MethodAst {
+            selector,
+            params,
+            body,
+            pos,
+        })
+    }
+
+    fn body(&mut self) -> PResult<Body> {
+        let mut locals = Vec::new();
+        if self.is_bar() {
+            self.advance();
+            while let Tok::Ident(_) = self.peek() {
+                locals.push(self.identifier("a local name")?);
+            }
+            if !self.is_bar() {
+                return self.error("'|' to end the local variable list");
+            }
+            self.advance();
+        } else if *self.peek() == Tok::Operator("||".into()) {
+            self.advance();
+        }
+        let mut stmts = Vec::new();
+        loop {
+            match self.peek() {
+                Tok::RParen | Tok::RBracket | Tok::Eof => break,
+                Tok::Period => {
+                    self.advance();
+                    continue;
+                }
+                Tok::Caret => {
+                    let pos = self.pos();
+                    self.advance();
+                    let e = self.expression()?;
+                    stmts.push(Stmt::Return(e, pos));
+                    if *self.peek() == Tok::Period {
+                        self.advance();
+                    }
+                    if !matches!(self.peek(), Tok::RParen | Tok::RBracket | Tok::Eof) {
+                        return self.error("the end of the body after a return statement");
+                    }
+                    break;
+                }
+                _ => {
+                    let e = self.expression()?;
+                    stmts.push(Stmt::Expr(e));
+                    match self.peek() {
+                        Tok::Period => {
+                            self.advance();
+                        }
+                        Tok::RParen | Tok::RBracket | Tok::Eof => break,
+                        _ => return self.error("'.' or the end of the body"),
+                    }
+                }
+            }
+        }
+        Ok(Body { locals, stmts })
+    }
+
+    fn expression(&mut self) -> PResult<Expr> {
+        if let (Tok::Ident(name), Tok::Assign) = (self.peek().clone(), self.peek_at(1).clone()) {
+            let pos = self.pos();
+            self.advance();
+            self.advance();
+            self.enter()?;
+            let value = self.expression();
+            self.leave();
+            return Ok(Expr::Assign(name, pos, Box::new(value?)));
+        }
+        let recv = self.primary()?;
+        self.messages(recv)
+    }
+
+    fn messages(&mut self, mut recv: Expr) -> PResult<Expr> {
+        while let Tok::Ident(sel) = self.peek().clone() {
+            let pos = self.pos();
+            self.advance();
+            recv = Expr::Send {
+                recv: Box::new(recv),
+                sel,
+                args: vec![],
+                pos,
+            };
+        }
+        while let Tok::Operator(_) = self.peek() {
+            recv = self.binary_message(recv)?;
+        }
+        if let Tok::Keyword(_) = self.peek() {
+            let pos = self.pos();
+            let mut sel = String::new();
+            let mut args = Vec::new();
+            while let Tok::Keyword(k) = self.peek().clone() {
+                self.advance();
+                sel.push_str(&k);
+                let mut arg = self.primary()?;
+                while let Tok::Ident(s) = self.peek().clone() {
+                    let p = self.pos();
+                    self.advance();
+                    arg = Expr::Send {
+                        recv: Box::new(arg),
+                        sel: s,
+                        args: vec![],
+                        pos: p,
+                    };
+                }
+                while let Tok::Operator(_) = self.peek() {
+                    arg = self.binary_message(arg)?;
+                }
+                args.push(arg);
+            }
+            recv = Expr::Send {
+                recv: Box::new(recv),
+                sel,
+                args,
+                pos,
+            };
+        }
+        Ok(recv)
+    }
+
+    fn binary_message(&mut self, recv: Expr) -> PResult<Expr> {
+        let pos = self.pos();
+        let Tok::Operator(op) = self.advance() else {
+            return self.error("a binary operator");
+        };
+        let mut arg = self.primary()?;
+        while let Tok::Ident(s) = self.peek().clone() {
+            let p = self.pos();
+            self.advance();
+            arg = Expr::Send {
+                recv: Box::new(arg),
+                sel: s,
+                args: vec![],
+                pos: p,
+            };
+        }
+        Ok(Expr::Send {
+            recv: Box::new(recv),
+            sel: op,
+            args: vec![arg],
+            pos,
+        })
+    }
+
+    fn primary(&mut self) -> PResult<Expr> {
+        let pos = self.pos();
+        match self.peek().clone() {
+            Tok::Ident(name) => {
+                self.advance();
+                Ok(Expr::Var(name, pos))
+            }
+            Tok::LParen => {
+                self.advance();
+                self.enter()?;
+                let e = self.expression();
+                self.leave();
+                let e = e?;
+                self.expect(Tok::RParen, "')' to close the parenthesis")?;
+                Ok(e)
+            }
+            Tok::LBracket => {
+                self.advance();
+                self.enter()?;
+                let b = self.block(pos);
+                self.leave();
+                Ok(Expr::Block(Rc::new(b?)))
+            }
+            Tok::Operator(op) if op == "-" => {
+                if let Tok::Integer(_) | Tok::Double(_) = self.peek_at(1) {
+                    self.advance();
+                    let lit = self.literal_number(true)?;
+                    Ok(Expr::Lit(lit, pos))
+                } else {
+                    self.error("an expression")
+                }
+            }
+            Tok::Integer(_) | Tok::Double(_) => {
+                let lit = self.literal_number(false)?;
+                Ok(Expr::Lit(lit, pos))
+            }
+            Tok::Str(s) => {
+                self.advance();
+                Ok(Expr::Lit(Lit::Str(s), pos))
+            }
+            Tok::Symbol(s) => {
+                self.advance();
+                Ok(Expr::Lit(Lit::Symbol(s), pos))
+            }
+            Tok::ArrayStart => {
+                self.advance();
+                let a = self.literal_array()?;
+                Ok(Expr::Lit(a, pos))
+            }
+            _ => self.error("an expression"),
+        }
+    }
+
+    fn literal_number(&mut self, negative: bool) -> PResult<Lit> {
+        match self.advance() {
+            Tok::Integer(s) => Ok(Lit::Integer(s, negative)),
+            Tok::Double(d) => Ok(Lit::Double(if negative { -d } else { d })),
+            _ => self.error("a number"),
+        }
+    }
+
+    fn literal_array(&mut self) -> PResult<Lit> {
+        self.enter()?;
+        let mut items = Vec::new();
+        loop {
+            match self.peek().clone() {
+                Tok::RParen => {
+                    self.advance();
+                    break;
+                }
+                Tok::Integer(_) | Tok::Double(_) => items.push(self.literal_number(false)?),
+                Tok::Operator(op)
+                    if op == "-" && matches!(self.peek_at(1), Tok::Integer(_) | Tok::Double(_)) =>
+                {
+                    self.advance();
+                    items.push(self.literal_number(true)?);
+                }
+                Tok::Str(s) => {
+                    self.advance();
+                    items.push(Lit::Str(s));
+                }
+                Tok::Symbol(s) => {
+                    self.advance();
+                    items.push(Lit::Symbol(s));
+                }
+                Tok::ArrayStart | Tok::LParen => {
+                    self.advance();
+                    items.push(self.literal_array()?);
+                }
+                _ => {
+                    self.leave();
+                    return self.error("a literal or ')' in the literal array");
+                }
+            }
+        }
+        self.leave();
+        Ok(Lit::Array(items))
+    }
+
+    fn block(&mut self, pos: Pos) -> PResult<BlockAst> {
+        let mut params = Vec::new();
+        if *self.peek() == Tok::Colon {
+            while *self.peek() == Tok::Colon {
+                self.advance();
+                params.push(self.identifier("a block parameter name after ':'")?);
+            }
+            if self.is_bar() {
+                self.advance();
+            } else if *self.peek() == Tok::Operator("||".into()) {
+                // `[:x || tmp | ...]` is not SOM; but `[:x || ]`-like input is
+                // a common typo: report it precisely.
+                return self.error("'|' after the block parameters");
+            } else {
+                return self.error("'|' after the block parameters");
+            }
+        }
+        let body = self.body()?;
+        self.expect(Tok::RBracket, "']' to close the block")?;
+        Ok(BlockAst { params, body, pos })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_class_with_both_sides() {
+        let c = parse_class(
+            "Foo = Bar ( | a b | x = ( ^a ) + y = ( ^y ) at: i put: v = primitive ---- | c | new = ( ^super new ) )",
+        )
+        .unwrap();
+        assert_eq!(c.name, "Foo");
+        assert_eq!(c.superclass.as_ref().unwrap().0, "Bar");
+        assert_eq!(c.instance_fields.len(), 2);
+        assert_eq!(c.instance_methods.len(), 3);
+        assert_eq!(c.instance_methods[2].selector, "at:put:");
+        assert_eq!(c.class_fields.len(), 1);
+        assert_eq!(c.class_methods.len(), 1);
+    }
+
+    #[test]
+    fn precedence_unary_binary_keyword() {
+        let m = parse_method("f = ( ^a b + c d e: f g + h )").unwrap();
+        let MethodBody::Code(b) = m.body else { panic!() };
+        let Stmt::Return(Expr::Send { sel, args, .. }, _) = &b.stmts[0] else { panic!() };
+        assert_eq!(sel, "e:");
+        assert_eq!(args.len(), 1);
+    }
+
+    #[test]
+    fn errors_name_token_and_position() {
+        let e = parse_class("Foo = ( bar = ( ^ ) )").unwrap_err();
+        assert_eq!(e.pos, Pos { line: 1, col: 19 });
+        assert!(e.message.contains("expected an expression"), "{}", e.message);
+    }
+
+    #[test]
+    fn negative_literals() {
+        let m = parse_method("f = ( ^#(-1 -2.5 #a 'b' #(3)) )").unwrap();
+        let MethodBody::Code(b) = m.body else { panic!() };
+        let Stmt::Return(Expr::Lit(Lit::Array(items), _), _) = &b.stmts[0] else { panic!() };
+        assert_eq!(items[0], Lit::Integer("1".into(), true));
+        assert_eq!(items[1], Lit::Double(-2.5));
+        assert_eq!(items.len(), 5);
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let src = format!("f = ( ^{}1{} )", "(".repeat(10_000), ")".repeat(10_000));
+        assert!(parse_method(&src).is_err());
+        let ok = format!("f = ( ^{}1{} )", "(".repeat(200), ")".repeat(200));
+        assert!(parse_method(&ok).is_ok());
+    }
+}
