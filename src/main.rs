@@ -104,9 +104,15 @@ fn run(opts: Options) -> u8 {
         .file_name()
         .map(|f| f.to_string_lossy().to_string())
         .unwrap_or_default();
-    let class_name = file_name.strip_suffix(".som").unwrap_or(&file_name).to_string();
+    let class_name = file_name
+        .strip_suffix(".som")
+        .unwrap_or(&file_name)
+        .to_string();
     let mut classpath = Vec::new();
-    let dir = main_path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = main_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let dir = if dir.as_os_str().is_empty() {
         PathBuf::from(".")
     } else {

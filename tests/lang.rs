@@ -96,7 +96,9 @@ fn parse_header(path: &Path, text: &str) -> Result<Expectation, String> {
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -137,7 +139,9 @@ fn run_one(som: &str, root: &Path, path: &Path, extra: &[&str]) -> Result<(), St
     }
     if let Some(want) = &exp.stdout {
         if *want != stdout {
-            problems.push(format!("stdout differs.\n--- expected\n{want}--- actual\n{stdout}---"));
+            problems.push(format!(
+                "stdout differs.\n--- expected\n{want}--- actual\n{stdout}---"
+            ));
         }
     }
     let mut from = 0;
@@ -170,12 +174,16 @@ fn main() {
         .collect();
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .max(2);
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some((path, name, args)) = jobs.get(i) else { break };
+                let Some((path, name, args)) = jobs.get(i) else {
+                    break;
+                };
                 if let Err(e) = run_one(som, &root, path, args) {
                     failures.lock().unwrap().push(format!(
                         "FAIL [{name}] {}\n{e}",
@@ -195,7 +203,11 @@ fn main() {
         files.len(),
         configs.len()
     );
-    println!("{} passed, {} failed", total - failures.len(), failures.len());
+    println!(
+        "{} passed, {} failed",
+        total - failures.len(),
+        failures.len()
+    );
     if !failures.is_empty() || files.is_empty() {
         std::process::exit(1);
     }

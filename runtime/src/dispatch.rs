@@ -139,7 +139,11 @@ impl DispatchChain {
     pub fn entries(&self) -> Vec<CacheEntry> {
         // SAFETY: see `lookup`.
         let entries = unsafe { &*self.entries.get() };
-        entries[..self.chain_len()].iter().flatten().copied().collect()
+        entries[..self.chain_len()]
+            .iter()
+            .flatten()
+            .copied()
+            .collect()
     }
 
     /// The observable state.

@@ -152,7 +152,9 @@ pub fn object_size(kind: Kind, len: usize) -> usize {
         Kind::Context => 16 + len * 8,
         Kind::Class => 8 + len * 8,
     };
-    (HEADER_SIZE + body).max(HEADER_SIZE + 8).next_multiple_of(16)
+    (HEADER_SIZE + body)
+        .max(HEADER_SIZE + 8)
+        .next_multiple_of(16)
 }
 
 /// The header of a pointer value.
@@ -320,12 +322,7 @@ pub fn for_each_reference(v: Value, mut f: impl FnMut(Value)) {
             f(b.receiver);
             f(b.home);
         }
-        Kind::Free
-        | Kind::String
-        | Kind::Symbol
-        | Kind::Double
-        | Kind::BigInt
-        | Kind::Method => {}
+        Kind::Free | Kind::String | Kind::Symbol | Kind::Double | Kind::BigInt | Kind::Method => {}
     }
 }
 

@@ -225,7 +225,11 @@ impl Vm {
 
     /// Loads and defines the class in `path`; checks that it is named
     /// `expected` when given.
-    pub fn load_class_from_path(&mut self, path: &Path, expected: Option<&str>) -> Result<Value, LoadError> {
+    pub fn load_class_from_path(
+        &mut self,
+        path: &Path,
+        expected: Option<&str>,
+    ) -> Result<Value, LoadError> {
         let source = std::fs::read_to_string(path).map_err(|e| LoadError::Io {
             path: path.display().to_string(),
             source: e,
@@ -294,7 +298,8 @@ impl Vm {
             let id = self.intern(f);
             inst_fields.push(id);
         }
-        let mut class_fields: Vec<SymbolId> = self.class_data(super_meta).instance_fields.borrow().clone();
+        let mut class_fields: Vec<SymbolId> =
+            self.class_data(super_meta).instance_fields.borrow().clone();
         for f in &def.class_fields {
             let id = self.intern(f);
             class_fields.push(id);
@@ -357,9 +362,25 @@ impl Vm {
     fn is_core_class(&self, v: Value) -> bool {
         let c = &self.classes;
         [
-            c.object, c.class, c.metaclass, c.nil, c.array, c.method, c.primitive, c.string,
-            c.symbol, c.integer, c.double, c.block, c.block1, c.block2, c.block3, c.boolean,
-            c.true_, c.false_, c.system,
+            c.object,
+            c.class,
+            c.metaclass,
+            c.nil,
+            c.array,
+            c.method,
+            c.primitive,
+            c.string,
+            c.symbol,
+            c.integer,
+            c.double,
+            c.block,
+            c.block1,
+            c.block2,
+            c.block3,
+            c.boolean,
+            c.true_,
+            c.false_,
+            c.system,
         ]
         .contains(&v)
     }

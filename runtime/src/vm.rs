@@ -271,7 +271,8 @@ impl Vm {
             self.collect_garbage();
         }
         let size = object::object_size(kind, len);
-        self.heap.allocate(size, shape, Header::meta_word(kind, len))
+        self.heap
+            .allocate(size, shape, Header::meta_word(kind, len))
     }
 
     /// Runs a full collection now.
@@ -384,7 +385,11 @@ impl Vm {
 
     pub(crate) fn new_text(&mut self, kind: Kind, s: &str, shape: *const Shape, id: u32) -> Value {
         let v = self.allocate(kind, s.len(), shape);
-        let chars = if s.is_ascii() { s.len() } else { s.chars().count() };
+        let chars = if s.is_ascii() {
+            s.len()
+        } else {
+            s.chars().count()
+        };
         // SAFETY: string bodies are [chars: u32, id: u32, bytes...] with room
         // for `s.len()` bytes (see `object_size`).
         unsafe {
@@ -501,7 +506,11 @@ impl Vm {
     }
 
     /// Looks `selector` up without the cache.
-    pub fn lookup_uncached(&self, mut class: Value, selector: SymbolId) -> Option<&'static MethodData> {
+    pub fn lookup_uncached(
+        &self,
+        mut class: Value,
+        selector: SymbolId,
+    ) -> Option<&'static MethodData> {
         while class != self.nil && class.is_ptr() {
             let data = self.class_data(class);
             if let Some(m) = data.methods.borrow().get(&selector) {
@@ -706,7 +715,10 @@ impl Vm {
         if m.source.file.is_empty() {
             what
         } else {
-            format!("{what} ({}:{}:{})", m.source.file, m.source.line, m.source.col)
+            format!(
+                "{what} ({}:{}:{})",
+                m.source.file, m.source.line, m.source.col
+            )
         }
     }
 

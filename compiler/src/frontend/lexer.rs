@@ -36,7 +36,10 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// Renders the diagnostic for `file`.
     pub fn render(&self, file: &str) -> String {
-        format!("{file}:{}:{}: {}", self.pos.line, self.pos.col, self.message)
+        format!(
+            "{file}:{}:{}: {}",
+            self.pos.line, self.pos.col, self.message
+        )
     }
 }
 
@@ -453,16 +456,16 @@ mod tests {
         assert_eq!(toks("#at:put:")[0], Tok::Symbol("at:put:".into()));
         assert_eq!(toks("#+")[0], Tok::Symbol("+".into()));
         assert_eq!(toks("#\\")[0], Tok::Symbol("\\".into()));
-        assert_eq!(toks("#'Object class'")[0], Tok::Symbol("Object class".into()));
+        assert_eq!(
+            toks("#'Object class'")[0],
+            Tok::Symbol("Object class".into())
+        );
         assert_eq!(toks("#(")[0], Tok::ArrayStart);
     }
 
     #[test]
     fn string_escapes() {
-        assert_eq!(
-            toks(r"'a\tb\n\'\\\0'")[0],
-            Tok::Str("a\tb\n'\\\0".into())
-        );
+        assert_eq!(toks(r"'a\tb\n\'\\\0'")[0], Tok::Str("a\tb\n'\\\0".into()));
         let e = tokenize(r"'\q'").unwrap_err();
         assert_eq!(e.pos, Pos { line: 1, col: 2 });
     }

@@ -79,7 +79,12 @@ fn err<T>(pos: Pos, message: impl Into<String>) -> LResult<T> {
 }
 
 /// Lowers a method definition with a body.
-pub fn lower_method(vm: &mut Vm, class: Rc<ClassContext>, m: &MethodAst, body: &Body) -> LResult<&'static MethodData> {
+pub fn lower_method(
+    vm: &mut Vm,
+    class: Rc<ClassContext>,
+    m: &MethodAst,
+    body: &Body,
+) -> LResult<&'static MethodData> {
     let mut l = Lowerer {
         vm,
         class,
@@ -278,8 +283,7 @@ impl Lowerer<'_> {
                 class: class.clone(),
                 scopes: snapshot.clone(),
             };
-            l.block_method(&block)
-                .map_err(|d| d.render(&class.file))
+            l.block_method(&block).map_err(|d| d.render(&class.file))
         }))
     }
 
@@ -411,7 +415,10 @@ impl Lowerer<'_> {
     fn send(&mut self, recv: &Expr, sel: &str, args: &[Expr], pos: Pos) -> LResult<Node> {
         if let Expr::Var(name, _) = recv {
             if name == "super" {
-                let args = args.iter().map(|a| self.expr(a)).collect::<LResult<Vec<_>>>()?;
+                let args = args
+                    .iter()
+                    .map(|a| self.expr(a))
+                    .collect::<LResult<Vec<_>>>()?;
                 let selector = self.vm.intern(sel);
                 return Ok(Node::SuperSend(Box::new(SuperSendNode {
                     selector,
@@ -425,7 +432,10 @@ impl Lowerer<'_> {
             return Ok(n);
         }
         let receiver = self.expr(recv)?;
-        let args = args.iter().map(|a| self.expr(a)).collect::<LResult<Vec<_>>>()?;
+        let args = args
+            .iter()
+            .map(|a| self.expr(a))
+            .collect::<LResult<Vec<_>>>()?;
         let selector = self.vm.intern(sel);
         Ok(Node::Send(Box::new(SendNode::new(
             selector,
@@ -444,11 +454,17 @@ impl Lowerer<'_> {
     fn try_inline(&mut self, recv: &Expr, sel: &str, args: &[Expr]) -> LResult<Option<Node>> {
         match sel {
             "ifTrue:" | "ifFalse:" => {
-                let Some(b) = args[0].as_block(0) else { return Ok(None) };
+                let Some(b) = args[0].as_block(0) else {
+                    return Ok(None);
+                };
                 let cond = self.expr(recv)?;
                 let (body, _) = self.inline_block(b)?;
                 let fallback = self.fallback(sel, &[b]);
-                let kind = if sel == "ifTrue:" { IfKind::True } else { IfKind::False };
+                let kind = if sel == "ifTrue:" {
+                    IfKind::True
+                } else {
+                    IfKind::False
+                };
                 Ok(Some(Node::If(Box::new(IfNode {
                     cond,
                     body,
@@ -464,7 +480,11 @@ impl Lowerer<'_> {
                 let (n1, _) = self.inline_block(b1)?;
                 let (n2, _) = self.inline_block(b2)?;
                 let fallback = self.fallback(sel, &[b1, b2]);
-                let (then_branch, else_branch) = if sel == "ifTrue:ifFalse:" { (n1, n2) } else { (n2, n1) };
+                let (then_branch, else_branch) = if sel == "ifTrue:ifFalse:" {
+                    (n1, n2)
+                } else {
+                    (n2, n1)
+                };
                 Ok(Some(Node::IfElse(Box::new(IfElseNode {
                     cond,
                     then_branch,
@@ -473,7 +493,9 @@ impl Lowerer<'_> {
                 }))))
             }
             "whileTrue:" | "whileFalse:" | "whileTrue" | "whileFalse" => {
-                let Some(c) = recv.as_block(0) else { return Ok(None) };
+                let Some(c) = recv.as_block(0) else {
+                    return Ok(None);
+                };
                 let body_block = match args.first() {
                     Some(a) => match a.as_block(0) {
                         Some(b) => Some(b),
@@ -493,7 +515,9 @@ impl Lowerer<'_> {
                 }))))
             }
             "and:" | "or:" | "&&" | "||" => {
-                let Some(b) = args[0].as_block(0) else { return Ok(None) };
+                let Some(b) = args[0].as_block(0) else {
+                    return Ok(None);
+                };
                 let left = self.expr(recv)?;
                 let (right, _) = self.inline_block(b)?;
                 let fallback = self.fallback(sel, &[b]);
@@ -507,10 +531,20 @@ impl Lowerer<'_> {
             "to:do:" | "downTo:do:" | "to:by:do:" | "timesRepeat:" => {
                 let block_arg = args.len() - 1;
                 let want = if sel == "timesRepeat:" { 0 } else { 1 };
-                let Some(b) = args[block_arg].as_block(want) else { return Ok(None) };
+                let Some(b) = args[block_arg].as_block(want) else {
+                    return Ok(None);
+                };
                 let from = self.expr(recv)?;
-                let to = if sel == "timesRepeat:" { None } else { Some(self.expr(&args[0])?) };
-                let step = if sel == "to:by:do:" { Some(self.expr(&args[1])?) } else { None };
+                let to = if sel == "timesRepeat:" {
+                    None
+                } else {
+                    Some(self.expr(&args[0])?)
+                };
+                let step = if sel == "to:by:do:" {
+                    Some(self.expr(&args[1])?)
+                } else {
+                    None
+                };
                 let (body, params) = self.inline_block(b)?;
                 let fallback = self.fallback(sel, &[b]);
                 let kind = match sel {

@@ -27,13 +27,26 @@ fn diag(file: &str, pos: Pos, msg: impl Into<String>) -> String {
     format!("{file}:{}:{}: {}", pos.line, pos.col, msg.into())
 }
 
-fn check_fields(file: &str, inherited: &[String], own: &[(String, Pos)], side: &str) -> Result<(), String> {
+fn check_fields(
+    file: &str,
+    inherited: &[String],
+    own: &[(String, Pos)],
+    side: &str,
+) -> Result<(), String> {
     for (i, (f, pos)) in own.iter().enumerate() {
         if matches!(f.as_str(), "self" | "super" | "nil" | "true" | "false") {
-            return Err(diag(file, *pos, format!("'{f}' is reserved and cannot name a field")));
+            return Err(diag(
+                file,
+                *pos,
+                format!("'{f}' is reserved and cannot name a field"),
+            ));
         }
         if inherited.contains(f) || own[..i].iter().any(|(g, _)| g == f) {
-            return Err(diag(file, *pos, format!("{side} field '{f}' is already declared")));
+            return Err(diag(
+                file,
+                *pos,
+                format!("{side} field '{f}' is already declared"),
+            ));
         }
     }
     Ok(())
@@ -69,15 +82,31 @@ impl SomFrontend {
             return Ok(vm.nil);
         }
         if name == ast.name {
-            return Err(diag(file, pos, format!("class {name} cannot be its own superclass")));
+            return Err(diag(
+                file,
+                pos,
+                format!("class {name} cannot be its own superclass"),
+            ));
         }
         let id = vm.intern(name);
         match vm.try_load_class(id) {
             Ok(Some(c)) if vm.is_class(c) => Ok(c),
-            Ok(Some(_)) => Err(diag(file, pos, format!("superclass '{name}' is not a class"))),
-            Ok(None) => Err(diag(file, pos, format!("superclass '{name}' not found on the class path"))),
+            Ok(Some(_)) => Err(diag(
+                file,
+                pos,
+                format!("superclass '{name}' is not a class"),
+            )),
+            Ok(None) => Err(diag(
+                file,
+                pos,
+                format!("superclass '{name}' not found on the class path"),
+            )),
             Err(Unwind::Error(e)) => Err(e.message),
-            Err(_) => Err(diag(file, pos, format!("loading superclass '{name}' failed"))),
+            Err(_) => Err(diag(
+                file,
+                pos,
+                format!("loading superclass '{name}' failed"),
+            )),
         }
     }
 }

@@ -625,8 +625,12 @@ mod tests {
     #[test]
     fn precedence_unary_binary_keyword() {
         let m = parse_method("f = ( ^a b + c d e: f g + h )").unwrap();
-        let MethodBody::Code(b) = m.body else { panic!() };
-        let Stmt::Return(Expr::Send { sel, args, .. }, _) = &b.stmts[0] else { panic!() };
+        let MethodBody::Code(b) = m.body else {
+            panic!()
+        };
+        let Stmt::Return(Expr::Send { sel, args, .. }, _) = &b.stmts[0] else {
+            panic!()
+        };
         assert_eq!(sel, "e:");
         assert_eq!(args.len(), 1);
     }
@@ -635,14 +639,22 @@ mod tests {
     fn errors_name_token_and_position() {
         let e = parse_class("Foo = ( bar = ( ^ ) )").unwrap_err();
         assert_eq!(e.pos, Pos { line: 1, col: 19 });
-        assert!(e.message.contains("expected an expression"), "{}", e.message);
+        assert!(
+            e.message.contains("expected an expression"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn negative_literals() {
         let m = parse_method("f = ( ^#(-1 -2.5 #a 'b' #(3)) )").unwrap();
-        let MethodBody::Code(b) = m.body else { panic!() };
-        let Stmt::Return(Expr::Lit(Lit::Array(items), _), _) = &b.stmts[0] else { panic!() };
+        let MethodBody::Code(b) = m.body else {
+            panic!()
+        };
+        let Stmt::Return(Expr::Lit(Lit::Array(items), _), _) = &b.stmts[0] else {
+            panic!()
+        };
         assert_eq!(items[0], Lit::Integer("1".into(), true));
         assert_eq!(items[1], Lit::Double(-2.5));
         assert_eq!(items.len(), 5);

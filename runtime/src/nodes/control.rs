@@ -206,7 +206,11 @@ fn not_boolean(vm: &mut Vm, c: Value, while_true: bool) -> Unwind {
     let class = vm.class_name_of(c);
     Unwind::error(format!(
         "{} condition answered an instance of {class}, not a Boolean",
-        if while_true { "whileTrue:" } else { "whileFalse:" }
+        if while_true {
+            "whileTrue:"
+        } else {
+            "whileFalse:"
+        }
     ))
 }
 
@@ -302,7 +306,14 @@ impl ToDoNode {
     }
 
     #[inline(always)]
-    fn count_up(&self, vm: &mut Vm, f: &Frame, start: i64, limit: i64, step: i64) -> Result<(), Unwind> {
+    fn count_up(
+        &self,
+        vm: &mut Vm,
+        f: &Frame,
+        start: i64,
+        limit: i64,
+        step: i64,
+    ) -> Result<(), Unwind> {
         if step <= 0 {
             return Err(Unwind::error("to:by:do: needs a positive step"));
         }
@@ -321,7 +332,14 @@ impl ToDoNode {
     }
 
     #[inline(always)]
-    fn count_down(&self, vm: &mut Vm, f: &Frame, start: i64, limit: i64, step: i64) -> Result<(), Unwind> {
+    fn count_down(
+        &self,
+        vm: &mut Vm,
+        f: &Frame,
+        start: i64,
+        limit: i64,
+        step: i64,
+    ) -> Result<(), Unwind> {
         let mut i = start;
         while i >= limit {
             if let Some(c) = self.counter {
@@ -344,7 +362,11 @@ impl ToDoNode {
                 if let Some(limit) = vm.as_f64(to) {
                     let mut i = start;
                     loop {
-                        let go = if self.kind == ToDoKind::Up { i <= limit } else { i >= limit };
+                        let go = if self.kind == ToDoKind::Up {
+                            i <= limit
+                        } else {
+                            i >= limit
+                        };
                         if !go {
                             break;
                         }

@@ -94,10 +94,10 @@ impl Node {
             | Node::NonLocalReturn(v) => f(v),
             Node::Send(s) => {
                 f(&s.receiver);
-                s.args.iter().for_each(|a| f(a));
+                s.args.iter().for_each(&mut *f);
             }
-            Node::SuperSend(s) => s.args.iter().for_each(|a| f(a)),
-            Node::Sequence(ns) => ns.iter().for_each(|n| f(n)),
+            Node::SuperSend(s) => s.args.iter().for_each(&mut *f),
+            Node::Sequence(ns) => ns.iter().for_each(&mut *f),
             Node::If(n) => {
                 f(&n.cond);
                 f(&n.body);

@@ -58,7 +58,11 @@ fn bad_field(rcvr: Value, i: usize) -> Unwind {
     Unwind::error(format!(
         "field {} accessed on an object without such a field ({})",
         i + 1,
-        if rcvr.is_small() { "an Integer" } else { "a built-in object" }
+        if rcvr.is_small() {
+            "an Integer"
+        } else {
+            "a built-in object"
+        }
     ))
 }
 

@@ -20,7 +20,9 @@ fn rcvr_array(vm: &Vm, prim: &str, v: Value) -> Result<Value, Unwind> {
 
 #[cold]
 fn out_of_bounds(prim: &str, i: i64, len: usize) -> Unwind {
-    Unwind::error(format!("{prim}: index {i} out of bounds for Array of length {len}"))
+    Unwind::error(format!(
+        "{prim}: index {i} out of bounds for Array of length {len}"
+    ))
 }
 
 fn array_at(vm: &mut Vm, a: Args) -> VmResult {

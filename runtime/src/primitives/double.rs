@@ -19,7 +19,8 @@ fn rcvr(vm: &Vm, prim: &str, v: Value) -> Result<f64, Unwind> {
 }
 
 fn operand(vm: &Vm, prim: &str, v: Value) -> Result<f64, Unwind> {
-    vm.as_f64(v).ok_or_else(|| wrong_arg(vm, prim, "a number", v))
+    vm.as_f64(v)
+        .ok_or_else(|| wrong_arg(vm, prim, "a number", v))
 }
 
 fn binary(vm: &mut Vm, a: Args, prim: &str, f: fn(f64, f64) -> f64) -> VmResult {
@@ -113,7 +114,9 @@ fn double_positive_infinity(vm: &mut Vm, _a: Args) -> VmResult {
 
 fn double_from_string(vm: &mut Vm, a: Args) -> VmResult {
     let x = a.arg(vm, 0);
-    let s = text_arg(vm, "Double class>>#fromString:", x)?.trim().to_string();
+    let s = text_arg(vm, "Double class>>#fromString:", x)?
+        .trim()
+        .to_string();
     let d = s.parse::<f64>().unwrap_or(f64::NAN);
     Ok(vm.new_double(d))
 }

@@ -89,7 +89,11 @@ fn num<'a>(v: Value) -> Option<Num<'a>> {
 }
 
 fn big_to_f64(b: &BigInt) -> f64 {
-    b.to_f64().unwrap_or(if b.is_negative() { f64::NEG_INFINITY } else { f64::INFINITY })
+    b.to_f64().unwrap_or(if b.is_negative() {
+        f64::NEG_INFINITY
+    } else {
+        f64::INFINITY
+    })
 }
 
 fn to_f64(i: &IntRef) -> f64 {
@@ -130,9 +134,27 @@ macro_rules! arith {
     };
 }
 
-arith!(integer_plus, "Integer>>#+", checked_add, |a, b| a + b, |a, b| a + b);
-arith!(integer_minus, "Integer>>#-", checked_sub, |a, b| a - b, |a, b| a - b);
-arith!(integer_times, "Integer>>#*", checked_mul, |a, b| a * b, |a, b| a * b);
+arith!(
+    integer_plus,
+    "Integer>>#+",
+    checked_add,
+    |a, b| a + b,
+    |a, b| a + b
+);
+arith!(
+    integer_minus,
+    "Integer>>#-",
+    checked_sub,
+    |a, b| a - b,
+    |a, b| a - b
+);
+arith!(
+    integer_times,
+    "Integer>>#*",
+    checked_mul,
+    |a, b| a * b,
+    |a, b| a * b
+);
 
 fn zero_division(prim: &str) -> Unwind {
     Unwind::error(format!("{prim}: division by zero"))
@@ -226,7 +248,13 @@ fn integer_rem(vm: &mut Vm, a: Args) -> VmResult {
     }
 }
 
-fn bitwise(vm: &mut Vm, a: Args, prim: &str, small: fn(i64, i64) -> i64, big: fn(&BigInt, &BigInt) -> BigInt) -> VmResult {
+fn bitwise(
+    vm: &mut Vm,
+    a: Args,
+    prim: &str,
+    small: fn(i64, i64) -> i64,
+    big: fn(&BigInt, &BigInt) -> BigInt,
+) -> VmResult {
     let (r, x) = (a.rcvr(vm), a.arg(vm, 0));
     if let (Some(p), Some(q)) = (r.small_int(), x.small_int()) {
         return Ok(vm.int(small(p, q)));
@@ -253,7 +281,10 @@ fn integer_shift_left(vm: &mut Vm, a: Args) -> VmResult {
     let l = rcvr_int(vm, "Integer>>#<<", r)?;
     let n = int_arg(vm, "Integer>>#<<", x)?;
     if n < 0 {
-        return Ok(normalize_bigint(vm, l.to_big() >> (-n).min(MAX_SHIFT) as usize));
+        return Ok(normalize_bigint(
+            vm,
+            l.to_big() >> (-n).min(MAX_SHIFT) as usize,
+        ));
     }
     if n > MAX_SHIFT {
         return Err(Unwind::error(format!(
@@ -381,7 +412,11 @@ fn low_u64(i: &IntRef) -> u64 {
         IntRef::Small(i) => *i as u64,
         IntRef::Big(b) => {
             let bytes = b.to_signed_bytes_le();
-            let mut buf = if b.is_negative() { [0xffu8; 8] } else { [0u8; 8] };
+            let mut buf = if b.is_negative() {
+                [0xffu8; 8]
+            } else {
+                [0u8; 8]
+            };
             for (i, byte) in bytes.iter().take(8).enumerate() {
                 buf[i] = *byte;
             }
@@ -399,7 +434,9 @@ fn integer_as_double(vm: &mut Vm, a: Args) -> VmResult {
 
 fn integer_from_string(vm: &mut Vm, a: Args) -> VmResult {
     let x = a.arg(vm, 0);
-    let s = text_arg(vm, "Integer class>>#fromString:", x)?.trim().to_string();
+    let s = text_arg(vm, "Integer class>>#fromString:", x)?
+        .trim()
+        .to_string();
     match s.parse::<BigInt>() {
         Ok(b) => Ok(normalize_bigint(vm, b)),
         Err(_) => Ok(vm.nil),

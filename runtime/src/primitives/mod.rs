@@ -69,7 +69,11 @@ pub(crate) fn text_arg<'a>(vm: &Vm, prim: &str, v: Value) -> Result<&'a str, Unw
 }
 
 /// A Symbol argument's id.
-pub(crate) fn symbol_arg(vm: &mut Vm, prim: &str, v: Value) -> Result<crate::symbols::SymbolId, Unwind> {
+pub(crate) fn symbol_arg(
+    vm: &mut Vm,
+    prim: &str,
+    v: Value,
+) -> Result<crate::symbols::SymbolId, Unwind> {
     if is_kind(v, Kind::Symbol) {
         Ok(vm.symbol_id(v))
     } else if is_kind(v, Kind::String) {
@@ -82,7 +86,8 @@ pub(crate) fn symbol_arg(vm: &mut Vm, prim: &str, v: Value) -> Result<crate::sym
 
 /// A small-integer argument.
 pub(crate) fn int_arg(vm: &Vm, prim: &str, v: Value) -> Result<i64, Unwind> {
-    v.small_int().ok_or_else(|| wrong_arg(vm, prim, "an Integer", v))
+    v.small_int()
+        .ok_or_else(|| wrong_arg(vm, prim, "an Integer", v))
 }
 
 /// A class argument.

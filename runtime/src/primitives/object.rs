@@ -50,7 +50,10 @@ fn object_inspect(vm: &mut Vm, a: Args) -> VmResult {
         let names = vm.instance_field_names(vm.class_of(r));
         for (i, name) in names.iter().enumerate() {
             let v = object::slots(r)[i];
-            text.push_str(&format!("  {name}: an instance of {}\n", vm.class_name_of(v)));
+            text.push_str(&format!(
+                "  {name}: an instance of {}\n",
+                vm.class_name_of(v)
+            ));
         }
     }
     let _ = vm.out.write_all(text.as_bytes());
@@ -91,7 +94,11 @@ pub(crate) fn perform(
         Some(v) if is_kind(v, Kind::Array) => v,
         Some(v) => return Err(wrong_arg(vm, prim, "an Array", v)),
     };
-    let argc = if argv.is_ptr() { object::header(argv).len() } else { 0 };
+    let argc = if argv.is_ptr() {
+        object::header(argv).len()
+    } else {
+        0
+    };
     check_arity(vm, prim, sel, argc)?;
     let base = vm.sp();
     vm.push(rcvr)?;
@@ -118,7 +125,14 @@ fn object_perform(vm: &mut Vm, a: Args) -> VmResult {
 fn object_perform_with_arguments(vm: &mut Vm, a: Args) -> VmResult {
     let sel = symbol_arg(vm, "Object>>#perform:withArguments:", a.arg(vm, 0))?;
     let args = a.arg(vm, 1);
-    perform(vm, "Object>>#perform:withArguments:", a.rcvr(vm), sel, Some(args), None)
+    perform(
+        vm,
+        "Object>>#perform:withArguments:",
+        a.rcvr(vm),
+        sel,
+        Some(args),
+        None,
+    )
 }
 
 fn object_perform_in_superclass(vm: &mut Vm, a: Args) -> VmResult {
@@ -190,7 +204,6 @@ fn object_inst_var_named(vm: &mut Vm, a: Args) -> VmResult {
         ))),
     }
 }
-
 
 pub(super) fn install(vm: &mut Vm) {
     let table: [(&str, crate::method::PrimFn); 13] = [

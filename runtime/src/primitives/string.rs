@@ -88,8 +88,16 @@ fn string_prim_substring(vm: &mut Vm, a: Args) -> VmResult {
     let sub = if s.len() as i64 == n {
         &s[(from - 1) as usize..to as usize]
     } else {
-        let start = s.char_indices().nth((from - 1) as usize).map(|(i, _)| i).unwrap_or(s.len());
-        let end = s.char_indices().nth(to as usize).map(|(i, _)| i).unwrap_or(s.len());
+        let start = s
+            .char_indices()
+            .nth((from - 1) as usize)
+            .map(|(i, _)| i)
+            .unwrap_or(s.len());
+        let end = s
+            .char_indices()
+            .nth(to as usize)
+            .map(|(i, _)| i)
+            .unwrap_or(s.len());
         &s[start..end]
     };
     let owned = sub.to_string();
