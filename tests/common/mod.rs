@@ -1,0 +1,63 @@
+//! Helpers for Rust-level tests: a VM with our core library and a scratch
+//! directory of test classes.
+
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use som_compiler::SomFrontend;
+use som_runtime::{Value, Vm};
+
+/// A fresh directory under the system temp dir.
+pub fn scratch_dir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "metasom-test-{}-{}-{}",
+        tag,
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A bootstrapped VM whose class path is `classes` (written to a scratch
+/// directory) followed by `extra` directories and our core library.
+pub fn vm_with(classes: &[(&str, &str)], extra: &[PathBuf]) -> Vm {
+    let dir = scratch_dir("classes");
+    for (name, src) in classes {
+        std::fs::write(dir.join(format!("{name}.som")), src).unwrap();
+    }
+    let mut cp = vec![dir];
+    cp.extend(extra.iter().cloned());
+    cp.push(root().join("smalltalk-src/core"));
+    let mut vm = Vm::new(cp, Rc::new(SomFrontend));
+    vm.bootstrap().expect("bootstrap");
+    vm
+}
+
+/// Loads class `name`.
+pub fn class(vm: &mut Vm, name: &str) -> Value {
+    let id = vm.intern(name);
+    vm.try_load_class(id)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("class {name} not found"))
+}
+
+/// Sends a unary or keyword message.
+pub fn send(vm: &mut Vm, rcvr: Value, sel: &str, args: &[Value]) -> Value {
+    let id = vm.intern(sel);
+    match vm.send(rcvr, id, args) {
+        Ok(v) => v,
+        Err(som_runtime::Unwind::Error(e)) => panic!("SOM error: {}", e.render()),
+        Err(_) => panic!("unexpected unwind"),
+    }
+}

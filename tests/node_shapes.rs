@@ -1,0 +1,163 @@
+//! Node-shape tests: a send site's dispatch chain goes uninitialized ->
+//! monomorphic -> polymorphic -> generic as it sees more receiver classes, and
+//! inlinable control flow becomes inlined nodes.
+
+mod common;
+
+use common::{class, send, vm_with};
+use som_runtime::dispatch::{ChainState, SEND_CACHE_LIMIT};
+use som_runtime::method::MethodKind;
+use som_runtime::nodes::Node;
+use som_runtime::{Value, Vm};
+
+/// The (state, length) of the chain of the first send of `send_sel` in
+/// `class>>method_sel`.
+fn chain_of(vm: &mut Vm, class: Value, method_sel: &str, send_sel: &str) -> (ChainState, usize) {
+    let m = vm.intern(method_sel);
+    let s = vm.intern(send_sel);
+    let method = vm.lookup(class, m).expect("method");
+    let MethodKind::Ast(body) = &method.kind else {
+        panic!("not an AST method")
+    };
+    let mut found = None;
+    body.body.walk(&mut |n| {
+        if let Node::Send(send) = n {
+            if send.selector == s && found.is_none() {
+                found = Some((send.chain.state(), send.chain.chain_len()));
+            }
+        }
+    });
+    found.expect("send site")
+}
+
+fn shape_classes() -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = (1..=8)
+        .map(|i| (format!("R{i}"), format!("R{i} = ( foo = ( ^{i} ) )")))
+        .collect();
+    v.push((
+        "Site".into(),
+        "Site = ( call: x = ( ^x foo ) branch: b = ( ^b ifTrue: [ 1 ] ifFalse: [ 2 ] ) loop = ( | s | s := 0. 1 to: 3 do: [:i | s := s + i ]. ^s ) )".into(),
+    ));
+    v
+}
+
+fn vm() -> Vm {
+    let owned = shape_classes();
+    let refs: Vec<(&str, &str)> = owned
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    vm_with(&refs, &[])
+}
+
+#[test]
+fn send_site_goes_from_uninitialized_to_generic() {
+    let mut vm = vm();
+    let site_class = class(&mut vm, "Site");
+    let site = vm.new_instance(site_class);
+    assert_eq!(
+        chain_of(&mut vm, site_class, "call:", "foo"),
+        (ChainState::Uninitialized, 0)
+    );
+
+    let r1c = class(&mut vm, "R1");
+    let r1 = vm.new_instance(r1c);
+    for _ in 0..3 {
+        assert_eq!(send(&mut vm, site, "call:", &[r1]), Value::small(1));
+    }
+    assert_eq!(
+        chain_of(&mut vm, site_class, "call:", "foo"),
+        (ChainState::Monomorphic, 1)
+    );
+
+    let r2c = class(&mut vm, "R2");
+    let r2 = vm.new_instance(r2c);
+    assert_eq!(send(&mut vm, site, "call:", &[r2]), Value::small(2));
+    assert_eq!(
+        chain_of(&mut vm, site_class, "call:", "foo"),
+        (ChainState::Polymorphic, 2)
+    );
+
+    for i in 3..=SEND_CACHE_LIMIT {
+        let c = class(&mut vm, &format!("R{i}"));
+        let r = vm.new_instance(c);
+        assert_eq!(send(&mut vm, site, "call:", &[r]), Value::small(i as i64));
+    }
+    assert_eq!(
+        chain_of(&mut vm, site_class, "call:", "foo"),
+        (ChainState::Polymorphic, SEND_CACHE_LIMIT)
+    );
+
+    // One shape more than the limit: the site goes generic and stays correct.
+    let c = class(&mut vm, &format!("R{}", SEND_CACHE_LIMIT + 1));
+    let r = vm.new_instance(c);
+    assert_eq!(
+        send(&mut vm, site, "call:", &[r]),
+        Value::small(SEND_CACHE_LIMIT as i64 + 1)
+    );
+    assert_eq!(
+        chain_of(&mut vm, site_class, "call:", "foo"),
+        (ChainState::Generic, 0)
+    );
+    assert_eq!(send(&mut vm, site, "call:", &[r1]), Value::small(1));
+    assert_eq!(
+        chain_of(&mut vm, site_class, "call:", "foo").0,
+        ChainState::Generic
+    );
+}
+
+#[test]
+fn repeated_receivers_do_not_grow_the_chain() {
+    let mut vm = vm();
+    let site_class = class(&mut vm, "Site");
+    let site = vm.new_instance(site_class);
+    let a = class(&mut vm, "R1");
+    let b = class(&mut vm, "R2");
+    let (a, b) = (vm.new_instance(a), vm.new_instance(b));
+    for _ in 0..50 {
+        send(&mut vm, site, "call:", &[a]);
+        send(&mut vm, site, "call:", &[b]);
+    }
+    assert_eq!(
+        chain_of(&mut vm, site_class, "call:", "foo"),
+        (ChainState::Polymorphic, 2)
+    );
+}
+
+#[test]
+fn control_flow_with_literal_blocks_is_inlined() {
+    let mut vm = vm();
+    let site_class = class(&mut vm, "Site");
+    let sel = vm.intern("branch:");
+    let m = vm.lookup(site_class, sel).unwrap();
+    let MethodKind::Ast(body) = &m.kind else {
+        panic!()
+    };
+    let mut kinds = Vec::new();
+    body.body.walk(&mut |n| {
+        kinds.push(match n {
+            Node::IfElse(_) => "IfElse",
+            Node::Send(_) => "Send",
+            Node::Block(_) => "Block",
+            _ => "other",
+        })
+    });
+    assert!(kinds.contains(&"IfElse"));
+    assert!(
+        !kinds.contains(&"Send") && !kinds.contains(&"Block"),
+        "{kinds:?}"
+    );
+    assert!(!body.needs_context, "inlined blocks need no context");
+
+    let sel = vm.intern("loop");
+    let m = vm.lookup(site_class, sel).unwrap();
+    let MethodKind::Ast(body) = &m.kind else {
+        panic!()
+    };
+    let mut has_todo = false;
+    body.body
+        .walk(&mut |n| has_todo |= matches!(n, Node::ToDo(_)));
+    assert!(has_todo);
+    let site = vm.new_instance(site_class);
+    assert_eq!(send(&mut vm, site, "loop", &[]), Value::small(6));
+}

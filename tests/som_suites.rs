@@ -1,0 +1,287 @@
+//! SOM-st/SOM's own suites, run from an external checkout named by `SOM_HOME`
+//! (SOM-st/SOM at commit a721b4ff). Without it, each test prints why it skips.
+//!
+//! - the unit TestSuite (`TestHarness.som`) with SOM's core library and with
+//!   ours: 221 of 221 tests must pass;
+//! - the BasicInterpreterTests table (`som-language.md` §6.4), through the
+//!   public API, again with both core libraries.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::rc::Rc;
+
+use som_compiler::SomFrontend;
+use som_runtime::object::{self, Kind};
+use som_runtime::{Value, Vm};
+
+fn som_home() -> Option<PathBuf> {
+    match std::env::var_os("SOM_HOME") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => {
+            eprintln!(
+                "SKIPPED: SOM_HOME is not set (point it at a SOM-st/SOM checkout at a721b4ff)"
+            );
+            None
+        }
+    }
+}
+
+fn run_harness(classpath: &str, home: &PathBuf) {
+    let out = Command::new(env!("CARGO_BIN_EXE_som"))
+        .arg("-cp")
+        .arg(classpath)
+        .arg(home.join("TestSuite/TestHarness.som"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "TestHarness failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Total number of tests:           221"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Number of successful tests:      221"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn test_suite_with_soms_core_library() {
+    let Some(home) = som_home() else { return };
+    run_harness(&home.join("Smalltalk").display().to_string(), &home);
+}
+
+#[test]
+fn test_suite_with_our_core_library() {
+    let Some(home) = som_home() else { return };
+    let cp = format!(
+        "{}:{}",
+        common::root().join("smalltalk-src/core").display(),
+        home.join("TestSuite").display()
+    );
+    run_harness(&cp, &home);
+}
+
+#[derive(Debug)]
+enum Expect {
+    Int(i64),
+    Double(f64),
+    Class(&'static str),
+    Symbol(&'static str),
+}
+
+const BASIC: &[(&str, &str, Expect)] = &[
+    ("MethodCall", "test", Expect::Int(42)),
+    ("MethodCall", "test2", Expect::Int(42)),
+    ("NonLocalReturn", "test1", Expect::Int(42)),
+    ("NonLocalReturn", "test2", Expect::Int(43)),
+    ("NonLocalReturn", "test3", Expect::Int(3)),
+    ("NonLocalReturn", "test4", Expect::Int(42)),
+    ("NonLocalReturn", "test5", Expect::Int(22)),
+    ("Blocks", "testArg1", Expect::Int(42)),
+    ("Blocks", "testArg2", Expect::Int(77)),
+    ("Blocks", "testArgAndLocal", Expect::Int(8)),
+    ("Blocks", "testArgAndContext", Expect::Int(8)),
+    ("Blocks", "testEmptyZeroArg", Expect::Int(1)),
+    ("Blocks", "testEmptyOneArg", Expect::Int(1)),
+    ("Blocks", "testEmptyTwoArg", Expect::Int(1)),
+    ("Return", "testReturnSelf", Expect::Class("Return")),
+    (
+        "Return",
+        "testReturnSelfImplicitly",
+        Expect::Class("Return"),
+    ),
+    ("Return", "testNoReturnReturnsSelf", Expect::Class("Return")),
+    (
+        "Return",
+        "testBlockReturnsImplicitlyLastValue",
+        Expect::Int(4),
+    ),
+    ("IfTrueIfFalse", "test", Expect::Int(42)),
+    ("IfTrueIfFalse", "test2", Expect::Int(33)),
+    ("IfTrueIfFalse", "test3", Expect::Int(4)),
+    (
+        "IfTrueIfFalse",
+        "testIfTrueTrueResult",
+        Expect::Class("Integer"),
+    ),
+    (
+        "IfTrueIfFalse",
+        "testIfTrueFalseResult",
+        Expect::Class("Nil"),
+    ),
+    (
+        "IfTrueIfFalse",
+        "testIfFalseTrueResult",
+        Expect::Class("Nil"),
+    ),
+    (
+        "IfTrueIfFalse",
+        "testIfFalseFalseResult",
+        Expect::Class("Integer"),
+    ),
+    (
+        "CompilerSimplification",
+        "testReturnConstantSymbol",
+        Expect::Symbol("constant"),
+    ),
+    (
+        "CompilerSimplification",
+        "testReturnConstantInt",
+        Expect::Int(42),
+    ),
+    (
+        "CompilerSimplification",
+        "testReturnSelf",
+        Expect::Class("CompilerSimplification"),
+    ),
+    (
+        "CompilerSimplification",
+        "testReturnSelfImplicitly",
+        Expect::Class("CompilerSimplification"),
+    ),
+    (
+        "CompilerSimplification",
+        "testReturnArgumentN",
+        Expect::Int(55),
+    ),
+    (
+        "CompilerSimplification",
+        "testReturnArgumentA",
+        Expect::Int(44),
+    ),
+    (
+        "CompilerSimplification",
+        "testSetField",
+        Expect::Symbol("foo"),
+    ),
+    ("CompilerSimplification", "testGetField", Expect::Int(40)),
+    ("Hash", "testHash", Expect::Int(444)),
+    ("Arrays", "testEmptyToInts", Expect::Int(3)),
+    ("Arrays", "testPutAllInt", Expect::Int(5)),
+    ("Arrays", "testPutAllNil", Expect::Class("Nil")),
+    ("Arrays", "testPutAllBlock", Expect::Int(3)),
+    ("Arrays", "testNewWithAll", Expect::Int(1)),
+    ("BlockInlining", "testNoInlining", Expect::Int(1)),
+    ("BlockInlining", "testOneLevelInlining", Expect::Int(1)),
+    (
+        "BlockInlining",
+        "testOneLevelInliningWithLocalShadowTrue",
+        Expect::Int(2),
+    ),
+    (
+        "BlockInlining",
+        "testOneLevelInliningWithLocalShadowFalse",
+        Expect::Int(1),
+    ),
+    (
+        "BlockInlining",
+        "testShadowDoesntStoreWrongLocal",
+        Expect::Int(33),
+    ),
+    (
+        "BlockInlining",
+        "testShadowDoesntReadUnrelated",
+        Expect::Class("Nil"),
+    ),
+    ("BlockInlining", "testBlockNestedInIfTrue", Expect::Int(2)),
+    ("BlockInlining", "testBlockNestedInIfFalse", Expect::Int(42)),
+    ("BlockInlining", "testStackDisciplineTrue", Expect::Int(1)),
+    ("BlockInlining", "testStackDisciplineFalse", Expect::Int(2)),
+    (
+        "BlockInlining",
+        "testDeepNestedInlinedIfTrue",
+        Expect::Int(3),
+    ),
+    (
+        "BlockInlining",
+        "testDeepNestedInlinedIfFalse",
+        Expect::Int(42),
+    ),
+    (
+        "BlockInlining",
+        "testDeepNestedBlocksInInlinedIfTrue",
+        Expect::Int(5),
+    ),
+    (
+        "BlockInlining",
+        "testDeepNestedBlocksInInlinedIfFalse",
+        Expect::Int(43),
+    ),
+    ("BlockInlining", "testDeepDeepNestedTrue", Expect::Int(9)),
+    ("BlockInlining", "testDeepDeepNestedFalse", Expect::Int(43)),
+    ("BlockInlining", "testToDoNestDoNestIfTrue", Expect::Int(2)),
+    (
+        "NonLocalVars",
+        "testWriteDifferentTypes",
+        Expect::Double(3.75),
+    ),
+    ("ObjectCreation", "test", Expect::Int(1_000_000)),
+    ("Regressions", "testSymbolEquality", Expect::Int(1)),
+    ("Regressions", "testSymbolReferenceEquality", Expect::Int(1)),
+    ("Regressions", "testUninitializedLocal", Expect::Int(1)),
+    (
+        "Regressions",
+        "testUninitializedLocalInBlock",
+        Expect::Int(1),
+    ),
+    ("BinaryOperation", "test", Expect::Int(11)),
+    ("NumberOfTests", "numberOfTests", Expect::Int(65)),
+];
+
+fn check_basic(core: PathBuf, home: &PathBuf) {
+    let cp = vec![home.join("TestSuite/BasicInterpreterTests"), core];
+    let mut vm = Vm::new(cp, Rc::new(SomFrontend));
+    vm.bootstrap().unwrap();
+    let mut failures = Vec::new();
+    for (class_name, sel, expect) in BASIC {
+        let class = common::class(&mut vm, class_name);
+        let r = common::send(&mut vm, class, sel, &[]);
+        let ok = match expect {
+            Expect::Int(i) => r == Value::small(*i),
+            Expect::Double(d) => {
+                r.is_ptr() && object::kind_of(r) == Kind::Double && object::double_of(r) == *d
+            }
+            Expect::Class(c) => {
+                vm.class_name(vm.class_of(r)) == *c || (vm.is_class(r) && vm.class_name(r) == *c)
+            }
+            Expect::Symbol(s) => {
+                r.is_ptr() && object::kind_of(r) == Kind::Symbol && object::str_of(r) == *s
+            }
+        };
+        if !ok {
+            failures.push(format!(
+                "{class_name}>>#{sel}: expected {expect:?}, got an instance of {}",
+                vm.class_name_of(r)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn basic_interpreter_tests_with_soms_core_library() {
+    let Some(home) = som_home() else { return };
+    check_basic(home.join("Smalltalk"), &home);
+}
+
+#[test]
+fn basic_interpreter_tests_with_our_core_library() {
+    let Some(home) = som_home() else { return };
+    check_basic(common::root().join("smalltalk-src/core"), &home);
+}
+
+#[test]
+fn basic_interpreter_table_matches_the_suites_own_count() {
+    assert_eq!(
+        BASIC.len() - 1,
+        65 - 2,
+        "65 tests, of which the two Self tests are compile errors"
+    );
+}
