@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::rc::Rc;
 
@@ -28,7 +28,7 @@ fn som_home() -> Option<PathBuf> {
     }
 }
 
-fn run_harness(classpath: &str, home: &PathBuf) {
+fn run_harness(classpath: &str, home: &Path) {
     let out = Command::new(env!("CARGO_BIN_EXE_som"))
         .arg("-cp")
         .arg(classpath)
@@ -235,7 +235,7 @@ const BASIC: &[(&str, &str, Expect)] = &[
     ("NumberOfTests", "numberOfTests", Expect::Int(65)),
 ];
 
-fn check_basic(core: PathBuf, home: &PathBuf) {
+fn check_basic(core: PathBuf, home: &Path) {
     let cp = vec![home.join("TestSuite/BasicInterpreterTests"), core];
     let mut vm = Vm::new(cp, Rc::new(SomFrontend));
     vm.bootstrap().unwrap();
