@@ -54,7 +54,8 @@ proptest! {
         match vm.try_load_class(id) {
             Ok(Some(_)) => {}
             Ok(None) => prop_assert!(false, "class file not found"),
-            Err(som_runtime::Unwind::Error(e)) => {
+            Err(som_runtime::Unwind::ERROR) => {
+                let e = som_runtime::interpreter::take_error();
                 prop_assert!(e.message.contains("Soup.som:1:"), "{}", e.message)
             }
             Err(_) => prop_assert!(false, "unexpected unwind"),

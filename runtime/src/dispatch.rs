@@ -34,13 +34,16 @@ pub enum Target {
     /// Lookup failed; call this `doesNotUnderstand:arguments:` handler with the
     /// selector and an argument array built at call time.
     Dnu(&'static MethodData),
+    /// Placeholder of an unused entry slot; never returned by a lookup.
+    Empty,
 }
 
 impl Target {
     /// The invoked method (the handler for DNU targets).
-    pub fn method(self) -> &'static MethodData {
+    pub fn method(self) -> Option<&'static MethodData> {
         match self {
-            Target::Method(m) | Target::Dnu(m) => m,
+            Target::Method(m) | Target::Dnu(m) => Some(m),
+            Target::Empty => None,
         }
     }
 }
@@ -69,7 +72,7 @@ pub enum ChainState {
 
 /// The inline cache of one send site.
 pub struct DispatchChain {
-    entries: UnsafeCell<[Option<CacheEntry>; SEND_CACHE_LIMIT]>,
+    entries: UnsafeCell<[CacheEntry; SEND_CACHE_LIMIT]>,
     len: Cell<u8>,
     generic: Cell<bool>,
 }
@@ -77,7 +80,12 @@ pub struct DispatchChain {
 impl Default for DispatchChain {
     fn default() -> Self {
         DispatchChain {
-            entries: UnsafeCell::new([None; SEND_CACHE_LIMIT]),
+            entries: UnsafeCell::new(
+                [CacheEntry {
+                    shape: std::ptr::null(),
+                    target: Target::Empty,
+                }; SEND_CACHE_LIMIT],
+            ),
             len: Cell::new(0),
             generic: Cell::new(false),
         }
@@ -91,7 +99,7 @@ impl DispatchChain {
         // SAFETY: the array is only written by `add`/`reset`, never while a
         // reference from here is alive (targets are copied out).
         let entries = unsafe { &*self.entries.get() };
-        for e in entries[..self.len.get() as usize].iter().flatten() {
+        for e in &entries[..self.len.get() as usize] {
             if std::ptr::eq(e.shape, shape) {
                 return Some(e.target);
             }
@@ -107,7 +115,7 @@ impl DispatchChain {
             return false;
         }
         // SAFETY: no reference into the array outlives a call of `lookup`.
-        unsafe { (*self.entries.get())[n] = Some(entry) };
+        unsafe { (*self.entries.get())[n] = entry };
         self.len.set(n as u8 + 1);
         true
     }
@@ -139,11 +147,7 @@ impl DispatchChain {
     pub fn entries(&self) -> Vec<CacheEntry> {
         // SAFETY: see `lookup`.
         let entries = unsafe { &*self.entries.get() };
-        entries[..self.chain_len()]
-            .iter()
-            .flatten()
-            .copied()
-            .collect()
+        entries[..self.chain_len()].to_vec()
     }
 
     /// The observable state.

@@ -23,33 +23,73 @@ use crate::value::Value;
 use crate::vm::{Vm, VmResult};
 
 /// Why evaluation left the normal path.
-pub enum Unwind {
-    /// `^` inside an inlined block of a method body: the method returns this.
-    Return(Value),
-    /// `^` inside a block: unwind to the activation whose context is `home`.
-    NonLocal {
-        /// The home method's context.
-        home: Value,
-        /// The returned value.
-        value: Value,
-    },
-    /// The value a block activation answers after its `^` found its home gone
-    /// and `escapedBlock:` handled it.
-    Escaped(Value),
+///
+/// The type is one machine word (not an enum), so that `Result<Value,
+/// Unwind>`, the return type of every evaluation, is a tag plus one word at the
+/// same offset and travels in two registers. Payloads wait elsewhere: the
+/// returned value, the home context and the exit code in the VM
+/// (`Vm::unwind_value`, `Vm::unwind_home`, `Vm::exit_code`), the error of an
+/// `Error` unwind in a per-thread slot ([`take_error`]), because errors are
+/// raised in places that hold no mutable VM reference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unwind(u64);
+
+impl Unwind {
+    /// `^` inside an inlined block of a method body: the method returns
+    /// `vm.unwind_value`.
+    pub const RETURN: Unwind = Unwind(1);
+    /// `^` inside a block: unwind to the activation whose context is
+    /// `vm.unwind_home`, which returns `vm.unwind_value`.
+    pub const NON_LOCAL: Unwind = Unwind(2);
+    /// A block activation answers `vm.unwind_value` after its `^` found its
+    /// home gone and `escapedBlock:` handled it.
+    pub const ESCAPED: Unwind = Unwind(3);
     /// `Block>>restart`: re-run the nearest method activation from the start.
-    Restart,
-    /// A SOM-level error; the program ends with a message and backtrace.
-    Error(Box<SomError>),
-    /// `system exit: n`.
-    Exit(i32),
+    pub const RESTART: Unwind = Unwind(4);
+    /// A SOM-level error, retrieved with [`take_error`]; the program ends with
+    /// a message and backtrace.
+    pub const ERROR: Unwind = Unwind(5);
+    /// `system exit: vm.exit_code`.
+    pub const EXIT: Unwind = Unwind(6);
 }
 
 impl Unwind {
     /// A SOM-level error.
     #[cold]
     pub fn error(message: impl Into<String>) -> Unwind {
-        Unwind::Error(Box::new(SomError::new(message)))
+        Unwind::raise(SomError::new(message))
     }
+
+    /// Raises `e`: stores it for [`take_error`] and answers `Unwind::ERROR`.
+    #[cold]
+    pub fn raise(e: SomError) -> Unwind {
+        PENDING_ERROR.with(|p| *p.borrow_mut() = Some(e));
+        Unwind::ERROR
+    }
+}
+
+thread_local! {
+    static PENDING_ERROR: std::cell::RefCell<Option<SomError>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Takes the error of the `Unwind::ERROR` being propagated on this thread.
+pub fn take_error() -> SomError {
+    PENDING_ERROR
+        .with(|p| p.borrow_mut().take())
+        .unwrap_or_else(|| SomError::new("unknown error"))
+}
+
+/// Adds a line to the backtrace of the pending error.
+fn push_backtrace(line: impl FnOnce() -> String) {
+    PENDING_ERROR.with(|p| {
+        if let Some(e) = p.borrow_mut().as_mut() {
+            if e.backtrace.len() < crate::vm::MAX_BACKTRACE_LINES {
+                e.backtrace.push(line());
+            } else if e.backtrace.len() == crate::vm::MAX_BACKTRACE_LINES {
+                e.backtrace.push("...".to_string());
+            }
+        }
+    });
 }
 
 /// One activation of a method or block.
@@ -173,9 +213,7 @@ fn invoke_ast(
     let new_sp = base + 1 + body.num_slots;
     vm.reserve_stack(new_sp)?;
     let nil = vm.nil;
-    for i in base + 1 + nargs..new_sp {
-        vm.set_stack_at(i, nil);
-    }
+    vm.stack_slice_mut(base + 1 + nargs, new_sp).fill(nil);
     vm.set_sp(new_sp);
     let frame = if body.needs_context {
         let outer = if closure.is_ptr() {
@@ -232,14 +270,17 @@ fn unwind_through(
 ) -> VmResult {
     loop {
         match e {
-            Unwind::Return(v) if !frame.closure.is_ptr() => return Ok(v),
-            Unwind::NonLocal { home, value }
-                if !frame.closure.is_ptr() && home == frame.ctx.get() && home.is_ptr() =>
+            Unwind::RETURN if !frame.closure.is_ptr() => return Ok(vm.take_unwind_value()),
+            Unwind::NON_LOCAL
+                if !frame.closure.is_ptr()
+                    && vm.unwind_home == frame.ctx.get()
+                    && vm.unwind_home.is_ptr() =>
             {
-                return Ok(value)
+                vm.unwind_home = Value::ZERO;
+                return Ok(vm.take_unwind_value());
             }
-            Unwind::Escaped(v) if frame.closure.is_ptr() => return Ok(v),
-            Unwind::Restart if !frame.closure.is_ptr() => {
+            Unwind::ESCAPED if frame.closure.is_ptr() => return Ok(vm.take_unwind_value()),
+            Unwind::RESTART if !frame.closure.is_ptr() => {
                 // Re-run the body with fresh locals, as Block>>restart requires.
                 let nargs = frame.method.num_args;
                 let nil = vm.nil;
@@ -265,13 +306,9 @@ fn unwind_through(
                     }
                 }
             }
-            Unwind::Error(mut err) => {
-                if err.backtrace.len() < crate::vm::MAX_BACKTRACE_LINES {
-                    err.backtrace.push(vm.describe_activation(frame.method));
-                } else if err.backtrace.len() == crate::vm::MAX_BACKTRACE_LINES {
-                    err.backtrace.push("...".to_string());
-                }
-                return Err(Unwind::Error(err));
+            Unwind::ERROR => {
+                push_backtrace(|| vm.describe_activation(frame.method));
+                return Err(Unwind::ERROR);
             }
             other => return Err(other),
         }
@@ -286,53 +323,79 @@ pub fn is_kind(v: Value, k: Kind) -> bool {
 
 impl Node {
     /// Evaluates this node in `frame`.
+    ///
+    /// This `match` is inlined into every caller: leaf nodes (constants,
+    /// `self`, slot and field reads) are evaluated right there, every other
+    /// node is a call to its own out-of-line function. That keeps each node's
+    /// prologue proportional to its own work; one big non-inlined `match`
+    /// would save and restore registers for every constant or local read.
+    #[inline(always)]
     pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         match self {
             Node::Const(v) => Ok(*v),
-            Node::LiteralArray(t) => Ok(vm.copy_literal_array(*t)),
             Node::SelfRef => Ok(f.receiver),
             Node::LocalRead(i) => Ok(f.slot(i.0)),
-            Node::LocalWrite(i, n) => {
-                let v = n.eval(vm, f)?;
-                f.set_slot(i.0, v);
-                Ok(v)
-            }
-            Node::OuterRead(o) => Ok(o.read(f)),
-            Node::OuterWrite(o, n) => {
-                let v = n.eval(vm, f)?;
-                o.write(f, v);
-                Ok(v)
-            }
             Node::FieldRead(i) => i.read(vm, f.receiver),
-            Node::FieldWrite(i, n) => {
-                let v = n.eval(vm, f)?;
-                i.write(vm, f.receiver, v)?;
-                Ok(v)
-            }
-            Node::GlobalRead(g) => g.eval(vm, f),
             Node::Send(s) => s.eval(vm, f),
-            Node::SuperSend(s) => s.eval(vm, f),
-            Node::Sequence(ns) => {
-                let (last, init) = ns.split_last().expect("non-empty sequence");
-                for n in init {
-                    n.eval(vm, f)?;
-                }
-                last.eval(vm, f)
-            }
-            Node::Return(n) => {
-                let v = n.eval(vm, f)?;
-                Err(Unwind::Return(v))
-            }
-            Node::NonLocalReturn(n) => {
-                let v = n.eval(vm, f)?;
-                crate::nodes::BlockLiteral::non_local_return(vm, f, v)
-            }
-            Node::Block(b) => Ok(b.make_closure(vm, f)),
             Node::If(n) => n.eval(vm, f),
             Node::IfElse(n) => n.eval(vm, f),
+            Node::Sequence(ns) => eval_sequence(ns, vm, f),
+            Node::LocalWrite(i, n) => eval_local_write(*i, n, vm, f),
+            Node::FieldWrite(i, n) => eval_field_write(*i, n, vm, f),
+            Node::OuterRead(o) => Ok(o.read(f)),
+            Node::OuterWrite(o, n) => eval_outer_write(*o, n, vm, f),
+            Node::GlobalRead(g) => g.eval(vm, f),
+            Node::SuperSend(s) => s.eval(vm, f),
             Node::Loop(n) => n.eval(vm, f),
             Node::AndOr(n) => n.eval(vm, f),
             Node::ToDo(n) => n.eval(vm, f),
+            Node::LiteralArray(t) => Ok(vm.copy_literal_array(*t)),
+            Node::Return(n) => eval_return(n, vm, f),
+            Node::NonLocalReturn(n) => eval_non_local_return(n, vm, f),
+            Node::Block(b) => Ok(b.make_closure(vm, f)),
         }
     }
+}
+
+#[inline(never)]
+fn eval_local_write(i: crate::nodes::SlotIndex, n: &Node, vm: &mut Vm, f: &Frame) -> VmResult {
+    let v = n.eval(vm, f)?;
+    f.set_slot(i.0, v);
+    Ok(v)
+}
+
+#[inline(never)]
+fn eval_field_write(i: crate::nodes::FieldIndex, n: &Node, vm: &mut Vm, f: &Frame) -> VmResult {
+    let v = n.eval(vm, f)?;
+    i.write(vm, f.receiver, v)?;
+    Ok(v)
+}
+
+#[inline(never)]
+fn eval_outer_write(o: crate::nodes::OuterVar, n: &Node, vm: &mut Vm, f: &Frame) -> VmResult {
+    let v = n.eval(vm, f)?;
+    o.write(f, v);
+    Ok(v)
+}
+
+#[inline(never)]
+fn eval_return(n: &Node, vm: &mut Vm, f: &Frame) -> VmResult {
+    let v = n.eval(vm, f)?;
+    vm.unwind_value = v;
+    Err(Unwind::RETURN)
+}
+
+#[inline(never)]
+fn eval_non_local_return(n: &Node, vm: &mut Vm, f: &Frame) -> VmResult {
+    let v = n.eval(vm, f)?;
+    crate::nodes::BlockLiteral::non_local_return(vm, f, v)
+}
+
+#[inline(never)]
+fn eval_sequence(ns: &[Node], vm: &mut Vm, f: &Frame) -> VmResult {
+    let (last, init) = ns.split_last().expect("non-empty sequence");
+    for n in init {
+        n.eval(vm, f)?;
+    }
+    last.eval(vm, f)
 }

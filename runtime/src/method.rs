@@ -45,6 +45,19 @@ pub enum MethodKind {
     Primitive(PrimFn),
 }
 
+/// A method so simple that a send can do its work without an activation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Trivial {
+    /// `^field`
+    Getter(usize),
+    /// `field: v = ( field := v )`, answering self.
+    Setter(usize),
+    /// `^literal`
+    Constant(Value),
+    /// `^self` or an empty body.
+    ReturnSelf,
+}
+
 /// A method, block or primitive.
 pub struct MethodData {
     /// The selector (for blocks: `value`, `value:`, `value:with:`).
@@ -61,6 +74,8 @@ pub struct MethodData {
     pub source: SourceLoc,
     /// Whether this is a block body.
     pub is_block: bool,
+    /// Set when the method is trivial enough to run without an activation.
+    pub trivial: Option<Trivial>,
 }
 
 impl MethodData {

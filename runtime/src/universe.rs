@@ -163,6 +163,9 @@ impl Vm {
                 None => return Err(LoadError::NotFound(name.to_string())),
             }
         }
+        self.bootstrapped = true;
+        self.integer_intact = true;
+        self.double_intact = true;
         Ok(())
     }
 
@@ -197,10 +200,10 @@ impl Vm {
             return Ok(Some(v));
         }
         self.load_class_file(name).map_err(|e| match e {
-            LoadError::Compile(msg) => Unwind::Error(Box::new(SomError {
+            LoadError::Compile(msg) => Unwind::raise(SomError {
                 message: msg,
                 backtrace: Vec::new(),
-            })),
+            }),
             other => Unwind::error(other.to_string()),
         })
     }
@@ -409,11 +412,22 @@ impl Vm {
                     object: Cell::new(Value::ZERO),
                     source,
                     is_block: false,
+                    trivial: None,
                 }
                 .leak()
             }
         };
         m.holder.set(class);
+        if self.bootstrapped {
+            // Sends compute Integer and Double arithmetic in place only while
+            // those classes keep the core library's methods.
+            if class == self.classes.integer {
+                self.integer_intact = false;
+            }
+            if class == self.classes.double {
+                self.double_intact = false;
+            }
+        }
         let method_class = if m.is_primitive() {
             self.classes.primitive
         } else {
@@ -453,13 +467,11 @@ impl Vm {
         self.flush();
         match r {
             Ok(()) => Outcome::Exit(0),
-            Err(Unwind::Exit(n)) => Outcome::Exit(n),
-            Err(Unwind::Error(e)) => Outcome::Error(*e),
-            Err(Unwind::Restart) => Outcome::Error(SomError::new("restart outside of a method")),
-            Err(Unwind::Return(_)) | Err(Unwind::Escaped(_)) => Outcome::Exit(0),
-            Err(Unwind::NonLocal { .. }) => {
-                Outcome::Error(SomError::new("non-local return without a home"))
-            }
+            Err(Unwind::EXIT) => Outcome::Exit(self.exit_code),
+            Err(Unwind::ERROR) => Outcome::Error(crate::interpreter::take_error()),
+            Err(Unwind::RESTART) => Outcome::Error(SomError::new("restart outside of a method")),
+            Err(Unwind::RETURN) | Err(Unwind::ESCAPED) => Outcome::Exit(0),
+            Err(_) => Outcome::Error(SomError::new("non-local return without a home")),
         }
     }
 }

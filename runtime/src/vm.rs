@@ -119,6 +119,19 @@ pub struct Vm {
     pub(crate) loading: Vec<SymbolId>,
     /// Seed of `Integer>>atRandom`.
     pub random_state: Cell<u64>,
+    /// Whether Integer's methods are still those of the core library, which
+    /// lets sends compute small-integer arithmetic in place.
+    pub integer_intact: bool,
+    /// Likewise for Double.
+    pub double_intact: bool,
+    /// Set once bootstrap has loaded the core library.
+    pub bootstrapped: bool,
+    /// The value carried by a `Return`, `NonLocal` or `Escaped` unwind.
+    pub unwind_value: Value,
+    /// The home context a `NonLocal` unwind is looking for.
+    pub unwind_home: Value,
+    /// The status of an `Exit` unwind.
+    pub exit_code: i32,
     /// Time spent compiling methods (front end now, JIT later), for
     /// `system totalCompilationTime`.
     pub compile_time: std::time::Duration,
@@ -192,6 +205,12 @@ impl Vm {
             loading: Vec::new(),
             random_state: Cell::new(0x2545_F491_4F6C_DD1D),
             compile_time: std::time::Duration::ZERO,
+            integer_intact: false,
+            double_intact: false,
+            bootstrapped: false,
+            unwind_value: Value::ZERO,
+            unwind_home: Value::ZERO,
+            exit_code: 0,
         }
     }
 
@@ -217,7 +236,8 @@ impl Vm {
         if self.sp >= VALUE_STACK_SLOTS {
             return Err(stack_overflow());
         }
-        self.stack[self.sp] = v;
+        // SAFETY: `sp < VALUE_STACK_SLOTS`, the length of `stack`.
+        unsafe { *self.stack.get_unchecked_mut(self.sp) = v };
         self.sp += 1;
         Ok(())
     }
@@ -235,6 +255,7 @@ impl Vm {
     /// Reads stack slot `i`.
     #[inline(always)]
     pub fn stack_at(&self, i: usize) -> Value {
+        debug_assert!(i < self.sp || i < VALUE_STACK_SLOTS);
         self.stack[i]
     }
 
@@ -242,6 +263,12 @@ impl Vm {
     #[inline(always)]
     pub fn set_stack_at(&mut self, i: usize, v: Value) {
         self.stack[i] = v;
+    }
+
+    /// Stack slots `from..to`.
+    #[inline(always)]
+    pub fn stack_slice_mut(&mut self, from: usize, to: usize) -> &mut [Value] {
+        &mut self.stack[from..to]
     }
 
     /// Raw pointer to stack slot `i`; stable because the stack never moves.
@@ -284,7 +311,14 @@ impl Vm {
             let stack_ptr = self.stack.as_ptr();
             let globals: Vec<Value> = self.globals.values().map(|c| c.value.get()).collect();
             let perm = std::mem::take(&mut self.permanent_roots);
-            let extra = [self.nil, self.true_, self.false_, self.system];
+            let extra = [
+                self.nil,
+                self.true_,
+                self.false_,
+                self.system,
+                self.unwind_value,
+                self.unwind_home,
+            ];
             self.heap.collect(|m| {
                 for v in &perm {
                     m.mark_value(*v);
@@ -720,6 +754,12 @@ impl Vm {
                 m.source.file, m.source.line, m.source.col
             )
         }
+    }
+
+    /// Takes the value of a pending unwind.
+    #[inline]
+    pub fn take_unwind_value(&mut self) -> Value {
+        std::mem::replace(&mut self.unwind_value, Value::ZERO)
     }
 
     /// Flushes buffered standard output.

@@ -57,7 +57,10 @@ pub fn send(vm: &mut Vm, rcvr: Value, sel: &str, args: &[Value]) -> Value {
     let id = vm.intern(sel);
     match vm.send(rcvr, id, args) {
         Ok(v) => v,
-        Err(som_runtime::Unwind::Error(e)) => panic!("SOM error: {}", e.render()),
+        Err(som_runtime::Unwind::ERROR) => {
+            let e = som_runtime::interpreter::take_error();
+            panic!("SOM error: {}", e.render())
+        }
         Err(_) => panic!("unexpected unwind"),
     }
 }

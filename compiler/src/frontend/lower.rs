@@ -21,11 +21,11 @@
 use std::rc::Rc;
 
 use num_bigint::BigInt;
-use som_runtime::method::{AstBody, MethodData, MethodKind, SourceLoc};
+use som_runtime::method::{AstBody, MethodData, MethodKind, SourceLoc, Trivial};
 use som_runtime::nodes::{
     AndOrNode, BlockLiteral, DeferredBlock, Fallback, FieldIndex, GlobalReadNode, IfElseNode,
-    IfKind, IfNode, LoopNode, Node, OuterVar, SendNode, SlotIndex, SuperSendNode, ToDoKind,
-    ToDoNode,
+    IfKind, IfNode, LoopNode, Node, OuterVar, SendNode, SlotIndex, SpecialOp, SuperSendNode,
+    ToDoKind, ToDoNode,
 };
 use som_runtime::primitives::normalize_bigint;
 use som_runtime::{Value, Vm};
@@ -155,11 +155,13 @@ impl Lowerer<'_> {
         }
         let scope = self.scopes.pop().expect("method scope");
         let sig = self.vm.intern(&m.selector);
+        let body = sequence(nodes);
+        let trivial = trivial_form(&body, m.params.len(), scope.num_slots);
         Ok(MethodData {
             signature: sig,
             num_args: m.params.len(),
             kind: MethodKind::Ast(AstBody {
-                body: sequence(nodes),
+                body,
                 num_slots: scope.num_slots,
                 needs_context: scope.needs_context,
             }),
@@ -167,6 +169,7 @@ impl Lowerer<'_> {
             object: std::cell::Cell::new(Value::ZERO),
             source: self.loc(m.pos),
             is_block: false,
+            trivial,
         }
         .leak())
     }
@@ -211,6 +214,7 @@ impl Lowerer<'_> {
             object: std::cell::Cell::new(Value::ZERO),
             source: self.loc(b.pos),
             is_block: true,
+            trivial: None,
         }
         .leak())
     }
@@ -439,6 +443,7 @@ impl Lowerer<'_> {
         let selector = self.vm.intern(sel);
         Ok(Node::Send(Box::new(SendNode::new(
             selector,
+            SpecialOp::for_selector(sel),
             receiver,
             args,
             (pos.line, pos.col),
@@ -564,6 +569,28 @@ impl Lowerer<'_> {
             }
             _ => Ok(None),
         }
+    }
+}
+
+/// Recognises methods a send can run without an activation: accessors,
+/// constants and `^self`.
+fn trivial_form(body: &Node, num_args: usize, num_slots: usize) -> Option<Trivial> {
+    if num_slots != num_args {
+        return None;
+    }
+    match (body, num_args) {
+        (Node::FieldRead(FieldIndex(i)), 0) => Some(Trivial::Getter(*i)),
+        (Node::Const(v), 0) => Some(Trivial::Constant(*v)),
+        (Node::SelfRef, 0) => Some(Trivial::ReturnSelf),
+        (Node::Sequence(ns), 1) => match &ns[..] {
+            [Node::FieldWrite(FieldIndex(i), v), Node::SelfRef]
+                if matches!(**v, Node::LocalRead(SlotIndex(0))) =>
+            {
+                Some(Trivial::Setter(*i))
+            }
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -101,7 +101,7 @@ impl SomFrontend {
                 pos,
                 format!("superclass '{name}' not found on the class path"),
             )),
-            Err(Unwind::Error(e)) => Err(e.message),
+            Err(Unwind::ERROR) => Err(som_runtime::interpreter::take_error().message),
             Err(_) => Err(diag(
                 file,
                 pos,

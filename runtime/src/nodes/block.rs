@@ -32,11 +32,14 @@ impl BlockLiteral {
     pub fn non_local_return(vm: &mut Vm, f: &Frame, value: Value) -> VmResult {
         let home = f.home();
         if home.is_ptr() && object::context_alive(home) {
-            return Err(Unwind::NonLocal { home, value });
+            vm.unwind_home = home;
+            vm.unwind_value = value;
+            return Err(Unwind::NON_LOCAL);
         }
         let sel = vm.well_known.escaped_block;
         let r = vm.send(f.receiver, sel, &[f.closure])?;
-        Err(Unwind::Escaped(r))
+        vm.unwind_value = r;
+        Err(Unwind::ESCAPED)
     }
 }
 

@@ -116,7 +116,7 @@ pub struct IfNode {
 
 impl IfNode {
     /// Evaluates the conditional.
-    #[inline]
+    #[inline(never)]
     pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         let c = self.cond.eval(vm, f)?;
         let run = match self.kind {
@@ -153,7 +153,7 @@ pub struct IfElseNode {
 
 impl IfElseNode {
     /// Evaluates the conditional.
-    #[inline]
+    #[inline(never)]
     pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         let c = self.cond.eval(vm, f)?;
         if c == vm.true_ {
@@ -179,7 +179,7 @@ pub struct LoopNode {
 
 impl LoopNode {
     /// Runs the loop; answers nil.
-    #[inline]
+    #[inline(never)]
     pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         let (go, stop) = if self.while_true {
             (vm.true_, vm.false_)
@@ -228,7 +228,7 @@ pub struct AndOrNode {
 
 impl AndOrNode {
     /// Evaluates the short-circuit operator.
-    #[inline]
+    #[inline(never)]
     pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         let l = self.left.eval(vm, f)?;
         let (evaluate_right, short) = if self.is_and {
@@ -277,7 +277,7 @@ pub struct ToDoNode {
 
 impl ToDoNode {
     /// Runs the loop; answers the receiver, like the SOM methods it replaces.
-    #[inline]
+    #[inline(never)]
     pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         let from = self.from.eval(vm, f)?;
         let to = match &self.to {

@@ -20,7 +20,7 @@ mod variables;
 pub use block::BlockLiteral;
 pub use block::{BlockCompiler, DeferredBlock};
 pub use control::{Fallback, IfElseNode, IfKind, IfNode, LoopNode, ToDoKind, ToDoNode};
-pub use send::{call_dnu, call_target as send_call_target, SendNode, SuperSendNode};
+pub use send::{call_dnu, call_target as send_call_target, SendNode, SpecialOp, SuperSendNode};
 pub use variables::{FieldIndex, GlobalCell, GlobalReadNode, OuterVar, SlotIndex};
 
 use crate::value::Value;

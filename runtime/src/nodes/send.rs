@@ -5,16 +5,123 @@
 //! [`DispatchChain`]. The fast path is the guard loop of the chain; everything
 //! else (lookup, DNU handler search, growing the chain, going generic) is in the
 //! `#[cold]` `specialize` beside it.
+//!
+//! Two specializations skip work a send would otherwise do:
+//! - a binary arithmetic or comparison selector ([`SpecialOp`]) with two small
+//!   integers (or a Double receiver) computes the result in place, as long as
+//!   the VM reports the Integer (Double) methods unchanged since bootstrap;
+//!   any other operands take the ordinary chain;
+//! - a target that is a trivial method (an accessor, a constant, `^self`) runs
+//!   without an activation.
 
 use std::cell::Cell;
 
 use crate::dispatch::{CacheEntry, DispatchChain, Target};
 use crate::interpreter::{invoke, Frame, Unwind};
+use crate::method::{MethodData, Trivial};
 use crate::nodes::Node;
-use crate::object::Shape;
+use crate::object::{self, Kind, Shape};
 use crate::symbols::SymbolId;
 use crate::value::Value;
 use crate::vm::{Vm, VmResult};
+
+/// Binary selectors whose small-integer and Double cases a send computes in
+/// place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpecialOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/` (integers only: truncating)
+    Div,
+    /// `%` (integers only: floored)
+    Mod,
+    /// `<`
+    Lt,
+    /// `>`
+    Gt,
+    /// `<=`
+    Le,
+    /// `>=`
+    Ge,
+    /// `=`
+    Eq,
+    /// `~=` and `<>`
+    Ne,
+    /// `&` (integers only)
+    BitAnd,
+}
+
+impl SpecialOp {
+    /// The special operation of a selector, if any.
+    pub fn for_selector(sel: &str) -> Option<SpecialOp> {
+        Some(match sel {
+            "+" => SpecialOp::Add,
+            "-" => SpecialOp::Sub,
+            "*" => SpecialOp::Mul,
+            "/" => SpecialOp::Div,
+            "%" => SpecialOp::Mod,
+            "<" => SpecialOp::Lt,
+            ">" => SpecialOp::Gt,
+            "<=" => SpecialOp::Le,
+            ">=" => SpecialOp::Ge,
+            "=" => SpecialOp::Eq,
+            "~=" | "<>" => SpecialOp::Ne,
+            "&" => SpecialOp::BitAnd,
+            _ => return None,
+        })
+    }
+
+    /// The result for two small integers, or None when the general method
+    /// must decide (overflow, division by zero).
+    #[inline(always)]
+    fn small(self, vm: &Vm, a: i64, b: i64) -> Option<Value> {
+        Some(match self {
+            SpecialOp::Add => return a.checked_add(b).and_then(Value::try_small),
+            SpecialOp::Sub => return a.checked_sub(b).and_then(Value::try_small),
+            SpecialOp::Mul => return a.checked_mul(b).and_then(Value::try_small),
+            SpecialOp::Div => {
+                if b == 0 {
+                    return None;
+                }
+                return Value::try_small(a / b);
+            }
+            SpecialOp::Mod => {
+                if b == 0 {
+                    return None;
+                }
+                return Value::try_small(num_integer::Integer::mod_floor(&a, &b));
+            }
+            SpecialOp::BitAnd => Value::small(a & b),
+            SpecialOp::Lt => vm.boolean(a < b),
+            SpecialOp::Gt => vm.boolean(a > b),
+            SpecialOp::Le => vm.boolean(a <= b),
+            SpecialOp::Ge => vm.boolean(a >= b),
+            SpecialOp::Eq => vm.boolean(a == b),
+            SpecialOp::Ne => vm.boolean(a != b),
+        })
+    }
+
+    /// The result for a Double receiver and a numeric argument.
+    #[inline(always)]
+    fn double(self, vm: &mut Vm, a: f64, b: f64) -> Option<Value> {
+        Some(match self {
+            SpecialOp::Add => vm.new_double(a + b),
+            SpecialOp::Sub => vm.new_double(a - b),
+            SpecialOp::Mul => vm.new_double(a * b),
+            SpecialOp::Lt => vm.boolean(a < b),
+            SpecialOp::Gt => vm.boolean(a > b),
+            SpecialOp::Le => vm.boolean(a <= b),
+            SpecialOp::Ge => vm.boolean(a >= b),
+            SpecialOp::Eq => vm.boolean(a == b),
+            SpecialOp::Ne => vm.boolean(a != b),
+            SpecialOp::Div | SpecialOp::Mod | SpecialOp::BitAnd => return None,
+        })
+    }
+}
 
 /// A send of `selector` to the value of `receiver`.
 pub struct SendNode {
@@ -28,25 +135,74 @@ pub struct SendNode {
     pub chain: DispatchChain,
     /// Source line and column of the selector, for traces.
     pub pos: (u32, u32),
+    /// The in-place arithmetic this binary send may do.
+    pub special: Option<SpecialOp>,
 }
 
 impl SendNode {
     /// A send with an empty chain.
-    pub fn new(selector: SymbolId, receiver: Node, args: Vec<Node>, pos: (u32, u32)) -> SendNode {
+    pub fn new(
+        selector: SymbolId,
+        special: Option<SpecialOp>,
+        receiver: Node,
+        args: Vec<Node>,
+        pos: (u32, u32),
+    ) -> SendNode {
+        let special = if args.len() == 1 { special } else { None };
         SendNode {
             selector,
             receiver,
             args: args.into_boxed_slice(),
             chain: DispatchChain::default(),
             pos,
+            special,
         }
     }
 
     /// Evaluates the send.
-    #[inline]
+    #[inline(never)]
     pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         let base = vm.sp();
         let rcvr = self.receiver.eval(vm, f)?;
+        // Unary and binary sends keep their operands in registers until the
+        // target is known: special operations and trivial methods then need
+        // no stack traffic at all.
+        let arg = match self.args.len() {
+            0 => Value::ZERO,
+            1 => {
+                let arg = self.args[0].eval(vm, f)?;
+                if let Some(op) = self.special {
+                    if let Some(v) = special_op(vm, op, rcvr, arg) {
+                        return Ok(v);
+                    }
+                }
+                arg
+            }
+            _ => return self.eval_nary(vm, f, base, rcvr),
+        };
+        let shape = vm.shape_of(rcvr);
+        let target = match self.chain.lookup(shape) {
+            Some(t) => t,
+            None => self.specialize(vm, shape)?,
+        };
+        if let Target::Method(m) = target {
+            if let Some(t) = m.trivial {
+                if let Some(v) = trivial_on(t, rcvr, arg) {
+                    return Ok(v);
+                }
+            }
+        }
+        vm.push(rcvr)?;
+        if !self.args.is_empty() {
+            vm.push(arg)?;
+        }
+        let r = call_target(vm, target, self.selector, base, self.args.len());
+        vm.set_sp(base);
+        r
+    }
+
+    #[inline(never)]
+    fn eval_nary(&self, vm: &mut Vm, f: &Frame, base: usize, rcvr: Value) -> VmResult {
         vm.push(rcvr)?;
         for a in self.args.iter() {
             let v = a.eval(vm, f)?;
@@ -75,6 +231,28 @@ impl SendNode {
     }
 }
 
+#[inline(always)]
+fn special_op(vm: &mut Vm, op: SpecialOp, rcvr: Value, arg: Value) -> Option<Value> {
+    if rcvr.is_small() {
+        if arg.is_small() && vm.integer_intact {
+            return op.small(vm, rcvr.as_small(), arg.as_small());
+        }
+        return None;
+    }
+    if vm.double_intact && object::kind_of(rcvr) == Kind::Double {
+        let a = object::double_of(rcvr);
+        let b = if arg.is_small() {
+            arg.as_small() as f64
+        } else if arg.is_ptr() && object::kind_of(arg) == Kind::Double {
+            object::double_of(arg)
+        } else {
+            return None;
+        };
+        return op.double(vm, a, b);
+    }
+    None
+}
+
 /// Calls a dispatch target with receiver and arguments at `base`.
 #[inline(always)]
 pub fn call_target(
@@ -85,8 +263,53 @@ pub fn call_target(
     argc: usize,
 ) -> VmResult {
     match target {
-        Target::Method(m) => invoke(vm, m, base),
+        Target::Method(m) => {
+            if let Some(t) = m.trivial {
+                if let Some(v) = run_trivial(vm, t, base) {
+                    return Ok(v);
+                }
+            }
+            invoke(vm, m, base)
+        }
         Target::Dnu(handler) => call_dnu(vm, handler, selector, base, argc),
+        Target::Empty => unreachable!("empty cache entries are never matched"),
+    }
+}
+
+/// Runs a trivial method without an activation; None when the receiver does
+/// not have the field (the full method then reports the error).
+#[inline(always)]
+fn run_trivial(vm: &mut Vm, t: Trivial, base: usize) -> Option<Value> {
+    let rcvr = vm.stack_at(base);
+    let arg = if matches!(t, Trivial::Setter(_)) {
+        vm.stack_at(base + 1)
+    } else {
+        Value::ZERO
+    };
+    trivial_on(t, rcvr, arg)
+}
+
+/// Runs a trivial method on `rcvr` (and `arg` for setters).
+#[inline(always)]
+fn trivial_on(t: Trivial, rcvr: Value, arg: Value) -> Option<Value> {
+    match t {
+        Trivial::Constant(v) => Some(v),
+        Trivial::ReturnSelf => Some(rcvr),
+        Trivial::Getter(i) => field_slots(rcvr).and_then(|s| s.get(i).copied()),
+        Trivial::Setter(i) => {
+            let slot = field_slots(rcvr).and_then(|s| s.get_mut(i))?;
+            *slot = arg;
+            Some(rcvr)
+        }
+    }
+}
+
+#[inline(always)]
+fn field_slots<'a>(v: Value) -> Option<&'a mut [Value]> {
+    if v.is_ptr() && matches!(object::kind_of(v), Kind::Object | Kind::Class) {
+        Some(object::slots(v))
+    } else {
+        None
     }
 }
 
@@ -95,14 +318,14 @@ pub fn call_target(
 #[inline(never)]
 pub fn call_dnu(
     vm: &mut Vm,
-    handler: &'static crate::method::MethodData,
+    handler: &'static MethodData,
     selector: SymbolId,
     base: usize,
     argc: usize,
 ) -> VmResult {
     let args = vm.new_array(argc);
     for i in 0..argc {
-        crate::object::slots(args)[i] = vm.stack_at(base + 1 + i);
+        object::slots(args)[i] = vm.stack_at(base + 1 + i);
     }
     vm.set_sp(base + 1);
     let sym = vm.symbol_value(selector);

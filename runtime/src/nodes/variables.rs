@@ -118,7 +118,7 @@ impl GlobalReadNode {
     }
 
     /// Evaluates the read.
-    #[inline]
+    #[inline(never)]
     pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         if let Some(cell) = self.cell.get() {
             let v = cell.value.get();

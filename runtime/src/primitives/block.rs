@@ -21,7 +21,7 @@ fn block_value_n(vm: &mut Vm, a: Args) -> VmResult {
 }
 
 fn block_restart(_vm: &mut Vm, _a: Args) -> VmResult {
-    Err(Unwind::Restart)
+    Err(Unwind::RESTART)
 }
 
 pub(super) fn install(vm: &mut Vm) {

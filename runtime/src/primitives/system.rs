@@ -40,7 +40,8 @@ fn system_load(vm: &mut Vm, a: Args) -> VmResult {
 fn system_exit(vm: &mut Vm, a: Args) -> VmResult {
     let code = int_arg(vm, "System>>#exit:", a.arg(vm, 0))?;
     vm.flush();
-    Err(Unwind::Exit(code as i32))
+    vm.exit_code = code as i32;
+    Err(Unwind::EXIT)
 }
 
 fn system_print_string(vm: &mut Vm, a: Args) -> VmResult {
