@@ -116,8 +116,33 @@ impl Marker<'_> {
     }
 }
 
+/// Largest object served from size-class blocks.
+const MAX_SMALL: usize = SIZE_CLASSES[SIZE_CLASSES.len() - 1];
+
+/// Size class of every 16-byte size step up to `MAX_SMALL`, so that finding
+/// the class of an allocation is one table load.
+const CLASS_OF_STEP: [u8; MAX_SMALL / 16 + 1] = {
+    let mut t = [0u8; MAX_SMALL / 16 + 1];
+    let mut step = 0;
+    while step <= MAX_SMALL / 16 {
+        let size = step * 16;
+        let mut c = 0;
+        while SIZE_CLASSES[c] < size {
+            c += 1;
+        }
+        t[step] = c as u8;
+        step += 1;
+    }
+    t
+};
+
+#[inline(always)]
 fn class_index(size: usize) -> Option<usize> {
-    SIZE_CLASSES.iter().position(|&c| c >= size)
+    if size <= MAX_SMALL {
+        Some(CLASS_OF_STEP[size.div_ceil(16)] as usize)
+    } else {
+        None
+    }
 }
 
 impl Default for Heap {
@@ -152,6 +177,23 @@ impl Heap {
     /// Allocates `size` bytes (a multiple of 16) and writes a header with the
     /// given shape and meta word. The body is zeroed.
     pub fn allocate(&mut self, size: usize, shape: *const object::Shape, meta: u64) -> Value {
+        let v = self.allocate_uninit(size, shape, meta);
+        // SAFETY: the cell is fresh and at least `size` bytes long.
+        unsafe {
+            std::ptr::write_bytes(
+                v.as_ptr::<u8>().add(object::HEADER_SIZE),
+                0,
+                size - object::HEADER_SIZE,
+            )
+        };
+        v
+    }
+
+    /// Like [`Heap::allocate`] but leaves the body as it was; the caller must
+    /// initialise every body word before the next allocation (a collection
+    /// scans bodies).
+    #[inline(always)]
+    pub fn allocate_uninit(&mut self, size: usize, shape: *const object::Shape, meta: u64) -> Value {
         debug_assert!(size.is_multiple_of(16) && size >= 16);
         let cell = match class_index(size) {
             Some(ci) => self.alloc_small(ci),
@@ -162,13 +204,13 @@ impl Heap {
         // SAFETY: `cell` is a fresh, exclusively owned cell of at least `size`
         // bytes, 16-byte aligned.
         unsafe {
-            std::ptr::write_bytes(cell.add(object::HEADER_SIZE), 0, size - object::HEADER_SIZE);
             (*(cell as *mut Header)).shape = shape;
             (*(cell as *mut Header)).meta = meta;
         }
         Value::from_ptr(cell)
     }
 
+    #[inline(always)]
     fn alloc_small(&mut self, ci: usize) -> *mut u8 {
         if self.free_lists[ci].is_null() {
             self.add_block(ci);

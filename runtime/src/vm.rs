@@ -302,6 +302,18 @@ impl Vm {
             .allocate(size, shape, Header::meta_word(kind, len))
     }
 
+    /// Allocates an object whose body the caller initialises completely
+    /// before allocating again.
+    #[inline(always)]
+    fn allocate_uninit(&mut self, kind: Kind, len: usize, shape: *const Shape) -> Value {
+        if self.heap.wants_collection() {
+            self.collect_garbage();
+        }
+        let size = object::object_size(kind, len);
+        self.heap
+            .allocate_uninit(size, shape, Header::meta_word(kind, len))
+    }
+
     /// Runs a full collection now.
     #[inline(never)]
     pub fn collect_garbage(&mut self) {
@@ -380,7 +392,7 @@ impl Vm {
     pub fn new_instance(&mut self, class: Value) -> Value {
         let n = self.class_data(class).instance_fields.borrow().len();
         let shape = self.instance_shape(class);
-        let o = self.allocate(Kind::Object, n, shape);
+        let o = self.allocate_uninit(Kind::Object, n, shape);
         let nil = self.nil;
         object::slots(o).fill(nil);
         o
@@ -389,7 +401,7 @@ impl Vm {
     /// A new Array of `n` nils.
     pub fn new_array(&mut self, n: usize) -> Value {
         let shape = self.instance_shape(self.classes.array);
-        let a = self.allocate(Kind::Array, n, shape);
+        let a = self.allocate_uninit(Kind::Array, n, shape);
         let nil = self.nil;
         object::slots(a).fill(nil);
         a
@@ -405,7 +417,7 @@ impl Vm {
     /// A new Double.
     pub fn new_double(&mut self, d: f64) -> Value {
         let shape = self.instance_shape(self.classes.double);
-        let v = self.allocate(Kind::Double, 1, shape);
+        let v = self.allocate_uninit(Kind::Double, 1, shape);
         // SAFETY: a Double body is one f64.
         unsafe { *object::body_ptr::<f64>(v) = d };
         v
@@ -437,7 +449,7 @@ impl Vm {
     /// A heap context with `n` nil slots and the given outer context.
     pub fn new_context(&mut self, n: usize, outer: Value) -> Value {
         let shape = self.instance_shape(self.classes.object);
-        let c = self.allocate(Kind::Context, n, shape);
+        let c = self.allocate_uninit(Kind::Context, n, shape);
         // SAFETY: a Context body is [outer, alive, slots...].
         unsafe {
             *object::body_ptr::<Value>(c) = outer;
@@ -462,7 +474,7 @@ impl Vm {
             _ => self.classes.block3,
         };
         let shape = self.instance_shape(class);
-        let b = self.allocate(Kind::Block, 0, shape);
+        let b = self.allocate_uninit(Kind::Block, 0, shape);
         let body = object::block_body(b);
         body.method = method;
         body.context = context;

@@ -1,0 +1,291 @@
+//! `som-bench`: runs SOM benchmarks written for SOM's benchmark protocol and
+//! prints the median and spread of their iteration times.
+//!
+//! Both harnesses of SOM-st/SOM print one line per measured iteration,
+//! `Name: iterations=1 runtime: <microseconds>us`; the runner starts the `som`
+//! binary `--runs` times per benchmark, keeps every iteration after the first
+//! `--warmup` of each run, and reports median, minimum, maximum and the median
+//! absolute deviation (as a percentage of the median). A benchmark whose
+//! harness reports a wrong result (non-zero exit) is listed as FAILED.
+//!
+//! Suites:
+//! - `classic`: SOM-st/SOM `Examples/Benchmarks/BenchmarkHarness.som`, with the
+//!   inner-iteration counts at which SOM++ needs about one second each;
+//! - `awfy`: SOM-st/SOM `Examples/AreWeFastYet/Harness.som` (all 14, including
+//!   CD and Havlak).
+//!
+//! Both need a SOM-st/SOM checkout, named by `--som-home` or `SOM_HOME`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// One benchmark of a suite: class name, inner iterations, extra class-path
+/// directories (relative to the harness directory).
+struct Bench {
+    name: &'static str,
+    inner: u32,
+    dirs: &'static [&'static str],
+}
+
+const fn b(name: &'static str, inner: u32, dirs: &'static [&'static str]) -> Bench {
+    Bench { name, inner, dirs }
+}
+
+/// SOM++'s one-second parameters for `Examples/Benchmarks` (the issue's speed
+/// target).
+const CLASSIC: &[Bench] = &[
+    b("Richards", 20, &["Richards"]),
+    b("DeltaBlue", 10000, &["DeltaBlue"]),
+    b("Mandelbrot", 400, &[]),
+    b("NBody", 100000, &["NBody"]),
+    b("Queens", 400, &[]),
+    b("Sieve", 700, &[]),
+    b("Bounce", 700, &[]),
+    b("List", 600, &[]),
+    b("Permute", 450, &[]),
+    b("Towers", 350, &[]),
+    b("Storage", 450, &[]),
+    b("Json", 80, &["Json"]),
+];
+
+/// The Are-We-Fast-Yet suite. CD, Havlak, Mandelbrot and NBody verify their
+/// result only at these sizes, so `--scale` makes them fail verification.
+const AWFY: &[Bench] = &[
+    b("DeltaBlue", 1000, &["DeltaBlue"]),
+    b("Richards", 10, &["Richards"]),
+    b("Json", 20, &["Json"]),
+    b("CD", 250, &["CD"]),
+    b("Havlak", 1500, &["Havlak"]),
+    b("Bounce", 300, &[]),
+    b("List", 300, &[]),
+    b("Mandelbrot", 500, &[]),
+    b("NBody", 250000, &["NBody"]),
+    b("Permute", 300, &[]),
+    b("Queens", 300, &[]),
+    b("Sieve", 300, &[]),
+    b("Storage", 300, &[]),
+    b("Towers", 300, &[]),
+];
+
+struct Options {
+    som: PathBuf,
+    som_home: Option<PathBuf>,
+    core: PathBuf,
+    runs: u32,
+    iterations: u32,
+    warmup: u32,
+    inner_scale: f64,
+    suite: String,
+    only: Vec<String>,
+}
+
+const USAGE: &str = "usage: som-bench [--som PATH] [--som-home DIR] [--core DIR] [--runs N] [--iterations N]
+                 [--warmup N] [--scale F] SUITE [BENCHMARK...]
+
+SUITE is 'classic' or 'awfy'. --scale multiplies every inner-iteration count
+(e.g. 0.1 for a quick smoke run). Defaults: --runs 3 --iterations 5 --warmup 1,
+--som target/release/som, --core smalltalk-src/core, --som-home $SOM_HOME.";
+
+fn parse() -> Result<Options, String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut o = Options {
+        som: root.join("target/release/som"),
+        som_home: std::env::var_os("SOM_HOME").map(PathBuf::from),
+        core: root.join("smalltalk-src/core"),
+        runs: 3,
+        iterations: 5,
+        warmup: 1,
+        inner_scale: 1.0,
+        suite: String::new(),
+        only: Vec::new(),
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    let value = |i: usize| args.get(i + 1).cloned().ok_or_else(|| format!("{} needs a value", args[i]));
+    while i < args.len() {
+        match args[i].as_str() {
+            "--som" => o.som = PathBuf::from(value(i)?),
+            "--som-home" => o.som_home = Some(PathBuf::from(value(i)?)),
+            "--core" => o.core = PathBuf::from(value(i)?),
+            "--runs" => o.runs = value(i)?.parse().map_err(|_| "bad --runs")?,
+            "--iterations" => o.iterations = value(i)?.parse().map_err(|_| "bad --iterations")?,
+            "--warmup" => o.warmup = value(i)?.parse().map_err(|_| "bad --warmup")?,
+            "--scale" => o.inner_scale = value(i)?.parse().map_err(|_| "bad --scale")?,
+            "-h" | "--help" => return Err(USAGE.to_string()),
+            s if s.starts_with('-') => return Err(format!("unknown option {s}\n{USAGE}")),
+            s => {
+                if o.suite.is_empty() {
+                    o.suite = s.to_string();
+                } else {
+                    o.only.push(s.to_string());
+                }
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    if o.suite.is_empty() {
+        return Err(USAGE.to_string());
+    }
+    if o.warmup >= o.iterations {
+        return Err("--warmup must be smaller than --iterations".into());
+    }
+    Ok(o)
+}
+
+/// Statistics of one benchmark's iteration times (microseconds).
+struct Stats {
+    median: f64,
+    min: f64,
+    max: f64,
+    mad_percent: f64,
+    samples: usize,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn stats(mut times: Vec<f64>) -> Stats {
+    let m = median(&mut times);
+    let mut dev: Vec<f64> = times.iter().map(|t| (t - m).abs()).collect();
+    let mad = median(&mut dev);
+    Stats {
+        median: m,
+        min: times[0],
+        max: times[times.len() - 1],
+        mad_percent: if m > 0.0 { 100.0 * mad / m } else { 0.0 },
+        samples: times.len(),
+    }
+}
+
+/// Runs one benchmark `runs` times; answers the post-warm-up iteration times.
+fn run_bench(o: &Options, harness: &Path, extra_cp: &[PathBuf], bench: &Bench) -> Result<Vec<f64>, String> {
+    let inner = ((bench.inner as f64) * o.inner_scale).round().max(1.0) as u32;
+    let dir = harness.parent().unwrap();
+    let mut cp: Vec<String> = extra_cp.iter().map(|p| p.display().to_string()).collect();
+    cp.extend(bench.dirs.iter().map(|d| dir.join(d).display().to_string()));
+    cp.push(o.core.display().to_string());
+    let mut times = Vec::new();
+    for _ in 0..o.runs {
+        let out = Command::new(&o.som)
+            .arg("-cp")
+            .arg(cp.join(":"))
+            .arg(harness)
+            .arg(bench.name)
+            .arg(o.iterations.to_string())
+            .arg(inner.to_string())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", o.som.display()))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(format!(
+                "{}: {}{}",
+                out.status,
+                stdout.lines().rev().take(3).collect::<Vec<_>>().join(" | "),
+                String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("")
+            ));
+        }
+        let per_iter: Vec<f64> = stdout
+            .lines()
+            .filter(|l| l.contains(": iterations=1 runtime: "))
+            .filter_map(|l| l.rsplit("runtime: ").next()?.trim_end_matches("us").trim().parse().ok())
+            .collect();
+        if per_iter.len() != o.iterations as usize {
+            return Err(format!("expected {} iteration lines, found {}", o.iterations, per_iter.len()));
+        }
+        times.extend(per_iter.into_iter().skip(o.warmup as usize));
+    }
+    Ok(times)
+}
+
+fn main() -> ExitCode {
+    let o = match parse() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(home) = o.som_home.clone() else {
+        eprintln!("som-bench: set SOM_HOME (or --som-home) to a SOM-st/SOM checkout");
+        return ExitCode::from(2);
+    };
+    let (benches, harness, extra_cp): (&[Bench], PathBuf, Vec<PathBuf>) = match o.suite.as_str() {
+        "classic" => (CLASSIC, home.join("Examples/Benchmarks/BenchmarkHarness.som"), vec![]),
+        "awfy" => {
+            let dir = home.join("Examples/AreWeFastYet");
+            // AWFY's own Vector and friends must shadow the core library's.
+            (AWFY, dir.join("Harness.som"), vec![dir.join("Core")])
+        }
+        other => {
+            eprintln!("som-bench: unknown suite '{other}'\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if !o.som.is_file() {
+        eprintln!("som-bench: no som binary at {} (build it with cargo build --release)", o.som.display());
+        return ExitCode::from(2);
+    }
+    println!(
+        "suite {} | {} run(s) x {} iteration(s), first {} of each run dropped | inner scale {}",
+        o.suite, o.runs, o.iterations, o.warmup, o.inner_scale
+    );
+    println!(
+        "{:<12} {:>7} {:>12} {:>12} {:>12} {:>8} {:>5}",
+        "benchmark", "inner", "median ms", "min ms", "max ms", "MAD %", "n"
+    );
+    let mut failed = 0;
+    for bench in benches {
+        if !o.only.is_empty() && !o.only.iter().any(|n| n == bench.name) {
+            continue;
+        }
+        let inner = ((bench.inner as f64) * o.inner_scale).round().max(1.0) as u32;
+        match run_bench(&o, &harness, &extra_cp, bench) {
+            Ok(times) => {
+                let s = stats(times);
+                println!(
+                    "{:<12} {:>7} {:>12.1} {:>12.1} {:>12.1} {:>8.1} {:>5}",
+                    bench.name,
+                    inner,
+                    s.median / 1000.0,
+                    s.min / 1000.0,
+                    s.max / 1000.0,
+                    s.mad_percent,
+                    s.samples
+                );
+            }
+            Err(e) => {
+                failed += 1;
+                println!("{:<12} {:>7} FAILED: {e}", bench.name, inner);
+            }
+        }
+    }
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_of_iteration_times() {
+        let s = stats(vec![10.0, 12.0, 11.0, 50.0, 9.0]);
+        assert_eq!(s.median, 11.0);
+        assert_eq!(s.min, 9.0);
+        assert_eq!(s.max, 50.0);
+        // deviations 1, 1, 0, 39, 2 -> median 1 -> 1/11
+        assert!((s.mad_percent - 100.0 / 11.0).abs() < 1e-9);
+    }
+}
