@@ -166,6 +166,9 @@ impl Vm {
         self.bootstrapped = true;
         self.integer_intact = true;
         self.double_intact = true;
+        self.array_intact = true;
+        self.block_intact = true;
+        self.array_shape = self.instance_shape(self.classes.array);
         Ok(())
     }
 
@@ -426,6 +429,13 @@ impl Vm {
             }
             if class == self.classes.double {
                 self.double_intact = false;
+            }
+            if class == self.classes.array {
+                self.array_intact = false;
+            }
+            let c = &self.classes;
+            if [c.block, c.block1, c.block2, c.block3].contains(&class) {
+                self.block_intact = false;
             }
         }
         let method_class = if m.is_primitive() {

@@ -124,6 +124,12 @@ pub struct Vm {
     pub integer_intact: bool,
     /// Likewise for Double.
     pub double_intact: bool,
+    /// Likewise for Array (`at:`, `at:put:`).
+    pub array_intact: bool,
+    /// Likewise for Block and its subclasses (`value`...).
+    pub block_intact: bool,
+    /// Shape of plain Arrays in the standard domain.
+    pub array_shape: *const Shape,
     /// Set once bootstrap has loaded the core library.
     pub bootstrapped: bool,
     /// The value carried by a `Return`, `NonLocal` or `Escaped` unwind.
@@ -207,6 +213,9 @@ impl Vm {
             compile_time: std::time::Duration::ZERO,
             integer_intact: false,
             double_intact: false,
+            array_intact: false,
+            block_intact: false,
+            array_shape: std::ptr::null(),
             bootstrapped: false,
             unwind_value: Value::ZERO,
             unwind_home: Value::ZERO,

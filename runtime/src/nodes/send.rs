@@ -53,6 +53,12 @@ pub enum SpecialOp {
     Ne,
     /// `&` (integers only)
     BitAnd,
+    /// `Array>>at:` on an Array of the core library.
+    At,
+    /// `Array>>at:put:` on an Array of the core library.
+    AtPut,
+    /// `value`, `value:`, `value:with:` on a block of matching arity.
+    Value,
 }
 
 impl SpecialOp {
@@ -71,6 +77,9 @@ impl SpecialOp {
             "=" => SpecialOp::Eq,
             "~=" | "<>" => SpecialOp::Ne,
             "&" => SpecialOp::BitAnd,
+            "at:" => SpecialOp::At,
+            "at:put:" => SpecialOp::AtPut,
+            "value" | "value:" | "value:with:" => SpecialOp::Value,
             _ => return None,
         })
     }
@@ -102,6 +111,7 @@ impl SpecialOp {
             SpecialOp::Ge => vm.boolean(a >= b),
             SpecialOp::Eq => vm.boolean(a == b),
             SpecialOp::Ne => vm.boolean(a != b),
+            SpecialOp::At | SpecialOp::AtPut | SpecialOp::Value => return None,
         })
     }
 
@@ -118,7 +128,12 @@ impl SpecialOp {
             SpecialOp::Ge => vm.boolean(a >= b),
             SpecialOp::Eq => vm.boolean(a == b),
             SpecialOp::Ne => vm.boolean(a != b),
-            SpecialOp::Div | SpecialOp::Mod | SpecialOp::BitAnd => return None,
+            SpecialOp::Div
+            | SpecialOp::Mod
+            | SpecialOp::BitAnd
+            | SpecialOp::At
+            | SpecialOp::AtPut
+            | SpecialOp::Value => return None,
         })
     }
 }
@@ -148,7 +163,6 @@ impl SendNode {
         args: Vec<Node>,
         pos: (u32, u32),
     ) -> SendNode {
-        let special = if args.len() == 1 { special } else { None };
         SendNode {
             selector,
             receiver,
@@ -168,13 +182,31 @@ impl SendNode {
         // target is known: special operations and trivial methods then need
         // no stack traffic at all.
         let arg = match self.args.len() {
-            0 => Value::ZERO,
+            0 => {
+                if self.special == Some(SpecialOp::Value) && is_block_of_arity(vm, rcvr, 0) {
+                    return call_block_directly(vm, base, &[rcvr]);
+                }
+                Value::ZERO
+            }
             1 => {
                 let arg = self.args[0].eval(vm, f)?;
-                if let Some(op) = self.special {
-                    if let Some(v) = special_op(vm, op, rcvr, arg) {
-                        return Ok(v);
+                match self.special {
+                    Some(SpecialOp::At) => {
+                        if let Some(v) = array_at(vm, rcvr, arg) {
+                            return Ok(v);
+                        }
                     }
+                    Some(SpecialOp::Value) => {
+                        if is_block_of_arity(vm, rcvr, 1) {
+                            return call_block_directly(vm, base, &[rcvr, arg]);
+                        }
+                    }
+                    Some(op) => {
+                        if let Some(v) = special_op(vm, op, rcvr, arg) {
+                            return Ok(v);
+                        }
+                    }
+                    None => {}
                 }
                 arg
             }
@@ -207,6 +239,21 @@ impl SendNode {
         for a in self.args.iter() {
             let v = a.eval(vm, f)?;
             vm.push(v)?;
+        }
+        match self.special {
+            Some(SpecialOp::AtPut) => {
+                let (i, v) = (vm.stack_at(base + 1), vm.stack_at(base + 2));
+                if array_at_put(vm, rcvr, i, v) {
+                    vm.set_sp(base);
+                    return Ok(v);
+                }
+            }
+            Some(SpecialOp::Value) if is_block_of_arity(vm, rcvr, 2) => {
+                let r = crate::interpreter::invoke_block(vm, rcvr, base);
+                vm.set_sp(base);
+                return r;
+            }
+            _ => {}
         }
         let shape = vm.shape_of(rcvr);
         let target = match self.chain.lookup(shape) {
@@ -251,6 +298,56 @@ fn special_op(vm: &mut Vm, op: SpecialOp, rcvr: Value, arg: Value) -> Option<Val
         return op.double(vm, a, b);
     }
     None
+}
+
+/// Whether `v` is a block taking `n` arguments, with the core library's
+/// evaluation primitives in place.
+#[inline(always)]
+fn is_block_of_arity(vm: &Vm, v: Value, n: usize) -> bool {
+    vm.block_intact && v.is_ptr() && object::kind_of(v) == Kind::Block && {
+        // SAFETY: block bodies point to immortal MethodData.
+        let m = unsafe { &*object::block_body(v).method };
+        m.num_args == n
+    }
+}
+
+/// Evaluates a block whose receiver and arguments are `values`.
+#[inline(always)]
+fn call_block_directly(vm: &mut Vm, base: usize, values: &[Value]) -> VmResult {
+    for v in values {
+        vm.push(*v)?;
+    }
+    let r = crate::interpreter::invoke_block(vm, values[0], base);
+    vm.set_sp(base);
+    r
+}
+
+/// `at:` on a plain Array with an in-range small-integer index.
+#[inline(always)]
+fn array_at(vm: &Vm, arr: Value, index: Value) -> Option<Value> {
+    if vm.array_intact && arr.is_ptr() && std::ptr::eq(object::header(arr).shape, vm.array_shape) {
+        let i = index.small_int()?;
+        let s = object::slots(arr);
+        if i >= 1 && (i as usize) <= s.len() {
+            return Some(s[i as usize - 1]);
+        }
+    }
+    None
+}
+
+/// `at:put:` on a plain Array with an in-range small-integer index.
+#[inline(always)]
+fn array_at_put(vm: &Vm, arr: Value, index: Value, v: Value) -> bool {
+    if vm.array_intact && arr.is_ptr() && std::ptr::eq(object::header(arr).shape, vm.array_shape) {
+        if let Some(i) = index.small_int() {
+            let s = object::slots(arr);
+            if i >= 1 && (i as usize) <= s.len() {
+                s[i as usize - 1] = v;
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// Calls a dispatch target with receiver and arguments at `base`.
