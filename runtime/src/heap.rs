@@ -6,10 +6,17 @@
 //! through their header. Objects larger than the biggest class get their own
 //! allocation. Objects never move, so raw pointers held anywhere stay valid.
 //!
+//! Sweeping is lazy: a collection only marks; each block is swept when the
+//! allocator next needs cells of its class (so the cells it frees are reused
+//! while the block is in cache), and whatever is still unswept when the next
+//! collection starts is swept then.
+//!
 //! Invariants:
-//! - every cell of a block is either a live object or a `Kind::Free` cell on the
-//!   free list of its class; no cell is ever partially initialised when a
-//!   collection can run (allocation initialises the header before returning);
+//! - every cell of a swept block is either a live object or a `Kind::Free` cell
+//!   on the free list of its class; an unswept block may also hold dead objects,
+//!   which is why marking never runs while a block is unswept;
+//! - no cell is ever partially initialised when a collection can run
+//!   (allocation initialises the header before returning);
 //! - [`Heap::find_object`] maps any address inside a live object (interior
 //!   pointers included) to that object, which is what makes conservative scanning
 //!   of native stacks sound;
@@ -59,6 +66,7 @@ pub struct GcStats {
 /// The object heap.
 pub struct Heap {
     free_lists: [*mut Header; SIZE_CLASSES.len()],
+    unswept: [Vec<usize>; SIZE_CLASSES.len()],
     blocks: HashMap<usize, BlockInfo>,
     large: BTreeMap<usize, usize>,
     min_addr: usize,
@@ -156,6 +164,7 @@ impl Heap {
     pub fn new() -> Heap {
         Heap {
             free_lists: [std::ptr::null_mut(); SIZE_CLASSES.len()],
+            unswept: Default::default(),
             blocks: HashMap::new(),
             large: BTreeMap::new(),
             min_addr: usize::MAX,
@@ -213,12 +222,59 @@ impl Heap {
     #[inline(always)]
     fn alloc_small(&mut self, ci: usize) -> *mut u8 {
         if self.free_lists[ci].is_null() {
-            self.add_block(ci);
+            self.refill(ci);
         }
         let cell = self.free_lists[ci];
         // SAFETY: free cells store the next free cell in their shape word.
         self.free_lists[ci] = unsafe { (*cell).shape as *mut Header };
         cell as *mut u8
+    }
+
+    /// Finds free cells of class `ci`: sweeps unswept blocks until one yields
+    /// some, else adds a fresh block.
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self, ci: usize) {
+        while let Some(start) = self.unswept[ci].pop() {
+            self.sweep_block(start, ci);
+            if !self.free_lists[ci].is_null() {
+                return;
+            }
+        }
+        self.add_block(ci);
+    }
+
+    /// Sweeps one block: frees its unmarked cells onto the free list of its
+    /// class and clears the marks of the survivors.
+    fn sweep_block(&mut self, start: usize, ci: usize) {
+        let cell_size = SIZE_CLASSES[ci];
+        let n = BLOCK_SIZE / cell_size;
+        // Cells are pushed from the end so the free list hands out ascending
+        // addresses.
+        for i in (0..n).rev() {
+            let cell = (start + i * cell_size) as *mut Header;
+            // SAFETY: `cell` is a cell inside a block we own.
+            let h = unsafe { &mut *cell };
+            if h.kind() != Kind::Free {
+                if h.is_marked() || h.is_permanent() {
+                    h.set_marked(false);
+                    continue;
+                }
+                object::finalize(Value::from_ptr(cell));
+                h.meta = Header::meta_word(Kind::Free, 0);
+            }
+            h.shape = self.free_lists[ci] as *const object::Shape;
+            self.free_lists[ci] = cell;
+        }
+    }
+
+    /// Sweeps every block not swept since the last collection.
+    fn finish_sweep(&mut self) {
+        for ci in 0..SIZE_CLASSES.len() {
+            while let Some(start) = self.unswept[ci].pop() {
+                self.sweep_block(start, ci);
+            }
+        }
     }
 
     #[cold]
@@ -282,14 +338,30 @@ impl Heap {
     /// Runs a full collection. `roots` reports every root through the marker.
     pub fn collect(&mut self, roots: impl FnOnce(&mut Marker<'_>)) {
         let t0 = Instant::now();
+        // Dead objects of the last cycle must be gone before marking: a stale
+        // pointer to one must not resurrect it.
+        self.finish_sweep();
+        let mut live = 0;
         {
             let mut marker = Marker { heap: self };
             roots(&mut marker);
             while let Some(v) = marker.heap.mark_stack.pop() {
+                let h = object::header(v);
+                live += object::object_size(h.kind(), h.len());
                 object::for_each_reference(v, |r| marker.mark_value(r));
             }
         }
-        let live = self.sweep();
+        self.sweep_large();
+        self.free_lists = [std::ptr::null_mut(); SIZE_CLASSES.len()];
+        let mut blocks: Vec<(usize, usize)> =
+            self.blocks.iter().map(|(s, i)| (*s, i.cell_size)).collect();
+        // Descending, because `refill` pops from the end: low addresses are
+        // reused first, which keeps allocation order deterministic.
+        blocks.sort_unstable_by(|a, b| b.cmp(a));
+        for (start, cell_size) in blocks {
+            let ci = class_index(cell_size).expect("block size class");
+            self.unswept[ci].push(start);
+        }
         self.stats.live_bytes = live;
         self.stats.collections += 1;
         self.stats.total_time += t0.elapsed();
@@ -297,35 +369,7 @@ impl Heap {
         self.budget = MIN_GC_BUDGET.max(live);
     }
 
-    fn sweep(&mut self) -> usize {
-        let mut live = 0;
-        self.free_lists = [std::ptr::null_mut(); SIZE_CLASSES.len()];
-        let mut blocks: Vec<(usize, usize)> =
-            self.blocks.iter().map(|(s, i)| (*s, i.cell_size)).collect();
-        // Sorting makes free lists hand out low addresses first, which keeps
-        // allocation order deterministic between runs.
-        blocks.sort_unstable();
-        for (start, cell_size) in blocks.into_iter().rev() {
-            let ci = class_index(cell_size).expect("block size class");
-            let n = BLOCK_SIZE / cell_size;
-            for i in (0..n).rev() {
-                let cell = (start + i * cell_size) as *mut Header;
-                // SAFETY: `cell` is a cell inside a block we own.
-                let h = unsafe { &mut *cell };
-                let kind = h.kind();
-                if kind != Kind::Free {
-                    if h.is_marked() || h.is_permanent() {
-                        h.set_marked(false);
-                        live += cell_size;
-                        continue;
-                    }
-                    object::finalize(Value::from_ptr(cell));
-                    h.meta = Header::meta_word(Kind::Free, 0);
-                }
-                h.shape = self.free_lists[ci] as *const object::Shape;
-                self.free_lists[ci] = cell;
-            }
-        }
+    fn sweep_large(&mut self) {
         let dead: Vec<(usize, usize)> = self
             .large
             .iter()
@@ -334,7 +378,6 @@ impl Heap {
                 let h = unsafe { &mut *(start as *mut Header) };
                 if h.is_marked() || h.is_permanent() {
                     h.set_marked(false);
-                    live += size;
                     None
                 } else {
                     Some((start, size))
@@ -347,11 +390,12 @@ impl Heap {
             // SAFETY: allocated in `alloc_large` with this exact layout.
             unsafe { dealloc(start as *mut u8, Layout::from_size_align(size, 16).unwrap()) };
         }
-        live
     }
 
-    /// Number of live (non-free) objects; for tests and statistics.
-    pub fn object_count(&self) -> usize {
+    /// Number of objects not known to be free; exact right after a
+    /// collection, once every block is swept. For tests and statistics.
+    pub fn object_count(&mut self) -> usize {
+        self.finish_sweep();
         let mut n = self.large.len();
         for (&start, info) in &self.blocks {
             for i in 0..BLOCK_SIZE / info.cell_size {

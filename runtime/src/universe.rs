@@ -168,6 +168,7 @@ impl Vm {
         self.double_intact = true;
         self.array_intact = true;
         self.block_intact = true;
+        self.boolean_intact = true;
         self.array_shape = self.instance_shape(self.classes.array);
         Ok(())
     }
@@ -436,6 +437,9 @@ impl Vm {
             let c = &self.classes;
             if [c.block, c.block1, c.block2, c.block3].contains(&class) {
                 self.block_intact = false;
+            }
+            if [c.boolean, c.true_, c.false_].contains(&class) {
+                self.boolean_intact = false;
             }
         }
         let method_class = if m.is_primitive() {

@@ -128,6 +128,8 @@ pub struct Vm {
     pub array_intact: bool,
     /// Likewise for Block and its subclasses (`value`...).
     pub block_intact: bool,
+    /// Likewise for Boolean, True and False (`&&`, `||`).
+    pub boolean_intact: bool,
     /// Shape of plain Arrays in the standard domain.
     pub array_shape: *const Shape,
     /// Set once bootstrap has loaded the core library.
@@ -215,6 +217,7 @@ impl Vm {
             double_intact: false,
             array_intact: false,
             block_intact: false,
+            boolean_intact: false,
             array_shape: std::ptr::null(),
             bootstrapped: false,
             unwind_value: Value::ZERO,

@@ -59,6 +59,10 @@ pub enum SpecialOp {
     AtPut,
     /// `value`, `value:`, `value:with:` on a block of matching arity.
     Value,
+    /// `&&` with a Boolean receiver and argument.
+    And,
+    /// `||` with a Boolean receiver and argument.
+    Or,
 }
 
 impl SpecialOp {
@@ -80,6 +84,8 @@ impl SpecialOp {
             "at:" => SpecialOp::At,
             "at:put:" => SpecialOp::AtPut,
             "value" | "value:" | "value:with:" => SpecialOp::Value,
+            "&&" => SpecialOp::And,
+            "||" => SpecialOp::Or,
             _ => return None,
         })
     }
@@ -111,7 +117,11 @@ impl SpecialOp {
             SpecialOp::Ge => vm.boolean(a >= b),
             SpecialOp::Eq => vm.boolean(a == b),
             SpecialOp::Ne => vm.boolean(a != b),
-            SpecialOp::At | SpecialOp::AtPut | SpecialOp::Value => return None,
+            SpecialOp::At
+            | SpecialOp::AtPut
+            | SpecialOp::Value
+            | SpecialOp::And
+            | SpecialOp::Or => return None,
         })
     }
 
@@ -133,7 +143,9 @@ impl SpecialOp {
             | SpecialOp::BitAnd
             | SpecialOp::At
             | SpecialOp::AtPut
-            | SpecialOp::Value => return None,
+            | SpecialOp::Value
+            | SpecialOp::And
+            | SpecialOp::Or => return None,
         })
     }
 }
@@ -280,6 +292,9 @@ impl SendNode {
 
 #[inline(always)]
 fn special_op(vm: &mut Vm, op: SpecialOp, rcvr: Value, arg: Value) -> Option<Value> {
+    if matches!(op, SpecialOp::And | SpecialOp::Or) {
+        return boolean_op(vm, op, rcvr, arg);
+    }
     if rcvr.is_small() {
         if arg.is_small() && vm.integer_intact {
             return op.small(vm, rcvr.as_small(), arg.as_small());
@@ -298,6 +313,22 @@ fn special_op(vm: &mut Vm, op: SpecialOp, rcvr: Value, arg: Value) -> Option<Val
         return op.double(vm, a, b);
     }
     None
+}
+
+/// `&&` / `||` on two Booleans (a non-Boolean argument would be sent
+/// `value`, so it takes the full send).
+#[inline(always)]
+fn boolean_op(vm: &Vm, op: SpecialOp, rcvr: Value, arg: Value) -> Option<Value> {
+    let (t, f) = (vm.true_, vm.false_);
+    if !vm.boolean_intact || (arg != t && arg != f) {
+        return None;
+    }
+    match (op, rcvr == t, rcvr == f) {
+        (SpecialOp::And, true, _) | (SpecialOp::Or, _, true) => Some(arg),
+        (SpecialOp::And, _, true) => Some(f),
+        (SpecialOp::Or, true, _) => Some(t),
+        _ => None,
+    }
 }
 
 /// Whether `v` is a block taking `n` arguments, with the core library's
