@@ -196,6 +196,7 @@ fn unsafe_block_method(closure: Value) -> &'static MethodData {
     unsafe { &*object::block_body(closure).method }
 }
 
+#[inline(always)]
 fn invoke_ast(
     vm: &mut Vm,
     m: &'static MethodData,
@@ -203,37 +204,97 @@ fn invoke_ast(
     base: usize,
     closure: Value,
 ) -> VmResult {
-    vm.check_native_stack()?;
-    let nargs = m.num_args;
-    let receiver = if closure.is_ptr() {
-        object::block_body(closure).receiver
+    if closure.is_ptr() {
+        activate_block(vm, m, body, base, closure)
     } else {
-        vm.stack_at(base)
-    };
+        activate_method(vm, m, body, base)
+    }
+}
+
+/// Reserves the callee's slots above its arguments and fills its locals with
+/// nil; answers the stack pointer after them.
+#[inline(always)]
+fn reserve_frame(vm: &mut Vm, m: &MethodData, body: &AstBody, base: usize) -> Result<(), Unwind> {
+    vm.check_native_stack()?;
+    let first_local = base + 1 + m.num_args;
     let new_sp = base + 1 + body.num_slots;
     vm.reserve_stack(new_sp)?;
-    let nil = vm.nil;
-    vm.stack_slice_mut(base + 1 + nargs, new_sp).fill(nil);
+    if new_sp > first_local {
+        let nil = vm.nil;
+        vm.stack_slice_mut(first_local, new_sp).fill(nil);
+    }
     vm.set_sp(new_sp);
+    Ok(())
+}
+
+/// Moves the slots of a new activation into a heap context.
+#[inline(never)]
+fn context_frame(
+    vm: &mut Vm,
+    m: &'static MethodData,
+    body: &AstBody,
+    base: usize,
+    receiver: Value,
+    closure: Value,
+    outer: Value,
+) -> Frame {
+    let ctx = vm.new_context(body.num_slots, outer);
+    let ctx_slots = object::slots(ctx);
+    for (i, s) in ctx_slots.iter_mut().enumerate() {
+        *s = vm.stack_at(base + 1 + i);
+    }
+    Frame {
+        receiver,
+        slots: ctx_slots.as_mut_ptr(),
+        ctx: Cell::new(ctx),
+        closure,
+        method: m,
+        parent: vm.frame,
+    }
+}
+
+#[inline(never)]
+fn activate_method(vm: &mut Vm, m: &'static MethodData, body: &'static AstBody, base: usize) -> VmResult {
+    reserve_frame(vm, m, body, base)?;
+    let receiver = vm.stack_at(base);
     let frame = if body.needs_context {
-        let outer = if closure.is_ptr() {
-            object::block_body(closure).context
-        } else {
-            Value::ZERO
-        };
-        let ctx = vm.new_context(body.num_slots, outer);
-        let ctx_slots = object::slots(ctx);
-        for (i, s) in ctx_slots.iter_mut().enumerate() {
-            *s = vm.stack_at(base + 1 + i);
-        }
+        context_frame(vm, m, body, base, receiver, Value::ZERO, Value::ZERO)
+    } else {
         Frame {
             receiver,
-            slots: ctx_slots.as_mut_ptr(),
-            ctx: Cell::new(ctx),
-            closure,
+            slots: vm.stack_ptr(base + 1),
+            ctx: Cell::new(Value::ZERO),
+            closure: Value::ZERO,
             method: m,
             parent: vm.frame,
         }
+    };
+    vm.frame = &frame;
+    let result = body.body.eval(vm, &frame);
+    vm.frame = frame.parent;
+    let ctx = frame.ctx.get();
+    if ctx.is_ptr() {
+        object::set_context_alive(ctx, false);
+    }
+    match result {
+        Ok(v) => Ok(v),
+        Err(e) => unwind_through(vm, &frame, body, base, e),
+    }
+}
+
+#[inline(never)]
+fn activate_block(
+    vm: &mut Vm,
+    m: &'static MethodData,
+    body: &'static AstBody,
+    base: usize,
+    closure: Value,
+) -> VmResult {
+    reserve_frame(vm, m, body, base)?;
+    let b = object::block_body(closure);
+    let (receiver, outer) = (b.receiver, b.context);
+    let frame = if body.needs_context {
+        context_frame(vm, m, body, base, receiver, closure, outer)
     } else {
         Frame {
             receiver,
@@ -247,10 +308,6 @@ fn invoke_ast(
     vm.frame = &frame;
     let result = body.body.eval(vm, &frame);
     vm.frame = frame.parent;
-    let ctx = frame.ctx.get();
-    if ctx.is_ptr() && !closure.is_ptr() {
-        object::set_context_alive(ctx, false);
-    }
     match result {
         Ok(v) => Ok(v),
         Err(e) => unwind_through(vm, &frame, body, base, e),
@@ -335,26 +392,46 @@ impl Node {
             Node::Const(v) => Ok(*v),
             Node::SelfRef => Ok(f.receiver),
             Node::LocalRead(i) => Ok(f.slot(i.0)),
-            Node::FieldRead(i) => i.read(vm, f.receiver),
+            Node::FieldRead(i) => eval_field_read(*i, vm, f),
             Node::Send(s) => s.eval(vm, f),
             Node::If(n) => n.eval(vm, f),
             Node::IfElse(n) => n.eval(vm, f),
             Node::Sequence(ns) => eval_sequence(ns, vm, f),
             Node::LocalWrite(i, n) => eval_local_write(*i, n, vm, f),
             Node::FieldWrite(i, n) => eval_field_write(*i, n, vm, f),
-            Node::OuterRead(o) => Ok(o.read(f)),
+            Node::OuterRead(o) => eval_outer_read(*o, f),
             Node::OuterWrite(o, n) => eval_outer_write(*o, n, vm, f),
             Node::GlobalRead(g) => g.eval(vm, f),
             Node::SuperSend(s) => s.eval(vm, f),
             Node::Loop(n) => n.eval(vm, f),
             Node::AndOr(n) => n.eval(vm, f),
             Node::ToDo(n) => n.eval(vm, f),
-            Node::LiteralArray(t) => Ok(vm.copy_literal_array(*t)),
+            Node::LiteralArray(t) => eval_literal_array(*t, vm),
             Node::Return(n) => eval_return(n, vm, f),
             Node::NonLocalReturn(n) => eval_non_local_return(n, vm, f),
-            Node::Block(b) => Ok(b.make_closure(vm, f)),
+            Node::Block(b) => eval_block(b, vm, f),
         }
     }
+}
+
+#[inline(never)]
+fn eval_field_read(i: crate::nodes::FieldIndex, vm: &mut Vm, f: &Frame) -> VmResult {
+    i.read(vm, f.receiver)
+}
+
+#[inline(never)]
+fn eval_outer_read(o: crate::nodes::OuterVar, f: &Frame) -> VmResult {
+    Ok(o.read(f))
+}
+
+#[inline(never)]
+fn eval_literal_array(t: Value, vm: &mut Vm) -> VmResult {
+    Ok(vm.copy_literal_array(t))
+}
+
+#[inline(never)]
+fn eval_block(b: &crate::nodes::BlockLiteral, vm: &mut Vm, f: &Frame) -> VmResult {
+    Ok(b.make_closure(vm, f))
 }
 
 #[inline(never)]

@@ -267,8 +267,10 @@ impl Vm {
     /// Reads stack slot `i`.
     #[inline(always)]
     pub fn stack_at(&self, i: usize) -> Value {
-        debug_assert!(i < self.sp || i < VALUE_STACK_SLOTS);
-        self.stack[i]
+        debug_assert!(i < VALUE_STACK_SLOTS);
+        // SAFETY: callers only read slots of live frames, below
+        // `VALUE_STACK_SLOTS` (checked by `push` and `reserve_stack`).
+        unsafe { *self.stack.get_unchecked(i) }
     }
 
     /// Writes stack slot `i`.
@@ -280,7 +282,9 @@ impl Vm {
     /// Stack slots `from..to`.
     #[inline(always)]
     pub fn stack_slice_mut(&mut self, from: usize, to: usize) -> &mut [Value] {
-        &mut self.stack[from..to]
+        debug_assert!(from <= to && to <= VALUE_STACK_SLOTS);
+        // SAFETY: callers pass a range checked by `reserve_stack`.
+        unsafe { self.stack.get_unchecked_mut(from..to) }
     }
 
     /// Raw pointer to stack slot `i`; stable because the stack never moves.
