@@ -163,6 +163,8 @@ fn main() {
     let som = env!("CARGO_BIN_EXE_som");
     let mut files = Vec::new();
     collect(&root.join("tests/lang"), &mut files);
+    // The examples carry expected output too, so they cannot rot.
+    collect(&root.join("smalltalk-src/examples"), &mut files);
     files.sort();
     if let Ok(f) = std::env::var("LANG_TEST_FILTER") {
         files.retain(|p| p.to_string_lossy().contains(&f));

@@ -79,7 +79,8 @@ struct Options {
     only: Vec<String>,
 }
 
-const USAGE: &str = "usage: som-bench [--som PATH] [--som-home DIR] [--core DIR] [--runs N] [--iterations N]
+const USAGE: &str =
+    "usage: som-bench [--som PATH] [--som-home DIR] [--core DIR] [--runs N] [--iterations N]
                  [--warmup N] [--scale F] SUITE [BENCHMARK...]
 
 SUITE is 'classic' or 'awfy'. --scale multiplies every inner-iteration count
@@ -101,7 +102,11 @@ fn parse() -> Result<Options, String> {
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
-    let value = |i: usize| args.get(i + 1).cloned().ok_or_else(|| format!("{} needs a value", args[i]));
+    let value = |i: usize| {
+        args.get(i + 1)
+            .cloned()
+            .ok_or_else(|| format!("{} needs a value", args[i]))
+    };
     while i < args.len() {
         match args[i].as_str() {
             "--som" => o.som = PathBuf::from(value(i)?),
@@ -167,7 +172,12 @@ fn stats(mut times: Vec<f64>) -> Stats {
 }
 
 /// Runs one benchmark `runs` times; answers the post-warm-up iteration times.
-fn run_bench(o: &Options, harness: &Path, extra_cp: &[PathBuf], bench: &Bench) -> Result<Vec<f64>, String> {
+fn run_bench(
+    o: &Options,
+    harness: &Path,
+    extra_cp: &[PathBuf],
+    bench: &Bench,
+) -> Result<Vec<f64>, String> {
     let inner = ((bench.inner as f64) * o.inner_scale).round().max(1.0) as u32;
     let dir = harness.parent().unwrap();
     let mut cp: Vec<String> = extra_cp.iter().map(|p| p.display().to_string()).collect();
@@ -190,16 +200,30 @@ fn run_bench(o: &Options, harness: &Path, extra_cp: &[PathBuf], bench: &Bench) -
                 "{}: {}{}",
                 out.status,
                 stdout.lines().rev().take(3).collect::<Vec<_>>().join(" | "),
-                String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("")
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
             ));
         }
         let per_iter: Vec<f64> = stdout
             .lines()
             .filter(|l| l.contains(": iterations=1 runtime: "))
-            .filter_map(|l| l.rsplit("runtime: ").next()?.trim_end_matches("us").trim().parse().ok())
+            .filter_map(|l| {
+                l.rsplit("runtime: ")
+                    .next()?
+                    .trim_end_matches("us")
+                    .trim()
+                    .parse()
+                    .ok()
+            })
             .collect();
         if per_iter.len() != o.iterations as usize {
-            return Err(format!("expected {} iteration lines, found {}", o.iterations, per_iter.len()));
+            return Err(format!(
+                "expected {} iteration lines, found {}",
+                o.iterations,
+                per_iter.len()
+            ));
         }
         times.extend(per_iter.into_iter().skip(o.warmup as usize));
     }
@@ -219,7 +243,11 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let (benches, harness, extra_cp): (&[Bench], PathBuf, Vec<PathBuf>) = match o.suite.as_str() {
-        "classic" => (CLASSIC, home.join("Examples/Benchmarks/BenchmarkHarness.som"), vec![]),
+        "classic" => (
+            CLASSIC,
+            home.join("Examples/Benchmarks/BenchmarkHarness.som"),
+            vec![],
+        ),
         "awfy" => {
             let dir = home.join("Examples/AreWeFastYet");
             // AWFY's own Vector and friends must shadow the core library's.
@@ -231,7 +259,10 @@ fn main() -> ExitCode {
         }
     };
     if !o.som.is_file() {
-        eprintln!("som-bench: no som binary at {} (build it with cargo build --release)", o.som.display());
+        eprintln!(
+            "som-bench: no som binary at {} (build it with cargo build --release)",
+            o.som.display()
+        );
         return ExitCode::from(2);
     }
     println!(

@@ -254,7 +254,12 @@ fn context_frame(
 }
 
 #[inline(never)]
-fn activate_method(vm: &mut Vm, m: &'static MethodData, body: &'static AstBody, base: usize) -> VmResult {
+fn activate_method(
+    vm: &mut Vm,
+    m: &'static MethodData,
+    body: &'static AstBody,
+    base: usize,
+) -> VmResult {
     reserve_frame(vm, m, body, base)?;
     let receiver = vm.stack_at(base);
     let frame = if body.needs_context {
