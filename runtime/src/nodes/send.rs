@@ -208,11 +208,10 @@ impl SendNode {
                             return Ok(v);
                         }
                     }
-                    Some(SpecialOp::Value) => {
-                        if is_block_of_arity(vm, rcvr, 1) {
-                            return call_block_directly(vm, base, &[rcvr, arg]);
-                        }
+                    Some(SpecialOp::Value) if is_block_of_arity(vm, rcvr, 1) => {
+                        return call_block_directly(vm, base, &[rcvr, arg]);
                     }
+                    Some(SpecialOp::Value) => {}
                     Some(op) => {
                         if let Some(v) = special_op(vm, op, rcvr, arg) {
                             return Ok(v);
