@@ -108,6 +108,7 @@ impl Vm {
             object::header(meta).shape = meta_instance_shape;
         }
         self.int_shape = self.instance_shape(self.classes.integer);
+        self.double_shape = self.instance_shape(self.classes.double);
         // Symbols interned before Symbol existed get their shape now.
         let sym_shape = self.instance_shape(self.classes.symbol);
         for i in 0..self.symbols.len() {

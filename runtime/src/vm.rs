@@ -132,6 +132,8 @@ pub struct Vm {
     pub boolean_intact: bool,
     /// Shape of plain Arrays in the standard domain.
     pub array_shape: *const Shape,
+    /// Shape of Doubles.
+    pub double_shape: *const Shape,
     /// Set once bootstrap has loaded the core library.
     pub bootstrapped: bool,
     /// The value carried by a `Return`, `NonLocal` or `Escaped` unwind.
@@ -219,6 +221,7 @@ impl Vm {
             block_intact: false,
             boolean_intact: false,
             array_shape: std::ptr::null(),
+            double_shape: std::ptr::null(),
             bootstrapped: false,
             unwind_value: Value::ZERO,
             unwind_home: Value::ZERO,
@@ -431,9 +434,9 @@ impl Vm {
     }
 
     /// A new Double.
+    #[inline]
     pub fn new_double(&mut self, d: f64) -> Value {
-        let shape = self.instance_shape(self.classes.double);
-        let v = self.allocate_uninit(Kind::Double, 1, shape);
+        let v = self.allocate_uninit(Kind::Double, 1, self.double_shape);
         // SAFETY: a Double body is one f64.
         unsafe { *object::body_ptr::<f64>(v) = d };
         v
