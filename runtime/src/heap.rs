@@ -2,52 +2,127 @@
 //! conservative roots.
 //!
 //! Small objects live in aligned blocks of [`BLOCK_SIZE`] bytes, each block cut
-//! into cells of one size class; free cells form a per-class free list threaded
-//! through their header. Objects larger than the biggest class get their own
-//! allocation. Objects never move, so raw pointers held anywhere stay valid.
+//! into cells of one size class after a small in-band [`BlockHeader`]. Objects
+//! larger than the biggest class get their own allocation. Objects never move,
+//! so raw pointers held anywhere stay valid.
 //!
-//! Sweeping is lazy: a collection only marks; each block is swept when the
-//! allocator next needs cells of its class (so the cells it frees are reused
-//! while the block is in cache), and whatever is still unswept when the next
+//! Allocation is a bump pointer through a block with no live cells, or a pop
+//! from the free list of a partially live block. A collection only marks,
+//! counting survivors per block; sweeping is lazy: when the allocator needs
+//! cells of a class it takes the next unswept block of that class, resets it in
+//! O(1) for bump allocation if nothing in it survived, or threads its dead
+//! cells onto the free list otherwise. Whatever is still unswept when the next
 //! collection starts is swept then.
 //!
 //! Invariants:
-//! - every cell of a swept block is either a live object or a `Kind::Free` cell
-//!   on the free list of its class; an unswept block may also hold dead objects,
-//!   which is why marking never runs while a block is unswept;
-//! - no cell is ever partially initialised when a collection can run
-//!   (allocation initialises the header before returning);
+//! - in a swept block, every cell below `top` is a live object or a
+//!   `Kind::Free` cell on its class's free list, and cells at or above `top`
+//!   were never handed out since the block was last reset; an unswept block may
+//!   also hold dead objects, which is why marking never runs while a block is
+//!   unswept;
+//! - the `top` of the block being bump-allocated is written back before every
+//!   collection, so [`Heap::find_object`] never reports a cell above it;
 //! - [`Heap::find_object`] maps any address inside a live object (interior
-//!   pointers included) to that object, which is what makes conservative scanning
-//!   of native stacks sound;
-//! - permanent objects are marked and traced like others but never freed.
+//!   pointers included) to that object, which makes conservative scanning of
+//!   native stacks sound;
+//! - permanent objects are never freed; a block holding one is never reset.
 //!
-//! The collector itself does not know the roots: [`Heap::collect`] takes a
-//! closure that reports them (the VM's globals, its value stack and the native
-//! stack words of the interpreter thread).
+//! The collector does not know the roots: [`Heap::collect`] takes a closure
+//! that reports them (the VM's globals, its value stack and the native stack
+//! words of the interpreter thread).
 
 use crate::object::{self, Header, Kind};
 use crate::value::Value;
 use std::alloc::{alloc, dealloc, Layout};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// Size and alignment of a small-object block. Power of two, so the block of an
 /// address is found by masking.
 pub const BLOCK_SIZE: usize = 64 * 1024;
 
+/// Bytes at the start of each block reserved for its [`BlockHeader`].
+const BLOCK_HEADER_SIZE: usize = 64;
+
 /// Cell sizes of the small-object classes. Larger objects are allocated alone.
 const SIZE_CLASSES: [usize; 14] = [
     32, 48, 64, 80, 96, 128, 160, 192, 256, 384, 512, 768, 1024, 2048,
 ];
+
+/// Largest object served from size-class blocks.
+const MAX_SMALL: usize = SIZE_CLASSES[SIZE_CLASSES.len() - 1];
+
+/// Size class of every 16-byte size step up to `MAX_SMALL`, so that finding
+/// the class of an allocation is one table load.
+const CLASS_OF_STEP: [u8; MAX_SMALL / 16 + 1] = {
+    let mut t = [0u8; MAX_SMALL / 16 + 1];
+    let mut step = 0;
+    while step <= MAX_SMALL / 16 {
+        let size = step * 16;
+        let mut c = 0;
+        while SIZE_CLASSES[c] < size {
+            c += 1;
+        }
+        t[step] = c as u8;
+        step += 1;
+    }
+    t
+};
+
+#[inline(always)]
+fn class_index(size: usize) -> Option<usize> {
+    if size <= MAX_SMALL {
+        Some(CLASS_OF_STEP[size.div_ceil(16)] as usize)
+    } else {
+        None
+    }
+}
 
 /// Minimum number of bytes allocated between two collections; after a
 /// collection the budget grows to the surviving bytes, so collection work stays
 /// proportional to allocation.
 pub const MIN_GC_BUDGET: usize = 32 * 1024 * 1024;
 
-struct BlockInfo {
+/// The in-band header at the start of each small-object block.
+#[repr(C)]
+struct BlockHeader {
+    /// Cell size of the block's class.
     cell_size: usize,
+    /// Index of the size class.
+    class: usize,
+    /// End of the handed-out part: cells at or above it are unused.
+    top: usize,
+    /// Cells marked by the current collection.
+    live: usize,
+    /// Permanent objects in the block; such a block is never reset.
+    permanent: usize,
+    /// Whether an object needing finalization was ever allocated here.
+    has_finalizers: bool,
+}
+
+const _: () = assert!(std::mem::size_of::<BlockHeader>() <= BLOCK_HEADER_SIZE);
+
+#[inline(always)]
+fn block_of(addr: usize) -> usize {
+    addr & !(BLOCK_SIZE - 1)
+}
+
+#[inline(always)]
+fn block_header<'a>(block: usize) -> &'a mut BlockHeader {
+    // SAFETY: callers pass the start of a block this heap allocated; its first
+    // bytes hold the header, written in `add_block`.
+    unsafe { &mut *(block as *mut BlockHeader) }
+}
+
+#[inline(always)]
+fn cells_start(block: usize) -> usize {
+    block + BLOCK_HEADER_SIZE
+}
+
+#[inline(always)]
+fn cells_end(block: usize, cell_size: usize) -> usize {
+    let start = cells_start(block);
+    start + (BLOCK_SIZE - BLOCK_HEADER_SIZE) / cell_size * cell_size
 }
 
 /// Collector statistics, answered by `system gcStats`.
@@ -63,11 +138,21 @@ pub struct GcStats {
     pub live_bytes: usize,
 }
 
+/// The per-class allocation state: a bump region and a free list.
+#[derive(Clone, Copy)]
+struct ClassAlloc {
+    cursor: usize,
+    limit: usize,
+    block: usize,
+    free: *mut Header,
+}
+
 /// The object heap.
 pub struct Heap {
-    free_lists: [*mut Header; SIZE_CLASSES.len()],
+    classes: [ClassAlloc; SIZE_CLASSES.len()],
     unswept: [Vec<usize>; SIZE_CLASSES.len()],
-    blocks: HashMap<usize, BlockInfo>,
+    blocks: HashSet<usize>,
+    all_blocks: Vec<usize>,
     large: BTreeMap<usize, usize>,
     min_addr: usize,
     max_addr: usize,
@@ -83,6 +168,7 @@ pub struct Heap {
 /// Receives roots during a collection.
 pub struct Marker<'h> {
     heap: &'h mut Heap,
+    live_bytes: usize,
 }
 
 impl Marker<'_> {
@@ -93,6 +179,11 @@ impl Marker<'_> {
             let h = object::header(v);
             if !h.is_marked() {
                 h.set_marked(true);
+                let size = object::object_size(h.kind(), h.len());
+                self.live_bytes += size;
+                if size <= MAX_SMALL {
+                    block_header(block_of(v.bits() as usize)).live += 1;
+                }
                 self.heap.mark_stack.push(v);
             }
         }
@@ -124,48 +215,27 @@ impl Marker<'_> {
     }
 }
 
-/// Largest object served from size-class blocks.
-const MAX_SMALL: usize = SIZE_CLASSES[SIZE_CLASSES.len() - 1];
-
-/// Size class of every 16-byte size step up to `MAX_SMALL`, so that finding
-/// the class of an allocation is one table load.
-const CLASS_OF_STEP: [u8; MAX_SMALL / 16 + 1] = {
-    let mut t = [0u8; MAX_SMALL / 16 + 1];
-    let mut step = 0;
-    while step <= MAX_SMALL / 16 {
-        let size = step * 16;
-        let mut c = 0;
-        while SIZE_CLASSES[c] < size {
-            c += 1;
-        }
-        t[step] = c as u8;
-        step += 1;
-    }
-    t
-};
-
-#[inline(always)]
-fn class_index(size: usize) -> Option<usize> {
-    if size <= MAX_SMALL {
-        Some(CLASS_OF_STEP[size.div_ceil(16)] as usize)
-    } else {
-        None
-    }
-}
-
 impl Default for Heap {
     fn default() -> Self {
         Self::new()
     }
 }
 
+const EMPTY_CLASS: ClassAlloc = ClassAlloc {
+    cursor: 0,
+    limit: 0,
+    block: 0,
+    free: std::ptr::null_mut(),
+};
+
 impl Heap {
     /// An empty heap.
     pub fn new() -> Heap {
         Heap {
-            free_lists: [std::ptr::null_mut(); SIZE_CLASSES.len()],
+            classes: [EMPTY_CLASS; SIZE_CLASSES.len()],
             unswept: Default::default(),
-            blocks: HashMap::new(),
+            blocks: HashSet::new(),
+            all_blocks: Vec::new(),
             large: BTreeMap::new(),
             min_addr: usize::MAX,
             max_addr: 0,
@@ -202,15 +272,16 @@ impl Heap {
     /// initialise every body word before the next allocation (a collection
     /// scans bodies).
     #[inline(always)]
-    pub fn allocate_uninit(
-        &mut self,
-        size: usize,
-        shape: *const object::Shape,
-        meta: u64,
-    ) -> Value {
+    pub fn allocate_uninit(&mut self, size: usize, shape: *const object::Shape, meta: u64) -> Value {
         debug_assert!(size.is_multiple_of(16) && size >= 16);
         let cell = match class_index(size) {
-            Some(ci) => self.alloc_small(ci),
+            Some(ci) => {
+                let cell = self.alloc_small(ci);
+                if meta as u8 == Kind::BigInt as u8 {
+                    block_header(block_of(cell as usize)).has_finalizers = true;
+                }
+                cell
+            }
             None => self.alloc_large(size),
         };
         self.bytes_since_gc += size;
@@ -226,58 +297,115 @@ impl Heap {
 
     #[inline(always)]
     fn alloc_small(&mut self, ci: usize) -> *mut u8 {
-        if self.free_lists[ci].is_null() {
-            self.refill(ci);
+        let c = &mut self.classes[ci];
+        let size = SIZE_CLASSES[ci];
+        if c.cursor + size <= c.limit {
+            let cell = c.cursor;
+            c.cursor += size;
+            return cell as *mut u8;
         }
-        let cell = self.free_lists[ci];
-        // SAFETY: free cells store the next free cell in their shape word.
-        self.free_lists[ci] = unsafe { (*cell).shape as *mut Header };
-        cell as *mut u8
+        if !c.free.is_null() {
+            let cell = c.free;
+            // SAFETY: free cells store the next free cell in their shape word.
+            c.free = unsafe { (*cell).shape as *mut Header };
+            return cell as *mut u8;
+        }
+        self.refill(ci);
+        self.alloc_small(ci)
     }
 
-    /// Finds free cells of class `ci`: sweeps unswept blocks until one yields
-    /// some, else adds a fresh block.
+    /// Finds cells of class `ci`: sweeps unswept blocks until one yields some,
+    /// else adds a fresh block.
     #[cold]
     #[inline(never)]
     fn refill(&mut self, ci: usize) {
-        while let Some(start) = self.unswept[ci].pop() {
-            self.sweep_block(start, ci);
-            if !self.free_lists[ci].is_null() {
+        self.retire_bump_block(ci);
+        while let Some(block) = self.unswept[ci].pop() {
+            if self.sweep_block(block, ci, true) {
                 return;
             }
         }
         self.add_block(ci);
     }
 
-    /// Sweeps one block: frees its unmarked cells onto the free list of its
-    /// class and clears the marks of the survivors.
-    fn sweep_block(&mut self, start: usize, ci: usize) {
-        let cell_size = SIZE_CLASSES[ci];
-        let n = BLOCK_SIZE / cell_size;
+    /// Records how far the current bump block of `ci` was used.
+    fn retire_bump_block(&mut self, ci: usize) {
+        let c = &mut self.classes[ci];
+        if c.block != 0 {
+            block_header(c.block).top = c.cursor;
+            c.block = 0;
+            c.cursor = 0;
+            c.limit = 0;
+        }
+    }
+
+    /// Makes `block` the bump region of its class.
+    fn start_bump(&mut self, block: usize, ci: usize) {
+        let h = block_header(block);
+        let start = cells_start(block);
+        h.top = start;
+        self.classes[ci] = ClassAlloc {
+            cursor: start,
+            limit: cells_end(block, h.cell_size),
+            block,
+            free: self.classes[ci].free,
+        };
+    }
+
+    /// Sweeps one block; answers whether it yielded free cells. A block in
+    /// which nothing survived becomes the bump region of its class when
+    /// `bump` is set, and is merely emptied otherwise.
+    fn sweep_block(&mut self, block: usize, ci: usize, bump: bool) -> bool {
+        let h = block_header(block);
+        let cell_size = h.cell_size;
+        let live = std::mem::take(&mut h.live);
+        if live == 0 && h.permanent == 0 && !h.has_finalizers {
+            if bump {
+                self.start_bump(block, ci);
+            } else {
+                h.top = cells_start(block);
+            }
+            return true;
+        }
+        let start = cells_start(block);
+        let top = h.top;
+        let end = cells_end(block, cell_size);
+        let mut freed = false;
+        let mut free = self.classes[ci].free;
+        let mut finalizers = false;
         // Cells are pushed from the end so the free list hands out ascending
         // addresses.
-        for i in (0..n).rev() {
-            let cell = (start + i * cell_size) as *mut Header;
-            // SAFETY: `cell` is a cell inside a block we own.
-            let h = unsafe { &mut *cell };
-            if h.kind() != Kind::Free {
-                if h.is_marked() || h.is_permanent() {
-                    h.set_marked(false);
+        let mut cell = end;
+        while cell > start {
+            cell -= cell_size;
+            let c = cell as *mut Header;
+            // SAFETY: `c` is a cell inside a block we own.
+            let hd = unsafe { &mut *c };
+            if cell < top && hd.kind() != Kind::Free {
+                if hd.is_marked() || hd.is_permanent() {
+                    hd.set_marked(false);
+                    finalizers |= hd.kind() == Kind::BigInt;
                     continue;
                 }
-                object::finalize(Value::from_ptr(cell));
-                h.meta = Header::meta_word(Kind::Free, 0);
+                object::finalize(Value::from_ptr(c));
             }
-            h.shape = self.free_lists[ci] as *const object::Shape;
-            self.free_lists[ci] = cell;
+            hd.meta = Header::meta_word(Kind::Free, 0);
+            hd.shape = free as *const object::Shape;
+            free = c;
+            freed = true;
         }
+        self.classes[ci].free = free;
+        let h = block_header(block);
+        h.top = end;
+        h.has_finalizers = finalizers;
+        freed
     }
 
     /// Sweeps every block not swept since the last collection.
     fn finish_sweep(&mut self) {
         for ci in 0..SIZE_CLASSES.len() {
-            while let Some(start) = self.unswept[ci].pop() {
-                self.sweep_block(start, ci);
+            while let Some(block) = self.unswept[ci].pop() {
+                self.sweep_block(block, ci, false);
             }
         }
     }
@@ -287,26 +415,27 @@ impl Heap {
         let cell_size = SIZE_CLASSES[ci];
         let layout = Layout::from_size_align(BLOCK_SIZE, BLOCK_SIZE).expect("block layout");
         // SAFETY: the layout has non-zero size.
-        let block = unsafe { alloc(layout) };
-        if block.is_null() {
+        let p = unsafe { alloc(layout) };
+        if p.is_null() {
             std::alloc::handle_alloc_error(layout);
         }
-        let start = block as usize;
-        self.min_addr = self.min_addr.min(start);
-        self.max_addr = self.max_addr.max(start + BLOCK_SIZE);
-        self.blocks.insert(start, BlockInfo { cell_size });
-        let n = BLOCK_SIZE / cell_size;
-        let mut head = self.free_lists[ci];
-        for i in (0..n).rev() {
-            let cell = (start + i * cell_size) as *mut Header;
-            // SAFETY: the cell lies inside the fresh block.
-            unsafe {
-                (*cell).meta = Header::meta_word(Kind::Free, 0);
-                (*cell).shape = head as *const object::Shape;
-            }
-            head = cell;
-        }
-        self.free_lists[ci] = head;
+        let block = p as usize;
+        // SAFETY: the block is fresh; its first bytes hold the header.
+        unsafe {
+            (block as *mut BlockHeader).write(BlockHeader {
+                cell_size,
+                class: ci,
+                top: cells_start(block),
+                live: 0,
+                permanent: 0,
+                has_finalizers: false,
+            })
+        };
+        self.min_addr = self.min_addr.min(block);
+        self.max_addr = self.max_addr.max(block + BLOCK_SIZE);
+        self.blocks.insert(block);
+        self.all_blocks.push(block);
+        self.start_bump(block, ci);
     }
 
     fn alloc_large(&mut self, size: usize) -> *mut u8 {
@@ -323,16 +452,29 @@ impl Heap {
         p
     }
 
+    /// Marks `v` as never to be freed.
+    pub fn set_permanent(&mut self, v: Value) {
+        let h = object::header(v);
+        if h.is_permanent() {
+            return;
+        }
+        h.set_permanent();
+        if object::object_size(h.kind(), h.len()) <= MAX_SMALL {
+            block_header(block_of(v.bits() as usize)).permanent += 1;
+        }
+    }
+
     /// The live object containing address `w`, if any.
     pub fn find_object(&self, w: usize) -> Option<Value> {
-        let block = w & !(BLOCK_SIZE - 1);
-        if let Some(info) = self.blocks.get(&block) {
-            let idx = (w - block) / info.cell_size;
-            if (idx + 1) * info.cell_size > BLOCK_SIZE {
+        let block = block_of(w);
+        if self.blocks.contains(&block) {
+            let h = block_header(block);
+            let start = cells_start(block);
+            if w < start || w >= h.top.min(cells_end(block, h.cell_size)) {
                 return None;
             }
-            let cell = block + idx * info.cell_size;
-            // SAFETY: `cell` is a cell start inside a block we own.
+            let cell = start + (w - start) / h.cell_size * h.cell_size;
+            // SAFETY: `cell` is a cell start below `top` in a block we own.
             let kind = unsafe { (*(cell as *const Header)).kind() };
             return (kind != Kind::Free).then(|| Value::from_ptr(cell as *const u8));
         }
@@ -343,29 +485,35 @@ impl Heap {
     /// Runs a full collection. `roots` reports every root through the marker.
     pub fn collect(&mut self, roots: impl FnOnce(&mut Marker<'_>)) {
         let t0 = Instant::now();
+        for ci in 0..SIZE_CLASSES.len() {
+            self.retire_bump_block(ci);
+            self.classes[ci].free = std::ptr::null_mut();
+        }
         // Dead objects of the last cycle must be gone before marking: a stale
         // pointer to one must not resurrect it.
         self.finish_sweep();
-        let mut live = 0;
-        {
-            let mut marker = Marker { heap: self };
+        for ci in 0..SIZE_CLASSES.len() {
+            self.classes[ci].free = std::ptr::null_mut();
+        }
+        let live = {
+            let mut marker = Marker {
+                heap: self,
+                live_bytes: 0,
+            };
             roots(&mut marker);
             while let Some(v) = marker.heap.mark_stack.pop() {
-                let h = object::header(v);
-                live += object::object_size(h.kind(), h.len());
                 object::for_each_reference(v, |r| marker.mark_value(r));
             }
-        }
+            marker.live_bytes
+        };
         self.sweep_large();
-        self.free_lists = [std::ptr::null_mut(); SIZE_CLASSES.len()];
-        let mut blocks: Vec<(usize, usize)> =
-            self.blocks.iter().map(|(s, i)| (*s, i.cell_size)).collect();
         // Descending, because `refill` pops from the end: low addresses are
         // reused first, which keeps allocation order deterministic.
+        let mut blocks = self.all_blocks.clone();
         blocks.sort_unstable_by(|a, b| b.cmp(a));
-        for (start, cell_size) in blocks {
-            let ci = class_index(cell_size).expect("block size class");
-            self.unswept[ci].push(start);
+        for block in blocks {
+            let ci = block_header(block).class;
+            self.unswept[ci].push(block);
         }
         self.stats.live_bytes = live;
         self.stats.collections += 1;
@@ -400,15 +548,21 @@ impl Heap {
     /// Number of objects not known to be free; exact right after a
     /// collection, once every block is swept. For tests and statistics.
     pub fn object_count(&mut self) -> usize {
+        for ci in 0..SIZE_CLASSES.len() {
+            self.retire_bump_block(ci);
+        }
         self.finish_sweep();
         let mut n = self.large.len();
-        for (&start, info) in &self.blocks {
-            for i in 0..BLOCK_SIZE / info.cell_size {
-                // SAFETY: cell inside a block we own.
-                let h = unsafe { &*((start + i * info.cell_size) as *const Header) };
-                if h.kind() != Kind::Free {
+        for &block in &self.all_blocks {
+            let h = block_header(block);
+            let mut cell = cells_start(block);
+            let top = h.top.min(cells_end(block, h.cell_size));
+            while cell < top {
+                // SAFETY: cell below `top` inside a block we own.
+                if unsafe { (*(cell as *const Header)).kind() } != Kind::Free {
                     n += 1;
                 }
+                cell += h.cell_size;
             }
         }
         n
@@ -416,7 +570,7 @@ impl Heap {
 
     /// Bytes reserved from the system for objects.
     pub fn reserved_bytes(&self) -> usize {
-        self.blocks.len() * BLOCK_SIZE + self.large.values().sum::<usize>()
+        self.all_blocks.len() * BLOCK_SIZE + self.large.values().sum::<usize>()
     }
 }
 

@@ -374,7 +374,7 @@ impl Vm {
     /// Keeps `v` alive forever and never frees it.
     pub fn make_permanent(&mut self, v: Value) -> Value {
         if v.is_ptr() {
-            object::header(v).set_permanent();
+            self.heap.set_permanent(v);
             self.permanent_roots.push(v);
         }
         v
@@ -384,7 +384,7 @@ impl Vm {
     /// freed, without adding it to the root set.
     pub fn make_immortal(&mut self, v: Value) -> Value {
         if v.is_ptr() {
-            object::header(v).set_permanent();
+            self.heap.set_permanent(v);
         }
         v
     }
@@ -689,7 +689,7 @@ impl Vm {
             std::ptr::null()
         };
         let obj = self.new_text(Kind::Symbol, text, shape, id.0);
-        object::header(obj).set_permanent();
+        self.heap.set_permanent(obj);
         self.symbols.insert(text, obj)
     }
 
