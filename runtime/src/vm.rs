@@ -134,6 +134,7 @@ pub struct Vm {
     pub array_shape: *const Shape,
     /// Shape of Doubles.
     pub double_shape: *const Shape,
+    char_strings: [Value; 128],
     /// Set once bootstrap has loaded the core library.
     pub bootstrapped: bool,
     /// The value carried by a `Return`, `NonLocal` or `Escaped` unwind.
@@ -222,6 +223,7 @@ impl Vm {
             boolean_intact: false,
             array_shape: std::ptr::null(),
             double_shape: std::ptr::null(),
+            char_strings: [Value::ZERO; 128],
             bootstrapped: false,
             unwind_value: Value::ZERO,
             unwind_home: Value::ZERO,
@@ -446,6 +448,42 @@ impl Vm {
     pub fn new_string(&mut self, s: &str) -> Value {
         let shape = self.instance_shape(self.classes.string);
         self.new_text(Kind::String, s, shape, 0)
+    }
+
+    /// A new String holding `a` followed by `b`.
+    pub fn new_string_concat(&mut self, a: &str, b: &str) -> Value {
+        let shape = self.instance_shape(self.classes.string);
+        let len = a.len() + b.len();
+        let v = self.allocate(Kind::String, len, shape);
+        let chars = if a.is_ascii() && b.is_ascii() {
+            len
+        } else {
+            a.chars().count() + b.chars().count()
+        };
+        // SAFETY: the body holds the count word and `len` bytes; `a` and `b`
+        // live outside this new object.
+        unsafe {
+            *object::body_ptr::<u32>(v) = chars as u32;
+            let dst = object::body_ptr::<u8>(v).add(8);
+            std::ptr::copy_nonoverlapping(a.as_ptr(), dst, a.len());
+            std::ptr::copy_nonoverlapping(b.as_ptr(), dst.add(a.len()), b.len());
+        }
+        v
+    }
+
+    /// The shared one-character String for an ASCII byte.
+    pub fn ascii_char_string(&mut self, b: u8) -> Value {
+        let i = b as usize & 127;
+        let cached = self.char_strings[i];
+        if cached != Value::ZERO {
+            return cached;
+        }
+        let text = [b & 127];
+        let s = std::str::from_utf8(&text).expect("ASCII");
+        let v = self.new_string(s);
+        self.make_immortal(v);
+        self.char_strings[i] = v;
+        v
     }
 
     pub(crate) fn new_text(&mut self, kind: Kind, s: &str, shape: *const Shape, id: u32) -> Value {

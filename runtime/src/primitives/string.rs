@@ -13,10 +13,9 @@ fn rcvr_text<'a>(vm: &Vm, prim: &str, a: Args) -> Result<&'a str, Unwind> {
 fn string_concatenate(vm: &mut Vm, a: Args) -> VmResult {
     let l = rcvr_text(vm, "String>>#concatenate:", a)?;
     let r = text_arg(vm, "String>>#concatenate:", a.arg(vm, 0))?;
-    let mut s = String::with_capacity(l.len() + r.len());
-    s.push_str(l);
-    s.push_str(r);
-    Ok(vm.new_string(&s))
+    // Both operands stay reachable from the value stack and objects never
+    // move, so their text can be copied straight into the new string.
+    Ok(vm.new_string_concat(l, r))
 }
 
 fn string_as_symbol(vm: &mut Vm, a: Args) -> VmResult {
@@ -100,8 +99,31 @@ fn string_prim_substring(vm: &mut Vm, a: Args) -> VmResult {
             .unwrap_or(s.len());
         &s[start..end]
     };
-    let owned = sub.to_string();
-    Ok(vm.new_string(&owned))
+    // The receiver stays reachable from the value stack and never moves, so
+    // the slice stays valid while the new string is allocated.
+    Ok(vm.new_string(sub))
+}
+
+/// `String>>charAt:` (1-based); one-character ASCII results are shared
+/// strings, since Strings are immutable.
+fn string_char_at(vm: &mut Vm, a: Args) -> VmResult {
+    let r = a.rcvr(vm);
+    let s = rcvr_text(vm, "String>>#charAt:", a)?;
+    let i = int_arg(vm, "String>>#charAt:", a.arg(vm, 0))?;
+    let n = object::str_char_count(r) as i64;
+    if i < 1 || i > n {
+        return Err(Unwind::error(format!(
+            "String>>#charAt:: index {i} out of bounds for length {n}"
+        )));
+    }
+    if s.len() as i64 == n {
+        let b = s.as_bytes()[(i - 1) as usize];
+        return Ok(vm.ascii_char_string(b));
+    }
+    let c = s.chars().nth((i - 1) as usize).unwrap_or(' ');
+    let mut buf = [0u8; 4];
+    let text: &str = c.encode_utf8(&mut buf);
+    Ok(vm.new_string(text))
 }
 
 fn symbol_as_string(vm: &mut Vm, a: Args) -> VmResult {
@@ -114,7 +136,7 @@ fn symbol_as_string(vm: &mut Vm, a: Args) -> VmResult {
 }
 
 pub(super) fn install(vm: &mut Vm) {
-    let table: [(&str, &str, crate::method::PrimFn); 10] = [
+    let table: [(&str, &str, crate::method::PrimFn); 11] = [
         ("String", "concatenate:", string_concatenate),
         ("String", "asSymbol", string_as_symbol),
         ("String", "hashcode", string_hashcode),
@@ -124,6 +146,7 @@ pub(super) fn install(vm: &mut Vm) {
         ("String", "isDigits", string_is_digits),
         ("String", "=", string_equal),
         ("String", "primSubstringFrom:to:", string_prim_substring),
+        ("String", "charAt:", string_char_at),
         ("Symbol", "asString", symbol_as_string),
     ];
     for (c, s, f) in table {
