@@ -275,7 +275,7 @@ fn activate_method(
         }
     };
     vm.frame = &frame;
-    let result = body.body.eval(vm, &frame);
+    let result = eval_body(&body.body, vm, &frame);
     vm.frame = frame.parent;
     let ctx = frame.ctx.get();
     if ctx.is_ptr() {
@@ -311,11 +311,27 @@ fn activate_block(
         }
     };
     vm.frame = &frame;
-    let result = body.body.eval(vm, &frame);
+    let result = eval_body(&body.body, vm, &frame);
     vm.frame = frame.parent;
     match result {
         Ok(v) => Ok(v),
         Err(e) => unwind_through(vm, &frame, body, base, e),
+    }
+}
+
+/// Evaluates a method or block body; the statement loop of a sequence runs
+/// here rather than in a further call.
+#[inline(always)]
+fn eval_body(body: &Node, vm: &mut Vm, f: &Frame) -> VmResult {
+    match body {
+        Node::Sequence(ns) => {
+            let (last, init) = ns.split_last().expect("non-empty sequence");
+            for n in init {
+                n.eval(vm, f)?;
+            }
+            last.eval(vm, f)
+        }
+        other => other.eval(vm, f),
     }
 }
 
@@ -397,7 +413,10 @@ impl Node {
             Node::Const(v) => Ok(*v),
             Node::SelfRef => Ok(f.receiver),
             Node::LocalRead(i) => Ok(f.slot(i.0)),
-            Node::FieldRead(i) => eval_field_read(*i, vm, f),
+            Node::FieldRead(i) => match object::object_field(f.receiver, i.0) {
+                Some(v) => Ok(v),
+                None => eval_field_read(*i, vm, f),
+            },
             Node::Send(s) => s.eval(vm, f),
             Node::If(n) => n.eval(vm, f),
             Node::IfElse(n) => n.eval(vm, f),

@@ -199,6 +199,20 @@ pub fn slots<'a>(v: Value) -> &'a mut [Value] {
     unsafe { std::slice::from_raw_parts_mut(body_ptr::<Value>(v).add(offset), len) }
 }
 
+/// Field `i` of a plain object, if `v` is one and has that many fields: the
+/// fast path of field reads (class-side fields take the slow path).
+#[inline(always)]
+pub fn object_field(v: Value, i: usize) -> Option<Value> {
+    if v.is_ptr() {
+        let h = header(v);
+        if h.meta as u8 == Kind::Object as u8 && i < h.len() {
+            // SAFETY: an Object body holds `len` initialised slots.
+            return Some(unsafe { *body_ptr::<Value>(v).add(i) });
+        }
+    }
+    None
+}
+
 /// The bytes of a String or Symbol.
 #[inline(always)]
 pub fn str_bytes<'a>(v: Value) -> &'a [u8] {
