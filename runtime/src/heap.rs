@@ -272,7 +272,12 @@ impl Heap {
     /// initialise every body word before the next allocation (a collection
     /// scans bodies).
     #[inline(always)]
-    pub fn allocate_uninit(&mut self, size: usize, shape: *const object::Shape, meta: u64) -> Value {
+    pub fn allocate_uninit(
+        &mut self,
+        size: usize,
+        shape: *const object::Shape,
+        meta: u64,
+    ) -> Value {
         debug_assert!(size.is_multiple_of(16) && size >= 16);
         let cell = match class_index(size) {
             Some(ci) => {

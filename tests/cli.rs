@@ -1,0 +1,106 @@
+//! The `som` command line: usage, option errors, missing files and classes,
+//! exit statuses (SOM's startup conventions, `som-language.md` §5).
+
+use std::process::{Command, Output};
+
+fn som(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_som"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .expect("run som")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
+#[test]
+fn help_prints_usage_and_succeeds() {
+    let o = som(&["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(text(&o.stdout).contains("usage: som"));
+}
+
+#[test]
+fn no_program_is_a_usage_error() {
+    let o = som(&[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("no program given"));
+}
+
+#[test]
+fn unknown_option_is_a_usage_error() {
+    let o = som(&["--frobnicate", "x.som"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("unknown option '--frobnicate'"));
+}
+
+#[test]
+fn classpath_option_needs_a_value() {
+    let o = som(&["-cp"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("-cp needs a list of directories"));
+}
+
+#[test]
+fn missing_program_file_is_reported() {
+    let o = som(&["-cp", "smalltalk-src/core", "no/such/Program.som"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("cannot find 'no/such/Program.som'"));
+}
+
+#[test]
+fn missing_core_library_is_reported() {
+    let dir = std::env::temp_dir().join(format!("metasom-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A class path with an Object.som that is not a core library at all.
+    std::fs::write(dir.join("Object.som"), "Object = nil ( )").unwrap();
+    std::fs::write(dir.join("Main.som"), "Main = ( run = ( ) )").unwrap();
+    let o = som(&[
+        "-cp",
+        dir.to_str().unwrap(),
+        dir.join("Main.som").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("cannot load the core library"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn options_stop_at_the_program_and_arguments_reach_it() {
+    let o = som(&[
+        "-cp",
+        "smalltalk-src/core",
+        "smalltalk-src/examples/Echo.som",
+        "--help",
+        "-cp",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = text(&o.stdout);
+    assert!(out.contains("1: --help") && out.contains("2: -cp"), "{out}");
+}
+
+#[test]
+fn bundled_core_library_is_used_without_classpath() {
+    let o = som(&["smalltalk-src/examples/Hello.som"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(text(&o.stdout), "Hello, World from SOM\n");
+}
+
+#[test]
+fn main_class_without_run_method_is_a_som_error() {
+    let dir = std::env::temp_dir().join(format!("metasom-cli-norun-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("NoRun.som"), "NoRun = ( )").unwrap();
+    let o = som(&[
+        "-cp",
+        "smalltalk-src/core",
+        dir.join("NoRun.som").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stdout).contains("ERROR: Method run not found in class NoRun"));
+}
