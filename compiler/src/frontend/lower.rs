@@ -8,9 +8,11 @@
 //!   local, plus the parameters and locals of every block inlined into it; the
 //!   locals of an inlined block are reset to nil each time it is entered, as a
 //!   fresh activation would have them;
-//! - **context decision**: a scope that contains a real (closure-creating) block
-//!   literal keeps its slots in a heap context, so closures can capture them;
-//!   every other scope keeps them on the value stack;
+//! - **context decision**: a scope keeps its slots in a heap context only when
+//!   a real (closure-creating) block nested in it captures one of its
+//!   variables (or a variable further out, which makes it a link of the context
+//!   chain), or when it is the method scope of a block that does `^`; every
+//!   other scope keeps its slots on the value stack;
 //! - **inlining** of `ifTrue:`-style, `whileTrue:`, `and:`/`or:`, `to:do:` and
 //!   `timesRepeat:` sends whose block arguments are literal blocks, each with a
 //!   fallback that compiles the literal blocks as real closures on first use;
@@ -234,6 +236,9 @@ impl Lowerer<'_> {
                     if self.scopes.last().expect("scope").is_method {
                         Node::Return(Box::new(v))
                     } else {
+                        // The home method's context identifies the activation
+                        // this `^` returns from.
+                        self.scopes[0].needs_context = true;
                         Node::NonLocalReturn(Box::new(v))
                     }
                 }
@@ -291,14 +296,21 @@ impl Lowerer<'_> {
         }))
     }
 
-    fn resolve(&self, name: &str) -> Var {
-        for (k, scope) in self.scopes.iter().rev().enumerate() {
-            if let Some((_, slot)) = scope.names.iter().rev().find(|(n, _)| n == name) {
-                return if k == 0 {
-                    Var::Local(*slot)
-                } else {
-                    Var::Outer(k as u32, *slot)
-                };
+    fn resolve(&mut self, name: &str) -> Var {
+        let n = self.scopes.len();
+        for k in 0..n {
+            let scope = &self.scopes[n - 1 - k];
+            if let Some((_, slot)) = scope.names.iter().rev().find(|(m, _)| m == name) {
+                let slot = *slot;
+                if k == 0 {
+                    return Var::Local(slot);
+                }
+                // The defining scope and every scope between it and the
+                // current block are links of the context chain.
+                for s in &mut self.scopes[n - 1 - k..n - 1] {
+                    s.needs_context = true;
+                }
+                return Var::Outer(k as u32, slot);
             }
         }
         if let Some(i) = self.class.fields.iter().rposition(|f| f == name) {
@@ -337,7 +349,6 @@ impl Lowerer<'_> {
             Expr::Lit(lit, pos) => self.literal(lit, *pos),
             Expr::Block(b) => {
                 let m = self.block_method(b)?;
-                self.scope().needs_context = true;
                 Ok(Node::Block(Box::new(BlockLiteral { method: m })))
             }
             Expr::Send {
