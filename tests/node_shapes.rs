@@ -21,7 +21,7 @@ fn chain_of(vm: &mut Vm, class: Value, method_sel: &str, send_sel: &str) -> (Cha
     };
     let mut found = None;
     body.body.walk(&mut |n| {
-        if let Node::Send(send) = n {
+        if let Some(send) = n.as_send() {
             if send.selector == s && found.is_none() {
                 found = Some((send.chain.state(), send.chain.chain_len()));
             }
@@ -137,7 +137,7 @@ fn control_flow_with_literal_blocks_is_inlined() {
     body.body.walk(&mut |n| {
         kinds.push(match n {
             Node::IfElse(_) => "IfElse",
-            Node::Send(_) => "Send",
+            Node::Send(_) | Node::Send0(_) | Node::Send1(_) | Node::BinarySpecial(_) => "Send",
             Node::Block(_) => "Block",
             _ => "other",
         })

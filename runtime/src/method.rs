@@ -56,6 +56,10 @@ pub enum Trivial {
     Constant(Value),
     /// `^self` or an empty body.
     ReturnSelf,
+    /// The identity primitive `Object>>==`.
+    Identity,
+    /// The primitive `Object>>class`.
+    ClassOf,
 }
 
 /// A method, block or primitive.

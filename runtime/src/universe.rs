@@ -409,6 +409,12 @@ impl Vm {
                     .copied()
                     .unwrap_or(missing_primitive as PrimFn);
                 let sig = self.intern(&signature);
+                // Primitives simple enough for a send to do in place.
+                let trivial = match (self.class_name(class), signature.as_str()) {
+                    ("Object", "==") => Some(crate::method::Trivial::Identity),
+                    ("Object", "class") => Some(crate::method::Trivial::ClassOf),
+                    _ => None,
+                };
                 MethodData {
                     signature: sig,
                     num_args,
@@ -417,7 +423,7 @@ impl Vm {
                     object: Cell::new(Value::ZERO),
                     source,
                     is_block: false,
-                    trivial: None,
+                    trivial,
                 }
                 .leak()
             }

@@ -452,13 +452,20 @@ impl Lowerer<'_> {
             .map(|a| self.expr(a))
             .collect::<LResult<Vec<_>>>()?;
         let selector = self.vm.intern(sel);
-        Ok(Node::Send(Box::new(SendNode::new(
+        let special = SpecialOp::for_selector(sel);
+        let send = Box::new(SendNode::new(
             selector,
-            SpecialOp::for_selector(sel),
+            special,
             receiver,
             args,
             (pos.line, pos.col),
-        ))))
+        ));
+        Ok(match (send.args.len(), special) {
+            (1, Some(op)) if op != SpecialOp::AtPut => Node::BinarySpecial(send),
+            (0, _) => Node::Send0(send),
+            (1, _) => Node::Send1(send),
+            _ => Node::Send(send),
+        })
     }
 
     fn fallback(&mut self, sel: &str, blocks: &[&Rc<BlockAst>]) -> Fallback {

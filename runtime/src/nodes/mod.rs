@@ -21,6 +21,16 @@ pub use block::BlockLiteral;
 pub use block::{BlockCompiler, DeferredBlock};
 pub use control::{Fallback, IfElseNode, IfKind, IfNode, LoopNode, ToDoKind, ToDoNode};
 pub use send::{call_dnu, call_target as send_call_target, SendNode, SpecialOp, SuperSendNode};
+
+impl Node {
+    /// The send node of any send variant.
+    pub fn as_send(&self) -> Option<&SendNode> {
+        match self {
+            Node::Send(s) | Node::Send0(s) | Node::Send1(s) | Node::BinarySpecial(s) => Some(s),
+            _ => None,
+        }
+    }
+}
 pub use variables::{FieldIndex, GlobalCell, GlobalReadNode, OuterVar, SlotIndex};
 
 use crate::value::Value;
@@ -48,8 +58,16 @@ pub enum Node {
     FieldWrite(FieldIndex, Box<Node>),
     /// Read a global through its cached cell.
     GlobalRead(Box<GlobalReadNode>),
-    /// A message send.
+    /// A message send (two or more arguments, or any arity when built by
+    /// hand).
     Send(Box<SendNode>),
+    /// A unary send.
+    Send0(Box<SendNode>),
+    /// A send with one argument.
+    Send1(Box<SendNode>),
+    /// A send with one argument and a [`SpecialOp`] selector: small-integer,
+    /// Double, Array, block and Boolean operands take a shorter path.
+    BinarySpecial(Box<SendNode>),
     /// A send to `super`.
     SuperSend(Box<SuperSendNode>),
     /// Statements; answers the value of the last one.
@@ -92,7 +110,7 @@ impl Node {
             | Node::FieldWrite(_, v)
             | Node::Return(v)
             | Node::NonLocalReturn(v) => f(v),
-            Node::Send(s) => {
+            Node::Send(s) | Node::Send0(s) | Node::Send1(s) | Node::BinarySpecial(s) => {
                 f(&s.receiver);
                 s.args.iter().for_each(&mut *f);
             }

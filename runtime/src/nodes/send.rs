@@ -185,63 +185,110 @@ impl SendNode {
         }
     }
 
-    /// Evaluates the send.
+    /// Evaluates the send, whatever its arity (the `Node::Send` variant).
     #[inline(never)]
     pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
-        let base = vm.sp();
+        match self.args.len() {
+            0 => self.eval_unary(vm, f),
+            1 => self.eval_binary(vm, f),
+            _ => {
+                let base = vm.sp();
+                let rcvr = self.receiver.eval(vm, f)?;
+                self.eval_nary(vm, f, base, rcvr)
+            }
+        }
+    }
+
+    /// A send without arguments (the `Node::Send0` variant).
+    #[inline(never)]
+    pub fn eval_unary(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         let rcvr = self.receiver.eval(vm, f)?;
-        // Unary and binary sends keep their operands in registers until the
-        // target is known: special operations and trivial methods then need
-        // no stack traffic at all.
-        let arg = match self.args.len() {
-            0 => {
-                if self.special == Some(SpecialOp::Value) && is_block_of_arity(vm, rcvr, 0) {
-                    return call_block_directly(vm, base, &[rcvr]);
+        if self.special == Some(SpecialOp::Value) && is_block_of_arity(vm, rcvr, 0) {
+            let base = vm.sp();
+            return call_block_directly(vm, base, &[rcvr]);
+        }
+        self.dispatch(vm, rcvr, Value::ZERO, 0)
+    }
+
+    /// A send with one argument and no special operation (`Node::Send1`).
+    #[inline(never)]
+    pub fn eval_binary(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        let rcvr = self.receiver.eval(vm, f)?;
+        let arg = self.args[0].eval(vm, f)?;
+        if let Some(op) = self.special {
+            return self.special_or_dispatch(vm, op, rcvr, arg);
+        }
+        self.dispatch(vm, rcvr, arg, 1)
+    }
+
+    /// A send with one argument and a special operation
+    /// (`Node::BinarySpecial`).
+    #[inline(never)]
+    pub fn eval_binary_special(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        let rcvr = self.receiver.eval(vm, f)?;
+        let arg = self.args[0].eval(vm, f)?;
+        let op = self.special.expect("a special operation");
+        self.special_or_dispatch(vm, op, rcvr, arg)
+    }
+
+    #[inline(always)]
+    fn special_or_dispatch(&self, vm: &mut Vm, op: SpecialOp, rcvr: Value, arg: Value) -> VmResult {
+        match op {
+            SpecialOp::At => {
+                if let Some(v) = array_at(vm, rcvr, arg) {
+                    return Ok(v);
                 }
-                Value::ZERO
             }
-            1 => {
-                let arg = self.args[0].eval(vm, f)?;
-                match self.special {
-                    Some(SpecialOp::At) => {
-                        if let Some(v) = array_at(vm, rcvr, arg) {
-                            return Ok(v);
-                        }
-                    }
-                    Some(SpecialOp::Value) if is_block_of_arity(vm, rcvr, 1) => {
-                        return call_block_directly(vm, base, &[rcvr, arg]);
-                    }
-                    Some(SpecialOp::Value) => {}
-                    Some(op) => {
-                        if let Some(v) = special_op(vm, op, rcvr, arg) {
-                            return Ok(v);
-                        }
-                    }
-                    None => {}
+            SpecialOp::Value => {
+                if is_block_of_arity(vm, rcvr, 1) {
+                    let base = vm.sp();
+                    return call_block_directly(vm, base, &[rcvr, arg]);
                 }
-                arg
             }
-            _ => return self.eval_nary(vm, f, base, rcvr),
-        };
+            _ => {
+                if let Some(v) = special_op(vm, op, rcvr, arg) {
+                    return Ok(v);
+                }
+            }
+        }
+        self.dispatch(vm, rcvr, arg, 1)
+    }
+
+    /// Looks the target up in the chain and calls it with `rcvr` and, for
+    /// `argc == 1`, `arg`. Trivial targets run without touching the stack.
+    #[inline(always)]
+    fn dispatch(&self, vm: &mut Vm, rcvr: Value, arg: Value, argc: usize) -> VmResult {
         let shape = vm.shape_of(rcvr);
         let target = match self.chain.lookup(shape) {
             Some(t) => t,
             None => self.specialize(vm, shape)?,
         };
-        if let Target::Method(m) = target {
-            if let Some(t) = m.trivial {
-                if let Some(v) = trivial_on(t, rcvr, arg) {
-                    return Ok(v);
+        let base = vm.sp();
+        match target {
+            Target::Method(m) => {
+                if let Some(t) = m.trivial {
+                    if let Some(v) = trivial_on(vm, t, rcvr, arg) {
+                        return Ok(v);
+                    }
                 }
+                vm.push(rcvr)?;
+                if argc == 1 {
+                    vm.push(arg)?;
+                }
+                let r = invoke(vm, m, base);
+                vm.set_sp(base);
+                r
+            }
+            _ => {
+                vm.push(rcvr)?;
+                if argc == 1 {
+                    vm.push(arg)?;
+                }
+                let r = call_target(vm, target, self.selector, base, argc);
+                vm.set_sp(base);
+                r
             }
         }
-        vm.push(rcvr)?;
-        if !self.args.is_empty() {
-            vm.push(arg)?;
-        }
-        let r = call_target(vm, target, self.selector, base, self.args.len());
-        vm.set_sp(base);
-        r
     }
 
     #[inline(never)]
@@ -408,20 +455,22 @@ pub fn call_target(
 #[inline(always)]
 fn run_trivial(vm: &mut Vm, t: Trivial, base: usize) -> Option<Value> {
     let rcvr = vm.stack_at(base);
-    let arg = if matches!(t, Trivial::Setter(_)) {
+    let arg = if matches!(t, Trivial::Setter(_) | Trivial::Identity) {
         vm.stack_at(base + 1)
     } else {
         Value::ZERO
     };
-    trivial_on(t, rcvr, arg)
+    trivial_on(vm, t, rcvr, arg)
 }
 
-/// Runs a trivial method on `rcvr` (and `arg` for setters).
+/// Runs a trivial method on `rcvr` (and `arg` for setters and `==`).
 #[inline(always)]
-fn trivial_on(t: Trivial, rcvr: Value, arg: Value) -> Option<Value> {
+fn trivial_on(vm: &Vm, t: Trivial, rcvr: Value, arg: Value) -> Option<Value> {
     match t {
         Trivial::Constant(v) => Some(v),
         Trivial::ReturnSelf => Some(rcvr),
+        Trivial::Identity => Some(vm.boolean(rcvr == arg)),
+        Trivial::ClassOf => Some(vm.class_of(rcvr)),
         Trivial::Getter(i) => field_slots(rcvr).and_then(|s| s.get(i).copied()),
         Trivial::Setter(i) => {
             let slot = field_slots(rcvr).and_then(|s| s.get_mut(i))?;

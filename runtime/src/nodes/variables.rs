@@ -117,6 +117,13 @@ impl GlobalReadNode {
         }
     }
 
+    /// The value, when the cell is cached and bound.
+    #[inline(always)]
+    pub fn cached(&self) -> Option<Value> {
+        let v = self.cell.get()?.value.get();
+        (v != Value::ZERO).then_some(v)
+    }
+
     /// Evaluates the read.
     #[inline(never)]
     pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
