@@ -15,6 +15,11 @@
 //!   CD and Havlak).
 //!
 //! Both need a SOM-st/SOM checkout, named by `--som-home` or `SOM_HOME`.
+//!
+//! `--compare VM` runs a second SOM VM (for instance SOM++) on the same
+//! benchmarks, alternating with ours run by run so both see the same machine
+//! conditions, and prints its median and the ratio ours/theirs. It gets SOM's
+//! own core library (`--compare-core`, default `$SOM_HOME/Smalltalk`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -69,6 +74,8 @@ const AWFY: &[Bench] = &[
 
 struct Options {
     som: PathBuf,
+    compare: Option<PathBuf>,
+    compare_core: Option<PathBuf>,
     som_home: Option<PathBuf>,
     core: PathBuf,
     runs: u32,
@@ -81,7 +88,7 @@ struct Options {
 
 const USAGE: &str =
     "usage: som-bench [--som PATH] [--som-home DIR] [--core DIR] [--runs N] [--iterations N]
-                 [--warmup N] [--scale F] SUITE [BENCHMARK...]
+                 [--warmup N] [--scale F] [--compare VM [--compare-core DIR]] SUITE [BENCHMARK...]
 
 SUITE is 'classic' or 'awfy'. --scale multiplies every inner-iteration count
 (e.g. 0.1 for a quick smoke run). Defaults: --runs 3 --iterations 5 --warmup 1,
@@ -91,6 +98,8 @@ fn parse() -> Result<Options, String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut o = Options {
         som: root.join("target/release/som"),
+        compare: None,
+        compare_core: None,
         som_home: std::env::var_os("SOM_HOME").map(PathBuf::from),
         core: root.join("smalltalk-src/core"),
         runs: 3,
@@ -110,6 +119,8 @@ fn parse() -> Result<Options, String> {
     while i < args.len() {
         match args[i].as_str() {
             "--som" => o.som = PathBuf::from(value(i)?),
+            "--compare" => o.compare = Some(PathBuf::from(value(i)?)),
+            "--compare-core" => o.compare_core = Some(PathBuf::from(value(i)?)),
             "--som-home" => o.som_home = Some(PathBuf::from(value(i)?)),
             "--core" => o.core = PathBuf::from(value(i)?),
             "--runs" => o.runs = value(i)?.parse().map_err(|_| "bad --runs")?,
@@ -171,9 +182,16 @@ fn stats(mut times: Vec<f64>) -> Stats {
     }
 }
 
-/// Runs one benchmark `runs` times; answers the post-warm-up iteration times.
-fn run_bench(
+/// A VM to run: its binary and the core library to put on its class path.
+struct Vm<'a> {
+    binary: &'a Path,
+    core: &'a Path,
+}
+
+/// Runs one benchmark once; answers the post-warm-up iteration times.
+fn run_once(
     o: &Options,
+    vm: &Vm,
     harness: &Path,
     extra_cp: &[PathBuf],
     bench: &Bench,
@@ -182,52 +200,48 @@ fn run_bench(
     let dir = harness.parent().unwrap();
     let mut cp: Vec<String> = extra_cp.iter().map(|p| p.display().to_string()).collect();
     cp.extend(bench.dirs.iter().map(|d| dir.join(d).display().to_string()));
-    cp.push(o.core.display().to_string());
-    let mut times = Vec::new();
-    for _ in 0..o.runs {
-        let out = Command::new(&o.som)
-            .arg("-cp")
-            .arg(cp.join(":"))
-            .arg(harness)
-            .arg(bench.name)
-            .arg(o.iterations.to_string())
-            .arg(inner.to_string())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", o.som.display()))?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        if !out.status.success() {
-            return Err(format!(
-                "{}: {}{}",
-                out.status,
-                stdout.lines().rev().take(3).collect::<Vec<_>>().join(" | "),
-                String::from_utf8_lossy(&out.stderr)
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-            ));
-        }
-        let per_iter: Vec<f64> = stdout
-            .lines()
-            .filter(|l| l.contains(": iterations=1 runtime: "))
-            .filter_map(|l| {
-                l.rsplit("runtime: ")
-                    .next()?
-                    .trim_end_matches("us")
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-            .collect();
-        if per_iter.len() != o.iterations as usize {
-            return Err(format!(
-                "expected {} iteration lines, found {}",
-                o.iterations,
-                per_iter.len()
-            ));
-        }
-        times.extend(per_iter.into_iter().skip(o.warmup as usize));
+    cp.push(vm.core.display().to_string());
+    let out = Command::new(vm.binary)
+        .arg("-cp")
+        .arg(cp.join(":"))
+        .arg(harness)
+        .arg(bench.name)
+        .arg(o.iterations.to_string())
+        .arg(inner.to_string())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", vm.binary.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "{}: {}{}",
+            out.status,
+            stdout.lines().rev().take(3).collect::<Vec<_>>().join(" | "),
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .next()
+                .unwrap_or("")
+        ));
     }
-    Ok(times)
+    let per_iter: Vec<f64> = stdout
+        .lines()
+        .filter(|l| l.contains(": iterations=1 runtime: "))
+        .filter_map(|l| {
+            l.rsplit("runtime: ")
+                .next()?
+                .trim_end_matches("us")
+                .trim()
+                .parse()
+                .ok()
+        })
+        .collect();
+    if per_iter.len() != o.iterations as usize {
+        return Err(format!(
+            "expected {} iteration lines, found {}",
+            o.iterations,
+            per_iter.len()
+        ));
+    }
+    Ok(per_iter.into_iter().skip(o.warmup as usize).collect())
 }
 
 fn main() -> ExitCode {
@@ -269,35 +283,75 @@ fn main() -> ExitCode {
         "suite {} | {} run(s) x {} iteration(s), first {} of each run dropped | inner scale {}",
         o.suite, o.runs, o.iterations, o.warmup, o.inner_scale
     );
-    println!(
+    print!(
         "{:<12} {:>7} {:>12} {:>12} {:>12} {:>8} {:>5}",
         "benchmark", "inner", "median ms", "min ms", "max ms", "MAD %", "n"
     );
+    if o.compare.is_some() {
+        print!(" {:>12} {:>8} {:>7}", "other ms", "MAD %", "ratio");
+    }
+    println!();
+    let ours = Vm {
+        binary: &o.som,
+        core: &o.core,
+    };
+    let compare_core = o
+        .compare_core
+        .clone()
+        .unwrap_or_else(|| home.join("Smalltalk"));
+    let theirs = o.compare.as_deref().map(|binary| Vm {
+        binary,
+        core: &compare_core,
+    });
     let mut failed = 0;
     for bench in benches {
         if !o.only.is_empty() && !o.only.iter().any(|n| n == bench.name) {
             continue;
         }
         let inner = ((bench.inner as f64) * o.inner_scale).round().max(1.0) as u32;
-        match run_bench(&o, &harness, &extra_cp, bench) {
-            Ok(times) => {
-                let s = stats(times);
-                println!(
-                    "{:<12} {:>7} {:>12.1} {:>12.1} {:>12.1} {:>8.1} {:>5}",
-                    bench.name,
-                    inner,
-                    s.median / 1000.0,
-                    s.min / 1000.0,
-                    s.max / 1000.0,
-                    s.mad_percent,
-                    s.samples
-                );
+        // Alternate the two VMs run by run, so drifting machine speed affects
+        // both alike.
+        let mut mine = Vec::new();
+        let mut other = Vec::new();
+        let mut error = None;
+        for _ in 0..o.runs {
+            match run_once(&o, &ours, &harness, &extra_cp, bench) {
+                Ok(t) => mine.extend(t),
+                Err(e) => error = Some(e),
             }
-            Err(e) => {
-                failed += 1;
-                println!("{:<12} {:>7} FAILED: {e}", bench.name, inner);
+            if let Some(vm) = &theirs {
+                match run_once(&o, vm, &harness, &extra_cp, bench) {
+                    Ok(t) => other.extend(t),
+                    Err(e) => error = Some(format!("{}: {e}", vm.binary.display())),
+                }
             }
         }
+        if let Some(e) = error {
+            failed += 1;
+            println!("{:<12} {:>7} FAILED: {e}", bench.name, inner);
+            continue;
+        }
+        let s = stats(mine);
+        print!(
+            "{:<12} {:>7} {:>12.1} {:>12.1} {:>12.1} {:>8.1} {:>5}",
+            bench.name,
+            inner,
+            s.median / 1000.0,
+            s.min / 1000.0,
+            s.max / 1000.0,
+            s.mad_percent,
+            s.samples
+        );
+        if theirs.is_some() {
+            let t = stats(other);
+            print!(
+                " {:>12.1} {:>8.1} {:>7.2}",
+                t.median / 1000.0,
+                t.mad_percent,
+                s.median / t.median
+            );
+        }
+        println!();
     }
     if failed > 0 {
         ExitCode::from(1)
