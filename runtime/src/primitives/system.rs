@@ -109,15 +109,23 @@ impl Vm {
         let mut s = String::from("SOM stack (innermost first):\n");
         let mut f = self.frame;
         let mut n = 0;
-        while !f.is_null() && n < crate::vm::MAX_BACKTRACE_LINES {
+        while !f.is_null() {
             // SAFETY: `frame` links point to activations still on the native
             // stack: each is unlinked before its activation returns.
             let frame = unsafe { &*f };
-            s.push_str("    ");
-            s.push_str(&self.describe_activation(frame.method));
-            s.push('\n');
+            if n < crate::vm::MAX_BACKTRACE_LINES {
+                s.push_str("    ");
+                s.push_str(&self.describe_activation(frame.method));
+                s.push('\n');
+            }
             f = frame.parent;
             n += 1;
+        }
+        if n > crate::vm::MAX_BACKTRACE_LINES {
+            s.push_str(&format!(
+                "    ... {} more\n",
+                n - crate::vm::MAX_BACKTRACE_LINES
+            ));
         }
         s
     }
