@@ -161,3 +161,53 @@ fn control_flow_with_literal_blocks_is_inlined() {
     let site = vm.new_instance(site_class);
     assert_eq!(send(&mut vm, site, "loop", &[]), Value::small(6));
 }
+
+#[test]
+fn redefinition_drops_exactly_the_dependent_entries() {
+    let mut vm = vm();
+    let site_class = class(&mut vm, "Site");
+    let site = vm.new_instance(site_class);
+    let classes: Vec<Value> = (1..=3).map(|i| class(&mut vm, &format!("R{i}"))).collect();
+    let objs: Vec<Value> = classes.iter().map(|c| vm.new_instance(*c)).collect();
+    for o in &objs {
+        send(&mut vm, site, "call:", &[*o]);
+    }
+    assert_eq!(
+        chain_of(&mut vm, site_class, "call:", "foo"),
+        (ChainState::Polymorphic, 3)
+    );
+
+    // Redefining R2>>foo invalidates R2's entry only.
+    let src = vm.new_string("foo = ( ^20 )");
+    send(&mut vm, classes[1], "compile:", &[src]);
+    assert_eq!(
+        chain_of(&mut vm, site_class, "call:", "foo"),
+        (ChainState::Polymorphic, 2)
+    );
+    assert_eq!(send(&mut vm, site, "call:", &[objs[1]]), Value::small(20));
+    assert_eq!(send(&mut vm, site, "call:", &[objs[0]]), Value::small(1));
+    assert_eq!(
+        chain_of(&mut vm, site_class, "call:", "foo"),
+        (ChainState::Polymorphic, 3)
+    );
+
+    // A method of another selector leaves the chain alone.
+    let src = vm.new_string("bar = ( ^0 )");
+    send(&mut vm, classes[0], "compile:", &[src]);
+    assert_eq!(
+        chain_of(&mut vm, site_class, "call:", "foo"),
+        (ChainState::Polymorphic, 3)
+    );
+
+    // Defining foo in Object (superclass of all three) invalidates every entry.
+    let object = class(&mut vm, "Object");
+    let src = vm.new_string("foo = ( ^0 )");
+    send(&mut vm, object, "compile:", &[src]);
+    // Object>>foo does not change what R1..R3 answer (they override it), but
+    // their lookups could have changed, so every entry is re-specialized.
+    assert_eq!(
+        chain_of(&mut vm, site_class, "call:", "foo"),
+        (ChainState::Uninitialized, 0)
+    );
+    assert_eq!(send(&mut vm, site, "call:", &[objs[2]]), Value::small(3));
+}

@@ -75,6 +75,7 @@ pub struct DispatchChain {
     entries: UnsafeCell<[CacheEntry; SEND_CACHE_LIMIT]>,
     len: Cell<u8>,
     generic: Cell<bool>,
+    registered: Cell<bool>,
 }
 
 impl Default for DispatchChain {
@@ -88,6 +89,7 @@ impl Default for DispatchChain {
             ),
             len: Cell::new(0),
             generic: Cell::new(false),
+            registered: Cell::new(false),
         }
     }
 }
@@ -118,6 +120,30 @@ impl DispatchChain {
         unsafe { (*self.entries.get())[n] = entry };
         self.len.set(n as u8 + 1);
         true
+    }
+
+    /// Removes the entries whose shape matches `stale`; answers how many.
+    /// The order of the remaining entries is kept.
+    pub fn invalidate(&self, mut stale: impl FnMut(*const Shape) -> bool) -> usize {
+        // SAFETY: see `lookup`; invalidation runs between evaluations of the
+        // site, never while a reference into the array is held.
+        let entries = unsafe { &mut *self.entries.get() };
+        let n = self.chain_len();
+        let mut kept = 0;
+        for i in 0..n {
+            if !stale(entries[i].shape) {
+                entries[kept] = entries[i];
+                kept += 1;
+            }
+        }
+        self.len.set(kept as u8);
+        n - kept
+    }
+
+    /// Marks the chain as known to the VM's dependency registry; answers
+    /// whether it was new there.
+    pub fn mark_registered(&self) -> bool {
+        !self.registered.replace(true)
     }
 
     /// Drops all entries and goes generic.

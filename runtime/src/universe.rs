@@ -429,26 +429,9 @@ impl Vm {
             }
         };
         m.holder.set(class);
-        if self.bootstrapped {
-            // Sends compute Integer and Double arithmetic in place only while
-            // those classes keep the core library's methods.
-            if class == self.classes.integer {
-                self.integer_intact = false;
-            }
-            if class == self.classes.double {
-                self.double_intact = false;
-            }
-            if class == self.classes.array {
-                self.array_intact = false;
-            }
-            let c = &self.classes;
-            if [c.block, c.block1, c.block2, c.block3].contains(&class) {
-                self.block_intact = false;
-            }
-            if [c.boolean, c.true_, c.false_].contains(&class) {
-                self.boolean_intact = false;
-            }
-        }
+        // Sends compute core arithmetic, Array access and block evaluation in
+        // place only while those classes keep the core library's methods.
+        self.note_class_changed(class);
         let method_class = if m.is_primitive() {
             self.classes.primitive
         } else {
@@ -463,8 +446,49 @@ impl Vm {
         let data = self.class_data(class);
         data.methods.borrow_mut().insert(m.signature, m);
         data.version.set(data.version.get() + 1);
-        self.flush_lookup_cache();
+        if self.bootstrapped {
+            self.invalidate_lookups(class, m.signature);
+        } else {
+            self.flush_lookup_cache();
+        }
         m
+    }
+
+    /// Removes `class>>selector`; answers the removed method, if any.
+    pub fn remove_method(
+        &mut self,
+        class: Value,
+        selector: SymbolId,
+    ) -> Option<&'static MethodData> {
+        let data = self.class_data(class);
+        let removed = data.methods.borrow_mut().shift_remove(&selector)?;
+        data.version.set(data.version.get() + 1);
+        self.note_class_changed(class);
+        self.invalidate_lookups(class, selector);
+        Some(removed)
+    }
+
+    /// Clears the "core methods unchanged" flags a change to `class` voids.
+    fn note_class_changed(&mut self, class: Value) {
+        if !self.bootstrapped {
+            return;
+        }
+        let c = self.classes;
+        if class == c.integer {
+            self.integer_intact = false;
+        }
+        if class == c.double {
+            self.double_intact = false;
+        }
+        if class == c.array {
+            self.array_intact = false;
+        }
+        if [c.block, c.block1, c.block2, c.block3].contains(&class) {
+            self.block_intact = false;
+        }
+        if [c.boolean, c.true_, c.false_].contains(&class) {
+            self.boolean_intact = false;
+        }
     }
 
     /// Runs the program: sends `initialize:` with `args` (class name first) to

@@ -79,6 +79,17 @@ pub struct WellKnown {
     pub value_2: SymbolId,
 }
 
+/// A cache that holds the result of a method lookup, registered under the
+/// looked-up selector so that a change to a method of that selector can
+/// invalidate it. Both live in leaked AST nodes, so the pointers stay valid.
+#[derive(Clone, Copy)]
+pub enum Dependent {
+    /// A send site's dispatch chain.
+    Chain(*const crate::dispatch::DispatchChain),
+    /// A super send's cached target.
+    Super(*const crate::nodes::SuperSendNode),
+}
+
 /// The virtual machine.
 pub struct Vm {
     /// The object heap.
@@ -115,6 +126,7 @@ pub struct Vm {
     pub(crate) shapes: HashMap<(u64, u64), *const Shape>,
     pub(crate) int_shape: *const Shape,
     lookup_cache: HashMap<(u64, SymbolId), Option<&'static MethodData>>,
+    dependents: HashMap<SymbolId, Vec<Dependent>>,
     pub(crate) primitives: HashMap<(String, String), crate::method::PrimFn>,
     pub(crate) loading: Vec<SymbolId>,
     /// Seed of `Integer>>atRandom`.
@@ -212,6 +224,7 @@ impl Vm {
             shapes: HashMap::new(),
             int_shape: std::ptr::null(),
             lookup_cache: HashMap::new(),
+            dependents: HashMap::new(),
             primitives: HashMap::new(),
             loading: Vec::new(),
             random_state: Cell::new(0x2545_F491_4F6C_DD1D),
@@ -627,6 +640,55 @@ impl Vm {
     /// Forgets cached lookups (after a method table changed).
     pub fn flush_lookup_cache(&mut self) {
         self.lookup_cache.clear();
+    }
+
+    /// Records that `dep` cached a lookup of `selector`.
+    pub fn register_dependent(&mut self, selector: SymbolId, dep: Dependent) {
+        self.dependents.entry(selector).or_default().push(dep);
+    }
+
+    /// Whether `class` is `ancestor` or inherits from it.
+    pub fn inherits_from(&self, mut class: Value, ancestor: Value) -> bool {
+        while class.is_ptr() && class != self.nil {
+            if class == ancestor {
+                return true;
+            }
+            class = self.class_data(class).superclass.get();
+        }
+        false
+    }
+
+    /// Invalidates every cached lookup of `selector` whose receiver class is
+    /// `class` or one of its subclasses: exactly the lookups a change of
+    /// `class>>selector` can affect. Answers how many entries were dropped.
+    pub fn invalidate_lookups(&mut self, class: Value, selector: SymbolId) -> usize {
+        self.flush_lookup_cache();
+        let Some(deps) = self.dependents.get(&selector).cloned() else {
+            return 0;
+        };
+        let mut dropped = 0;
+        for dep in deps {
+            match dep {
+                Dependent::Chain(c) => {
+                    // SAFETY: chains live in leaked AST nodes (see `Dependent`).
+                    let chain = unsafe { &*c };
+                    dropped += chain.invalidate(|shape| {
+                        // SAFETY: shapes are interned and never freed.
+                        let cls = unsafe { (*shape).class };
+                        self.inherits_from(cls, class)
+                    });
+                }
+                Dependent::Super(s) => {
+                    // SAFETY: as above.
+                    let node = unsafe { &*s };
+                    if node.cached.get().is_some() && self.inherits_from(node.lookup_class, class) {
+                        node.cached.set(None);
+                        dropped += 1;
+                    }
+                }
+            }
+        }
+        dropped
     }
 
     /// The dispatch target for `selector` sent to an instance of `class`.

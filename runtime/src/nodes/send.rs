@@ -23,7 +23,7 @@ use crate::nodes::Node;
 use crate::object::{self, Kind, Shape};
 use crate::symbols::SymbolId;
 use crate::value::Value;
-use crate::vm::{Vm, VmResult};
+use crate::vm::{Dependent, Vm, VmResult};
 
 /// Binary selectors whose small-integer and Double cases a send computes in
 /// place.
@@ -330,6 +330,14 @@ impl SendNode {
         let class = unsafe { (*shape).class };
         let target = vm.resolve_target(class, self.selector)?;
         if !self.chain.is_generic() {
+            if self.chain.mark_registered() {
+                vm.register_dependent(self.selector, Dependent::Chain(&self.chain));
+                // A DNU entry also depends on the lookup of the handler; it
+                // is cheaper to register every chain than to track which
+                // ones ever held a DNU entry.
+                let dnu = vm.well_known.dnu;
+                vm.register_dependent(dnu, Dependent::Chain(&self.chain));
+            }
             self.chain.add(CacheEntry { shape, target });
         }
         Ok(target)
@@ -537,6 +545,7 @@ impl SuperSendNode {
             None => {
                 let t = vm.resolve_super_target(self.lookup_class, f.receiver, self.selector)?;
                 self.cached.set(Some(t));
+                vm.register_dependent(self.selector, Dependent::Super(self));
                 t
             }
         };

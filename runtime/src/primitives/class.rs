@@ -52,7 +52,39 @@ fn class_methods(vm: &mut Vm, a: Args) -> VmResult {
     Ok(vm.new_array_from(&objs))
 }
 
+/// `Class>>compile: source`: defines (or replaces) a method from SOM source;
+/// answers the new Method. A syntax error is a SOM-level error whose message
+/// is the `file:line:col:` diagnostic.
+fn class_compile(vm: &mut Vm, a: Args) -> VmResult {
+    let c = class_arg(vm, "Class>>#compile:", a.rcvr(vm))?;
+    let source = super::text_arg(vm, "Class>>#compile:", a.arg(vm, 0))?.to_string();
+    let fe = vm.frontend.clone().expect("front end installed");
+    let t0 = std::time::Instant::now();
+    let def = fe.compile_method(vm, c, &source);
+    vm.compile_time += t0.elapsed();
+    match def {
+        Ok(def) => {
+            let m = vm.install_method(c, def);
+            Ok(m.object.get())
+        }
+        Err(msg) => Err(Unwind::error(msg)),
+    }
+}
+
+/// `Class>>removeMethod: selector`: removes a method of this class; answers
+/// it, or nil when the class had none of that name.
+fn class_remove_method(vm: &mut Vm, a: Args) -> VmResult {
+    let c = class_arg(vm, "Class>>#removeMethod:", a.rcvr(vm))?;
+    let sel = super::symbol_arg(vm, "Class>>#removeMethod:", a.arg(vm, 0))?;
+    Ok(match vm.remove_method(c, sel) {
+        Some(m) => m.object.get(),
+        None => vm.nil,
+    })
+}
+
 pub(super) fn install(vm: &mut Vm) {
+    vm.register_primitive("Class", "compile:", class_compile);
+    vm.register_primitive("Class", "removeMethod:", class_remove_method);
     vm.register_primitive("Class", "name", class_name);
     vm.register_primitive("Class", "new", class_new);
     vm.register_primitive("Class", "superclass", class_superclass);
