@@ -211,3 +211,52 @@ fn redefinition_drops_exactly_the_dependent_entries() {
     );
     assert_eq!(send(&mut vm, site, "call:", &[objs[2]]), Value::small(3));
 }
+
+#[test]
+fn perform_site_builds_a_two_level_chain() {
+    let mut vm = vm_with(
+        &[
+            (
+                "Calc",
+                "Calc = ( | a | inc: x = ( a := (a ifNil: [0]) + x ) a = ( ^a ) )",
+            ),
+            (
+                "PerformSite",
+                "PerformSite = ( go: c with: sel = ( ^c perform: sel with: 1 ) )",
+            ),
+        ],
+        &[],
+    );
+    let site_class = class(&mut vm, "PerformSite");
+    let site = vm.new_instance(site_class);
+    let calc_class = class(&mut vm, "Calc");
+    let calc = vm.new_instance(calc_class);
+    let inc = vm.intern("inc:");
+    let inc_sym = vm.symbol_value(inc);
+    for _ in 0..10 {
+        send(&mut vm, site, "go:with:", &[calc, inc_sym]);
+    }
+    assert_eq!(send(&mut vm, calc, "a", &[]), Value::small(10));
+    let go = vm.intern("go:with:");
+    let m = vm.lookup(site_class, go).unwrap();
+    let MethodKind::Ast(body) = &m.kind else {
+        panic!()
+    };
+    let pw = vm.intern("perform:with:");
+    let mut found = None;
+    body.body.walk(&mut |n| {
+        if let Some(s) = n.as_send() {
+            if s.selector == pw {
+                let entries = s.perform.entries();
+                found = Some((
+                    s.chain.chain_len(),
+                    entries.len(),
+                    entries.first().map(|e| (e.selector, e.chain.chain_len())),
+                ));
+            }
+        }
+    });
+    // One entry for Calc's perform:with: primitive, one perform entry for
+    // #inc:, whose own chain has one entry for Calc.
+    assert_eq!(found, Some((1, 1, Some((inc, 1)))));
+}

@@ -164,6 +164,7 @@ impl Vm {
                 None => return Err(LoadError::NotFound(name.to_string())),
             }
         }
+        self.install_hidden_performs();
         self.bootstrapped = true;
         self.integer_intact = true;
         self.double_intact = true;
@@ -424,6 +425,7 @@ impl Vm {
                     source,
                     is_block: false,
                     trivial,
+                    perform: perform_kind(self.class_name(class), &signature),
                 }
                 .leak()
             }
@@ -452,6 +454,31 @@ impl Vm {
             self.flush_lookup_cache();
         }
         m
+    }
+
+    fn install_hidden_performs(&mut self) {
+        for (sel, argc) in HIDDEN_PERFORMS {
+            let signature = self.intern(sel);
+            let m = MethodData {
+                signature,
+                num_args: argc,
+                kind: MethodKind::Primitive(crate::primitives::perform_primitive),
+                holder: Cell::new(self.classes.object),
+                object: Cell::new(Value::ZERO),
+                source: Default::default(),
+                is_block: false,
+                trivial: None,
+                perform: perform_kind("Object", sel),
+            }
+            .leak();
+            let shape = self.instance_shape(self.classes.primitive);
+            let obj = self.allocate(Kind::Method, 1, shape);
+            // SAFETY: a Method body holds one MethodData pointer.
+            unsafe { *object::body_ptr::<*const MethodData>(obj) = m };
+            self.make_permanent(obj);
+            m.object.set(obj);
+            self.hidden_methods.insert(signature, m);
+        }
     }
 
     /// Removes `class>>selector`; answers the removed method, if any.
@@ -520,6 +547,26 @@ impl Vm {
         }
     }
 }
+
+/// The perform kind of `class>>selector`, if it is a perform primitive.
+fn perform_kind(class: &str, selector: &str) -> Option<crate::nodes::PerformKind> {
+    if class != "Object" || !selector.starts_with("perform:") {
+        return None;
+    }
+    Some(crate::nodes::PerformKind {
+        with_array: selector.contains("withArguments:"),
+        in_superclass: selector.contains("inSuperclass:"),
+    })
+}
+
+/// Perform primitives the VM provides although SOM's `Object.som` does not
+/// declare them; they are found by lookup but not listed by `Class>>methods`
+/// (which must keep `Object`'s 33 methods).
+const HIDDEN_PERFORMS: [(&str, usize); 3] = [
+    ("perform:with:", 2),
+    ("perform:with:with:", 3),
+    ("perform:with:with:with:", 4),
+];
 
 fn missing_primitive(vm: &mut Vm, args: Args) -> VmResult {
     let _ = args;

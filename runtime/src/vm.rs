@@ -127,6 +127,8 @@ pub struct Vm {
     pub(crate) int_shape: *const Shape,
     lookup_cache: HashMap<(u64, SymbolId), Option<&'static MethodData>>,
     dependents: HashMap<SymbolId, Vec<Dependent>>,
+    /// Methods of Object that lookup finds but `Class>>methods` does not list.
+    pub(crate) hidden_methods: HashMap<SymbolId, &'static MethodData>,
     pub(crate) primitives: HashMap<(String, String), crate::method::PrimFn>,
     pub(crate) loading: Vec<SymbolId>,
     /// Seed of `Integer>>atRandom`.
@@ -225,6 +227,7 @@ impl Vm {
             int_shape: std::ptr::null(),
             lookup_cache: HashMap::new(),
             dependents: HashMap::new(),
+            hidden_methods: HashMap::new(),
             primitives: HashMap::new(),
             loading: Vec::new(),
             random_state: Cell::new(0x2545_F491_4F6C_DD1D),
@@ -634,7 +637,7 @@ impl Vm {
             }
             class = data.superclass.get();
         }
-        None
+        self.hidden_methods.get(&selector).copied()
     }
 
     /// Forgets cached lookups (after a method table changed).

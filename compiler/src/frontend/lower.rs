@@ -172,6 +172,7 @@ impl Lowerer<'_> {
             source: self.loc(m.pos),
             is_block: false,
             trivial,
+            perform: None,
         }
         .leak())
     }
@@ -217,6 +218,7 @@ impl Lowerer<'_> {
             source: self.loc(b.pos),
             is_block: true,
             trivial: None,
+            perform: None,
         }
         .leak())
     }

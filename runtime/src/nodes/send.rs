@@ -164,6 +164,8 @@ pub struct SendNode {
     pub pos: (u32, u32),
     /// The in-place arithmetic this binary send may do.
     pub special: Option<SpecialOp>,
+    /// The nested chain used when the target is a `perform:` primitive.
+    pub perform: crate::nodes::PerformCache,
 }
 
 impl SendNode {
@@ -182,6 +184,7 @@ impl SendNode {
             chain: DispatchChain::default(),
             pos,
             special,
+            perform: Default::default(),
         }
     }
 
@@ -275,7 +278,10 @@ impl SendNode {
                 if argc == 1 {
                     vm.push(arg)?;
                 }
-                let r = invoke(vm, m, base);
+                let r = match m.perform {
+                    Some(kind) => self.perform.perform(vm, kind, base, argc),
+                    None => invoke(vm, m, base),
+                };
                 vm.set_sp(base);
                 r
             }
@@ -318,7 +324,13 @@ impl SendNode {
             Some(t) => t,
             None => self.specialize(vm, shape)?,
         };
-        let r = call_target(vm, target, self.selector, base, self.args.len());
+        let r = match target {
+            Target::Method(m) if m.perform.is_some() => {
+                let kind = m.perform.expect("perform kind");
+                self.perform.perform(vm, kind, base, self.args.len())
+            }
+            _ => call_target(vm, target, self.selector, base, self.args.len()),
+        };
         vm.set_sp(base);
         r
     }

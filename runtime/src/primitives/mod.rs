@@ -24,6 +24,7 @@ use crate::value::Value;
 use crate::vm::Vm;
 
 pub use integer::{normalize_bigint, IntRef};
+pub(crate) use object::perform_primitive;
 
 /// Registers every primitive of the core library.
 pub fn install(vm: &mut Vm) {

@@ -1,11 +1,9 @@
 //! Object primitives: identity, hashing, reflection (`perform:` family,
 //! `instVarAt:`), and debugging aids.
 
-use super::{class_arg, int_arg, selector_arity, symbol_arg, wrong_arg};
-use crate::interpreter::{is_kind, Args, Unwind};
-use crate::nodes::send_call_target;
+use super::{int_arg, symbol_arg};
+use crate::interpreter::{Args, Unwind};
 use crate::object::{self, Kind};
-use crate::symbols::SymbolId;
 use crate::value::Value;
 use crate::vm::{Vm, VmResult};
 
@@ -67,87 +65,29 @@ fn object_halt(vm: &mut Vm, a: Args) -> VmResult {
     Ok(a.rcvr(vm))
 }
 
-/// Checks that `sel` takes `argc` arguments.
-fn check_arity(vm: &Vm, prim: &str, sel: SymbolId, argc: usize) -> Result<(), Unwind> {
-    let want = selector_arity(vm.symbols.text(sel));
-    if want != argc {
-        return Err(Unwind::error(format!(
-            "{prim}: #{} takes {want} argument(s), given {argc}",
-            vm.symbols.text(sel)
-        )));
-    }
-    Ok(())
+fn perform_as(vm: &mut Vm, a: Args, with_array: bool, in_superclass: bool) -> VmResult {
+    let kind = crate::nodes::PerformKind {
+        with_array,
+        in_superclass,
+    };
+    crate::nodes::PerformCache::uncached().perform(vm, kind, a.base, a.argc)
 }
 
-/// Sends `sel` to `rcvr` with the elements of `args` (an Array or nil),
-/// starting lookup in `lookup` (the receiver's class when None).
-pub(crate) fn perform(
-    vm: &mut Vm,
-    prim: &str,
-    rcvr: Value,
-    sel: SymbolId,
-    args: Option<Value>,
-    lookup: Option<Value>,
-) -> VmResult {
-    let argv: Value = match args {
-        None => Value::ZERO,
-        Some(v) if is_kind(v, Kind::Array) => v,
-        Some(v) => return Err(wrong_arg(vm, prim, "an Array", v)),
-    };
-    let argc = if argv.is_ptr() {
-        object::header(argv).len()
-    } else {
-        0
-    };
-    check_arity(vm, prim, sel, argc)?;
-    let base = vm.sp();
-    vm.push(rcvr)?;
-    for i in 0..argc {
-        vm.push(object::slots(argv)[i])?;
-    }
-    let target = match lookup {
-        None => {
-            let class = vm.class_of(rcvr);
-            vm.resolve_target(class, sel)?
-        }
-        Some(cls) => vm.resolve_super_target(cls, rcvr, sel)?,
-    };
-    let r = send_call_target(vm, target, sel, base, argc);
-    vm.set_sp(base);
-    r
-}
-
-fn object_perform(vm: &mut Vm, a: Args) -> VmResult {
-    let sel = symbol_arg(vm, "Object>>#perform:", a.arg(vm, 0))?;
-    perform(vm, "Object>>#perform:", a.rcvr(vm), sel, None, None)
+/// `perform:` and `perform:with:...`: arguments on the stack.
+pub(crate) fn perform_primitive(vm: &mut Vm, a: Args) -> VmResult {
+    perform_as(vm, a, false, false)
 }
 
 fn object_perform_with_arguments(vm: &mut Vm, a: Args) -> VmResult {
-    let sel = symbol_arg(vm, "Object>>#perform:withArguments:", a.arg(vm, 0))?;
-    let args = a.arg(vm, 1);
-    perform(
-        vm,
-        "Object>>#perform:withArguments:",
-        a.rcvr(vm),
-        sel,
-        Some(args),
-        None,
-    )
+    perform_as(vm, a, true, false)
 }
 
 fn object_perform_in_superclass(vm: &mut Vm, a: Args) -> VmResult {
-    let prim = "Object>>#perform:inSuperclass:";
-    let sel = symbol_arg(vm, prim, a.arg(vm, 0))?;
-    let cls = class_arg(vm, prim, a.arg(vm, 1))?;
-    perform(vm, prim, a.rcvr(vm), sel, None, Some(cls))
+    perform_as(vm, a, false, true)
 }
 
 fn object_perform_with_arguments_in_superclass(vm: &mut Vm, a: Args) -> VmResult {
-    let prim = "Object>>#perform:withArguments:inSuperclass:";
-    let sel = symbol_arg(vm, prim, a.arg(vm, 0))?;
-    let args = a.arg(vm, 1);
-    let cls = class_arg(vm, prim, a.arg(vm, 2))?;
-    perform(vm, prim, a.rcvr(vm), sel, Some(args), Some(cls))
+    perform_as(vm, a, true, true)
 }
 
 /// The field slots of `v` (instance fields, or class-side fields of a class).
@@ -213,7 +153,7 @@ pub(super) fn install(vm: &mut Vm) {
         ("hashcode", object_hashcode),
         ("inspect", object_inspect),
         ("halt", object_halt),
-        ("perform:", object_perform),
+        ("perform:", perform_primitive),
         ("perform:withArguments:", object_perform_with_arguments),
         ("perform:inSuperclass:", object_perform_in_superclass),
         (

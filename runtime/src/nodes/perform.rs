@@ -1,0 +1,197 @@
+//! Nested dispatch chains for the `perform:` family.
+//!
+//! A send site whose target turns out to be a `perform:` primitive gets a
+//! first-level chain keyed on the performed selector (and, for the
+//! `inSuperclass:` forms, the lookup class). Each entry owns an ordinary
+//! class-keyed [`DispatchChain`] for that selector. A site that always performs
+//! `#inc:` on a Calculator therefore ends with two cached entries and does no
+//! lookup and builds no argument array on its fast path: the arguments already
+//! on the value stack are moved one slot down over the selector.
+//!
+//! States of the first level: uninitialized → cached (up to
+//! [`PERFORM_CACHE_LIMIT`] selectors) → generic (a lookup per call, still
+//! without an argument array for the `with:` forms).
+
+use std::cell::{Cell, RefCell};
+
+use crate::dispatch::{CacheEntry, DispatchChain, Target};
+use crate::interpreter::Unwind;
+use crate::symbols::SymbolId;
+use crate::value::Value;
+use crate::vm::{Dependent, Vm, VmResult};
+
+/// Selectors (with lookup class) one perform site caches before it goes
+/// generic; six, like every other chain.
+pub const PERFORM_CACHE_LIMIT: usize = 6;
+
+/// Which `perform:` primitive a method is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PerformKind {
+    /// Arguments come from an Array (`withArguments:`), not from the stack.
+    pub with_array: bool,
+    /// The last argument is the class where lookup starts (`inSuperclass:`).
+    pub in_superclass: bool,
+}
+
+/// One first-level entry: a selector (and lookup class) with its own chain.
+pub struct PerformEntry {
+    /// The performed selector.
+    pub selector: SymbolId,
+    /// The class lookup starts in, or ZERO for the receiver's class.
+    pub lookup_class: Value,
+    /// The class-keyed chain of this selector.
+    pub chain: Box<DispatchChain>,
+}
+
+/// The perform chain of one send site.
+#[derive(Default)]
+pub struct PerformCache {
+    entries: RefCell<Vec<&'static PerformEntry>>,
+    generic: Cell<bool>,
+}
+
+impl PerformCache {
+    /// A cache that never caches: each perform looks its target up. Used by
+    /// the perform primitives themselves, which have no send site.
+    pub fn uncached() -> PerformCache {
+        PerformCache {
+            entries: RefCell::new(Vec::new()),
+            generic: Cell::new(true),
+        }
+    }
+
+    /// The cached entries, in guard order (for statistics and the JIT).
+    pub fn entries(&self) -> Vec<&'static PerformEntry> {
+        self.entries.borrow().clone()
+    }
+
+    /// Whether the site went generic.
+    pub fn is_generic(&self) -> bool {
+        self.generic.get()
+    }
+
+    #[inline(always)]
+    fn find(&self, selector: SymbolId, lookup_class: Value) -> Option<&'static PerformEntry> {
+        self.entries
+            .borrow()
+            .iter()
+            .find(|e| e.selector == selector && e.lookup_class == lookup_class)
+            .copied()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn add(
+        &self,
+        vm: &mut Vm,
+        selector: SymbolId,
+        lookup_class: Value,
+    ) -> Option<&'static PerformEntry> {
+        if self.generic.get() {
+            return None;
+        }
+        if self.entries.borrow().len() >= PERFORM_CACHE_LIMIT {
+            self.generic.set(true);
+            self.entries.borrow_mut().clear();
+            return None;
+        }
+        // Entries live as long as the AST (forever), like the chains in it.
+        let e: &'static PerformEntry = Box::leak(Box::new(PerformEntry {
+            selector,
+            lookup_class,
+            chain: Box::new(DispatchChain::default()),
+        }));
+        e.chain.mark_registered();
+        vm.register_dependent(selector, Dependent::Chain(&*e.chain));
+        let dnu = vm.well_known.dnu;
+        vm.register_dependent(dnu, Dependent::Chain(&*e.chain));
+        self.entries.borrow_mut().push(e);
+        Some(e)
+    }
+
+    /// Performs with receiver, selector and arguments at `vm.stack[base..]`
+    /// laid out as the primitive `kind` receives them (`argc` counts the
+    /// primitive's arguments, selector included).
+    pub fn perform(&self, vm: &mut Vm, kind: PerformKind, base: usize, argc: usize) -> VmResult {
+        let prim = if kind.with_array {
+            "Object>>#perform:withArguments:"
+        } else {
+            "Object>>#perform:"
+        };
+        let rcvr = vm.stack_at(base);
+        let sel_value = vm.stack_at(base + 1);
+        let selector = crate::primitives::symbol_arg(vm, prim, sel_value)?;
+        let lookup_class = if kind.in_superclass {
+            let c = vm.stack_at(base + argc);
+            crate::primitives::class_arg(vm, prim, c)?
+        } else {
+            Value::ZERO
+        };
+        // Lay out [rcvr, args...] over [rcvr, selector, ...].
+        let nargs = if kind.with_array {
+            let arr = vm.stack_at(base + 2);
+            let values = if arr == vm.nil {
+                &[][..]
+            } else if crate::interpreter::is_kind(arr, crate::object::Kind::Array) {
+                crate::object::slots(arr)
+            } else {
+                return Err(crate::primitives::wrong_arg(vm, prim, "an Array", arr));
+            };
+            let n = values.len();
+            vm.set_sp(base + 1);
+            for i in 0..n {
+                let v = crate::object::slots(arr)[i];
+                vm.push(v)?;
+            }
+            n
+        } else {
+            let n = argc - 1 - kind.in_superclass as usize;
+            for i in 0..n {
+                let v = vm.stack_at(base + 2 + i);
+                vm.set_stack_at(base + 1 + i, v);
+            }
+            vm.set_sp(base + 1 + n);
+            n
+        };
+        let want = crate::primitives::selector_arity(vm.symbols.text(selector));
+        if want != nargs {
+            return Err(Unwind::error(format!(
+                "{prim}: #{} takes {want} argument(s), given {nargs}",
+                vm.symbols.text(selector)
+            )));
+        }
+        let shape = vm.shape_of(rcvr);
+        let entry = match self.find(selector, lookup_class) {
+            Some(e) => Some(e),
+            None => self.add(vm, selector, lookup_class),
+        };
+        let target = match entry {
+            Some(e) => match e.chain.lookup(shape) {
+                Some(t) => t,
+                None => {
+                    let t = resolve(vm, rcvr, selector, lookup_class)?;
+                    if !e.chain.is_generic() {
+                        e.chain.add(CacheEntry { shape, target: t });
+                    }
+                    t
+                }
+            },
+            None => resolve(vm, rcvr, selector, lookup_class)?,
+        };
+        crate::nodes::send_call_target(vm, target, selector, base, nargs)
+    }
+}
+
+fn resolve(
+    vm: &mut Vm,
+    rcvr: Value,
+    selector: SymbolId,
+    lookup_class: Value,
+) -> Result<Target, Unwind> {
+    if lookup_class.is_ptr() {
+        vm.resolve_super_target(lookup_class, rcvr, selector)
+    } else {
+        let class = vm.class_of(rcvr);
+        vm.resolve_target(class, selector)
+    }
+}
