@@ -53,6 +53,26 @@ const CLASSIC: &[Bench] = &[
     b("Json", 80, &["Json"]),
 ];
 
+/// Our reflection benchmarks (`benchmarks/reflection`), after the PLDI 2015
+/// artifact; each is compared with its baseline.
+const REFLECTION: &[Bench] = &[
+    b("DirectAdd", 100, &[]),
+    b("PerformAdd", 100, &[]),
+    b("DnuAdd", 100, &[]),
+    b("DnuPerformAdd", 100, &[]),
+    b("IndirectAdd", 100, &[]),
+    b("ProxyAdd", 100, &[]),
+];
+
+/// The baseline each reflection benchmark is normalised to.
+fn baseline_of(name: &str) -> Option<&'static str> {
+    match name {
+        "PerformAdd" | "DnuAdd" | "DnuPerformAdd" => Some("DirectAdd"),
+        "ProxyAdd" => Some("IndirectAdd"),
+        _ => None,
+    }
+}
+
 /// The Are-We-Fast-Yet suite. CD, Havlak, Mandelbrot and NBody verify their
 /// result only at these sizes, so `--scale` makes them fail verification.
 const AWFY: &[Bench] = &[
@@ -90,7 +110,7 @@ const USAGE: &str =
     "usage: som-bench [--som PATH] [--som-home DIR] [--core DIR] [--runs N] [--iterations N]
                  [--warmup N] [--scale F] [--compare VM [--compare-core DIR]] SUITE [BENCHMARK...]
 
-SUITE is 'classic' or 'awfy'. --scale multiplies every inner-iteration count
+SUITE is 'classic', 'awfy' or 'reflection' (our own benchmarks; no SOM_HOME needed). --scale multiplies every inner-iteration count
 (e.g. 0.1 for a quick smoke run). Defaults: --runs 3 --iterations 5 --warmup 1,
 --som target/release/som, --core smalltalk-src/core, --som-home $SOM_HOME.";
 
@@ -252,9 +272,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let Some(home) = o.som_home.clone() else {
-        eprintln!("som-bench: set SOM_HOME (or --som-home) to a SOM-st/SOM checkout");
-        return ExitCode::from(2);
+    let home = match o.som_home.clone() {
+        Some(h) => h,
+        None if o.suite == "reflection" => PathBuf::from("."),
+        None => {
+            eprintln!("som-bench: set SOM_HOME (or --som-home) to a SOM-st/SOM checkout");
+            return ExitCode::from(2);
+        }
     };
     let (benches, harness, extra_cp): (&[Bench], PathBuf, Vec<PathBuf>) = match o.suite.as_str() {
         "classic" => (
@@ -266,6 +290,14 @@ fn main() -> ExitCode {
             let dir = home.join("Examples/AreWeFastYet");
             // AWFY's own Vector and friends must shadow the core library's.
             (AWFY, dir.join("Harness.som"), vec![dir.join("Core")])
+        }
+        "reflection" => {
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            (
+                REFLECTION,
+                dir.join("harness/Harness.som"),
+                vec![dir.join("reflection")],
+            )
         }
         other => {
             eprintln!("som-bench: unknown suite '{other}'\n{USAGE}");
@@ -284,7 +316,7 @@ fn main() -> ExitCode {
         o.suite, o.runs, o.iterations, o.warmup, o.inner_scale
     );
     print!(
-        "{:<12} {:>7} {:>12} {:>12} {:>12} {:>8} {:>5}",
+        "{:<14} {:>7} {:>12} {:>12} {:>12} {:>8} {:>5}",
         "benchmark", "inner", "median ms", "min ms", "max ms", "MAD %", "n"
     );
     if o.compare.is_some() {
@@ -304,6 +336,7 @@ fn main() -> ExitCode {
         core: &compare_core,
     });
     let mut failed = 0;
+    let mut medians: Vec<(&str, f64)> = Vec::new();
     for bench in benches {
         if !o.only.is_empty() && !o.only.iter().any(|n| n == bench.name) {
             continue;
@@ -328,12 +361,13 @@ fn main() -> ExitCode {
         }
         if let Some(e) = error {
             failed += 1;
-            println!("{:<12} {:>7} FAILED: {e}", bench.name, inner);
+            println!("{:<14} {:>7} FAILED: {e}", bench.name, inner);
             continue;
         }
         let s = stats(mine);
+        medians.push((bench.name, s.median));
         print!(
-            "{:<12} {:>7} {:>12.1} {:>12.1} {:>12.1} {:>8.1} {:>5}",
+            "{:<14} {:>7} {:>12.1} {:>12.1} {:>12.1} {:>8.1} {:>5}",
             bench.name,
             inner,
             s.median / 1000.0,
@@ -352,6 +386,21 @@ fn main() -> ExitCode {
             );
         }
         println!();
+    }
+    let ratios: Vec<(&str, &str, f64)> = medians
+        .iter()
+        .filter_map(|(name, m)| {
+            let base = baseline_of(name)?;
+            let (_, b) = medians.iter().find(|(n, _)| *n == base)?;
+            Some((*name, base, m / b))
+        })
+        .collect();
+    if !ratios.is_empty() {
+        println!();
+        println!("{:<16} {:<12} {:>7}", "benchmark", "baseline", "ratio");
+        for (name, base, r) in ratios {
+            println!("{name:<16} {base:<12} {r:>7.2}");
+        }
     }
     if failed > 0 {
         ExitCode::from(1)

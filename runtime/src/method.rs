@@ -60,6 +60,8 @@ pub enum Trivial {
     Identity,
     /// The primitive `Object>>class`.
     ClassOf,
+    /// The primitive `String>>=` when both operands are Strings or Symbols.
+    TextEquals,
 }
 
 /// A method, block or primitive.

@@ -414,6 +414,7 @@ impl Vm {
                 let trivial = match (self.class_name(class), signature.as_str()) {
                     ("Object", "==") => Some(crate::method::Trivial::Identity),
                     ("Object", "class") => Some(crate::method::Trivial::ClassOf),
+                    ("String", "=") => Some(crate::method::Trivial::TextEquals),
                     _ => None,
                 };
                 MethodData {

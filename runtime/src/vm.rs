@@ -444,6 +444,16 @@ impl Vm {
         a
     }
 
+    /// A new Array of `n` elements taken from the value stack at `from`.
+    pub fn new_array_from_stack(&mut self, from: usize, n: usize) -> Value {
+        let shape = self.array_shape;
+        let a = self.allocate_uninit(Kind::Array, n, shape);
+        for i in 0..n {
+            object::slots(a)[i] = self.stack_at(from + i);
+        }
+        a
+    }
+
     /// A new Array holding `values`.
     pub fn new_array_from(&mut self, values: &[Value]) -> Value {
         let a = self.new_array(values.len());

@@ -12,7 +12,7 @@
 //! [`PERFORM_CACHE_LIMIT`] selectors) → generic (a lookup per call, still
 //! without an argument array for the `with:` forms).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 
 use crate::dispatch::{CacheEntry, DispatchChain, Target};
 use crate::interpreter::Unwind;
@@ -39,6 +39,8 @@ pub struct PerformEntry {
     pub selector: SymbolId,
     /// The class lookup starts in, or ZERO for the receiver's class.
     pub lookup_class: Value,
+    /// Number of arguments the selector takes.
+    pub arity: usize,
     /// The class-keyed chain of this selector.
     pub chain: Box<DispatchChain>,
 }
@@ -46,7 +48,8 @@ pub struct PerformEntry {
 /// The perform chain of one send site.
 #[derive(Default)]
 pub struct PerformCache {
-    entries: RefCell<Vec<&'static PerformEntry>>,
+    entries: [Cell<Option<&'static PerformEntry>>; PERFORM_CACHE_LIMIT],
+    len: Cell<u8>,
     generic: Cell<bool>,
 }
 
@@ -54,15 +57,17 @@ impl PerformCache {
     /// A cache that never caches: each perform looks its target up. Used by
     /// the perform primitives themselves, which have no send site.
     pub fn uncached() -> PerformCache {
-        PerformCache {
-            entries: RefCell::new(Vec::new()),
-            generic: Cell::new(true),
-        }
+        let c = PerformCache::default();
+        c.generic.set(true);
+        c
     }
 
     /// The cached entries, in guard order (for statistics and the JIT).
     pub fn entries(&self) -> Vec<&'static PerformEntry> {
-        self.entries.borrow().clone()
+        self.entries[..self.len.get() as usize]
+            .iter()
+            .filter_map(Cell::get)
+            .collect()
     }
 
     /// Whether the site went generic.
@@ -72,11 +77,14 @@ impl PerformCache {
 
     #[inline(always)]
     fn find(&self, selector: SymbolId, lookup_class: Value) -> Option<&'static PerformEntry> {
-        self.entries
-            .borrow()
-            .iter()
-            .find(|e| e.selector == selector && e.lookup_class == lookup_class)
-            .copied()
+        for e in &self.entries[..self.len.get() as usize] {
+            if let Some(e) = e.get() {
+                if e.selector == selector && e.lookup_class == lookup_class {
+                    return Some(e);
+                }
+            }
+        }
+        None
     }
 
     #[cold]
@@ -90,22 +98,26 @@ impl PerformCache {
         if self.generic.get() {
             return None;
         }
-        if self.entries.borrow().len() >= PERFORM_CACHE_LIMIT {
+        let n = self.len.get() as usize;
+        if n >= PERFORM_CACHE_LIMIT {
             self.generic.set(true);
-            self.entries.borrow_mut().clear();
+            self.len.set(0);
             return None;
         }
         // Entries live as long as the AST (forever), like the chains in it.
+        let arity = crate::primitives::selector_arity(vm.symbols.text(selector));
         let e: &'static PerformEntry = Box::leak(Box::new(PerformEntry {
             selector,
             lookup_class,
+            arity,
             chain: Box::new(DispatchChain::default()),
         }));
         e.chain.mark_registered();
         vm.register_dependent(selector, Dependent::Chain(&*e.chain));
         let dnu = vm.well_known.dnu;
         vm.register_dependent(dnu, Dependent::Chain(&*e.chain));
-        self.entries.borrow_mut().push(e);
+        self.entries[n].set(Some(e));
+        self.len.set(n as u8 + 1);
         Some(e)
     }
 
@@ -120,7 +132,11 @@ impl PerformCache {
         };
         let rcvr = vm.stack_at(base);
         let sel_value = vm.stack_at(base + 1);
-        let selector = crate::primitives::symbol_arg(vm, prim, sel_value)?;
+        let selector = if crate::interpreter::is_kind(sel_value, crate::object::Kind::Symbol) {
+            vm.symbol_id(sel_value)
+        } else {
+            crate::primitives::symbol_arg(vm, prim, sel_value)?
+        };
         let lookup_class = if kind.in_superclass {
             let c = vm.stack_at(base + argc);
             crate::primitives::class_arg(vm, prim, c)?
@@ -153,7 +169,14 @@ impl PerformCache {
             vm.set_sp(base + 1 + n);
             n
         };
-        let want = crate::primitives::selector_arity(vm.symbols.text(selector));
+        let entry = match self.find(selector, lookup_class) {
+            Some(e) => Some(e),
+            None => self.add(vm, selector, lookup_class),
+        };
+        let want = match entry {
+            Some(e) => e.arity,
+            None => crate::primitives::selector_arity(vm.symbols.text(selector)),
+        };
         if want != nargs {
             return Err(Unwind::error(format!(
                 "{prim}: #{} takes {want} argument(s), given {nargs}",
@@ -161,10 +184,6 @@ impl PerformCache {
             )));
         }
         let shape = vm.shape_of(rcvr);
-        let entry = match self.find(selector, lookup_class) {
-            Some(e) => Some(e),
-            None => self.add(vm, selector, lookup_class),
-        };
         let target = match entry {
             Some(e) => match e.chain.lookup(shape) {
                 Some(t) => t,

@@ -475,7 +475,10 @@ pub fn call_target(
 #[inline(always)]
 fn run_trivial(vm: &mut Vm, t: Trivial, base: usize) -> Option<Value> {
     let rcvr = vm.stack_at(base);
-    let arg = if matches!(t, Trivial::Setter(_) | Trivial::Identity) {
+    let arg = if matches!(
+        t,
+        Trivial::Setter(_) | Trivial::Identity | Trivial::TextEquals
+    ) {
         vm.stack_at(base + 1)
     } else {
         Value::ZERO
@@ -491,6 +494,18 @@ fn trivial_on(vm: &Vm, t: Trivial, rcvr: Value, arg: Value) -> Option<Value> {
         Trivial::ReturnSelf => Some(rcvr),
         Trivial::Identity => Some(vm.boolean(rcvr == arg)),
         Trivial::ClassOf => Some(vm.class_of(rcvr)),
+        Trivial::TextEquals => {
+            if rcvr == arg {
+                return Some(vm.true_);
+            }
+            let is_text =
+                |v: Value| v.is_ptr() && matches!(object::kind_of(v), Kind::String | Kind::Symbol);
+            if is_text(rcvr) && is_text(arg) {
+                Some(vm.boolean(object::str_bytes(rcvr) == object::str_bytes(arg)))
+            } else {
+                None
+            }
+        }
         Trivial::Getter(i) => field_slots(rcvr).and_then(|s| s.get(i).copied()),
         Trivial::Setter(i) => {
             let slot = field_slots(rcvr).and_then(|s| s.get_mut(i))?;
@@ -519,10 +534,7 @@ pub fn call_dnu(
     base: usize,
     argc: usize,
 ) -> VmResult {
-    let args = vm.new_array(argc);
-    for i in 0..argc {
-        object::slots(args)[i] = vm.stack_at(base + 1 + i);
-    }
+    let args = vm.new_array_from_stack(base + 1, argc);
     vm.set_sp(base + 1);
     let sym = vm.symbol_value(selector);
     vm.push(sym)?;

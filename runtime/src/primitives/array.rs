@@ -70,7 +70,20 @@ fn array_new(vm: &mut Vm, a: Args) -> VmResult {
     Ok(arr)
 }
 
+/// `Array class>>with:`, `with:with:`, `with:with:with:`.
+fn array_with(vm: &mut Vm, a: Args) -> VmResult {
+    let class = a.rcvr(vm);
+    let arr = vm.new_array_from_stack(a.base + 1, a.argc);
+    if is_kind(class, Kind::Class) && class != vm.classes.array {
+        object::header(arr).shape = vm.instance_shape(class);
+    }
+    Ok(arr)
+}
+
 pub(super) fn install(vm: &mut Vm) {
+    vm.register_primitive("Array class", "with:", array_with);
+    vm.register_primitive("Array class", "with:with:", array_with);
+    vm.register_primitive("Array class", "with:with:with:", array_with);
     vm.register_primitive("Array", "at:", array_at);
     vm.register_primitive("Array", "at:put:", array_at_put);
     vm.register_primitive("Array", "length", array_length);
