@@ -31,6 +31,9 @@ sends it #run: with the arguments (or #run).
 options:
   -cp, --cp, --classpath DIRS   directories to search for classes, separated by ':'
   --gc-stress                   collect garbage before every allocation (testing)
+  --trace dispatch              log every dispatch-chain transition to stderr
+                                (RUST_LOG=metasom::dispatch=trace does the same)
+  --dispatch-stats              print a summary of all send sites at exit (stderr)
   -h, --help                    show this help
   --version                     show the version
 
@@ -40,6 +43,8 @@ library shipped with metasom (smalltalk-src/core) is used.";
 struct Options {
     classpath: Vec<PathBuf>,
     gc_stress: bool,
+    trace: Vec<String>,
+    dispatch_stats: bool,
     program: Vec<String>,
 }
 
@@ -51,6 +56,8 @@ enum Cli {
 fn parse_args(args: Vec<String>) -> Cli {
     let mut classpath = Vec::new();
     let mut gc_stress = false;
+    let mut trace = Vec::new();
+    let mut dispatch_stats = false;
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];
@@ -65,6 +72,24 @@ fn parse_args(args: Vec<String>) -> Cli {
             }
             "--gc-stress" => {
                 gc_stress = true;
+                i += 1;
+            }
+            "--trace" => {
+                let Some(v) = args.get(i + 1) else {
+                    eprintln!("som: --trace needs what to trace (dispatch)\n\n{USAGE}");
+                    return Cli::Exit(2);
+                };
+                for what in v.split(',') {
+                    if what != "dispatch" {
+                        eprintln!("som: cannot trace '{what}' (known: dispatch)");
+                        return Cli::Exit(2);
+                    }
+                    trace.push(what.to_string());
+                }
+                i += 2;
+            }
+            "--dispatch-stats" => {
+                dispatch_stats = true;
                 i += 1;
             }
             "-h" | "--help" => {
@@ -90,6 +115,8 @@ fn parse_args(args: Vec<String>) -> Cli {
     Cli::Run(Options {
         classpath,
         gc_stress,
+        trace,
+        dispatch_stats,
         program,
     })
 }
@@ -148,7 +175,11 @@ fn run(opts: Options) -> u8 {
     }
     let mut args = vec![class_name];
     args.extend(opts.program[1..].iter().cloned());
-    match vm.run_main(&args) {
+    let outcome = vm.run_main(&args);
+    if opts.dispatch_stats {
+        eprint!("{}", vm.dispatch_stats());
+    }
+    match outcome {
         Outcome::Exit(n) => n.clamp(0, 255) as u8,
         Outcome::Error(e) => {
             eprint!("{}", e.render());
@@ -157,12 +188,34 @@ fn run(opts: Options) -> u8 {
     }
 }
 
+/// Installs the `tracing` subscriber: `--trace dispatch` and `RUST_LOG` both
+/// enable events; they go to stderr so program output is unchanged.
+fn init_tracing(trace: &[String]) {
+    let mut filter = std::env::var("RUST_LOG").unwrap_or_default();
+    if trace.iter().any(|t| t == "dispatch") {
+        if !filter.is_empty() {
+            filter.push(',');
+        }
+        filter.push_str("metasom::dispatch=trace");
+    }
+    if filter.is_empty() {
+        return;
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_ansi(false)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let opts = match parse_args(args) {
         Cli::Run(o) => o,
         Cli::Exit(n) => return ExitCode::from(n),
     };
+    init_tracing(&opts.trace);
     std::panic::set_hook(Box::new(|info| {
         eprintln!("som: internal error (a VM bug, please report it): {info}");
     }));

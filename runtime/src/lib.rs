@@ -18,6 +18,7 @@ pub mod nodes;
 pub mod object;
 pub mod primitives;
 pub mod symbols;
+pub mod trace;
 pub mod universe;
 pub mod value;
 pub mod vm;

@@ -127,6 +127,8 @@ pub struct Vm {
     pub(crate) int_shape: *const Shape,
     lookup_cache: HashMap<(u64, SymbolId), Option<&'static MethodData>>,
     dependents: HashMap<SymbolId, Vec<Dependent>>,
+    /// Send sites that ever specialized (for `--dispatch-stats`).
+    pub(crate) sites: Vec<*const crate::nodes::SendNode>,
     /// Methods of Object that lookup finds but `Class>>methods` does not list.
     pub(crate) hidden_methods: HashMap<SymbolId, &'static MethodData>,
     pub(crate) primitives: HashMap<(String, String), crate::method::PrimFn>,
@@ -228,6 +230,7 @@ impl Vm {
             lookup_cache: HashMap::new(),
             dependents: HashMap::new(),
             hidden_methods: HashMap::new(),
+            sites: Vec::new(),
             primitives: HashMap::new(),
             loading: Vec::new(),
             random_state: Cell::new(0x2545_F491_4F6C_DD1D),
@@ -685,11 +688,23 @@ impl Vm {
                 Dependent::Chain(c) => {
                     // SAFETY: chains live in leaked AST nodes (see `Dependent`).
                     let chain = unsafe { &*c };
-                    dropped += chain.invalidate(|shape| {
+                    let n = chain.invalidate(|shape| {
                         // SAFETY: shapes are interned and never freed.
                         let cls = unsafe { (*shape).class };
                         self.inherits_from(cls, class)
                     });
+                    if n > 0 && crate::trace::enabled() {
+                        tracing::trace!(
+                            target: "metasom::dispatch",
+                            kind = "send",
+                            selector = self.symbols.text(selector),
+                            key = self.class_name(class),
+                            depth = chain.chain_len(),
+                            dropped = n,
+                            "invalidated"
+                        );
+                    }
+                    dropped += n;
                 }
                 Dependent::Super(s) => {
                     // SAFETY: as above.

@@ -69,6 +69,8 @@ struct Lowerer<'a> {
     vm: &'a mut Vm,
     class: Rc<ClassContext>,
     scopes: Vec<Scope>,
+    /// `Class>>#selector` of the method being lowered (shared by its sites).
+    site: &'static str,
 }
 
 type LResult<T> = Result<T, Diagnostic>;
@@ -87,15 +89,22 @@ pub fn lower_method(
     m: &MethodAst,
     body: &Body,
 ) -> LResult<&'static MethodData> {
+    let site: &'static str =
+        Box::leak(format!("{}>>#{}", class.class_name, m.selector).into_boxed_str());
     let mut l = Lowerer {
         vm,
         class,
         scopes: Vec::new(),
+        site,
     };
     l.method(m, body)
 }
 
 impl Lowerer<'_> {
+    fn site_name(&self) -> &'static str {
+        self.site
+    }
+
     fn loc(&self, pos: Pos) -> SourceLoc {
         SourceLoc {
             file: self.class.file.clone(),
@@ -288,11 +297,13 @@ impl Lowerer<'_> {
         let snapshot: Vec<Scope> = self.scopes.clone();
         let class = self.class.clone();
         let block = b.clone();
+        let site = self.site;
         DeferredBlock::new(Box::new(move |vm: &mut Vm| {
             let mut l = Lowerer {
                 vm,
                 class: class.clone(),
                 scopes: snapshot.clone(),
+                site,
             };
             l.block_method(&block).map_err(|d| d.render(&class.file))
         }))
@@ -461,6 +472,7 @@ impl Lowerer<'_> {
             receiver,
             args,
             (pos.line, pos.col),
+            self.site_name(),
         ));
         Ok(match (send.args.len(), special) {
             (1, Some(op)) if op != SpecialOp::AtPut => Node::BinarySpecial(send),

@@ -51,6 +51,8 @@ pub struct PerformCache {
     entries: [Cell<Option<&'static PerformEntry>>; PERFORM_CACHE_LIMIT],
     len: Cell<u8>,
     generic: Cell<bool>,
+    /// The owning send site (`Class>>#selector`, line:col), for traces.
+    site: Cell<Option<(&'static str, (u32, u32))>>,
 }
 
 impl PerformCache {
@@ -60,6 +62,11 @@ impl PerformCache {
         let c = PerformCache::default();
         c.generic.set(true);
         c
+    }
+
+    /// Names the send site owning this cache, for traces.
+    pub fn set_site(&self, site: &'static str, pos: (u32, u32)) {
+        self.site.set(Some((site, pos)));
     }
 
     /// The cached entries, in guard order (for statistics and the JIT).
@@ -102,6 +109,9 @@ impl PerformCache {
         if n >= PERFORM_CACHE_LIMIT {
             self.generic.set(true);
             self.len.set(0);
+            if let Some((site, pos)) = self.site.get() {
+                crate::trace::perform_event(vm, site, pos, selector, 0, true);
+            }
             return None;
         }
         // Entries live as long as the AST (forever), like the chains in it.
@@ -118,6 +128,9 @@ impl PerformCache {
         vm.register_dependent(dnu, Dependent::Chain(&*e.chain));
         self.entries[n].set(Some(e));
         self.len.set(n as u8 + 1);
+        if let Some((site, pos)) = self.site.get() {
+            crate::trace::perform_event(vm, site, pos, selector, n + 1, false);
+        }
         Some(e)
     }
 
@@ -190,7 +203,25 @@ impl PerformCache {
                 None => {
                     let t = resolve(vm, rcvr, selector, lookup_class)?;
                     if !e.chain.is_generic() {
-                        e.chain.add(CacheEntry { shape, target: t });
+                        let grew = e.chain.add(CacheEntry { shape, target: t });
+                        if let Some((site, pos)) = self.site.get() {
+                            // SAFETY: shapes are interned and never freed.
+                            let class = unsafe { (*shape).class };
+                            crate::trace::chain_event(
+                                vm,
+                                site,
+                                pos,
+                                if matches!(t, Target::Dnu(_)) {
+                                    "dnu"
+                                } else {
+                                    "send"
+                                },
+                                selector,
+                                class,
+                                &e.chain,
+                                if grew { "cached" } else { "generic" },
+                            );
+                        }
                     }
                     t
                 }

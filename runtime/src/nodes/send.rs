@@ -162,6 +162,8 @@ pub struct SendNode {
     pub chain: DispatchChain,
     /// Source line and column of the selector, for traces.
     pub pos: (u32, u32),
+    /// The method containing the site, `Class>>#selector`, for traces.
+    pub site: &'static str,
     /// The in-place arithmetic this binary send may do.
     pub special: Option<SpecialOp>,
     /// The nested chain used when the target is a `perform:` primitive.
@@ -176,6 +178,7 @@ impl SendNode {
         receiver: Node,
         args: Vec<Node>,
         pos: (u32, u32),
+        site: &'static str,
     ) -> SendNode {
         SendNode {
             selector,
@@ -183,8 +186,13 @@ impl SendNode {
             args: args.into_boxed_slice(),
             chain: DispatchChain::default(),
             pos,
+            site,
             special,
-            perform: Default::default(),
+            perform: {
+                let p = crate::nodes::PerformCache::default();
+                p.set_site(site, pos);
+                p
+            },
         }
     }
 
@@ -342,6 +350,9 @@ impl SendNode {
         let class = unsafe { (*shape).class };
         let target = vm.resolve_target(class, self.selector)?;
         if !self.chain.is_generic() {
+            if self.chain.chain_len() == 0 {
+                vm.register_site(self);
+            }
             if self.chain.mark_registered() {
                 vm.register_dependent(self.selector, Dependent::Chain(&self.chain));
                 // A DNU entry also depends on the lookup of the handler; it
@@ -350,7 +361,21 @@ impl SendNode {
                 let dnu = vm.well_known.dnu;
                 vm.register_dependent(dnu, Dependent::Chain(&self.chain));
             }
-            self.chain.add(CacheEntry { shape, target });
+            let grew = self.chain.add(CacheEntry { shape, target });
+            crate::trace::chain_event(
+                vm,
+                self.site,
+                self.pos,
+                if matches!(target, Target::Dnu(_)) {
+                    "dnu"
+                } else {
+                    "send"
+                },
+                self.selector,
+                class,
+                &self.chain,
+                if grew { "cached" } else { "generic" },
+            );
         }
         Ok(target)
     }

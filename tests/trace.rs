@@ -1,0 +1,108 @@
+//! Dispatch-chain tracing: `--trace dispatch` and `RUST_LOG` emit one event
+//! per chain transition on stderr, `--dispatch-stats` summarises the sites,
+//! and program output is unchanged.
+
+use std::process::Command;
+
+fn run(args: &[&str], rust_log: Option<&str>) -> (String, String, i32) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_som"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args(args);
+    match rust_log {
+        Some(v) => cmd.env("RUST_LOG", v),
+        None => cmd.env_remove("RUST_LOG"),
+    };
+    let o = cmd.output().expect("run som");
+    (
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+        o.status.code().unwrap_or(-1),
+    )
+}
+
+const PROGRAM: &str = "tests/trace/TraceSites.som";
+
+fn events_of<'a>(stderr: &'a str, site: &str) -> Vec<&'a str> {
+    stderr
+        .lines()
+        .filter(|l| l.contains("metasom::dispatch") && l.contains(site))
+        .collect()
+}
+
+#[test]
+fn a_site_growing_to_polymorphic_reports_each_step() {
+    let (out, err, status) = run(
+        &["--trace", "dispatch", "-cp", "smalltalk-src/core", PROGRAM],
+        None,
+    );
+    assert_eq!(status, 0);
+    assert_eq!(out, "done\n", "tracing must not change program output");
+    let poly = events_of(&err, "site=\"TraceSites>>#poly:\"");
+    let sends: Vec<&&str> = poly
+        .iter()
+        .filter(|l| l.contains("selector=\"asString\""))
+        .collect();
+    assert_eq!(sends.len(), 3, "{poly:#?}");
+    assert!(
+        sends[0].contains("key=\"Integer\"")
+            && sends[0].contains("depth=1")
+            && sends[0].contains("state=\"monomorphic\"")
+    );
+    assert!(
+        sends[1].contains("key=\"String\"")
+            && sends[1].contains("depth=2")
+            && sends[1].contains("state=\"polymorphic\"")
+    );
+    assert!(sends[2].contains("key=\"Symbol\"") && sends[2].contains("depth=3"));
+}
+
+#[test]
+fn a_site_going_generic_reports_it_once() {
+    let (_, err, _) = run(
+        &["--trace", "dispatch", "-cp", "smalltalk-src/core", PROGRAM],
+        None,
+    );
+    let mega: Vec<&str> = events_of(&err, "site=\"TraceSites>>#mega:\"")
+        .into_iter()
+        .filter(|l| l.contains("selector=\"isNil\""))
+        .collect();
+    // Six cached entries, then one transition to generic, then silence.
+    assert_eq!(mega.len(), 7, "{mega:#?}");
+    assert!(mega[5].contains("depth=6"));
+    assert!(
+        mega[6].contains("generic") && mega[6].contains("state=\"generic\""),
+        "{}",
+        mega[6]
+    );
+}
+
+#[test]
+fn rust_log_enables_the_same_events() {
+    let (_, err, _) = run(
+        &["-cp", "smalltalk-src/core", PROGRAM],
+        Some("metasom::dispatch=trace"),
+    );
+    assert!(!events_of(&err, "site=\"TraceSites>>#poly:\"").is_empty());
+    let (_, quiet, _) = run(&["-cp", "smalltalk-src/core", PROGRAM], None);
+    assert!(!quiet.contains("metasom::dispatch"));
+}
+
+#[test]
+fn dispatch_stats_summarise_sites() {
+    let (out, err, status) = run(
+        &["--dispatch-stats", "-cp", "smalltalk-src/core", PROGRAM],
+        None,
+    );
+    assert_eq!(status, 0);
+    assert_eq!(out, "done\n");
+    assert!(err.contains("dispatch statistics:"), "{err}");
+    assert!(err.contains("deepest chains:"));
+    assert!(err.contains("generic  TraceSites>>#mega:"), "{err}");
+    assert!(err.contains("3  TraceSites>>#poly:"), "{err}");
+}
+
+#[test]
+fn unknown_trace_topic_is_a_usage_error() {
+    let (_, err, status) = run(&["--trace", "everything", "x.som"], None);
+    assert_eq!(status, 2);
+    assert!(err.contains("cannot trace 'everything'"));
+}
