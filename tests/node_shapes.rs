@@ -260,3 +260,61 @@ fn perform_site_builds_a_two_level_chain() {
     // #inc:, whose own chain has one entry for Calc.
     assert_eq!(found, Some((1, 1, Some((inc, 1)))));
 }
+
+#[test]
+fn reflective_sites_cache_per_key_and_go_generic() {
+    let mut vm = vm_with(
+        &[(
+            "Refl",
+            "Refl = ( | a b c d e f g h | at: i = ( ^self instVarAt: i ) glob = ( ^system global: #Refl ) can: s = ( ^self respondsTo: s ) )",
+        )],
+        &[],
+    );
+    let class_v = class(&mut vm, "Refl");
+    let obj = vm.new_instance(class_v);
+    let reflect_of = |vm: &mut Vm, method: &str, sel: &str| {
+        let m = vm.intern(method);
+        let s = vm.intern(sel);
+        let mm = vm.lookup(class_v, m).unwrap();
+        let MethodKind::Ast(body) = &mm.kind else {
+            panic!()
+        };
+        let mut found = None;
+        body.body.walk(&mut |n| {
+            if let Some(send) = n.as_send() {
+                if send.selector == s {
+                    found = Some((send.reflect.entries().len(), send.reflect.is_generic()));
+                }
+            }
+        });
+        found.unwrap()
+    };
+    for _ in 0..5 {
+        send(&mut vm, obj, "at:", &[Value::small(1)]);
+    }
+    assert_eq!(reflect_of(&mut vm, "at:", "instVarAt:"), (1, false));
+    for i in 2..=6 {
+        send(&mut vm, obj, "at:", &[Value::small(i)]);
+    }
+    assert_eq!(reflect_of(&mut vm, "at:", "instVarAt:"), (6, false));
+    send(&mut vm, obj, "at:", &[Value::small(7)]);
+    assert_eq!(reflect_of(&mut vm, "at:", "instVarAt:"), (0, true));
+    assert_eq!(send(&mut vm, obj, "at:", &[Value::small(8)]), vm.nil);
+
+    assert_eq!(send(&mut vm, obj, "glob", &[]), class_v);
+    assert_eq!(send(&mut vm, obj, "glob", &[]), class_v);
+    assert_eq!(reflect_of(&mut vm, "glob", "global:"), (1, false));
+
+    let yes = vm.intern("at:");
+    let yes = vm.symbol_value(yes);
+    let no = vm.intern("nothing");
+    let no = vm.symbol_value(no);
+    assert_eq!(send(&mut vm, obj, "can:", &[yes]), vm.true_);
+    assert_eq!(send(&mut vm, obj, "can:", &[no]), vm.false_);
+    assert_eq!(reflect_of(&mut vm, "can:", "respondsTo:"), (2, false));
+    // Defining #nothing invalidates that answer only.
+    let src = vm.new_string("nothing = ( ^nil )");
+    send(&mut vm, class_v, "compile:", &[src]);
+    assert_eq!(reflect_of(&mut vm, "can:", "respondsTo:"), (1, false));
+    assert_eq!(send(&mut vm, obj, "can:", &[no]), vm.true_);
+}

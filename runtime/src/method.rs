@@ -82,9 +82,10 @@ pub struct MethodData {
     pub is_block: bool,
     /// Set when the method is trivial enough to run without an activation.
     pub trivial: Option<Trivial>,
-    /// Set on the `perform:` primitives: send sites that reach them use a
-    /// nested perform chain instead of calling them.
-    pub perform: Option<crate::nodes::PerformKind>,
+    /// Set on the reflective primitives (`perform:` family, field and global
+    /// access, `respondsTo:`): send sites that reach them use a nested chain
+    /// instead of calling them.
+    pub reflective: Option<crate::nodes::Reflective>,
 }
 
 impl MethodData {

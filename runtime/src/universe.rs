@@ -426,7 +426,7 @@ impl Vm {
                     source,
                     is_block: false,
                     trivial,
-                    perform: perform_kind(self.class_name(class), &signature),
+                    reflective: crate::nodes::Reflective::of(self.class_name(class), &signature),
                 }
                 .leak()
             }
@@ -469,7 +469,7 @@ impl Vm {
                 source: Default::default(),
                 is_block: false,
                 trivial: None,
-                perform: perform_kind("Object", sel),
+                reflective: crate::nodes::Reflective::of("Object", sel),
             }
             .leak();
             let shape = self.instance_shape(self.classes.primitive);
@@ -547,17 +547,6 @@ impl Vm {
             Err(_) => Outcome::Error(SomError::new("non-local return without a home")),
         }
     }
-}
-
-/// The perform kind of `class>>selector`, if it is a perform primitive.
-fn perform_kind(class: &str, selector: &str) -> Option<crate::nodes::PerformKind> {
-    if class != "Object" || !selector.starts_with("perform:") {
-        return None;
-    }
-    Some(crate::nodes::PerformKind {
-        with_array: selector.contains("withArguments:"),
-        in_superclass: selector.contains("inSuperclass:"),
-    })
 }
 
 /// Perform primitives the VM provides although SOM's `Object.som` does not

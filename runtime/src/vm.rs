@@ -88,6 +88,8 @@ pub enum Dependent {
     Chain(*const crate::dispatch::DispatchChain),
     /// A super send's cached target.
     Super(*const crate::nodes::SuperSendNode),
+    /// A `respondsTo:` site's cached answers.
+    Reflect(*const crate::nodes::ReflectCache),
 }
 
 /// The virtual machine.
@@ -705,6 +707,19 @@ impl Vm {
                         );
                     }
                     dropped += n;
+                }
+                Dependent::Reflect(r) => {
+                    // SAFETY: reflective caches live in leaked AST nodes.
+                    let cache = unsafe { &*r };
+                    let sel_text = self.symbols.text(selector);
+                    dropped += cache.invalidate(|shape, key| {
+                        // SAFETY: shapes are interned and never freed.
+                        let cls = unsafe { (*shape).class };
+                        let same_selector = key.is_ptr()
+                            && matches!(object::kind_of(key), Kind::String | Kind::Symbol)
+                            && object::str_of(key) == sel_text;
+                        same_selector && self.inherits_from(cls, class)
+                    });
                 }
                 Dependent::Super(s) => {
                     // SAFETY: as above.

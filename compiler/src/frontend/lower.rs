@@ -181,7 +181,7 @@ impl Lowerer<'_> {
             source: self.loc(m.pos),
             is_block: false,
             trivial,
-            perform: None,
+            reflective: None,
         }
         .leak())
     }
@@ -227,7 +227,7 @@ impl Lowerer<'_> {
             source: self.loc(b.pos),
             is_block: true,
             trivial: None,
-            perform: None,
+            reflective: None,
         }
         .leak())
     }

@@ -168,6 +168,8 @@ pub struct SendNode {
     pub special: Option<SpecialOp>,
     /// The nested chain used when the target is a `perform:` primitive.
     pub perform: crate::nodes::PerformCache,
+    /// The cache used when the target is another reflective primitive.
+    pub reflect: crate::nodes::ReflectCache,
 }
 
 impl SendNode {
@@ -193,6 +195,7 @@ impl SendNode {
                 p.set_site(site, pos);
                 p
             },
+            reflect: Default::default(),
         }
     }
 
@@ -286,9 +289,9 @@ impl SendNode {
                 if argc == 1 {
                     vm.push(arg)?;
                 }
-                let r = match m.perform {
-                    Some(kind) => self.perform.perform(vm, kind, base, argc),
+                let r = match m.reflective {
                     None => invoke(vm, m, base),
+                    Some(kind) => self.reflective(vm, kind, base, argc),
                 };
                 vm.set_sp(base);
                 r
@@ -333,14 +336,29 @@ impl SendNode {
             None => self.specialize(vm, shape)?,
         };
         let r = match target {
-            Target::Method(m) if m.perform.is_some() => {
-                let kind = m.perform.expect("perform kind");
-                self.perform.perform(vm, kind, base, self.args.len())
+            Target::Method(m) if m.reflective.is_some() => {
+                let kind = m.reflective.expect("reflective kind");
+                self.reflective(vm, kind, base, self.args.len())
             }
             _ => call_target(vm, target, self.selector, base, self.args.len()),
         };
         vm.set_sp(base);
         r
+    }
+
+    /// Runs a reflective primitive through this site's nested cache.
+    #[inline(never)]
+    fn reflective(
+        &self,
+        vm: &mut Vm,
+        kind: crate::nodes::Reflective,
+        base: usize,
+        argc: usize,
+    ) -> VmResult {
+        match kind {
+            crate::nodes::Reflective::Perform(p) => self.perform.perform(vm, p, base, argc),
+            other => self.reflect.run(vm, other, base),
+        }
     }
 
     #[cold]

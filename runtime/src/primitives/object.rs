@@ -145,7 +145,16 @@ fn object_inst_var_named(vm: &mut Vm, a: Args) -> VmResult {
     }
 }
 
+/// `respondsTo:` outside a send site (e.g. through `perform:`).
+fn object_responds_to(vm: &mut Vm, a: Args) -> VmResult {
+    let sel = symbol_arg(vm, "Object>>#respondsTo:", a.arg(vm, 0))?;
+    let class = vm.class_of(a.rcvr(vm));
+    let found = vm.lookup(class, sel).is_some();
+    Ok(vm.boolean(found))
+}
+
 pub(super) fn install(vm: &mut Vm) {
+    vm.register_primitive("Object", "respondsTo:", object_responds_to);
     let table: [(&str, crate::method::PrimFn); 13] = [
         ("class", object_class),
         ("objectSize", object_object_size),
