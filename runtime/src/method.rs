@@ -62,6 +62,15 @@ pub enum Trivial {
     ClassOf,
     /// The primitive `String>>=` when both operands are Strings or Symbols.
     TextEquals,
+    /// A `doesNotUnderstand:arguments:` handler that only forwards:
+    /// `^R perform: S withArguments: arguments`, with R `self` or a field and
+    /// S a constant symbol or the not-understood selector.
+    Forward {
+        /// The field holding the new receiver (None: `self`).
+        field: Option<usize>,
+        /// The performed selector (None: the not-understood one).
+        selector: Option<crate::symbols::SymbolId>,
+    },
 }
 
 /// A method, block or primitive.

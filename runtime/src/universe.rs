@@ -155,6 +155,7 @@ impl Vm {
             value: self.intern("value"),
             value_1: self.intern("value:"),
             value_2: self.intern("value:with:"),
+            perform_with_arguments: self.intern("perform:withArguments:"),
         };
         crate::primitives::install(self);
         for (name, _) in CORE {

@@ -77,6 +77,41 @@ pub struct WellKnown {
     pub value: SymbolId,
     pub value_1: SymbolId,
     pub value_2: SymbolId,
+    pub perform_with_arguments: SymbolId,
+}
+
+/// A multiplicative hasher for the VM's internal tables, whose keys are
+/// pointers and small ids chosen by the VM itself (so no flooding concern):
+/// much cheaper than the default SipHash on the generic send path.
+#[derive(Default, Clone, Copy)]
+pub struct FastHash;
+
+/// The hasher state of [`FastHash`].
+#[derive(Default)]
+pub struct FastHasher(u64);
+
+impl std::hash::BuildHasher for FastHash {
+    type Hasher = FastHasher;
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(0)
+    }
+}
+
+impl std::hash::Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(*b as u64);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n as u64);
+    }
 }
 
 /// A cache that holds the result of a method lookup, registered under the
@@ -127,10 +162,11 @@ pub struct Vm {
     pub(crate) permanent_roots: Vec<Value>,
     pub(crate) shapes: HashMap<(u64, u64), *const Shape>,
     pub(crate) int_shape: *const Shape,
-    lookup_cache: HashMap<(u64, SymbolId), Option<&'static MethodData>>,
+    lookup_cache: HashMap<(u64, SymbolId), Option<&'static MethodData>, FastHash>,
     dependents: HashMap<SymbolId, Vec<Dependent>>,
     /// Send sites that ever specialized (for `--dispatch-stats`).
     pub(crate) sites: Vec<*const crate::nodes::SendNode>,
+    arities: Vec<u8>,
     /// Methods of Object that lookup finds but `Class>>methods` does not list.
     pub(crate) hidden_methods: HashMap<SymbolId, &'static MethodData>,
     pub(crate) primitives: HashMap<(String, String), crate::method::PrimFn>,
@@ -212,6 +248,7 @@ impl Vm {
                 value: SymbolId(0),
                 value_1: SymbolId(0),
                 value_2: SymbolId(0),
+                perform_with_arguments: SymbolId(0),
             },
             nil: dummy,
             true_: dummy,
@@ -229,10 +266,11 @@ impl Vm {
             permanent_roots: Vec::new(),
             shapes: HashMap::new(),
             int_shape: std::ptr::null(),
-            lookup_cache: HashMap::new(),
+            lookup_cache: HashMap::default(),
             dependents: HashMap::new(),
             hidden_methods: HashMap::new(),
             sites: Vec::new(),
+            arities: Vec::new(),
             primitives: HashMap::new(),
             loading: Vec::new(),
             random_state: Cell::new(0x2545_F491_4F6C_DD1D),
@@ -834,6 +872,19 @@ impl Vm {
         let obj = self.new_text(Kind::Symbol, text, shape, id.0);
         self.heap.set_permanent(obj);
         self.symbols.insert(text, obj)
+    }
+
+    /// Number of arguments `selector` takes (cached per symbol).
+    pub fn selector_arity(&mut self, selector: SymbolId) -> usize {
+        let i = selector.0 as usize;
+        if i >= self.arities.len() {
+            self.arities.resize(i + 1, u8::MAX);
+        }
+        if self.arities[i] == u8::MAX {
+            let a = crate::primitives::selector_arity(self.symbols.text(selector));
+            self.arities[i] = a.min(254) as u8;
+        }
+        self.arities[i] as usize
     }
 
     /// The Symbol object of an id.

@@ -167,7 +167,10 @@ impl Lowerer<'_> {
         let scope = self.scopes.pop().expect("method scope");
         let sig = self.vm.intern(&m.selector);
         let body = sequence(nodes);
-        let trivial = trivial_form(&body, m.params.len(), scope.num_slots);
+        let mut trivial = trivial_form(&body, m.params.len(), scope.num_slots);
+        if m.selector == "doesNotUnderstand:arguments:" && !scope.needs_context {
+            trivial = trivial.or_else(|| self.forward_form(&body, scope.num_slots));
+        }
         Ok(MethodData {
             signature: sig,
             num_args: m.params.len(),
@@ -600,6 +603,39 @@ impl Lowerer<'_> {
                 }))))
             }
             _ => Ok(None),
+        }
+    }
+}
+
+impl Lowerer<'_> {
+    /// Recognises a forwarding DNU handler:
+    /// `^R perform: S withArguments: arguments` (see `Trivial::Forward`).
+    fn forward_form(&mut self, body: &Node, num_slots: usize) -> Option<Trivial> {
+        if num_slots != 2 {
+            return None;
+        }
+        let send = body.as_send()?;
+        if self.vm.symbols.text(send.selector) != "perform:withArguments:" {
+            return None;
+        }
+        let field = match &send.receiver {
+            Node::SelfRef => None,
+            Node::FieldRead(FieldIndex(i)) => Some(*i),
+            _ => return None,
+        };
+        let selector = match &send.args[0] {
+            Node::LocalRead(SlotIndex(0)) => None,
+            Node::Const(v)
+                if v.is_ptr()
+                    && som_runtime::object::kind_of(*v) == som_runtime::object::Kind::Symbol =>
+            {
+                Some(self.vm.symbol_id(*v))
+            }
+            _ => return None,
+        };
+        match &send.args[1] {
+            Node::LocalRead(SlotIndex(1)) => Some(Trivial::Forward { field, selector }),
+            _ => None,
         }
     }
 }

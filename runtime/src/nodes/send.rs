@@ -308,7 +308,7 @@ impl SendNode {
         }
     }
 
-    #[inline(never)]
+    #[inline(always)]
     fn eval_nary(&self, vm: &mut Vm, f: &Frame, base: usize, rcvr: Value) -> VmResult {
         vm.push(rcvr)?;
         for a in self.args.iter() {
@@ -537,6 +537,7 @@ fn trivial_on(vm: &Vm, t: Trivial, rcvr: Value, arg: Value) -> Option<Value> {
         Trivial::ReturnSelf => Some(rcvr),
         Trivial::Identity => Some(vm.boolean(rcvr == arg)),
         Trivial::ClassOf => Some(vm.class_of(rcvr)),
+        Trivial::Forward { .. } => None,
         Trivial::TextEquals => {
             if rcvr == arg {
                 return Some(vm.true_);
@@ -568,7 +569,9 @@ fn field_slots<'a>(v: Value) -> Option<&'a mut [Value]> {
 }
 
 /// Calls a `doesNotUnderstand:arguments:` handler: the arguments on the stack
-/// become an Array, built only now that the handler really runs.
+/// become an Array, built only now that the handler really runs. A handler
+/// that merely forwards (see [`Trivial::Forward`]) is not run at all: the
+/// forwarded message is sent with the arguments where they already are.
 #[inline(never)]
 pub fn call_dnu(
     vm: &mut Vm,
@@ -577,12 +580,60 @@ pub fn call_dnu(
     base: usize,
     argc: usize,
 ) -> VmResult {
+    if let Some(Trivial::Forward {
+        field,
+        selector: to,
+    }) = handler.trivial
+    {
+        if let Some(r) = forward(vm, field, to.unwrap_or(selector), base, argc) {
+            return r;
+        }
+    }
     let args = vm.new_array_from_stack(base + 1, argc);
     vm.set_sp(base + 1);
     let sym = vm.symbol_value(selector);
     vm.push(sym)?;
     vm.push(args)?;
     invoke(vm, handler, base)
+}
+
+/// Sends `selector` to the forwarding target of the receiver at `base`, with
+/// the arguments at `base + 1..`, as the handler's
+/// `perform:withArguments:` would; None when that equivalence does not hold
+/// (the target's `perform:withArguments:` is not the core primitive, or the
+/// selector takes another number of arguments).
+#[inline(always)]
+fn forward(
+    vm: &mut Vm,
+    field: Option<usize>,
+    selector: SymbolId,
+    base: usize,
+    argc: usize,
+) -> Option<VmResult> {
+    let rcvr = vm.stack_at(base);
+    let target = match field {
+        None => rcvr,
+        Some(i) => *field_slots(rcvr)?.get(i)?,
+    };
+    let class = vm.class_of(target);
+    let pwa = vm.well_known.perform_with_arguments;
+    let performer = vm.lookup(class, pwa)?;
+    let plain = crate::nodes::PerformKind {
+        with_array: true,
+        in_superclass: false,
+    };
+    if performer.reflective != Some(crate::nodes::Reflective::Perform(plain)) {
+        return None;
+    }
+    if vm.selector_arity(selector) != argc {
+        return None;
+    }
+    vm.set_stack_at(base, target);
+    let t = match vm.resolve_target(class, selector) {
+        Ok(t) => t,
+        Err(e) => return Some(Err(e)),
+    };
+    Some(call_target(vm, t, selector, base, argc))
 }
 
 /// A send to `super`: lookup starts in the superclass of the method's holder,
