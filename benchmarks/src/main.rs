@@ -16,9 +16,10 @@
 //!
 //! Both need a SOM-st/SOM checkout, named by `--som-home` or `SOM_HOME`.
 //!
-//! `--compare VM` runs a second SOM VM (for instance SOM++) on the same
-//! benchmarks, alternating with ours run by run so both see the same machine
-//! conditions, and prints its median and the ratio ours/theirs. It gets SOM's
+//! Runs go round-robin over the benchmarks, so a drift of machine speed
+//! affects all of them alike. `--compare VM` runs a second SOM VM (for
+//! instance SOM++) on the same benchmarks, alternating with ours run by run
+//! so both see the same machine conditions, and prints its median and the ratio ours/theirs. It gets SOM's
 //! own core library (`--compare-core`, default `$SOM_HOME/Smalltalk`).
 
 use std::path::{Path, PathBuf};
@@ -337,34 +338,41 @@ fn main() -> ExitCode {
     });
     let mut failed = 0;
     let mut medians: Vec<(&str, f64)> = Vec::new();
-    for bench in benches {
-        if !o.only.is_empty() && !o.only.iter().any(|n| n == bench.name) {
-            continue;
-        }
-        let inner = ((bench.inner as f64) * o.inner_scale).round().max(1.0) as u32;
-        // Alternate the two VMs run by run, so drifting machine speed affects
-        // both alike.
-        let mut mine = Vec::new();
-        let mut other = Vec::new();
-        let mut error = None;
-        for _ in 0..o.runs {
+    let selected: Vec<&Bench> = benches
+        .iter()
+        .filter(|b| o.only.is_empty() || o.only.iter().any(|n| n == b.name))
+        .collect();
+    // Runs go round-robin over the benchmarks (and the two VMs), so a drift
+    // of machine speed affects every benchmark alike and ratios stay
+    // meaningful.
+    let mut mine: Vec<Vec<f64>> = vec![Vec::new(); selected.len()];
+    let mut other: Vec<Vec<f64>> = vec![Vec::new(); selected.len()];
+    let mut errors: Vec<Option<String>> = vec![None; selected.len()];
+    for _ in 0..o.runs {
+        for (k, bench) in selected.iter().enumerate() {
+            if errors[k].is_some() {
+                continue;
+            }
             match run_once(&o, &ours, &harness, &extra_cp, bench) {
-                Ok(t) => mine.extend(t),
-                Err(e) => error = Some(e),
+                Ok(t) => mine[k].extend(t),
+                Err(e) => errors[k] = Some(e),
             }
             if let Some(vm) = &theirs {
                 match run_once(&o, vm, &harness, &extra_cp, bench) {
-                    Ok(t) => other.extend(t),
-                    Err(e) => error = Some(format!("{}: {e}", vm.binary.display())),
+                    Ok(t) => other[k].extend(t),
+                    Err(e) => errors[k] = Some(format!("{}: {e}", vm.binary.display())),
                 }
             }
         }
-        if let Some(e) = error {
+    }
+    for (k, bench) in selected.iter().enumerate() {
+        let inner = ((bench.inner as f64) * o.inner_scale).round().max(1.0) as u32;
+        if let Some(e) = &errors[k] {
             failed += 1;
             println!("{:<14} {:>7} FAILED: {e}", bench.name, inner);
             continue;
         }
-        let s = stats(mine);
+        let s = stats(std::mem::take(&mut mine[k]));
         medians.push((bench.name, s.median));
         print!(
             "{:<14} {:>7} {:>12.1} {:>12.1} {:>12.1} {:>8.1} {:>5}",
@@ -377,7 +385,7 @@ fn main() -> ExitCode {
             s.samples
         );
         if theirs.is_some() {
-            let t = stats(other);
+            let t = stats(std::mem::take(&mut other[k]));
             print!(
                 " {:>12.1} {:>8.1} {:>7.2}",
                 t.median / 1000.0,
