@@ -62,6 +62,8 @@ pub enum Trivial {
     ClassOf,
     /// The primitive `String>>=` when both operands are Strings or Symbols.
     TextEquals,
+    /// The primitive `Array class>>with:` sent to Array itself.
+    ArrayWith,
     /// A `doesNotUnderstand:arguments:` handler that only forwards:
     /// `^R perform: S withArguments: arguments`, with R `self` or a field and
     /// S a constant symbol or the not-understood selector.

@@ -416,6 +416,7 @@ impl Vm {
                     ("Object", "==") => Some(crate::method::Trivial::Identity),
                     ("Object", "class") => Some(crate::method::Trivial::ClassOf),
                     ("String", "=") => Some(crate::method::Trivial::TextEquals),
+                    ("Array class", "with:") => Some(crate::method::Trivial::ArrayWith),
                     _ => None,
                 };
                 MethodData {

@@ -488,19 +488,35 @@ impl Vm {
     }
 
     /// A new Array of `n` elements taken from the value stack at `from`.
+    #[inline]
     pub fn new_array_from_stack(&mut self, from: usize, n: usize) -> Value {
-        let shape = self.array_shape;
-        let a = self.allocate_uninit(Kind::Array, n, shape);
-        for i in 0..n {
-            object::slots(a)[i] = self.stack_at(from + i);
-        }
+        let a = self.allocate_uninit(Kind::Array, n, self.array_shape);
+        debug_assert!(from + n <= VALUE_STACK_SLOTS);
+        // SAFETY: `from..from + n` are live stack slots and the new body has
+        // room for `n` slots; both regions are distinct.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.stack.as_ptr().add(from),
+                object::body_ptr::<Value>(a),
+                n,
+            )
+        };
         a
     }
 
     /// A new Array holding `values`.
+    #[inline]
     pub fn new_array_from(&mut self, values: &[Value]) -> Value {
-        let a = self.new_array(values.len());
-        object::slots(a).copy_from_slice(values);
+        let a = self.allocate_uninit(Kind::Array, values.len(), self.array_shape);
+        // SAFETY: an Array body has room for `values.len()` slots, all of
+        // which are written here before the next allocation.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                values.as_ptr(),
+                object::body_ptr::<Value>(a),
+                values.len(),
+            )
+        };
         a
     }
 

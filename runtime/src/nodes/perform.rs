@@ -37,6 +37,8 @@ pub struct PerformKind {
 pub struct PerformEntry {
     /// The performed selector.
     pub selector: SymbolId,
+    /// The selector object the site passed (matched by identity).
+    pub selector_value: Value,
     /// The class lookup starts in, or ZERO for the receiver's class.
     pub lookup_class: Value,
     /// Number of arguments the selector takes.
@@ -83,10 +85,10 @@ impl PerformCache {
     }
 
     #[inline(always)]
-    fn find(&self, selector: SymbolId, lookup_class: Value) -> Option<&'static PerformEntry> {
+    fn find(&self, selector_value: Value, lookup_class: Value) -> Option<&'static PerformEntry> {
         for e in &self.entries[..self.len.get() as usize] {
             if let Some(e) = e.get() {
-                if e.selector == selector && e.lookup_class == lookup_class {
+                if e.selector_value == selector_value && e.lookup_class == lookup_class {
                     return Some(e);
                 }
             }
@@ -100,6 +102,7 @@ impl PerformCache {
         &self,
         vm: &mut Vm,
         selector: SymbolId,
+        selector_value: Value,
         lookup_class: Value,
     ) -> Option<&'static PerformEntry> {
         if self.generic.get() {
@@ -118,6 +121,7 @@ impl PerformCache {
         let arity = crate::primitives::selector_arity(vm.symbols.text(selector));
         let e: &'static PerformEntry = Box::leak(Box::new(PerformEntry {
             selector,
+            selector_value,
             lookup_class,
             arity,
             chain: Box::new(DispatchChain::default()),
@@ -137,6 +141,7 @@ impl PerformCache {
     /// Performs with receiver, selector and arguments at `vm.stack[base..]`
     /// laid out as the primitive `kind` receives them (`argc` counts the
     /// primitive's arguments, selector included).
+    #[inline(always)]
     pub fn perform(&self, vm: &mut Vm, kind: PerformKind, base: usize, argc: usize) -> VmResult {
         let prim = if kind.with_array {
             "Object>>#perform:withArguments:"
@@ -145,11 +150,6 @@ impl PerformCache {
         };
         let rcvr = vm.stack_at(base);
         let sel_value = vm.stack_at(base + 1);
-        let selector = if crate::interpreter::is_kind(sel_value, crate::object::Kind::Symbol) {
-            vm.symbol_id(sel_value)
-        } else {
-            crate::primitives::symbol_arg(vm, prim, sel_value)?
-        };
         let lookup_class = if kind.in_superclass {
             let c = vm.stack_at(base + argc);
             crate::primitives::class_arg(vm, prim, c)?
@@ -159,19 +159,22 @@ impl PerformCache {
         // Lay out [rcvr, args...] over [rcvr, selector, ...].
         let nargs = if kind.with_array {
             let arr = vm.stack_at(base + 2);
-            let values = if arr == vm.nil {
-                &[][..]
-            } else if crate::interpreter::is_kind(arr, crate::object::Kind::Array) {
-                crate::object::slots(arr)
+            let is_array = arr.is_ptr()
+                && crate::object::header(arr).meta as u8 == crate::object::Kind::Array as u8;
+            let n = if is_array {
+                crate::object::header(arr).len()
+            } else if arr == vm.nil {
+                0
             } else {
                 return Err(crate::primitives::wrong_arg(vm, prim, "an Array", arr));
             };
-            let n = values.len();
-            vm.set_sp(base + 1);
+            vm.reserve_stack(base + 1 + n)?;
             for i in 0..n {
-                let v = crate::object::slots(arr)[i];
-                vm.push(v)?;
+                // SAFETY: `arr` is an Array of `n` initialised elements.
+                let v = unsafe { *crate::object::body_ptr::<Value>(arr).add(i) };
+                vm.set_stack_at(base + 1 + i, v);
             }
+            vm.set_sp(base + 1 + n);
             n
         } else {
             let n = argc - 1 - kind.in_superclass as usize;
@@ -182,9 +185,24 @@ impl PerformCache {
             vm.set_sp(base + 1 + n);
             n
         };
-        let entry = match self.find(selector, lookup_class) {
-            Some(e) => Some(e),
-            None => self.add(vm, selector, lookup_class),
+        let (selector, entry) = match self.find(sel_value, lookup_class) {
+            Some(e) => (e.selector, Some(e)),
+            None => {
+                let is_symbol = crate::interpreter::is_kind(sel_value, crate::object::Kind::Symbol);
+                let selector = if is_symbol {
+                    vm.symbol_id(sel_value)
+                } else {
+                    crate::primitives::symbol_arg(vm, prim, sel_value)?
+                };
+                // Only symbols are identity-stable keys; a String selector is
+                // looked up on each perform.
+                let e = if is_symbol {
+                    self.add(vm, selector, sel_value, lookup_class)
+                } else {
+                    None
+                };
+                (selector, e)
+            }
         };
         let want = match entry {
             Some(e) => e.arity,

@@ -284,6 +284,9 @@ impl SendNode {
                     if let Some(v) = trivial_on(vm, t, rcvr, arg) {
                         return Ok(v);
                     }
+                    if t == Trivial::ArrayWith && rcvr == vm.classes.array {
+                        return Ok(vm.new_array_from(&[arg]));
+                    }
                 }
                 vm.push(rcvr)?;
                 if argc == 1 {
@@ -346,7 +349,8 @@ impl SendNode {
         r
     }
 
-    /// Runs a reflective primitive through this site's nested cache.
+    /// Runs a reflective primitive through this site's nested cache (out of
+    /// line, so ordinary sends stay small).
     #[inline(never)]
     fn reflective(
         &self,
@@ -537,7 +541,7 @@ fn trivial_on(vm: &Vm, t: Trivial, rcvr: Value, arg: Value) -> Option<Value> {
         Trivial::ReturnSelf => Some(rcvr),
         Trivial::Identity => Some(vm.boolean(rcvr == arg)),
         Trivial::ClassOf => Some(vm.class_of(rcvr)),
-        Trivial::Forward { .. } => None,
+        Trivial::Forward { .. } | Trivial::ArrayWith => None,
         Trivial::TextEquals => {
             if rcvr == arg {
                 return Some(vm.true_);
