@@ -318,3 +318,56 @@ fn reflective_sites_cache_per_key_and_go_generic() {
     assert_eq!(reflect_of(&mut vm, "can:", "respondsTo:"), (1, false));
     assert_eq!(send(&mut vm, obj, "can:", &[no]), vm.true_);
 }
+
+#[test]
+fn perform_sites_go_generic_and_dnu_entries_are_cached() {
+    let mut vm = vm_with(
+        &[(
+            "Many",
+            "Many = ( a = ( ^1 ) b = ( ^2 ) c = ( ^3 ) d = ( ^4 ) e = ( ^5 ) f = ( ^6 ) g = ( ^7 ) \
+             go: s = ( ^self perform: s ) miss = ( ^self zork ) \
+             doesNotUnderstand: s arguments: a = ( ^#dnu ) )",
+        )],
+        &[],
+    );
+    let c = class(&mut vm, "Many");
+    let o = vm.new_instance(c);
+    let state = |vm: &mut Vm, method: &str, sel: &str| {
+        let m = vm.intern(method);
+        let s = vm.intern(sel);
+        let mm = vm.lookup(c, m).unwrap();
+        let MethodKind::Ast(body) = &mm.kind else {
+            panic!()
+        };
+        let mut found = None;
+        body.body.walk(&mut |n| {
+            if let Some(send) = n.as_send() {
+                if send.selector == s {
+                    found = Some((
+                        send.perform.entries().len(),
+                        send.perform.is_generic(),
+                        send.chain
+                            .entries()
+                            .iter()
+                            .any(|e| matches!(e.target, som_runtime::dispatch::Target::Dnu(_))),
+                    ));
+                }
+            }
+        });
+        found.unwrap()
+    };
+    for (i, name) in ["a", "b", "c", "d", "e", "f"].iter().enumerate() {
+        let id = vm.intern(name);
+        let sym = vm.symbol_value(id);
+        assert_eq!(send(&mut vm, o, "go:", &[sym]), Value::small(i as i64 + 1));
+    }
+    assert_eq!(state(&mut vm, "go:", "perform:"), (6, false, false));
+    let g = vm.intern("g");
+    let g = vm.symbol_value(g);
+    assert_eq!(send(&mut vm, o, "go:", &[g]), Value::small(7));
+    assert_eq!(state(&mut vm, "go:", "perform:"), (0, true, false));
+
+    let dnu = vm.intern("dnu");
+    assert_eq!(send(&mut vm, o, "miss", &[]), vm.symbol_value(dnu));
+    assert_eq!(state(&mut vm, "miss", "zork"), (0, false, true));
+}

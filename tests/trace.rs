@@ -76,6 +76,28 @@ fn a_site_going_generic_reports_it_once() {
 }
 
 #[test]
+fn reflective_and_primitive_sites_report_their_kind() {
+    let (out, err, _) = run(
+        &["--trace", "dispatch", "-cp", "smalltalk-src/core", PROGRAM],
+        None,
+    );
+    assert_eq!(out, "done\n");
+    let run_events = events_of(&err, "site=\"TraceSites>>#run\"");
+    assert!(
+        run_events
+            .iter()
+            .any(|l| l.contains("kind=\"global\"") && l.contains("key=\"#TraceSites\"")),
+        "{run_events:#?}"
+    );
+    assert!(run_events
+        .iter()
+        .any(|l| l.contains("kind=\"field\"") && l.contains("key=\"field 1\"")));
+    assert!(run_events
+        .iter()
+        .any(|l| l.contains("kind=\"primitive\"") && l.contains("selector=\"new:\"")));
+}
+
+#[test]
 fn rust_log_enables_the_same_events() {
     let (_, err, _) = run(
         &["-cp", "smalltalk-src/core", PROGRAM],

@@ -93,6 +93,8 @@ pub struct ReflectCache {
     entries: [Cell<Option<ReflectEntry>>; REFLECT_CACHE_LIMIT],
     len: Cell<u8>,
     generic: Cell<bool>,
+    /// The owning send site (`Class>>#selector`, line:col), for traces.
+    site: Cell<Option<(&'static str, (u32, u32))>>,
 }
 
 fn field_slots<'a>(v: Value) -> Option<&'a mut [Value]> {
@@ -104,6 +106,11 @@ fn field_slots<'a>(v: Value) -> Option<&'a mut [Value]> {
 }
 
 impl ReflectCache {
+    /// Names the send site owning this cache, for traces.
+    pub fn set_site(&self, site: &'static str, pos: (u32, u32)) {
+        self.site.set(Some((site, pos)));
+    }
+
     /// The cached entries (for statistics and tests).
     pub fn entries(&self) -> Vec<ReflectEntry> {
         self.entries[..self.len.get() as usize]
@@ -129,18 +136,48 @@ impl ReflectCache {
         None
     }
 
-    fn add(&self, entry: ReflectEntry) {
+    fn add(&self, vm: &Vm, kind: Reflective, entry: ReflectEntry) {
         if self.generic.get() {
             return;
         }
         let n = self.len.get() as usize;
-        if n >= REFLECT_CACHE_LIMIT {
+        let generic = n >= REFLECT_CACHE_LIMIT;
+        if generic {
             self.generic.set(true);
             self.len.set(0);
-            return;
+        } else {
+            self.entries[n].set(Some(entry));
+            self.len.set(n as u8 + 1);
         }
-        self.entries[n].set(Some(entry));
-        self.len.set(n as u8 + 1);
+        if let (Some((site, pos)), true) = (self.site.get(), crate::trace::enabled()) {
+            let kind_name = match kind {
+                Reflective::Global | Reflective::GlobalPut => "global",
+                Reflective::RespondsTo => "respondsTo",
+                _ => "field",
+            };
+            let key = match entry.resolved {
+                Resolved::Field(i) => format!("field {}", i + 1),
+                Resolved::Cell(c) => format!("#{}", vm.symbols.text(c.name)),
+                Resolved::Answer(a) => format!("{a}"),
+            };
+            tracing::trace!(
+                target: "metasom::dispatch",
+                site,
+                pos = %format_args!("{}:{}", pos.0, pos.1),
+                kind = kind_name,
+                key,
+                depth = self.len.get(),
+                state = if generic {
+                    "generic"
+                } else if n == 0 {
+                    "monomorphic"
+                } else {
+                    "polymorphic"
+                },
+                "{}",
+                if generic { "generic" } else { "cached" }
+            );
+        }
     }
 
     /// Drops the entries whose (shape, key) `stale` selects (for
@@ -174,11 +211,15 @@ impl ReflectCache {
                     Some(Resolved::Field(i)) => i,
                     _ => {
                         let i = field_of(vm, kind, rcvr, key)?;
-                        self.add(ReflectEntry {
-                            shape,
-                            key,
-                            resolved: Resolved::Field(i),
-                        });
+                        self.add(
+                            vm,
+                            kind,
+                            ReflectEntry {
+                                shape,
+                                key,
+                                resolved: Resolved::Field(i),
+                            },
+                        );
                         i
                     }
                 };
@@ -197,11 +238,15 @@ impl ReflectCache {
                     _ => {
                         let name = crate::primitives::symbol_arg(vm, "System>>#global:", key)?;
                         let c = vm.global_cell(name);
-                        self.add(ReflectEntry {
-                            shape: std::ptr::null(),
-                            key,
-                            resolved: Resolved::Cell(c),
-                        });
+                        self.add(
+                            vm,
+                            kind,
+                            ReflectEntry {
+                                shape: std::ptr::null(),
+                                key,
+                                resolved: Resolved::Cell(c),
+                            },
+                        );
                         c
                     }
                 };
@@ -223,11 +268,15 @@ impl ReflectCache {
                         let class = vm.class_of(rcvr);
                         let a = vm.lookup(class, sel).is_some();
                         vm.register_dependent(sel, Dependent::Reflect(self));
-                        self.add(ReflectEntry {
-                            shape,
-                            key,
-                            resolved: Resolved::Answer(a),
-                        });
+                        self.add(
+                            vm,
+                            kind,
+                            ReflectEntry {
+                                shape,
+                                key,
+                                resolved: Resolved::Answer(a),
+                            },
+                        );
                         a
                     }
                 };

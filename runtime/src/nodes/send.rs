@@ -195,7 +195,11 @@ impl SendNode {
                 p.set_site(site, pos);
                 p
             },
-            reflect: Default::default(),
+            reflect: {
+                let r = crate::nodes::ReflectCache::default();
+                r.set_site(site, pos);
+                r
+            },
         }
     }
 
@@ -388,10 +392,10 @@ impl SendNode {
                 vm,
                 self.site,
                 self.pos,
-                if matches!(target, Target::Dnu(_)) {
-                    "dnu"
-                } else {
-                    "send"
+                match target {
+                    Target::Dnu(_) => "dnu",
+                    Target::Method(m) if m.is_primitive() => "primitive",
+                    _ => "send",
                 },
                 self.selector,
                 class,
