@@ -23,7 +23,9 @@ pub use block::BlockLiteral;
 pub use block::{BlockCompiler, DeferredBlock};
 pub use control::{Fallback, IfElseNode, IfKind, IfNode, LoopNode, ToDoKind, ToDoNode};
 pub use perform::{PerformCache, PerformEntry, PerformKind, PERFORM_CACHE_LIMIT};
-pub use reflect::{ReflectCache, ReflectEntry, Reflective, Resolved, REFLECT_CACHE_LIMIT};
+pub use reflect::{
+    field_of, ReflectCache, ReflectEntry, Reflective, Resolved, REFLECT_CACHE_LIMIT,
+};
 pub use send::{call_dnu, call_target as send_call_target, SendNode, SpecialOp, SuperSendNode};
 
 impl Node {

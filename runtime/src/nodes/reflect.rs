@@ -290,7 +290,7 @@ impl ReflectCache {
 }
 
 /// The 0-based field `key` designates in `rcvr`, validated.
-fn field_of(vm: &mut Vm, kind: Reflective, rcvr: Value, key: Value) -> Result<usize, Unwind> {
+pub fn field_of(vm: &mut Vm, kind: Reflective, rcvr: Value, key: Value) -> Result<usize, Unwind> {
     let n = field_slots(rcvr).map_or(0, |s| s.len());
     if kind == Reflective::InstVarNamed {
         let sel = crate::primitives::symbol_arg(vm, "Object>>#instVarNamed:", key)?;

@@ -1,8 +1,9 @@
 //! Object primitives: identity, hashing, reflection (`perform:` family,
 //! `instVarAt:`), and debugging aids.
 
-use super::{int_arg, symbol_arg};
-use crate::interpreter::{Args, Unwind};
+use super::symbol_arg;
+use crate::interpreter::Args;
+use crate::nodes::Reflective;
 use crate::object::{self, Kind};
 use crate::value::Value;
 use crate::vm::{Vm, VmResult};
@@ -99,50 +100,31 @@ fn field_slots(v: Value) -> Option<&'static mut [Value]> {
     }
 }
 
-fn field_index(vm: &Vm, prim: &str, r: Value, idx: Value) -> Result<usize, Unwind> {
-    let i = int_arg(vm, prim, idx)?;
-    let n = field_slots(r).map_or(0, |s| s.len());
-    if i >= 1 && (i as usize) <= n {
-        Ok(i as usize - 1)
+/// `instVarAt:`, `instVarAt:put:` and `instVarNamed:` outside a send site;
+/// the validation is the one the sites' caches use.
+fn inst_var(vm: &mut Vm, a: Args, kind: Reflective) -> VmResult {
+    let r = a.rcvr(vm);
+    let i = crate::nodes::field_of(vm, kind, r, a.arg(vm, 0))?;
+    let slots = field_slots(r).expect("validated");
+    if kind == Reflective::InstVarAtPut {
+        let v = a.arg(vm, 1);
+        slots[i] = v;
+        Ok(v)
     } else {
-        Err(Unwind::error(format!(
-            "{prim}: field index {i} out of range (the object has {n} field(s))"
-        )))
+        Ok(slots[i])
     }
 }
 
 fn object_inst_var_at(vm: &mut Vm, a: Args) -> VmResult {
-    let r = a.rcvr(vm);
-    let i = field_index(vm, "Object>>#instVarAt:", r, a.arg(vm, 0))?;
-    Ok(field_slots(r).expect("checked")[i])
+    inst_var(vm, a, Reflective::InstVarAt)
 }
 
 fn object_inst_var_at_put(vm: &mut Vm, a: Args) -> VmResult {
-    let r = a.rcvr(vm);
-    let i = field_index(vm, "Object>>#instVarAt:put:", r, a.arg(vm, 0))?;
-    let v = a.arg(vm, 1);
-    field_slots(r).expect("checked")[i] = v;
-    Ok(v)
+    inst_var(vm, a, Reflective::InstVarAtPut)
 }
 
 fn object_inst_var_named(vm: &mut Vm, a: Args) -> VmResult {
-    let r = a.rcvr(vm);
-    let sel = symbol_arg(vm, "Object>>#instVarNamed:", a.arg(vm, 0))?;
-    let class = vm.class_of(r);
-    let pos = vm
-        .class_data(class)
-        .instance_fields
-        .borrow()
-        .iter()
-        .position(|f| *f == sel);
-    match (pos, field_slots(r)) {
-        (Some(i), Some(s)) if i < s.len() => Ok(s[i]),
-        _ => Err(Unwind::error(format!(
-            "Object>>#instVarNamed:: {} has no field named {}",
-            vm.class_name(class),
-            vm.symbols.text(sel)
-        ))),
-    }
+    inst_var(vm, a, Reflective::InstVarNamed)
 }
 
 /// `respondsTo:` outside a send site (e.g. through `perform:`).
