@@ -217,17 +217,21 @@ impl Lexer<'_> {
         }
     }
 
-    fn ident(&mut self) -> String {
+    /// Consumes the longest run of characters satisfying `p`.
+    fn take_while(&mut self, p: fn(char) -> bool) -> String {
         let mut s = String::new();
         while let Some(c) = self.peek() {
-            if is_ident_char(c) {
-                s.push(c);
-                self.bump();
-            } else {
+            if !p(c) {
                 break;
             }
+            s.push(c);
+            self.bump();
         }
         s
+    }
+
+    fn ident(&mut self) -> String {
+        self.take_while(is_ident_char)
     }
 
     fn next_token(&mut self) -> Result<Token, Diagnostic> {
@@ -257,16 +261,7 @@ impl Lexer<'_> {
             }
             Tok::Separator
         } else if is_operator_char(c) {
-            let mut s = String::new();
-            while let Some(c) = self.peek() {
-                if is_operator_char(c) {
-                    s.push(c);
-                    self.bump();
-                } else {
-                    break;
-                }
-            }
-            Tok::Operator(s)
+            Tok::Operator(self.take_while(is_operator_char))
         } else {
             self.bump();
             match c {
@@ -296,26 +291,11 @@ impl Lexer<'_> {
     }
 
     fn number(&mut self) -> Tok {
-        let mut s = String::new();
-        while let Some(c) = self.peek() {
-            if c.is_ascii_digit() {
-                s.push(c);
-                self.bump();
-            } else {
-                break;
-            }
-        }
+        let mut s = self.take_while(|c| c.is_ascii_digit());
         if self.peek() == Some('.') && self.peek_at(1).is_some_and(|c| c.is_ascii_digit()) {
             self.bump();
             s.push('.');
-            while let Some(c) = self.peek() {
-                if c.is_ascii_digit() {
-                    s.push(c);
-                    self.bump();
-                } else {
-                    break;
-                }
-            }
+            s.push_str(&self.take_while(|c| c.is_ascii_digit()));
             return Tok::Double(s.parse().unwrap_or(f64::NAN));
         }
         Tok::Integer(s)
@@ -388,18 +368,7 @@ impl Lexer<'_> {
                 }
                 Ok(Tok::Symbol(s))
             }
-            Some(c) if is_operator_char(c) => {
-                let mut s = String::new();
-                while let Some(c) = self.peek() {
-                    if is_operator_char(c) {
-                        s.push(c);
-                        self.bump();
-                    } else {
-                        break;
-                    }
-                }
-                Ok(Tok::Symbol(s))
-            }
+            Some(c) if is_operator_char(c) => Ok(Tok::Symbol(self.take_while(is_operator_char))),
             _ => Err(Diagnostic {
                 pos,
                 message: "'#' must be followed by a symbol name, an operator, a string or '('"

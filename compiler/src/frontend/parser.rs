@@ -280,14 +280,20 @@ impl Parser {
     }
 
     fn fields(&mut self) -> PResult<Vec<(String, Pos)>> {
+        self.name_list("a field name", "'|' to end the field list")
+    }
+
+    /// An optional `| name name ... |` list (fields or locals); `||` is an
+    /// empty one.
+    fn name_list(&mut self, what: &str, end: &str) -> PResult<Vec<(String, Pos)>> {
         let mut out = Vec::new();
         if self.is_bar() {
             self.advance();
             while let Tok::Ident(_) = self.peek() {
-                out.push(self.identifier("a field name")?);
+                out.push(self.identifier(what)?);
             }
             if !self.is_bar() {
-                return self.error("'|' to end the field list");
+                return self.error(end);
             }
             self.advance();
         } else if *self.peek() == Tok::Operator("||".into()) {
@@ -346,19 +352,7 @@ impl Parser {
     }
 
     fn body(&mut self) -> PResult<Body> {
-        let mut locals = Vec::new();
-        if self.is_bar() {
-            self.advance();
-            while let Tok::Ident(_) = self.peek() {
-                locals.push(self.identifier("a local name")?);
-            }
-            if !self.is_bar() {
-                return self.error("'|' to end the local variable list");
-            }
-            self.advance();
-        } else if *self.peek() == Tok::Operator("||".into()) {
-            self.advance();
-        }
+        let locals = self.name_list("a local name", "'|' to end the local variable list")?;
         let mut stmts = Vec::new();
         loop {
             match self.peek() {
