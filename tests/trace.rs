@@ -98,6 +98,36 @@ fn reflective_and_primitive_sites_report_their_kind() {
 }
 
 #[test]
+fn invalidation_is_an_event_of_the_site() {
+    let dir = std::env::temp_dir().join(format!("metasom-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Redef.som"),
+        "Redef = ( v = ( ^1 ) call = ( ^self v ) run = ( self call. Redef compile: 'v = ( ^2 )'. self call println ) )",
+    )
+    .unwrap();
+    let prog = dir.join("Redef.som");
+    let (out, err, _) = run(
+        &[
+            "--trace",
+            "dispatch",
+            "-cp",
+            "smalltalk-src/core",
+            prog.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out, "2\n");
+    let inv: Vec<&str> = err.lines().filter(|l| l.contains("invalidated")).collect();
+    assert!(
+        inv.iter().any(|l| l.contains("site=\"Redef>>#call\"")
+            && l.contains("selector=\"v\"")
+            && l.contains("state=\"uninitialized\"")),
+        "{err}"
+    );
+}
+
+#[test]
 fn rust_log_enables_the_same_events() {
     let (_, err, _) = run(
         &["-cp", "smalltalk-src/core", PROGRAM],

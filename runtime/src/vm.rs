@@ -119,8 +119,13 @@ impl std::hash::Hasher for FastHasher {
 /// invalidate it. Both live in leaked AST nodes, so the pointers stay valid.
 #[derive(Clone, Copy)]
 pub enum Dependent {
-    /// A send site's dispatch chain.
-    Chain(*const crate::dispatch::DispatchChain),
+    /// A send site's dispatch chain, with the site (`Class>>#selector`,
+    /// line:col) for traces.
+    Chain(
+        *const crate::dispatch::DispatchChain,
+        &'static str,
+        (u32, u32),
+    ),
     /// A super send's cached target.
     Super(*const crate::nodes::SuperSendNode),
     /// A `respondsTo:` site's cached answers.
@@ -741,7 +746,7 @@ impl Vm {
         let mut dropped = 0;
         for dep in deps {
             match dep {
-                Dependent::Chain(c) => {
+                Dependent::Chain(c, site, pos) => {
                     // SAFETY: chains live in leaked AST nodes (see `Dependent`).
                     let chain = unsafe { &*c };
                     let n = chain.invalidate(|shape| {
@@ -752,10 +757,18 @@ impl Vm {
                     if n > 0 && crate::trace::enabled() {
                         tracing::trace!(
                             target: "metasom::dispatch",
+                            site,
+                            pos = %format_args!("{}:{}", pos.0, pos.1),
                             kind = "send",
                             selector = self.symbols.text(selector),
                             key = self.class_name(class),
                             depth = chain.chain_len(),
+                            state = match chain.state() {
+                                crate::dispatch::ChainState::Uninitialized => "uninitialized",
+                                crate::dispatch::ChainState::Monomorphic => "monomorphic",
+                                crate::dispatch::ChainState::Polymorphic => "polymorphic",
+                                crate::dispatch::ChainState::Generic => "generic",
+                            },
                             dropped = n,
                             "invalidated"
                         );

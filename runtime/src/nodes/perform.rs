@@ -127,9 +127,10 @@ impl PerformCache {
             chain: Box::new(DispatchChain::default()),
         }));
         e.chain.mark_registered();
-        vm.register_dependent(selector, Dependent::Chain(&*e.chain));
+        let (site, pos) = self.site.get().unwrap_or(("?", (0, 0)));
+        vm.register_dependent(selector, Dependent::Chain(&*e.chain, site, pos));
         let dnu = vm.well_known.dnu;
-        vm.register_dependent(dnu, Dependent::Chain(&*e.chain));
+        vm.register_dependent(dnu, Dependent::Chain(&*e.chain, site, pos));
         self.entries[n].set(Some(e));
         self.len.set(n as u8 + 1);
         if let Some((site, pos)) = self.site.get() {

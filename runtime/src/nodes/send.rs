@@ -380,12 +380,15 @@ impl SendNode {
                 vm.register_site(self);
             }
             if self.chain.mark_registered() {
-                vm.register_dependent(self.selector, Dependent::Chain(&self.chain));
+                vm.register_dependent(
+                    self.selector,
+                    Dependent::Chain(&self.chain, self.site, self.pos),
+                );
                 // A DNU entry also depends on the lookup of the handler; it
                 // is cheaper to register every chain than to track which
                 // ones ever held a DNU entry.
                 let dnu = vm.well_known.dnu;
-                vm.register_dependent(dnu, Dependent::Chain(&self.chain));
+                vm.register_dependent(dnu, Dependent::Chain(&self.chain, self.site, self.pos));
             }
             let grew = self.chain.add(CacheEntry { shape, target });
             crate::trace::chain_event(
