@@ -135,13 +135,18 @@ impl Lowerer<'_> {
         Ok(slots)
     }
 
-    fn method(&mut self, m: &MethodAst, body: &Body) -> LResult<&'static MethodData> {
+    /// Opens the scope of a method (`is_method`) or real block.
+    fn push_scope(&mut self, is_method: bool) {
         self.scopes.push(Scope {
             names: Vec::new(),
             num_slots: 0,
             needs_context: false,
-            is_method: true,
+            is_method,
         });
+    }
+
+    fn method(&mut self, m: &MethodAst, body: &Body) -> LResult<&'static MethodData> {
+        self.push_scope(true);
         self.declare(&m.params, "parameter")?;
         self.declare(&body.locals, "local")?;
         let mut nodes = Vec::new();
@@ -200,12 +205,7 @@ impl Lowerer<'_> {
                 ),
             );
         }
-        self.scopes.push(Scope {
-            names: Vec::new(),
-            num_slots: 0,
-            needs_context: false,
-            is_method: false,
-        });
+        self.push_scope(false);
         self.declare(&b.params, "block parameter")?;
         self.declare(&b.body.locals, "local")?;
         let body = self.statements(&b.body.stmts);

@@ -141,26 +141,24 @@ type PResult<T> = Result<T, Diagnostic>;
 
 /// Parses a whole class file.
 pub fn parse_class(src: &str) -> PResult<ClassAst> {
-    let mut p = Parser {
-        toks: tokenize(src)?,
-        i: 0,
-        depth: 0,
-    };
-    let c = p.class_def()?;
-    p.expect_eof()?;
-    Ok(c)
+    parse_all(src, Parser::class_def)
 }
 
 /// Parses one method definition (`pattern = ( body )`).
 pub fn parse_method(src: &str) -> PResult<MethodAst> {
+    parse_all(src, Parser::method)
+}
+
+/// Parses `src` with `rule`, which must consume all of it.
+fn parse_all<T>(src: &str, rule: fn(&mut Parser) -> PResult<T>) -> PResult<T> {
     let mut p = Parser {
         toks: tokenize(src)?,
         i: 0,
         depth: 0,
     };
-    let m = p.method()?;
+    let r = rule(&mut p)?;
     p.expect_eof()?;
-    Ok(m)
+    Ok(r)
 }
 
 impl Parser {
