@@ -121,6 +121,11 @@ fn parse_args(args: Vec<String>) -> Cli {
     })
 }
 
+/// The OMOP library shipped with metasom (Domain, Mirror, ActorDomain...).
+fn bundled_omop() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("smalltalk-src/omop")
+}
+
 fn bundled_core() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("smalltalk-src/core")
 }
@@ -147,6 +152,9 @@ fn run(opts: Options) -> u8 {
     };
     classpath.push(dir.clone());
     classpath.extend(opts.classpath);
+    if !classpath.iter().any(|d| d.join("Domain.som").is_file()) {
+        classpath.push(bundled_omop());
+    }
     if !classpath.iter().any(|d| d.join("Object.som").is_file()) {
         classpath.push(bundled_core());
     }
@@ -157,6 +165,7 @@ fn run(opts: Options) -> u8 {
     }
 
     let mut vm = Vm::new(classpath, Rc::new(SomFrontend));
+    som_omop::install(&mut vm);
     if let Err(e) = vm.bootstrap() {
         eprintln!("som: cannot load the core library: {e}");
         return 1;

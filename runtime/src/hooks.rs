@@ -22,6 +22,8 @@ pub enum MethodDef {
         num_args: usize,
         /// Definition site.
         source: SourceLoc,
+        /// Declared `= unenforced primitive`: never reified.
+        unenforced: bool,
     },
 }
 

@@ -51,6 +51,12 @@ impl Unwind {
     pub const ERROR: Unwind = Unwind(5);
     /// `system exit: vm.exit_code`.
     pub const EXIT: Unwind = Unwind(6);
+    /// An exception handler finished, or `return:`/`retry`: unwind to the
+    /// `on:do:` named by `vm.exc.target` with `vm.unwind_value`.
+    pub const EXCEPTION: Unwind = Unwind(7);
+    /// `resume:`: the `signal` of exception `vm.exc.resume` answers
+    /// `vm.unwind_value`.
+    pub const RESUME: Unwind = Unwind(8);
 }
 
 impl Unwind {
@@ -183,12 +189,54 @@ pub fn invoke(vm: &mut Vm, m: &'static MethodData, base: usize) -> VmResult {
 }
 
 /// Runs the block `closure` with the arguments at `vm.stack[base + 1..]`.
+/// In enforced execution the block runs its enforced body: where a block was
+/// made does not matter, only the mode of the code evaluating it.
 pub fn invoke_block(vm: &mut Vm, closure: Value, base: usize) -> VmResult {
     let m = unsafe_block_method(closure);
+    if vm.omop.enforced {
+        return invoke_block_enforced(vm, m, closure, base);
+    }
     match &m.kind {
         MethodKind::Ast(body) => invoke_ast(vm, m, body, base, closure),
         MethodKind::Primitive(_) => Err(Unwind::error("block without a body")),
     }
+}
+
+/// The enforced twin of an AST method or block body.
+fn enforced_body_of(vm: &mut Vm, m: &'static MethodData) -> Result<&'static AstBody, Unwind> {
+    match m.enforced.force(vm) {
+        Ok(Some(b)) => Ok(b),
+        Ok(None) => match &m.kind {
+            MethodKind::Ast(b) => Ok(b),
+            MethodKind::Primitive(_) => Err(Unwind::error("a primitive has no enforced body")),
+        },
+        Err(e) => Err(Unwind::error(e)),
+    }
+}
+
+/// Runs the enforced body of AST method `m` on the receiver and arguments at
+/// `base`, in enforced execution.
+#[cold]
+#[inline(never)]
+pub fn invoke_enforced_body(vm: &mut Vm, m: &'static MethodData, base: usize) -> VmResult {
+    let body = enforced_body_of(vm, m)?;
+    let was = vm.omop.enforced;
+    vm.omop.enforced = true;
+    let r = activate_method(vm, m, body, base);
+    vm.omop.enforced = was;
+    r
+}
+
+#[cold]
+#[inline(never)]
+fn invoke_block_enforced(
+    vm: &mut Vm,
+    m: &'static MethodData,
+    closure: Value,
+    base: usize,
+) -> VmResult {
+    let body = enforced_body_of(vm, m)?;
+    activate_block(vm, m, body, base, closure)
 }
 
 fn unsafe_block_method(closure: Value) -> &'static MethodData {
@@ -440,6 +488,10 @@ impl Node {
             Node::Return(n) => eval_return(n, vm, f),
             Node::NonLocalReturn(n) => eval_non_local_return(n, vm, f),
             Node::Block(b) => eval_block(b, vm, f),
+            Node::EnforcedSend(s) => s.eval(vm, f),
+            Node::EnforcedFieldRead(n) => n.read(vm, f),
+            Node::EnforcedFieldWrite(n) => n.write(vm, f),
+            Node::EnforcedGlobalRead(n) => n.eval(vm, f),
         }
     }
 }

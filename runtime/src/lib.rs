@@ -16,6 +16,7 @@ pub mod interpreter;
 pub mod method;
 pub mod nodes;
 pub mod object;
+pub mod omop;
 pub mod primitives;
 pub mod symbols;
 pub mod trace;

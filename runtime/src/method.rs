@@ -5,7 +5,7 @@
 //! Redefining a method installs a new `MethodData`; the old one stays valid for
 //! activations still running it.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 
 use crate::interpreter::Args;
 use crate::nodes::Node;
@@ -97,6 +97,56 @@ pub struct MethodData {
     /// access, `respondsTo:`): send sites that reach them use a nested chain
     /// instead of calling them.
     pub reflective: Option<crate::nodes::Reflective>,
+    /// Declared `unenforced`: the method always runs at the meta level, and
+    /// a primitive so marked is never reified.
+    pub unenforced: bool,
+    /// A primitive whose job is to run other code (block evaluation,
+    /// `perform:`, `invokeOn:with:`, exception handling): it is never
+    /// reified, and the code it runs is subject to the caller's enforcement.
+    pub transparent: bool,
+    /// The body used in enforced execution, compiled on first use.
+    pub enforced: EnforcedBody,
+}
+
+/// Compiles the enforced twin of a method or block body.
+pub type BodyCompiler = Box<dyn Fn(&mut Vm) -> Result<AstBody, String>>;
+
+/// The enforced twin of an AST body: the same code with every send, field
+/// access and global read going through the owner domain's handlers.
+/// Compiled on first enforced activation, so programs that never enforce pay
+/// nothing for it.
+#[derive(Default)]
+pub struct EnforcedBody {
+    compiled: OnceCell<&'static AstBody>,
+    compile: Option<BodyCompiler>,
+}
+
+impl EnforcedBody {
+    /// A twin compiled by `compile` on first use.
+    pub fn new(compile: BodyCompiler) -> EnforcedBody {
+        EnforcedBody {
+            compiled: OnceCell::new(),
+            compile: Some(compile),
+        }
+    }
+
+    /// The compiled twin, if it was compiled already.
+    pub fn get(&self) -> Option<&'static AstBody> {
+        self.compiled.get().copied()
+    }
+
+    /// The twin, compiling it now if needed; None for bodies built without a
+    /// compiler (hand-made ASTs), which then run their only body.
+    pub fn force(&self, vm: &mut Vm) -> Result<Option<&'static AstBody>, String> {
+        if let Some(b) = self.compiled.get() {
+            return Ok(Some(b));
+        }
+        let Some(compile) = &self.compile else {
+            return Ok(None);
+        };
+        let body: &'static AstBody = Box::leak(Box::new(compile(vm)?));
+        Ok(Some(self.compiled.get_or_init(|| body)))
+    }
 }
 
 impl MethodData {

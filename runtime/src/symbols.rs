@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use crate::value::Value;
 
 /// Index of an interned symbol.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Default)]
 pub struct SymbolId(pub u32);
 
 /// The table of interned symbols.

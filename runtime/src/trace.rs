@@ -89,6 +89,95 @@ pub fn perform_event(
     );
 }
 
+/// The name of a domain key for traces: `standard` or the domain's class.
+fn domain_name(vm: &Vm, key: Value) -> String {
+    if key.is_ptr() {
+        format!("a {}", vm.class_name_of(key))
+    } else {
+        "standard".to_string()
+    }
+}
+
+/// Reports a transition of a domain-keyed chain (kind `domain`): `key` is the
+/// domain, `selector` the handler, and the message says whether the entry runs
+/// the standard operation or calls a customised handler.
+pub fn domain_event(
+    vm: &Vm,
+    chain: &crate::nodes::DomainChain,
+    key: Value,
+    customised: bool,
+    generic: bool,
+) {
+    if !enabled() {
+        return;
+    }
+    let (site, pos) = chain.site();
+    tracing::trace!(
+        target: "metasom::dispatch",
+        site,
+        pos = %format_args!("{}:{}", pos.0, pos.1),
+        kind = "domain",
+        selector = chain.handler().selector(),
+        key = %domain_name(vm, key),
+        depth = chain.chain_len(),
+        state = chain.state_name(),
+        "{}",
+        if generic {
+            "generic"
+        } else if customised {
+            "cached handler"
+        } else {
+            "cached standard"
+        }
+    );
+}
+
+/// Reports entries of a domain-keyed chain dropped because `class` changed a
+/// handler.
+pub fn domain_invalidated(
+    vm: &Vm,
+    chain: &crate::nodes::DomainChain,
+    class: Value,
+    dropped: usize,
+) {
+    if !enabled() {
+        return;
+    }
+    let (site, pos) = chain.site();
+    tracing::trace!(
+        target: "metasom::dispatch",
+        site,
+        pos = %format_args!("{}:{}", pos.0, pos.1),
+        kind = "domain",
+        selector = chain.handler().selector(),
+        key = vm.class_name(class),
+        depth = chain.chain_len(),
+        state = chain.state_name(),
+        dropped,
+        "invalidated"
+    );
+}
+
+/// Reports an object changing owner: the domain-keyed entries of its old
+/// owner stop matching it at their next guard.
+pub fn domain_owner_event(vm: &Vm, obj: Value, new_owner: Value) {
+    if !enabled() {
+        return;
+    }
+    tracing::trace!(
+        target: "metasom::dispatch",
+        site = "Mirror>>#setDomainOf:to:",
+        pos = "0:0",
+        kind = "domain",
+        selector = "setDomainOf:to:",
+        key = %domain_name(vm, new_owner),
+        depth = 0usize,
+        state = "owner",
+        "{} changed owner",
+        vm.class_name_of(obj)
+    );
+}
+
 impl Vm {
     /// Records a send site that specialized, for statistics.
     pub fn register_site(&mut self, site: &SendNode) {

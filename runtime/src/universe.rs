@@ -200,6 +200,14 @@ impl Vm {
             .insert((class_name.to_string(), selector.to_string()), f);
     }
 
+    /// Declares the primitive `class_name>>selector` transparent to the OMOP:
+    /// it runs other code (which is itself subject to enforcement) and is never
+    /// reified through `requestExecutionOfPrimitive:with:on:`.
+    pub fn register_transparent(&mut self, class_name: &str, selector: &str) {
+        self.transparent
+            .insert((class_name.to_string(), selector.to_string()));
+    }
+
     /// Loads (if needed) and answers the class named `name`, or None when no
     /// class file exists. Compile errors are SOM-level errors.
     pub fn try_load_class(&mut self, name: SymbolId) -> Result<Option<Value>, Unwind> {
@@ -366,6 +374,9 @@ impl Vm {
         }
         self.set_global(name, class);
         self.flush_lookup_cache();
+        if def.name == "Domain" && !self.omop.domain_class.is_ptr() {
+            self.note_domain_class(class);
+        }
         Ok(class)
     }
 
@@ -403,6 +414,7 @@ impl Vm {
                 signature,
                 num_args,
                 source,
+                unenforced,
             } => {
                 let class_name = self.class_name(class).to_string();
                 let f = self
@@ -429,6 +441,11 @@ impl Vm {
                     is_block: false,
                     trivial,
                     reflective: crate::nodes::Reflective::of(self.class_name(class), &signature),
+                    unenforced,
+                    transparent: self
+                        .transparent
+                        .contains(&(self.class_name(class).to_string(), signature.clone())),
+                    enforced: Default::default(),
                 }
                 .leak()
             }
@@ -460,18 +477,21 @@ impl Vm {
     }
 
     fn install_hidden_performs(&mut self) {
-        for (sel, argc) in HIDDEN_PERFORMS {
+        for (sel, argc, f) in HIDDEN_PERFORMS {
             let signature = self.intern(sel);
             let m = MethodData {
                 signature,
                 num_args: argc,
-                kind: MethodKind::Primitive(crate::primitives::perform_primitive),
+                kind: MethodKind::Primitive(f),
                 holder: Cell::new(self.classes.object),
                 object: Cell::new(Value::ZERO),
                 source: Default::default(),
                 is_block: false,
                 trivial: None,
                 reflective: crate::nodes::Reflective::of("Object", sel),
+                unenforced: false,
+                transparent: true,
+                enforced: Default::default(),
             }
             .leak();
             let shape = self.instance_shape(self.classes.primitive);
@@ -545,6 +565,9 @@ impl Vm {
             Err(Unwind::EXIT) => Outcome::Exit(self.exit_code),
             Err(Unwind::ERROR) => Outcome::Error(crate::interpreter::take_error()),
             Err(Unwind::RESTART) => Outcome::Error(SomError::new("restart outside of a method")),
+            Err(Unwind::EXCEPTION) | Err(Unwind::RESUME) => Outcome::Error(SomError::new(
+                "an exception handler's on:do: is no longer active",
+            )),
             Err(Unwind::RETURN) | Err(Unwind::ESCAPED) => Outcome::Exit(0),
             Err(_) => Outcome::Error(SomError::new("non-local return without a home")),
         }
@@ -554,10 +577,22 @@ impl Vm {
 /// Perform primitives the VM provides although SOM's `Object.som` does not
 /// declare them; they are found by lookup but not listed by `Class>>methods`
 /// (which must keep `Object`'s 33 methods).
-const HIDDEN_PERFORMS: [(&str, usize); 3] = [
-    ("perform:with:", 2),
-    ("perform:with:with:", 3),
-    ("perform:with:with:with:", 4),
+/// The `performEnforced:` family is hidden the same way: it runs the method
+/// at base level in enforced execution, without asking the owner domain.
+const HIDDEN_PERFORMS: [(&str, usize, PrimFn); 9] = [
+    ("perform:with:", 2, crate::primitives::perform_primitive),
+    ("perform:with:with:", 3, crate::primitives::perform_primitive),
+    ("perform:with:with:with:", 4, crate::primitives::perform_primitive),
+    ("performEnforced:", 1, crate::primitives::perform_enforced),
+    ("performEnforced:with:", 2, crate::primitives::perform_enforced),
+    ("performEnforced:with:with:", 3, crate::primitives::perform_enforced),
+    ("performEnforced:withArguments:", 2, crate::primitives::perform_enforced_with_arguments),
+    ("performEnforced:inSuperclass:", 2, crate::primitives::perform_enforced_in_superclass),
+    (
+        "performEnforced:withArguments:inSuperclass:",
+        3,
+        crate::primitives::perform_enforced_with_arguments_in_superclass,
+    ),
 ];
 
 fn missing_primitive(vm: &mut Vm, args: Args) -> VmResult {

@@ -16,7 +16,7 @@
 use std::fmt;
 
 /// One SOM value: a small integer or a pointer to a heap object.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[repr(transparent)]
 pub struct Value(u64);
 

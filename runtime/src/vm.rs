@@ -130,6 +130,10 @@ pub enum Dependent {
     Super(*const crate::nodes::SuperSendNode),
     /// A `respondsTo:` site's cached answers.
     Reflect(*const crate::nodes::ReflectCache),
+    /// A domain-keyed chain, registered under its handler's selector.
+    Domain(*const crate::nodes::DomainChain),
+    /// An enforced super send's cached target.
+    EnforcedSuper(*const crate::nodes::EnforcedSendNode),
 }
 
 /// The virtual machine.
@@ -205,6 +209,14 @@ pub struct Vm {
     /// Time spent compiling methods (front end now, JIT later), for
     /// `system totalCompilationTime`.
     pub compile_time: std::time::Duration,
+    /// Execution mode, current domain and handler bookkeeping of the OMOP.
+    pub omop: crate::omop::OmopState,
+    /// Active exception handlers (`on:do:`), innermost last.
+    pub handlers: Vec<crate::primitives::HandlerRecord>,
+    /// Target of the exception unwind in flight.
+    pub exc: crate::primitives::ExceptionTransfer,
+    /// Primitives that run other code and are never reified.
+    pub(crate) transparent: std::collections::HashSet<(String, String)>,
 }
 
 impl Vm {
@@ -292,6 +304,10 @@ impl Vm {
             unwind_value: Value::ZERO,
             unwind_home: Value::ZERO,
             exit_code: 0,
+            omop: Default::default(),
+            handlers: Vec::new(),
+            exc: Default::default(),
+            transparent: Default::default(),
         }
     }
 
@@ -415,6 +431,9 @@ impl Vm {
                 self.system,
                 self.unwind_value,
                 self.unwind_home,
+                self.omop.current,
+                self.omop.alloc,
+                self.omop.standard,
             ];
             self.heap.collect(|m| {
                 for v in &perm {
@@ -476,16 +495,37 @@ impl Vm {
     /// A new instance of `class` with all fields nil.
     pub fn new_instance(&mut self, class: Value) -> Value {
         let n = self.class_data(class).instance_fields.borrow().len();
-        let shape = self.instance_shape(class);
+        let shape = self.owned_shape(class);
         let o = self.allocate_uninit(Kind::Object, n, shape);
         let nil = self.nil;
         object::slots(o).fill(nil);
         o
     }
 
+    /// The shape of a new instance of `class`: owned by the current domain's
+    /// `domainForNewObjects`.
+    #[inline(always)]
+    pub fn owned_shape(&mut self, class: Value) -> *const Shape {
+        let d = self.omop.alloc;
+        if d.is_ptr() {
+            self.shape_for(class, d)
+        } else {
+            self.instance_shape(class)
+        }
+    }
+
+    #[inline(always)]
+    fn new_array_shape(&mut self) -> *const Shape {
+        if self.omop.alloc.is_ptr() {
+            self.owned_shape(self.classes.array)
+        } else {
+            self.array_shape
+        }
+    }
+
     /// A new Array of `n` nils.
     pub fn new_array(&mut self, n: usize) -> Value {
-        let shape = self.instance_shape(self.classes.array);
+        let shape = self.new_array_shape();
         let a = self.allocate_uninit(Kind::Array, n, shape);
         let nil = self.nil;
         object::slots(a).fill(nil);
@@ -495,7 +535,8 @@ impl Vm {
     /// A new Array of `n` elements taken from the value stack at `from`.
     #[inline]
     pub fn new_array_from_stack(&mut self, from: usize, n: usize) -> Value {
-        let a = self.allocate_uninit(Kind::Array, n, self.array_shape);
+        let shape = self.new_array_shape();
+        let a = self.allocate_uninit(Kind::Array, n, shape);
         debug_assert!(from + n <= VALUE_STACK_SLOTS);
         // SAFETY: `from..from + n` are live stack slots and the new body has
         // room for `n` slots; both regions are distinct.
@@ -512,7 +553,8 @@ impl Vm {
     /// A new Array holding `values`.
     #[inline]
     pub fn new_array_from(&mut self, values: &[Value]) -> Value {
-        let a = self.allocate_uninit(Kind::Array, values.len(), self.array_shape);
+        let shape = self.new_array_shape();
+        let a = self.allocate_uninit(Kind::Array, values.len(), shape);
         // SAFETY: an Array body has room for `values.len()` slots, all of
         // which are written here before the next allocation.
         unsafe {
@@ -620,7 +662,7 @@ impl Vm {
             1 => self.classes.block2,
             _ => self.classes.block3,
         };
-        let shape = self.instance_shape(class);
+        let shape = self.owned_shape(class);
         let b = self.allocate_uninit(Kind::Block, 0, shape);
         let body = object::block_body(b);
         body.method = method;
@@ -717,6 +759,7 @@ impl Vm {
     /// Forgets cached lookups (after a method table changed).
     pub fn flush_lookup_cache(&mut self) {
         self.lookup_cache.clear();
+        self.flush_handler_cache();
     }
 
     /// Records that `dep` cached a lookup of `selector`.
@@ -788,6 +831,26 @@ impl Vm {
                         same_selector && self.inherits_from(cls, class)
                     });
                 }
+                Dependent::Domain(d) => {
+                    // SAFETY: domain chains live in leaked AST nodes.
+                    let chain = unsafe { &*d };
+                    let n = chain.invalidate(|key| {
+                        key.is_ptr() && self.inherits_from(self.class_of(key), class)
+                    });
+                    if n > 0 {
+                        crate::trace::domain_invalidated(self, chain, class, n);
+                    }
+                    dropped += n;
+                }
+                Dependent::EnforcedSuper(s) => {
+                    // SAFETY: enforced sends live in leaked AST nodes.
+                    let node = unsafe { &*s };
+                    let lc = node.lookup_class.unwrap_or(Value::ZERO);
+                    if node.super_target.get().is_some() && self.inherits_from(lc, class) {
+                        node.super_target.set(None);
+                        dropped += 1;
+                    }
+                }
                 Dependent::Super(s) => {
                     // SAFETY: as above.
                     let node = unsafe { &*s };
@@ -843,6 +906,9 @@ impl Vm {
     /// Sends `selector` with receiver and arguments already at `base` (a
     /// generic send, without an inline cache).
     pub fn send_at(&mut self, selector: SymbolId, base: usize, argc: usize) -> VmResult {
+        if self.omop.enforced {
+            return self.send_enforced_at(selector, Value::ZERO, base, argc);
+        }
         let rcvr = self.stack_at(base);
         let class = self.class_of(rcvr);
         let target = self.resolve_target(class, selector)?;

@@ -38,7 +38,9 @@ pub fn vm_with(classes: &[(&str, &str)], extra: &[PathBuf]) -> Vm {
     let mut cp = vec![dir];
     cp.extend(extra.iter().cloned());
     cp.push(root().join("smalltalk-src/core"));
+    cp.push(root().join("smalltalk-src/omop"));
     let mut vm = Vm::new(cp, Rc::new(SomFrontend));
+    som_omop::install(&mut vm);
     vm.bootstrap().expect("bootstrap");
     vm
 }

@@ -23,9 +23,10 @@
 use std::rc::Rc;
 
 use num_bigint::BigInt;
-use som_runtime::method::{AstBody, MethodData, MethodKind, SourceLoc, Trivial};
+use som_runtime::method::{AstBody, EnforcedBody, MethodData, MethodKind, SourceLoc, Trivial};
 use som_runtime::nodes::{
-    AndOrNode, BlockLiteral, DeferredBlock, Fallback, FieldIndex, GlobalReadNode, IfElseNode,
+    AndOrNode, BlockLiteral, DeferredBlock, EnforcedFieldNode, EnforcedGlobalNode,
+    EnforcedSendNode, Fallback, FieldIndex, GlobalReadNode, IfElseNode,
     IfKind, IfNode, LoopNode, Node, OuterVar, SendNode, SlotIndex, SpecialOp, SuperSendNode,
     ToDoKind, ToDoNode,
 };
@@ -71,6 +72,9 @@ struct Lowerer<'a> {
     scopes: Vec<Scope>,
     /// `Class>>#selector` of the method being lowered (shared by its sites).
     site: &'static str,
+    /// Lowering the enforced twin: sends, field accesses and global reads
+    /// become their domain-dispatched forms.
+    enforced: bool,
 }
 
 type LResult<T> = Result<T, Diagnostic>;
@@ -96,6 +100,7 @@ pub fn lower_method(
         class,
         scopes: Vec::new(),
         site,
+        enforced: false,
     };
     l.method(m, body)
 }
@@ -145,7 +150,8 @@ impl Lowerer<'_> {
         });
     }
 
-    fn method(&mut self, m: &MethodAst, body: &Body) -> LResult<&'static MethodData> {
+    /// Lowers a method body in the current mode; answers it with its scope.
+    fn method_body(&mut self, m: &MethodAst, body: &Body) -> LResult<(Node, Scope)> {
         self.push_scope(true);
         self.declare(&m.params, "parameter")?;
         self.declare(&body.locals, "local")?;
@@ -170,17 +176,42 @@ impl Lowerer<'_> {
             nodes.push(Node::SelfRef);
         }
         let scope = self.scopes.pop().expect("method scope");
+        Ok((sequence(nodes), scope))
+    }
+
+    fn method(&mut self, m: &MethodAst, body: &Body) -> LResult<&'static MethodData> {
+        let (body_node, scope) = self.method_body(m, body)?;
         let sig = self.vm.intern(&m.selector);
-        let body = sequence(nodes);
-        let mut trivial = trivial_form(&body, m.params.len(), scope.num_slots);
+        let mut trivial = trivial_form(&body_node, m.params.len(), scope.num_slots);
         if m.selector == "doesNotUnderstand:arguments:" && !scope.needs_context {
-            trivial = trivial.or_else(|| self.forward_form(&body, scope.num_slots));
+            trivial = trivial.or_else(|| self.forward_form(&body_node, scope.num_slots));
         }
+        let enforced = {
+            let (mast, bast) = (Rc::new(m.clone()), Rc::new(body.clone()));
+            let (class, site) = (self.class.clone(), self.site);
+            EnforcedBody::new(Box::new(move |vm: &mut Vm| {
+                let mut l = Lowerer {
+                    vm,
+                    class: class.clone(),
+                    scopes: Vec::new(),
+                    site,
+                    enforced: true,
+                };
+                let (body, scope) = l
+                    .method_body(&mast, &bast)
+                    .map_err(|d| d.render(&class.file))?;
+                Ok(AstBody {
+                    body,
+                    num_slots: scope.num_slots,
+                    needs_context: scope.needs_context,
+                })
+            }))
+        };
         Ok(MethodData {
             signature: sig,
             num_args: m.params.len(),
             kind: MethodKind::Ast(AstBody {
-                body,
+                body: body_node,
                 num_slots: scope.num_slots,
                 needs_context: scope.needs_context,
             }),
@@ -190,6 +221,9 @@ impl Lowerer<'_> {
             is_block: false,
             trivial,
             reflective: None,
+            unenforced: m.unenforced,
+            transparent: false,
+            enforced,
         }
         .leak())
     }
@@ -205,12 +239,30 @@ impl Lowerer<'_> {
                 ),
             );
         }
-        self.push_scope(false);
-        self.declare(&b.params, "block parameter")?;
-        self.declare(&b.body.locals, "local")?;
-        let body = self.statements(&b.body.stmts);
-        let scope = self.scopes.pop().expect("block scope");
-        let body = body?;
+        let snapshot = self.scopes.clone();
+        let was = std::mem::replace(&mut self.enforced, false);
+        let lowered = self.block_body(b);
+        self.enforced = was;
+        let (body, scope) = lowered?;
+        let enforced = {
+            let block = Rc::new(b.clone());
+            let (class, site) = (self.class.clone(), self.site);
+            EnforcedBody::new(Box::new(move |vm: &mut Vm| {
+                let mut l = Lowerer {
+                    vm,
+                    class: class.clone(),
+                    scopes: snapshot.clone(),
+                    site,
+                    enforced: true,
+                };
+                let (body, scope) = l.block_body(&block).map_err(|d| d.render(&class.file))?;
+                Ok(AstBody {
+                    body,
+                    num_slots: scope.num_slots,
+                    needs_context: scope.needs_context,
+                })
+            }))
+        };
         let sig = match b.params.len() {
             0 => "value",
             1 => "value:",
@@ -231,8 +283,22 @@ impl Lowerer<'_> {
             is_block: true,
             trivial: None,
             reflective: None,
+            unenforced: false,
+            transparent: false,
+            enforced,
         }
         .leak())
+    }
+
+    /// Lowers a block's body in its own scope, in the current mode.
+    fn block_body(&mut self, b: &BlockAst) -> LResult<(Node, Scope)> {
+        self.push_scope(false);
+        let r = self
+            .declare(&b.params, "block parameter")
+            .and_then(|_| self.declare(&b.body.locals, "local"))
+            .and_then(|_| self.statements(&b.body.stmts));
+        let scope = self.scopes.pop().expect("block scope");
+        Ok((r?, scope))
     }
 
     /// Statements of a block body (real or inlined): the value of the last
@@ -307,6 +373,7 @@ impl Lowerer<'_> {
                 class: class.clone(),
                 scopes: snapshot.clone(),
                 site,
+                enforced: false,
             };
             l.block_method(&block).map_err(|d| d.render(&class.file))
         }))
@@ -352,6 +419,9 @@ impl Lowerer<'_> {
                         },
                         v,
                     )),
+                    Var::Field(i) if self.enforced => Ok(Node::EnforcedFieldWrite(Box::new(
+                        EnforcedFieldNode::new(FieldIndex(i), Some(*v), self.site),
+                    ))),
                     Var::Field(i) => Ok(Node::FieldWrite(FieldIndex(i), v)),
                     Var::Global => err(
                         *pos,
@@ -388,7 +458,14 @@ impl Lowerer<'_> {
                     depth: d,
                     slot: SlotIndex(s),
                 }),
+                Var::Field(i) if self.enforced => Node::EnforcedFieldRead(Box::new(
+                    EnforcedFieldNode::new(FieldIndex(i), None, self.site),
+                )),
                 Var::Field(i) => Node::FieldRead(FieldIndex(i)),
+                Var::Global if self.enforced => {
+                    let id = self.vm.intern(name);
+                    Node::EnforcedGlobalRead(Box::new(EnforcedGlobalNode::new(id, self.site)))
+                }
                 Var::Global => {
                     let id = self.vm.intern(name);
                     Node::GlobalRead(Box::new(GlobalReadNode::new(id)))
@@ -451,6 +528,17 @@ impl Lowerer<'_> {
                     .map(|a| self.expr(a))
                     .collect::<LResult<Vec<_>>>()?;
                 let selector = self.vm.intern(sel);
+                if self.enforced {
+                    return Ok(Node::EnforcedSend(Box::new(EnforcedSendNode::new(
+                        selector,
+                        Node::SelfRef,
+                        args,
+                        Some(self.class.super_lookup),
+                        None,
+                        self.site,
+                        (pos.line, pos.col),
+                    ))));
+                }
                 return Ok(Node::SuperSend(Box::new(SuperSendNode {
                     selector,
                     lookup_class: self.class.super_lookup,
@@ -469,6 +557,17 @@ impl Lowerer<'_> {
             .collect::<LResult<Vec<_>>>()?;
         let selector = self.vm.intern(sel);
         let special = SpecialOp::for_selector(sel);
+        if self.enforced {
+            return Ok(Node::EnforcedSend(Box::new(EnforcedSendNode::new(
+                selector,
+                receiver,
+                args,
+                None,
+                special,
+                self.site,
+                (pos.line, pos.col),
+            ))));
+        }
         let send = Box::new(SendNode::new(
             selector,
             special,

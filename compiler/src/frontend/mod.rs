@@ -58,6 +58,7 @@ fn method_def(vm: &mut Vm, ctx: &Rc<ClassContext>, m: &MethodAst) -> Result<Meth
         MethodBody::Primitive => Ok(MethodDef::Primitive {
             signature: m.selector.clone(),
             num_args: m.params.len(),
+            unenforced: m.unenforced,
             source: SourceLoc {
                 file: ctx.file.clone(),
                 line: m.pos.line,

@@ -104,6 +104,8 @@ pub struct MethodAst {
     pub params: Vec<(String, Pos)>,
     /// Body.
     pub body: MethodBody,
+    /// Declared `= unenforced ...`: always runs at the meta level.
+    pub unenforced: bool,
     /// Position of the pattern.
     pub pos: Pos,
 }
@@ -328,6 +330,11 @@ impl Parser {
             return self.error("'=' after the method pattern");
         }
         self.advance();
+        // `unenforced` cannot start a body, so the modifier is unambiguous.
+        let unenforced = matches!(self.peek(), Tok::Ident(s) if s == "unenforced");
+        if unenforced {
+            self.advance();
+        }
         let body = match self.peek().clone() {
             Tok::Ident(s) if s == "primitive" => {
                 self.advance();
@@ -342,6 +349,7 @@ impl Parser {
             _ => return self.error("'primitive' or '(' to start the method body"),
         };
         Ok(MethodAst {
+            unenforced,
             selector,
             params,
             body,

@@ -14,14 +14,19 @@
 
 mod block;
 mod control;
+mod enforced;
 mod perform;
 mod reflect;
-mod send;
+pub(crate) mod send;
 mod variables;
 
 pub use block::BlockLiteral;
+pub use enforced::{
+    DomainChain, EnforcedFieldNode, EnforcedGlobalNode, EnforcedSendNode, DOMAIN_CACHE_LIMIT,
+};
 pub use block::{BlockCompiler, DeferredBlock};
 pub use control::{Fallback, IfElseNode, IfKind, IfNode, LoopNode, ToDoKind, ToDoNode};
+pub(crate) use perform::lay_out_arguments;
 pub use perform::{PerformCache, PerformEntry, PerformKind, PERFORM_CACHE_LIMIT};
 pub use reflect::{
     field_of, ReflectCache, ReflectEntry, Reflective, Resolved, REFLECT_CACHE_LIMIT,
@@ -95,6 +100,14 @@ pub enum Node {
     AndOr(Box<control::AndOrNode>),
     /// Inlined `to:do:`, `to:by:do:`, `downTo:do:`, `timesRepeat:`.
     ToDo(Box<ToDoNode>),
+    /// A send (or super send) in an enforced body.
+    EnforcedSend(Box<EnforcedSendNode>),
+    /// A field read of `self` in an enforced body.
+    EnforcedFieldRead(Box<EnforcedFieldNode>),
+    /// A field write of `self` in an enforced body; answers the value.
+    EnforcedFieldWrite(Box<EnforcedFieldNode>),
+    /// A global read in an enforced body.
+    EnforcedGlobalRead(Box<EnforcedGlobalNode>),
 }
 
 pub use control::AndOrNode;
@@ -110,7 +123,18 @@ impl Node {
             | Node::OuterRead(_)
             | Node::FieldRead(_)
             | Node::GlobalRead(_)
+            | Node::EnforcedFieldRead(_)
+            | Node::EnforcedGlobalRead(_)
             | Node::Block(_) => {}
+            Node::EnforcedFieldWrite(n) => {
+                if let Some(v) = &n.value {
+                    f(v)
+                }
+            }
+            Node::EnforcedSend(s) => {
+                f(&s.receiver);
+                s.args.iter().for_each(&mut *f);
+            }
             Node::LocalWrite(_, v)
             | Node::OuterWrite(_, v)
             | Node::FieldWrite(_, v)

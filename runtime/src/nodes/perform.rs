@@ -157,35 +157,7 @@ impl PerformCache {
         } else {
             Value::ZERO
         };
-        // Lay out [rcvr, args...] over [rcvr, selector, ...].
-        let nargs = if kind.with_array {
-            let arr = vm.stack_at(base + 2);
-            let is_array = arr.is_ptr()
-                && crate::object::header(arr).meta as u8 == crate::object::Kind::Array as u8;
-            let n = if is_array {
-                crate::object::header(arr).len()
-            } else if arr == vm.nil {
-                0
-            } else {
-                return Err(crate::primitives::wrong_arg(vm, prim, "an Array", arr));
-            };
-            vm.reserve_stack(base + 1 + n)?;
-            for i in 0..n {
-                // SAFETY: `arr` is an Array of `n` initialised elements.
-                let v = unsafe { *crate::object::body_ptr::<Value>(arr).add(i) };
-                vm.set_stack_at(base + 1 + i, v);
-            }
-            vm.set_sp(base + 1 + n);
-            n
-        } else {
-            let n = argc - 1 - kind.in_superclass as usize;
-            for i in 0..n {
-                let v = vm.stack_at(base + 2 + i);
-                vm.set_stack_at(base + 1 + i, v);
-            }
-            vm.set_sp(base + 1 + n);
-            n
-        };
+        let nargs = lay_out_arguments(vm, kind, prim, base, argc)?;
         let (selector, entry) = match self.find(sel_value, lookup_class) {
             Some(e) => (e.selector, Some(e)),
             None => {
@@ -214,6 +186,10 @@ impl PerformCache {
                 "{prim}: #{} takes {want} argument(s), given {nargs}",
                 vm.symbols.text(selector)
             )));
+        }
+        if vm.omop.enforced {
+            // Base-level code performing a selector sends it, enforced.
+            return vm.send_enforced_at(selector, lookup_class, base, nargs);
         }
         let shape = vm.shape_of(rcvr);
         let target = match entry {
@@ -263,4 +239,46 @@ fn resolve(
         let class = vm.class_of(rcvr);
         vm.resolve_target(class, selector)
     }
+}
+
+/// Moves the performed arguments (from the stack or from the argument Array)
+/// over the selector, so that `[rcvr, args...]` starts at `base`; answers their
+/// number.
+pub(crate) fn lay_out_arguments(
+    vm: &mut Vm,
+    kind: PerformKind,
+    prim: &str,
+    base: usize,
+    argc: usize,
+) -> Result<usize, Unwind> {
+    // Lay out [rcvr, args...] over [rcvr, selector, ...].
+let nargs = if kind.with_array {
+        let arr = vm.stack_at(base + 2);
+        let is_array = arr.is_ptr()
+            && crate::object::header(arr).meta as u8 == crate::object::Kind::Array as u8;
+        let n = if is_array {
+            crate::object::header(arr).len()
+        } else if arr == vm.nil {
+            0
+        } else {
+            return Err(crate::primitives::wrong_arg(vm, prim, "an Array", arr));
+        };
+        vm.reserve_stack(base + 1 + n)?;
+        for i in 0..n {
+            // SAFETY: `arr` is an Array of `n` initialised elements.
+            let v = unsafe { *crate::object::body_ptr::<Value>(arr).add(i) };
+            vm.set_stack_at(base + 1 + i, v);
+        }
+        vm.set_sp(base + 1 + n);
+        n
+    } else {
+        let n = argc - 1 - kind.in_superclass as usize;
+        for i in 0..n {
+            let v = vm.stack_at(base + 2 + i);
+            vm.set_stack_at(base + 1 + i, v);
+        }
+        vm.set_sp(base + 1 + n);
+        n
+    };
+    Ok(nargs)
 }

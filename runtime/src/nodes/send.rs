@@ -410,6 +410,13 @@ impl SendNode {
     }
 }
 
+/// The in-place result of a special binary operation, if the operands allow
+/// one (for enforced sends, which share the arithmetic).
+#[inline(always)]
+pub(crate) fn special_op_pub(vm: &mut Vm, op: SpecialOp, rcvr: Value, arg: Value) -> Option<Value> {
+    special_op(vm, op, rcvr, arg)
+}
+
 #[inline(always)]
 fn special_op(vm: &mut Vm, op: SpecialOp, rcvr: Value, arg: Value) -> Option<Value> {
     if matches!(op, SpecialOp::And | SpecialOp::Or) {

@@ -49,7 +49,15 @@ fn method_invoke_on_with(vm: &mut Vm, a: Args) -> VmResult {
     for i in 0..values.len() {
         vm.push(object::slots(args)[i])?;
     }
-    let r = invoke(vm, m, base);
+    // Base-level code invoking a method keeps its enforcement.
+    let r = if vm.omop.enforced {
+        let n = m.num_args;
+        vm.call_enforced(m, base, n, &mut |vm, key| {
+            vm.domain_handler(key, crate::omop::Handler::Primitive)
+        })
+    } else {
+        invoke(vm, m, base)
+    };
     vm.set_sp(base);
     r
 }

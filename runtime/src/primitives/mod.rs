@@ -12,6 +12,7 @@ mod array;
 mod block;
 mod class;
 mod double;
+mod exception;
 mod integer;
 mod method;
 mod object;
@@ -23,8 +24,12 @@ use crate::object::Kind;
 use crate::value::Value;
 use crate::vm::Vm;
 
+pub use exception::{ExceptionTransfer, HandlerRecord};
 pub use integer::{normalize_bigint, IntRef};
-pub(crate) use object::perform_primitive;
+pub(crate) use object::{
+    perform_enforced, perform_enforced_in_superclass, perform_enforced_with_arguments,
+    perform_enforced_with_arguments_in_superclass, perform_primitive,
+};
 
 /// Registers every primitive of the core library.
 pub fn install(vm: &mut Vm) {
@@ -37,6 +42,24 @@ pub fn install(vm: &mut Vm) {
     block::install(vm);
     method::install(vm);
     system::install(vm);
+    exception::install(vm);
+    for (class, sel) in [
+        ("Block", "value"),
+        ("Block1", "value"),
+        ("Block2", "value:"),
+        ("Block3", "value:with:"),
+        ("Block", "restart"),
+        ("Block", "whileTrue:"),
+        ("Block", "whileFalse:"),
+        ("Method", "invokeOn:with:"),
+        ("Primitive", "invokeOn:with:"),
+        ("Object", "perform:"),
+        ("Object", "perform:withArguments:"),
+        ("Object", "perform:inSuperclass:"),
+        ("Object", "perform:withArguments:inSuperclass:"),
+    ] {
+        vm.register_transparent(class, sel);
+    }
 }
 
 impl Vm {

@@ -74,6 +74,54 @@ fn perform_as(vm: &mut Vm, a: Args, with_array: bool, in_superclass: bool) -> Vm
     crate::nodes::PerformCache::uncached().perform(vm, kind, a.base, a.argc)
 }
 
+/// The `performEnforced:` family: runs the method at base level in enforced
+/// execution (the caller's mode is restored afterwards), without asking the
+/// receiver's owner: this is how the standard `requestExecutionOf:` proceeds.
+fn perform_enforced_as(vm: &mut Vm, a: Args, with_array: bool, in_superclass: bool) -> VmResult {
+    let prim = "Object>>#performEnforced:";
+    let kind = crate::nodes::PerformKind {
+        with_array,
+        in_superclass,
+    };
+    let sel_value = a.arg(vm, 0);
+    let selector = symbol_arg(vm, prim, sel_value)?;
+    let lookup_class = if in_superclass {
+        let c = a.arg(vm, a.argc - 1);
+        super::class_arg(vm, prim, c)?
+    } else {
+        Value::ZERO
+    };
+    let nargs = crate::nodes::lay_out_arguments(vm, kind, prim, a.base, a.argc)?;
+    let want = super::selector_arity(vm.symbols.text(selector));
+    if want != nargs {
+        return Err(crate::interpreter::Unwind::error(format!(
+            "{prim} #{} takes {want} argument(s), given {nargs}",
+            vm.symbols.text(selector)
+        )));
+    }
+    vm.perform_enforced_at(selector, lookup_class, a.base, nargs)
+}
+
+/// `performEnforced:` and `performEnforced:with:...`.
+pub(crate) fn perform_enforced(vm: &mut Vm, a: Args) -> VmResult {
+    perform_enforced_as(vm, a, false, false)
+}
+
+/// `performEnforced:withArguments:`.
+pub(crate) fn perform_enforced_with_arguments(vm: &mut Vm, a: Args) -> VmResult {
+    perform_enforced_as(vm, a, true, false)
+}
+
+/// `performEnforced:inSuperclass:`.
+pub(crate) fn perform_enforced_in_superclass(vm: &mut Vm, a: Args) -> VmResult {
+    perform_enforced_as(vm, a, false, true)
+}
+
+/// `performEnforced:withArguments:inSuperclass:`.
+pub(crate) fn perform_enforced_with_arguments_in_superclass(vm: &mut Vm, a: Args) -> VmResult {
+    perform_enforced_as(vm, a, true, true)
+}
+
 /// `perform:` and `perform:with:...`: arguments on the stack.
 pub(crate) fn perform_primitive(vm: &mut Vm, a: Args) -> VmResult {
     perform_as(vm, a, false, false)

@@ -7,14 +7,36 @@ use super::{int_arg, symbol_arg, text_arg};
 use crate::interpreter::{Args, Unwind};
 use crate::vm::{Vm, VmResult};
 
+/// In enforced execution, `global:` goes through the current domain's
+/// `readGlobal:for:` (the receiver is `system`).
 fn system_global(vm: &mut Vm, a: Args) -> VmResult {
-    let name = symbol_arg(vm, "System>>#global:", a.arg(vm, 0))?;
+    let sym = a.arg(vm, 0);
+    let name = symbol_arg(vm, "System>>#global:", sym)?;
+    if vm.omop.enforced {
+        let key = vm.omop.current;
+        if let Some(h) = vm.domain_handler(key, crate::omop::Handler::ReadGlobal) {
+            let sym = vm.symbol_value(name);
+            let rcvr = a.rcvr(vm);
+            return vm.call_handler(h, key, &[sym, rcvr]);
+        }
+    }
     Ok(vm.global(name).unwrap_or(vm.nil))
 }
 
+/// In enforced execution, `global:put:` goes through the current domain's
+/// `write:toGlobal:for:`.
 fn system_global_put(vm: &mut Vm, a: Args) -> VmResult {
     let name = symbol_arg(vm, "System>>#global:put:", a.arg(vm, 0))?;
     let v = a.arg(vm, 1);
+    if vm.omop.enforced {
+        let key = vm.omop.current;
+        if let Some(h) = vm.domain_handler(key, crate::omop::Handler::WriteGlobal) {
+            let sym = vm.symbol_value(name);
+            let rcvr = a.rcvr(vm);
+            vm.call_handler(h, key, &[v, sym, rcvr])?;
+            return Ok(v);
+        }
+    }
     vm.set_global(name, v);
     Ok(v)
 }

@@ -1,0 +1,415 @@
+//! Enforced operations: the nodes of enforced bodies, each with a chain level
+//! keyed on the owner domain.
+//!
+//! In an enforced body every send, field read, field write and global read is
+//! one of these nodes. Each holds a [`DomainChain`]: (domain → handler) pairs
+//! guarded by the identity of the domain that owns the receiver (the current
+//! domain for globals). An entry for a domain whose class does not customise
+//! the handler holds `None`, and the node then performs the standard
+//! operation directly: a field access, or the ordinary class-keyed
+//! [`DispatchChain`] followed by the callee's enforced body, with no
+//! reflective call and no argument array. An entry for a customising domain
+//! holds the handler method, called at the meta level.
+//!
+//! States of a domain chain: uninitialized → cached (up to
+//! [`DOMAIN_CACHE_LIMIT`] domains) → generic (a VM-wide cached handler lookup
+//! per execution). A domain class gaining or losing a handler invalidates
+//! exactly the entries of domains of that class or its subclasses (the chain is
+//! registered under the handler's selector). An object changing owner needs no
+//! invalidation: the owner is read from the object at every guard, so the
+//! next operation on it takes its new owner's entry.
+
+use std::cell::{Cell, UnsafeCell};
+
+use crate::dispatch::{CacheEntry, DispatchChain, Target};
+use crate::interpreter::{Frame, Unwind};
+use crate::method::MethodData;
+use crate::nodes::{FieldIndex, GlobalReadNode, Node, SpecialOp};
+use crate::omop::Handler;
+use crate::symbols::SymbolId;
+use crate::value::Value;
+use crate::vm::{Dependent, Vm, VmResult};
+
+/// Domains one site caches before going generic; six, like every chain.
+pub const DOMAIN_CACHE_LIMIT: usize = 6;
+
+type DomainEntry = (Value, Option<&'static MethodData>);
+
+/// The domain-keyed level of an enforced operation.
+pub struct DomainChain {
+    handler: Handler,
+    entries: UnsafeCell<[DomainEntry; DOMAIN_CACHE_LIMIT]>,
+    len: Cell<u8>,
+    generic: Cell<bool>,
+    registered: Cell<bool>,
+    site: &'static str,
+    pos: (u32, u32),
+}
+
+impl DomainChain {
+    /// An empty chain for `handler` at a site.
+    pub fn new(handler: Handler, site: &'static str, pos: (u32, u32)) -> DomainChain {
+        DomainChain {
+            handler,
+            entries: UnsafeCell::new([(Value::ZERO, None); DOMAIN_CACHE_LIMIT]),
+            len: Cell::new(0),
+            generic: Cell::new(false),
+            registered: Cell::new(false),
+            site,
+            pos,
+        }
+    }
+
+    /// The customised handler for the domain `key`, or None for the standard
+    /// operation.
+    #[inline(always)]
+    pub fn lookup(&self, vm: &mut Vm, key: Value) -> Option<&'static MethodData> {
+        // SAFETY: the array is written only by `specialize`/`invalidate`,
+        // never while a reference from here is alive (entries are copied).
+        let entries = unsafe { &*self.entries.get() };
+        for e in &entries[..self.len.get() as usize] {
+            if e.0 == key {
+                return e.1;
+            }
+        }
+        self.specialize(vm, key)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn specialize(&self, vm: &mut Vm, key: Value) -> Option<&'static MethodData> {
+        if self.generic.get() {
+            return vm.domain_handler(key, self.handler);
+        }
+        let h = vm.domain_handler_uncached(key, self.handler);
+        if !self.registered.replace(true) {
+            let sel = vm.handler_selector(self.handler);
+            vm.register_dependent(sel, Dependent::Domain(self));
+        }
+        let n = self.len.get() as usize;
+        if n >= DOMAIN_CACHE_LIMIT {
+            self.generic.set(true);
+            self.len.set(0);
+            crate::trace::domain_event(vm, self, key, h.is_some(), true);
+            return h;
+        }
+        if key.is_ptr() {
+            vm.make_immortal(key);
+        }
+        // SAFETY: see `lookup`.
+        unsafe { (*self.entries.get())[n] = (key, h) };
+        self.len.set(n as u8 + 1);
+        crate::trace::domain_event(vm, self, key, h.is_some(), false);
+        h
+    }
+
+    /// Drops the entries whose domain `stale` selects; answers how many.
+    pub fn invalidate(&self, mut stale: impl FnMut(Value) -> bool) -> usize {
+        // SAFETY: invalidation runs between evaluations of the site.
+        let entries = unsafe { &mut *self.entries.get() };
+        let n = self.len.get() as usize;
+        let mut kept = 0;
+        for i in 0..n {
+            if !stale(entries[i].0) {
+                entries[kept] = entries[i];
+                kept += 1;
+            }
+        }
+        self.len.set(kept as u8);
+        n - kept
+    }
+
+    /// The handler this chain dispatches.
+    pub fn handler(&self) -> Handler {
+        self.handler
+    }
+
+    /// The owning site and position, for traces.
+    pub fn site(&self) -> (&'static str, (u32, u32)) {
+        (self.site, self.pos)
+    }
+
+    /// Number of cached domains.
+    pub fn chain_len(&self) -> usize {
+        self.len.get() as usize
+    }
+
+    /// Whether the chain went generic.
+    pub fn is_generic(&self) -> bool {
+        self.generic.get()
+    }
+
+    /// A copy of the entries: (domain key, customised handler).
+    pub fn entries(&self) -> Vec<(Value, Option<&'static MethodData>)> {
+        // SAFETY: see `lookup`.
+        let entries = unsafe { &*self.entries.get() };
+        entries[..self.chain_len()].to_vec()
+    }
+
+    /// The state's name, as traces print it.
+    pub fn state_name(&self) -> &'static str {
+        if self.is_generic() {
+            "generic"
+        } else {
+            match self.chain_len() {
+                0 => "uninitialized",
+                1 => "monomorphic",
+                _ => "polymorphic",
+            }
+        }
+    }
+}
+
+/// A send in an enforced body (also super sends, with `lookup_class`).
+pub struct EnforcedSendNode {
+    /// The selector.
+    pub selector: SymbolId,
+    /// The receiver expression (`self` for super sends).
+    pub receiver: Node,
+    /// The argument expressions.
+    pub args: Box<[Node]>,
+    /// For super sends, the class lookup starts in.
+    pub lookup_class: Option<Value>,
+    /// Arithmetic on small integers and Doubles (owned by the standard
+    /// domain, whose handlers are never customised) computed in place.
+    pub special: Option<SpecialOp>,
+    /// `requestExecutionOf:with:on:lookup:` keyed on the receiver's owner.
+    pub domains: DomainChain,
+    /// The class-keyed chain of the standard operation.
+    pub chain: DispatchChain,
+    /// `requestExecutionOfPrimitive:with:on:` keyed on the receiver's owner,
+    /// used when the target is a primitive.
+    pub prims: DomainChain,
+    /// Cached target of a super send.
+    pub super_target: Cell<Option<Target>>,
+    /// The method containing the site, for traces.
+    pub site: &'static str,
+    /// Source position of the selector.
+    pub pos: (u32, u32),
+}
+
+impl EnforcedSendNode {
+    /// A new enforced send.
+    pub fn new(
+        selector: SymbolId,
+        receiver: Node,
+        args: Vec<Node>,
+        lookup_class: Option<Value>,
+        special: Option<SpecialOp>,
+        site: &'static str,
+        pos: (u32, u32),
+    ) -> EnforcedSendNode {
+        EnforcedSendNode {
+            selector,
+            receiver,
+            args: args.into_boxed_slice(),
+            lookup_class,
+            special: special.filter(|s| {
+                !matches!(
+                    s,
+                    SpecialOp::At | SpecialOp::AtPut | SpecialOp::Value | SpecialOp::And | SpecialOp::Or
+                )
+            }),
+            domains: DomainChain::new(Handler::Execution, site, pos),
+            chain: DispatchChain::default(),
+            prims: DomainChain::new(Handler::Primitive, site, pos),
+            super_target: Cell::new(None),
+            site,
+            pos,
+        }
+    }
+
+    /// Evaluates the send.
+    #[inline(never)]
+    pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        let base = vm.sp();
+        let rcvr = self.receiver.eval(vm, f)?;
+        vm.push(rcvr)?;
+        for a in self.args.iter() {
+            let v = a.eval(vm, f)?;
+            vm.push(v)?;
+        }
+        let argc = self.args.len();
+        if let Some(op) = self.special {
+            let arg = vm.stack_at(base + 1);
+            if let Some(v) = crate::nodes::send::special_op_pub(vm, op, rcvr, arg) {
+                vm.set_sp(base);
+                return Ok(v);
+            }
+        }
+        let key = vm.owner_key(rcvr);
+        let r = match self.domains.lookup(vm, key) {
+            Some(h) => self.reify(vm, h, key, rcvr, base, argc),
+            None => {
+                let target = self.target(vm, rcvr)?;
+                let prims = &self.prims;
+                vm.call_target_enforced(target, self.selector, base, argc, &mut |vm, key| {
+                    prims.lookup(vm, key)
+                })
+            }
+        };
+        vm.set_sp(base);
+        r
+    }
+
+    #[inline(always)]
+    fn target(&self, vm: &mut Vm, rcvr: Value) -> Result<Target, Unwind> {
+        if let Some(lc) = self.lookup_class {
+            if let Some(t) = self.super_target.get() {
+                return Ok(t);
+            }
+            let t = vm.resolve_super_target(lc, rcvr, self.selector)?;
+            self.super_target.set(Some(t));
+            vm.register_dependent(self.selector, Dependent::EnforcedSuper(self));
+            return Ok(t);
+        }
+        let shape = vm.shape_of(rcvr);
+        match self.chain.lookup(shape) {
+            Some(t) => Ok(t),
+            None => self.specialize(vm, shape),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn specialize(&self, vm: &mut Vm, shape: *const crate::object::Shape) -> Result<Target, Unwind> {
+        // SAFETY: shapes are interned and never freed.
+        let class = unsafe { (*shape).class };
+        let target = vm.resolve_target(class, self.selector)?;
+        if !self.chain.is_generic() {
+            if self.chain.mark_registered() {
+                vm.register_dependent(
+                    self.selector,
+                    Dependent::Chain(&self.chain, self.site, self.pos),
+                );
+                let dnu = vm.well_known.dnu;
+                vm.register_dependent(dnu, Dependent::Chain(&self.chain, self.site, self.pos));
+            }
+            let grew = self.chain.add(CacheEntry { shape, target });
+            crate::trace::chain_event(
+                vm,
+                self.site,
+                self.pos,
+                match target {
+                    Target::Dnu(_) => "dnu",
+                    Target::Method(m) if m.is_primitive() => "primitive",
+                    _ => "send",
+                },
+                self.selector,
+                class,
+                &self.chain,
+                if grew { "cached" } else { "generic" },
+            );
+        }
+        Ok(target)
+    }
+
+    /// Calls the owner's customised `requestExecutionOf:with:on:lookup:`.
+    #[cold]
+    #[inline(never)]
+    fn reify(
+        &self,
+        vm: &mut Vm,
+        h: &'static MethodData,
+        key: Value,
+        rcvr: Value,
+        base: usize,
+        argc: usize,
+    ) -> VmResult {
+        let args = vm.new_array_from_stack(base + 1, argc);
+        let sym = vm.symbol_value(self.selector);
+        let cls = match self.lookup_class {
+            Some(c) => c,
+            None => vm.class_of(rcvr),
+        };
+        vm.call_handler(h, key, &[sym, args, rcvr, cls])
+    }
+}
+
+/// A field read or write of `self` in an enforced body.
+pub struct EnforcedFieldNode {
+    /// The field.
+    pub index: FieldIndex,
+    /// For writes, the value expression.
+    pub value: Option<Node>,
+    /// `readField:of:` or `write:toField:of:` keyed on self's owner.
+    pub domains: DomainChain,
+}
+
+impl EnforcedFieldNode {
+    /// A read (`value` None) or write of field `index`.
+    pub fn new(index: FieldIndex, value: Option<Node>, site: &'static str) -> EnforcedFieldNode {
+        let h = if value.is_some() {
+            Handler::WriteField
+        } else {
+            Handler::ReadField
+        };
+        EnforcedFieldNode {
+            index,
+            value,
+            domains: DomainChain::new(h, site, (0, 0)),
+        }
+    }
+
+    /// Evaluates the read.
+    #[inline(never)]
+    pub fn read(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        let key = vm.owner_key(f.receiver);
+        match self.domains.lookup(vm, key) {
+            None => self.index.read(vm, f.receiver),
+            Some(h) => {
+                let i = Value::small(self.index.0 as i64 + 1);
+                vm.call_handler(h, key, &[i, f.receiver])
+            }
+        }
+    }
+
+    /// Evaluates the write; answers the assigned value.
+    #[inline(never)]
+    pub fn write(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        let v = self.value.as_ref().expect("a field write").eval(vm, f)?;
+        let key = vm.owner_key(f.receiver);
+        match self.domains.lookup(vm, key) {
+            None => self.index.write(vm, f.receiver, v)?,
+            Some(h) => {
+                let i = Value::small(self.index.0 as i64 + 1);
+                vm.call_handler(h, key, &[v, i, f.receiver])?;
+            }
+        }
+        Ok(v)
+    }
+}
+
+/// A global read in an enforced body, dispatched on the current domain.
+pub struct EnforcedGlobalNode {
+    /// The standard read.
+    pub global: GlobalReadNode,
+    /// `readGlobal:for:` keyed on the current domain.
+    pub domains: DomainChain,
+}
+
+impl EnforcedGlobalNode {
+    /// A read of global `name`.
+    pub fn new(name: SymbolId, site: &'static str) -> EnforcedGlobalNode {
+        EnforcedGlobalNode {
+            global: GlobalReadNode::new(name),
+            domains: DomainChain::new(Handler::ReadGlobal, site, (0, 0)),
+        }
+    }
+
+    /// Evaluates the read.
+    #[inline(never)]
+    pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        let key = vm.omop.current;
+        match self.domains.lookup(vm, key) {
+            None => match self.global.cached() {
+                Some(v) => Ok(v),
+                None => self.global.eval(vm, f),
+            },
+            Some(h) => {
+                let name = vm.symbol_value(self.global.name);
+                vm.call_handler(h, key, &[name, f.receiver])
+            }
+        }
+    }
+}
