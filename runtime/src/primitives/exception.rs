@@ -176,12 +176,37 @@ fn exception_signal(vm: &mut Vm, a: Args) -> VmResult {
     signal(vm, exc)
 }
 
-fn active_handler(vm: &Vm, exc: Value, what: &str) -> Result<u64, Unwind> {
+fn active_handler(vm: &mut Vm, exc: Value, what: &str) -> Result<u64, Unwind> {
     match handler_id(vm, exc) {
         Some(id) if vm.handlers.iter().any(|r| r.id == id) => Ok(id),
-        _ => Err(Unwind::error(format!(
-            "Exception>>#{what} outside of a handler of this exception"
-        ))),
+        _ => Err(signal_error(
+            vm,
+            format!("Exception>>#{what} outside of a handler of this exception"),
+        )),
+    }
+}
+
+/// Signals a new core-library `Error` with `text`, so that misuse of the
+/// exception protocol can itself be handled; a VM error when class Error is
+/// not available.
+#[cold]
+pub(crate) fn signal_error(vm: &mut Vm, text: String) -> Unwind {
+    let name = vm.intern("Error");
+    let class = match vm.try_load_class(name) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Unwind::error(text),
+        Err(e) => return e,
+    };
+    let exc = vm.new_instance(class);
+    let sel = vm.intern("messageText:");
+    let msg = vm.new_string(&text);
+    if let Err(e) = vm.send(exc, sel, &[msg]) {
+        return e;
+    }
+    match signal(vm, exc) {
+        // A handler resumed an Error: it cannot be; report the original.
+        Ok(_) => Unwind::error(text),
+        Err(e) => e,
     }
 }
 
@@ -212,9 +237,10 @@ fn exception_resume(vm: &mut Vm, a: Args) -> VmResult {
     let resumable = vm.intern("isResumable");
     if vm.send(exc, resumable, &[])? != vm.true_ {
         let name = vm.class_name_of(exc);
-        return Err(Unwind::error(format!(
-            "Exception>>#resume: an {name} is not resumable"
-        )));
+        return Err(signal_error(
+            vm,
+            format!("Exception>>#resume: an {name} is not resumable"),
+        ));
     }
     vm.unwind_value = a.arg(vm, 0);
     vm.exc.resume = exc;
