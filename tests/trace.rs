@@ -158,3 +158,34 @@ fn unknown_trace_topic_is_a_usage_error() {
     assert_eq!(status, 2);
     assert!(err.contains("cannot trace 'everything'"));
 }
+
+#[test]
+fn domain_chains_report_their_transitions_as_kind_domain() {
+    let (out, err, status) = run(&["--trace", "dispatch", "tests/trace/TraceDomains.som"], None);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out, "done\n");
+    let sends: Vec<&str> = events_of(&err, "site=\"TraceDomains>>#touch:\"")
+        .into_iter()
+        .filter(|l| l.contains("kind=\"domain\""))
+        .collect();
+    // Seven owners at one site: six cached entries, then generic.
+    assert_eq!(sends.len(), 7, "{sends:#?}");
+    assert!(sends[0].contains("key=a TraceDomain") && sends[0].contains("state=\"monomorphic\""));
+    assert!(sends[5].contains("depth=6") && sends[5].contains("cached standard"));
+    assert!(sends[6].contains("state=\"generic\""), "{}", sends[6]);
+    let reads: Vec<&str> = events_of(&err, "site=\"TraceDomains>>#value\"")
+        .into_iter()
+        .filter(|l| l.contains("selector=\"readField:of:\""))
+        .collect();
+    assert!(reads[0].contains("cached handler") && reads[0].contains("pos=7:17"));
+    assert!(reads[1].contains("cached standard"));
+    assert!(reads[6].contains("state=\"generic\""));
+    // Changing TraceDomain's handler drops exactly its entry.
+    let inv: Vec<&str> = events_of(&err, "site=\"TraceDomains>>#other\"")
+        .into_iter()
+        .filter(|l| l.contains("invalidated"))
+        .collect();
+    assert_eq!(inv.len(), 1, "{err}");
+    assert!(inv[0].contains("dropped=1") && inv[0].contains("key=\"TraceDomain\""));
+    assert!(err.contains("changed owner"));
+}

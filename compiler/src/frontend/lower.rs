@@ -404,7 +404,7 @@ impl Lowerer<'_> {
 
     fn expr(&mut self, e: &Expr) -> LResult<Node> {
         match e {
-            Expr::Var(name, _) => Ok(self.variable(name)),
+            Expr::Var(name, pos) => Ok(self.variable(name, *pos)),
             Expr::Assign(name, pos, value) => {
                 if matches!(name.as_str(), "self" | "super" | "nil" | "true" | "false") {
                     return err(*pos, format!("cannot assign to '{name}'"));
@@ -420,7 +420,7 @@ impl Lowerer<'_> {
                         v,
                     )),
                     Var::Field(i) if self.enforced => Ok(Node::EnforcedFieldWrite(Box::new(
-                        EnforcedFieldNode::new(FieldIndex(i), Some(*v), self.site),
+                        EnforcedFieldNode::new(FieldIndex(i), Some(*v), self.site, (pos.line, pos.col)),
                     ))),
                     Var::Field(i) => Ok(Node::FieldWrite(FieldIndex(i), v)),
                     Var::Global => err(
@@ -446,7 +446,7 @@ impl Lowerer<'_> {
         }
     }
 
-    fn variable(&mut self, name: &str) -> Node {
+    fn variable(&mut self, name: &str, pos: Pos) -> Node {
         match name {
             "self" | "super" => Node::SelfRef,
             "nil" => Node::Const(self.vm.nil),
@@ -459,12 +459,16 @@ impl Lowerer<'_> {
                     slot: SlotIndex(s),
                 }),
                 Var::Field(i) if self.enforced => Node::EnforcedFieldRead(Box::new(
-                    EnforcedFieldNode::new(FieldIndex(i), None, self.site),
+                    EnforcedFieldNode::new(FieldIndex(i), None, self.site, (pos.line, pos.col)),
                 )),
                 Var::Field(i) => Node::FieldRead(FieldIndex(i)),
                 Var::Global if self.enforced => {
                     let id = self.vm.intern(name);
-                    Node::EnforcedGlobalRead(Box::new(EnforcedGlobalNode::new(id, self.site)))
+                    Node::EnforcedGlobalRead(Box::new(EnforcedGlobalNode::new(
+                        id,
+                        self.site,
+                        (pos.line, pos.col),
+                    )))
                 }
                 Var::Global => {
                     let id = self.vm.intern(name);

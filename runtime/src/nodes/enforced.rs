@@ -338,7 +338,12 @@ pub struct EnforcedFieldNode {
 
 impl EnforcedFieldNode {
     /// A read (`value` None) or write of field `index`.
-    pub fn new(index: FieldIndex, value: Option<Node>, site: &'static str) -> EnforcedFieldNode {
+    pub fn new(
+        index: FieldIndex,
+        value: Option<Node>,
+        site: &'static str,
+        pos: (u32, u32),
+    ) -> EnforcedFieldNode {
         let h = if value.is_some() {
             Handler::WriteField
         } else {
@@ -347,7 +352,7 @@ impl EnforcedFieldNode {
         EnforcedFieldNode {
             index,
             value,
-            domains: DomainChain::new(h, site, (0, 0)),
+            domains: DomainChain::new(h, site, pos),
         }
     }
 
@@ -390,10 +395,10 @@ pub struct EnforcedGlobalNode {
 
 impl EnforcedGlobalNode {
     /// A read of global `name`.
-    pub fn new(name: SymbolId, site: &'static str) -> EnforcedGlobalNode {
+    pub fn new(name: SymbolId, site: &'static str, pos: (u32, u32)) -> EnforcedGlobalNode {
         EnforcedGlobalNode {
             global: GlobalReadNode::new(name),
-            domains: DomainChain::new(Handler::ReadGlobal, site, (0, 0)),
+            domains: DomainChain::new(Handler::ReadGlobal, site, pos),
         }
     }
 
