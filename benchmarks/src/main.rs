@@ -14,7 +14,20 @@
 //! - `awfy`: SOM-st/SOM `Examples/AreWeFastYet/Harness.som` (all 14, including
 //!   CD and Havlak).
 //!
-//! Both need a SOM-st/SOM checkout, named by `--som-home` or `SOM_HOME`.
+//! - `reflection`: our reflection benchmarks (`benchmarks/reflection`), each
+//!   with the ratio to its direct baseline;
+//! - `omop`: our OMOP micro benchmarks (`benchmarks/omop`): dispatch, field
+//!   read, field write, global read and primitive execution, each plain (the
+//!   `1 +` by hand) and enforced (a domain handler adds one), with the ratio
+//!   enforced / plain; `DispatchStd` is the dispatch loop enforced in the
+//!   standard domain;
+//! - `overhead`: the Are-We-Fast-Yet benchmarks through
+//!   `harness/OmopHarness.som`, each iteration run enforced in the standard
+//!   domain (`Name+omop`: OMOP support active, nothing customised) and
+//!   unenforced (`Name`), with the ratio between them.
+//!
+//! `classic`, `awfy` and `overhead` need a SOM-st/SOM checkout, named by
+//! `--som-home` or `SOM_HOME`.
 //!
 //! Runs go round-robin over the benchmarks, so a drift of machine speed
 //! affects all of them alike. `--compare VM` runs a second SOM VM (for
@@ -65,13 +78,40 @@ const REFLECTION: &[Bench] = &[
     b("ProxyAdd", 100, &[]),
 ];
 
-/// The baseline each reflection benchmark is normalised to.
-fn baseline_of(name: &str) -> Option<&'static str> {
+/// Our OMOP micro benchmarks (`benchmarks/omop`), after the paper's Fig. 4.
+const OMOP: &[Bench] = &[
+    b("AddDispatch", 20, &[]),
+    b("AddDispatchEnforced", 20, &[]),
+    b("FieldRead", 20, &[]),
+    b("FieldReadEnforced", 20, &[]),
+    b("AddFieldWrite", 20, &[]),
+    b("AddFieldWriteEnforced", 20, &[]),
+    b("GlobalRead", 20, &[]),
+    b("GlobalReadEnforced", 20, &[]),
+    b("ReqPrim", 20, &[]),
+    b("ReqPrimEnforced", 20, &[]),
+    b("DispatchStd", 20, &[]),
+];
+
+/// The baseline each benchmark is normalised to, if any.
+fn baseline_of(name: &str) -> Option<String> {
     match name {
-        "PerformAdd" | "DnuAdd" | "DnuPerformAdd" => Some("DirectAdd"),
-        "ProxyAdd" => Some("IndirectAdd"),
-        _ => None,
+        "PerformAdd" | "DnuAdd" | "DnuPerformAdd" => Some("DirectAdd".into()),
+        "ProxyAdd" => Some("IndirectAdd".into()),
+        "DispatchStd" => Some("AddDispatch".into()),
+        _ => name
+            .strip_suffix("Enforced")
+            .or_else(|| name.strip_suffix("+omop"))
+            .map(str::to_string),
     }
+}
+
+/// One thing to measure: a benchmark, the label it is reported under, and
+/// the extra harness argument (the overhead mode's `plain`/`enforced`).
+struct Job<'a> {
+    bench: &'a Bench,
+    label: String,
+    mode: Option<&'static str>,
 }
 
 /// The Are-We-Fast-Yet suite. CD, Havlak, Mandelbrot and NBody verify their
@@ -111,7 +151,8 @@ const USAGE: &str =
     "usage: som-bench [--som PATH] [--som-home DIR] [--core DIR] [--runs N] [--iterations N]
                  [--warmup N] [--scale F] [--compare VM [--compare-core DIR]] SUITE [BENCHMARK...]
 
-SUITE is 'classic', 'awfy' or 'reflection' (our own benchmarks; no SOM_HOME needed). --scale multiplies every inner-iteration count
+SUITE is 'classic', 'awfy', 'overhead' (AWFY with and without OMOP enforcement),
+'reflection' or 'omop' (our own benchmarks; no SOM_HOME needed). --scale multiplies every inner-iteration count
 (e.g. 0.1 for a quick smoke run). Defaults: --runs 3 --iterations 5 --warmup 1,
 --som target/release/som, --core smalltalk-src/core, --som-home $SOM_HOME.";
 
@@ -216,6 +257,7 @@ fn run_once(
     harness: &Path,
     extra_cp: &[PathBuf],
     bench: &Bench,
+    mode: Option<&str>,
 ) -> Result<Vec<f64>, String> {
     let inner = ((bench.inner as f64) * o.inner_scale).round().max(1.0) as u32;
     let dir = harness.parent().unwrap();
@@ -229,6 +271,7 @@ fn run_once(
         .arg(bench.name)
         .arg(o.iterations.to_string())
         .arg(inner.to_string())
+        .args(mode)
         .output()
         .map_err(|e| format!("cannot run {}: {e}", vm.binary.display()))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -275,7 +318,7 @@ fn main() -> ExitCode {
     };
     let home = match o.som_home.clone() {
         Some(h) => h,
-        None if o.suite == "reflection" => PathBuf::from("."),
+        None if o.suite == "reflection" || o.suite == "omop" => PathBuf::from("."),
         None => {
             eprintln!("som-bench: set SOM_HOME (or --som-home) to a SOM-st/SOM checkout");
             return ExitCode::from(2);
@@ -300,6 +343,19 @@ fn main() -> ExitCode {
                 vec![dir.join("reflection")],
             )
         }
+        "omop" => {
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            (OMOP, dir.join("harness/Harness.som"), vec![dir.join("omop")])
+        }
+        "overhead" => {
+            let dir = home.join("Examples/AreWeFastYet");
+            let ours = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("harness");
+            (
+                AWFY,
+                ours.join("OmopHarness.som"),
+                vec![dir.join("Core"), dir.clone()],
+            )
+        }
         other => {
             eprintln!("som-bench: unknown suite '{other}'\n{USAGE}");
             return ExitCode::from(2);
@@ -317,7 +373,7 @@ fn main() -> ExitCode {
         o.suite, o.runs, o.iterations, o.warmup, o.inner_scale
     );
     print!(
-        "{:<14} {:>7} {:>12} {:>12} {:>12} {:>8} {:>5}",
+        "{:<22} {:>7} {:>12} {:>12} {:>12} {:>8} {:>5}",
         "benchmark", "inner", "median ms", "min ms", "max ms", "MAD %", "n"
     );
     if o.compare.is_some() {
@@ -338,9 +394,31 @@ fn main() -> ExitCode {
     });
     let mut failed = 0;
     let mut medians: Vec<(&str, f64)> = Vec::new();
-    let selected: Vec<&Bench> = benches
+    let selected: Vec<Job> = benches
         .iter()
         .filter(|b| o.only.is_empty() || o.only.iter().any(|n| n == b.name))
+        .flat_map(|bench| {
+            if o.suite == "overhead" {
+                vec![
+                    Job {
+                        bench,
+                        label: bench.name.to_string(),
+                        mode: Some("plain"),
+                    },
+                    Job {
+                        bench,
+                        label: format!("{}+omop", bench.name),
+                        mode: Some("enforced"),
+                    },
+                ]
+            } else {
+                vec![Job {
+                    bench,
+                    label: bench.name.to_string(),
+                    mode: None,
+                }]
+            }
+        })
         .collect();
     // Runs go round-robin over the benchmarks (and the two VMs), so a drift
     // of machine speed affects every benchmark alike and ratios stay
@@ -349,34 +427,34 @@ fn main() -> ExitCode {
     let mut other: Vec<Vec<f64>> = vec![Vec::new(); selected.len()];
     let mut errors: Vec<Option<String>> = vec![None; selected.len()];
     for _ in 0..o.runs {
-        for (k, bench) in selected.iter().enumerate() {
+        for (k, job) in selected.iter().enumerate() {
             if errors[k].is_some() {
                 continue;
             }
-            match run_once(&o, &ours, &harness, &extra_cp, bench) {
+            match run_once(&o, &ours, &harness, &extra_cp, job.bench, job.mode) {
                 Ok(t) => mine[k].extend(t),
                 Err(e) => errors[k] = Some(e),
             }
             if let Some(vm) = &theirs {
-                match run_once(&o, vm, &harness, &extra_cp, bench) {
+                match run_once(&o, vm, &harness, &extra_cp, job.bench, job.mode) {
                     Ok(t) => other[k].extend(t),
                     Err(e) => errors[k] = Some(format!("{}: {e}", vm.binary.display())),
                 }
             }
         }
     }
-    for (k, bench) in selected.iter().enumerate() {
-        let inner = ((bench.inner as f64) * o.inner_scale).round().max(1.0) as u32;
+    for (k, job) in selected.iter().enumerate() {
+        let inner = ((job.bench.inner as f64) * o.inner_scale).round().max(1.0) as u32;
         if let Some(e) = &errors[k] {
             failed += 1;
-            println!("{:<14} {:>7} FAILED: {e}", bench.name, inner);
+            println!("{:<22} {:>7} FAILED: {e}", job.label, inner);
             continue;
         }
         let s = stats(std::mem::take(&mut mine[k]));
-        medians.push((bench.name, s.median));
+        medians.push((job.label.as_str(), s.median));
         print!(
-            "{:<14} {:>7} {:>12.1} {:>12.1} {:>12.1} {:>8.1} {:>5}",
-            bench.name,
+            "{:<22} {:>7} {:>12.1} {:>12.1} {:>12.1} {:>8.1} {:>5}",
+            job.label,
             inner,
             s.median / 1000.0,
             s.min / 1000.0,
@@ -395,7 +473,7 @@ fn main() -> ExitCode {
         }
         println!();
     }
-    let ratios: Vec<(&str, &str, f64)> = medians
+    let ratios: Vec<(&str, String, f64)> = medians
         .iter()
         .filter_map(|(name, m)| {
             let base = baseline_of(name)?;
@@ -405,9 +483,13 @@ fn main() -> ExitCode {
         .collect();
     if !ratios.is_empty() {
         println!();
-        println!("{:<16} {:<12} {:>7}", "benchmark", "baseline", "ratio");
-        for (name, base, r) in ratios {
-            println!("{name:<16} {base:<12} {r:>7.2}");
+        println!("{:<22} {:<14} {:>7}", "benchmark", "baseline", "ratio");
+        for (name, base, r) in &ratios {
+            println!("{name:<22} {base:<14} {r:>7.2}");
+        }
+        if ratios.len() > 1 {
+            let geo = (ratios.iter().map(|(_, _, r)| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
+            println!("{:<22} {:<14} {:>7.2}", "geometric mean", "", geo);
         }
     }
     if failed > 0 {
