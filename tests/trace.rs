@@ -161,7 +161,10 @@ fn unknown_trace_topic_is_a_usage_error() {
 
 #[test]
 fn domain_chains_report_their_transitions_as_kind_domain() {
-    let (out, err, status) = run(&["--trace", "dispatch", "tests/trace/TraceDomains.som"], None);
+    let (out, err, status) = run(
+        &["--trace", "dispatch", "tests/trace/TraceDomains.som"],
+        None,
+    );
     assert_eq!(status, 0, "{err}");
     assert_eq!(out, "done\n");
     let sends: Vec<&str> = events_of(&err, "site=\"TraceDomains>>#touch:\"")

@@ -345,7 +345,11 @@ fn main() -> ExitCode {
         }
         "omop" => {
             let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-            (OMOP, dir.join("harness/Harness.som"), vec![dir.join("omop")])
+            (
+                OMOP,
+                dir.join("harness/Harness.som"),
+                vec![dir.join("omop")],
+            )
         }
         "overhead" => {
             let dir = home.join("Examples/AreWeFastYet");
@@ -488,7 +492,8 @@ fn main() -> ExitCode {
             println!("{name:<22} {base:<14} {r:>7.2}");
         }
         if ratios.len() > 1 {
-            let geo = (ratios.iter().map(|(_, _, r)| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
+            let geo =
+                (ratios.iter().map(|(_, _, r)| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
             println!("{:<22} {:<14} {:>7.2}", "geometric mean", "", geo);
         }
     }

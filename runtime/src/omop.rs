@@ -181,7 +181,8 @@ impl Vm {
         for h in Handler::ALL {
             let sel = self.intern(h.selector());
             self.omop.selectors[h.index()] = sel;
-            self.omop.originals[h.index()] = self.class_data(class).methods.borrow().get(&sel).copied();
+            self.omop.originals[h.index()] =
+                self.class_data(class).methods.borrow().get(&sel).copied();
         }
         let dfno = self.intern("domainForNewObjects");
         self.omop.dfno_field = self

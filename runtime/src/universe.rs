@@ -581,13 +581,37 @@ impl Vm {
 /// at base level in enforced execution, without asking the owner domain.
 const HIDDEN_PERFORMS: [(&str, usize, PrimFn); 9] = [
     ("perform:with:", 2, crate::primitives::perform_primitive),
-    ("perform:with:with:", 3, crate::primitives::perform_primitive),
-    ("perform:with:with:with:", 4, crate::primitives::perform_primitive),
+    (
+        "perform:with:with:",
+        3,
+        crate::primitives::perform_primitive,
+    ),
+    (
+        "perform:with:with:with:",
+        4,
+        crate::primitives::perform_primitive,
+    ),
     ("performEnforced:", 1, crate::primitives::perform_enforced),
-    ("performEnforced:with:", 2, crate::primitives::perform_enforced),
-    ("performEnforced:with:with:", 3, crate::primitives::perform_enforced),
-    ("performEnforced:withArguments:", 2, crate::primitives::perform_enforced_with_arguments),
-    ("performEnforced:inSuperclass:", 2, crate::primitives::perform_enforced_in_superclass),
+    (
+        "performEnforced:with:",
+        2,
+        crate::primitives::perform_enforced,
+    ),
+    (
+        "performEnforced:with:with:",
+        3,
+        crate::primitives::perform_enforced,
+    ),
+    (
+        "performEnforced:withArguments:",
+        2,
+        crate::primitives::perform_enforced_with_arguments,
+    ),
+    (
+        "performEnforced:inSuperclass:",
+        2,
+        crate::primitives::perform_enforced_in_superclass,
+    ),
     (
         "performEnforced:withArguments:inSuperclass:",
         3,

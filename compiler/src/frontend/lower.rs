@@ -26,9 +26,8 @@ use num_bigint::BigInt;
 use som_runtime::method::{AstBody, EnforcedBody, MethodData, MethodKind, SourceLoc, Trivial};
 use som_runtime::nodes::{
     AndOrNode, BlockLiteral, DeferredBlock, EnforcedFieldNode, EnforcedGlobalNode,
-    EnforcedSendNode, Fallback, FieldIndex, GlobalReadNode, IfElseNode,
-    IfKind, IfNode, LoopNode, Node, OuterVar, SendNode, SlotIndex, SpecialOp, SuperSendNode,
-    ToDoKind, ToDoNode,
+    EnforcedSendNode, Fallback, FieldIndex, GlobalReadNode, IfElseNode, IfKind, IfNode, LoopNode,
+    Node, OuterVar, SendNode, SlotIndex, SpecialOp, SuperSendNode, ToDoKind, ToDoNode,
 };
 use som_runtime::primitives::normalize_bigint;
 use som_runtime::{Value, Vm};

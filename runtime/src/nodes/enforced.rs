@@ -207,7 +207,11 @@ impl EnforcedSendNode {
             special: special.filter(|s| {
                 !matches!(
                     s,
-                    SpecialOp::At | SpecialOp::AtPut | SpecialOp::Value | SpecialOp::And | SpecialOp::Or
+                    SpecialOp::At
+                        | SpecialOp::AtPut
+                        | SpecialOp::Value
+                        | SpecialOp::And
+                        | SpecialOp::Or
                 )
             }),
             domains: DomainChain::new(Handler::Execution, site, pos),
@@ -272,7 +276,11 @@ impl EnforcedSendNode {
 
     #[cold]
     #[inline(never)]
-    fn specialize(&self, vm: &mut Vm, shape: *const crate::object::Shape) -> Result<Target, Unwind> {
+    fn specialize(
+        &self,
+        vm: &mut Vm,
+        shape: *const crate::object::Shape,
+    ) -> Result<Target, Unwind> {
         // SAFETY: shapes are interned and never freed.
         let class = unsafe { (*shape).class };
         let target = vm.resolve_target(class, self.selector)?;

@@ -21,11 +21,11 @@ pub(crate) mod send;
 mod variables;
 
 pub use block::BlockLiteral;
+pub use block::{BlockCompiler, DeferredBlock};
+pub use control::{Fallback, IfElseNode, IfKind, IfNode, LoopNode, ToDoKind, ToDoNode};
 pub use enforced::{
     DomainChain, EnforcedFieldNode, EnforcedGlobalNode, EnforcedSendNode, DOMAIN_CACHE_LIMIT,
 };
-pub use block::{BlockCompiler, DeferredBlock};
-pub use control::{Fallback, IfElseNode, IfKind, IfNode, LoopNode, ToDoKind, ToDoNode};
 pub(crate) use perform::lay_out_arguments;
 pub use perform::{PerformCache, PerformEntry, PerformKind, PERFORM_CACHE_LIMIT};
 pub use reflect::{

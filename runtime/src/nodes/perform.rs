@@ -252,7 +252,7 @@ pub(crate) fn lay_out_arguments(
     argc: usize,
 ) -> Result<usize, Unwind> {
     // Lay out [rcvr, args...] over [rcvr, selector, ...].
-let nargs = if kind.with_array {
+    let nargs = if kind.with_array {
         let arr = vm.stack_at(base + 2);
         let is_array = arr.is_ptr()
             && crate::object::header(arr).meta as u8 == crate::object::Kind::Array as u8;
