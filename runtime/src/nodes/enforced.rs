@@ -170,8 +170,9 @@ pub struct EnforcedSendNode {
     pub args: Box<[Node]>,
     /// For super sends, the class lookup starts in.
     pub lookup_class: Option<Value>,
-    /// Arithmetic on small integers and Doubles (owned by the standard
-    /// domain, whose handlers are never customised) computed in place.
+    /// Arithmetic, Array access and block evaluation computed in place when
+    /// the receiver's owner handles sends in the standard way (see
+    /// `send::enforced_special`).
     pub special: Option<SpecialOp>,
     /// `requestExecutionOf:with:on:lookup:` keyed on the receiver's owner.
     pub domains: DomainChain,
@@ -234,18 +235,25 @@ impl EnforcedSendNode {
             vm.push(v)?;
         }
         let argc = self.args.len();
-        if let Some(op) = self.special {
-            let arg = vm.stack_at(base + 1);
-            if let Some(v) = crate::nodes::send::special_op_pub(vm, op, rcvr, arg) {
-                vm.set_sp(base);
-                return Ok(v);
-            }
-        }
         let key = vm.owner_key(rcvr);
         let r = match self.domains.lookup(vm, key) {
             Some(h) => self.reify(vm, h, key, rcvr, base, argc),
             None => {
+                if let Some(op) = self.special {
+                    if let Some(r) = crate::nodes::send::enforced_special(vm, op, base, argc) {
+                        vm.set_sp(base);
+                        return r;
+                    }
+                }
                 let target = self.target(vm, rcvr)?;
+                if let (Target::Method(m), false) = (target, key.is_ptr()) {
+                    if let Some(t) = m.trivial {
+                        if let Some(v) = crate::nodes::send::enforced_trivial(vm, t, base) {
+                            vm.set_sp(base);
+                            return Ok(v);
+                        }
+                    }
+                }
                 let prims = &self.prims;
                 vm.call_target_enforced(target, self.selector, base, argc, &mut |vm, key| {
                     prims.lookup(vm, key)

@@ -410,11 +410,43 @@ impl SendNode {
     }
 }
 
-/// The in-place result of a special binary operation, if the operands allow
-/// one (for enforced sends, which share the arithmetic).
+/// The in-place form of a special operation for an enforced send whose
+/// receiver's owner handles sends in the standard way, with receiver and
+/// arguments at `base`; None when the operands need the full send. Integers,
+/// Doubles, Booleans and plain Arrays (the only Arrays `array_at` accepts)
+/// belong to the standard domain, which customises nothing, and block
+/// evaluation is transparent, so these are exactly what the enforced send
+/// would compute.
 #[inline(always)]
-pub(crate) fn special_op_pub(vm: &mut Vm, op: SpecialOp, rcvr: Value, arg: Value) -> Option<Value> {
-    special_op(vm, op, rcvr, arg)
+pub(crate) fn enforced_special(vm: &mut Vm, op: SpecialOp, base: usize, argc: usize) -> Option<VmResult> {
+    let rcvr = vm.stack_at(base);
+    match (op, argc) {
+        (SpecialOp::Value, n) if is_block_of_arity(vm, rcvr, n) => {
+            Some(crate::interpreter::invoke_block(vm, rcvr, base))
+        }
+        (SpecialOp::AtPut, 2) => {
+            let (i, v) = (vm.stack_at(base + 1), vm.stack_at(base + 2));
+            array_at_put(vm, rcvr, i, v).then_some(Ok(v))
+        }
+        (SpecialOp::At, 1) => array_at(vm, rcvr, vm.stack_at(base + 1)).map(Ok),
+        (SpecialOp::Value | SpecialOp::At | SpecialOp::AtPut, _) => None,
+        (_, 1) => {
+            let arg = vm.stack_at(base + 1);
+            special_op(vm, op, rcvr, arg).map(Ok)
+        }
+        _ => None,
+    }
+}
+
+/// Runs a trivial method for an enforced send to a receiver of the standard
+/// domain (whose field handlers are the standard ones), with receiver and
+/// arguments at `base`.
+#[inline(always)]
+pub(crate) fn enforced_trivial(vm: &mut Vm, t: Trivial, base: usize) -> Option<Value> {
+    if matches!(t, Trivial::Forward { .. }) {
+        return None;
+    }
+    run_trivial(vm, t, base)
 }
 
 #[inline(always)]
