@@ -227,6 +227,18 @@ pub fn invoke_enforced_body(vm: &mut Vm, m: &'static MethodData, base: usize) ->
     r
 }
 
+/// Activates an already compiled enforced twin from enforced execution (the
+/// enforced send's fast path).
+#[inline(always)]
+pub(crate) fn activate_enforced_twin(
+    vm: &mut Vm,
+    m: &'static MethodData,
+    body: &'static AstBody,
+    base: usize,
+) -> VmResult {
+    activate_method(vm, m, body, base)
+}
+
 #[cold]
 #[inline(never)]
 fn invoke_block_enforced(
@@ -489,9 +501,15 @@ impl Node {
             Node::NonLocalReturn(n) => eval_non_local_return(n, vm, f),
             Node::Block(b) => eval_block(b, vm, f),
             Node::EnforcedSend(s) => s.eval(vm, f),
-            Node::EnforcedFieldRead(n) => n.read(vm, f),
+            Node::EnforcedFieldRead(n) => match n.fast_read(vm, f) {
+                Some(v) => Ok(v),
+                None => n.read(vm, f),
+            },
             Node::EnforcedFieldWrite(n) => n.write(vm, f),
-            Node::EnforcedGlobalRead(n) => n.eval(vm, f),
+            Node::EnforcedGlobalRead(n) => match n.fast_read(vm) {
+                Some(v) => Ok(v),
+                None => n.eval(vm, f),
+            },
         }
     }
 }

@@ -75,6 +75,15 @@ impl DomainChain {
         self.specialize(vm, key)
     }
 
+    /// Whether the first entry is `key` with the standard operation: the
+    /// monomorphic case, checked inline by the field and global nodes.
+    #[inline(always)]
+    pub fn first_is_standard(&self, key: Value) -> bool {
+        // SAFETY: see `lookup`.
+        let first = unsafe { (*self.entries.get())[0] };
+        self.len.get() > 0 && first.0 == key && first.1.is_none()
+    }
+
     #[cold]
     #[inline(never)]
     fn specialize(&self, vm: &mut Vm, key: Value) -> Option<&'static MethodData> {
@@ -205,16 +214,7 @@ impl EnforcedSendNode {
             receiver,
             args: args.into_boxed_slice(),
             lookup_class,
-            special: special.filter(|s| {
-                !matches!(
-                    s,
-                    SpecialOp::At
-                        | SpecialOp::AtPut
-                        | SpecialOp::Value
-                        | SpecialOp::And
-                        | SpecialOp::Or
-                )
-            }),
+            special,
             domains: DomainChain::new(Handler::Execution, site, pos),
             chain: DispatchChain::default(),
             prims: DomainChain::new(Handler::Primitive, site, pos),
@@ -229,10 +229,19 @@ impl EnforcedSendNode {
     pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         let base = vm.sp();
         let rcvr = self.receiver.eval(vm, f)?;
-        vm.push(rcvr)?;
-        for a in self.args.iter() {
-            let v = a.eval(vm, f)?;
-            vm.push(v)?;
+        if let (Some(op), [arg]) = (self.special, &self.args[..]) {
+            let arg = arg.eval(vm, f)?;
+            if let Some(v) = crate::nodes::send::enforced_binary(vm, op, rcvr, arg) {
+                return Ok(v);
+            }
+            vm.push(rcvr)?;
+            vm.push(arg)?;
+        } else {
+            vm.push(rcvr)?;
+            for a in self.args.iter() {
+                let v = a.eval(vm, f)?;
+                vm.push(v)?;
+            }
         }
         let argc = self.args.len();
         let key = vm.owner_key(rcvr);
@@ -246,12 +255,19 @@ impl EnforcedSendNode {
                     }
                 }
                 let target = self.target(vm, rcvr)?;
-                if let (Target::Method(m), false) = (target, key.is_ptr()) {
-                    if let Some(t) = m.trivial {
+                if let Target::Method(m) = target {
+                    if let (Some(t), false) = (m.trivial, key.is_ptr()) {
                         if let Some(v) = crate::nodes::send::enforced_trivial(vm, t, base) {
                             vm.set_sp(base);
                             return Ok(v);
                         }
+                    }
+                    // Enforced execution calling an ordinary method whose
+                    // twin exists: straight into the activation.
+                    if let (Some(body), false) = (m.enforced.get(), m.unenforced) {
+                        let r = crate::interpreter::activate_enforced_twin(vm, m, body, base);
+                        vm.set_sp(base);
+                        return r;
                     }
                 }
                 let prims = &self.prims;
@@ -372,6 +388,16 @@ impl EnforcedFieldNode {
         }
     }
 
+    /// The read, when self's owner is the chain's first, standard, entry.
+    #[inline(always)]
+    pub fn fast_read(&self, vm: &Vm, f: &Frame) -> Option<Value> {
+        if self.domains.first_is_standard(vm.owner_key(f.receiver)) {
+            crate::object::object_field(f.receiver, self.index.0)
+        } else {
+            None
+        }
+    }
+
     /// Evaluates the read.
     #[inline(never)]
     pub fn read(&self, vm: &mut Vm, f: &Frame) -> VmResult {
@@ -415,6 +441,17 @@ impl EnforcedGlobalNode {
         EnforcedGlobalNode {
             global: GlobalReadNode::new(name),
             domains: DomainChain::new(Handler::ReadGlobal, site, pos),
+        }
+    }
+
+    /// The value, when the current domain is the chain's first, standard,
+    /// entry and the global is bound.
+    #[inline(always)]
+    pub fn fast_read(&self, vm: &Vm) -> Option<Value> {
+        if self.domains.first_is_standard(vm.omop.current) {
+            self.global.cached()
+        } else {
+            None
         }
     }
 

@@ -418,7 +418,12 @@ impl SendNode {
 /// evaluation is transparent, so these are exactly what the enforced send
 /// would compute.
 #[inline(always)]
-pub(crate) fn enforced_special(vm: &mut Vm, op: SpecialOp, base: usize, argc: usize) -> Option<VmResult> {
+pub(crate) fn enforced_special(
+    vm: &mut Vm,
+    op: SpecialOp,
+    base: usize,
+    argc: usize,
+) -> Option<VmResult> {
     let rcvr = vm.stack_at(base);
     match (op, argc) {
         (SpecialOp::Value, n) if is_block_of_arity(vm, rcvr, n) => {
@@ -435,6 +440,26 @@ pub(crate) fn enforced_special(vm: &mut Vm, op: SpecialOp, base: usize, argc: us
             special_op(vm, op, rcvr, arg).map(Ok)
         }
         _ => None,
+    }
+}
+
+/// The in-place result of a binary special operation whose operands are
+/// owned by the standard domain whatever else holds (small integers,
+/// Doubles, Booleans, plain Arrays): an enforced send computes it before
+/// even looking at domain chains, since the standard domain customises no
+/// handler. Block evaluation is left to the full path (a block's owner may
+/// customise sends).
+#[inline(always)]
+pub(crate) fn enforced_binary(
+    vm: &mut Vm,
+    op: SpecialOp,
+    rcvr: Value,
+    arg: Value,
+) -> Option<Value> {
+    match op {
+        SpecialOp::Value | SpecialOp::AtPut => None,
+        SpecialOp::At => array_at(vm, rcvr, arg),
+        _ => special_op(vm, op, rcvr, arg),
     }
 }
 
