@@ -244,6 +244,7 @@ fn resolve(
 /// Moves the performed arguments (from the stack or from the argument Array)
 /// over the selector, so that `[rcvr, args...]` starts at `base`; answers their
 /// number.
+#[inline(always)]
 pub(crate) fn lay_out_arguments(
     vm: &mut Vm,
     kind: PerformKind,
