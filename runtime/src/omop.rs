@@ -268,10 +268,17 @@ impl Vm {
         self.omop.current = key;
         self.omop.alloc = if key.is_ptr() && self.omop.domain_class.is_ptr() {
             let fields = object::slots(key);
+            // Only a domain can own objects; anything else in the field
+            // (nil before `initialize`, a wrong value) means the domain itself.
+            let domain_class = self.omop.domain_class;
             let d = fields
                 .get(self.omop.dfno_field)
                 .copied()
-                .filter(|d| d.is_ptr() && *d != self.nil)
+                .filter(|d| {
+                    d.is_ptr()
+                        && object::kind_of(*d) == crate::object::Kind::Object
+                        && self.inherits_from(self.class_of(*d), domain_class)
+                })
                 .unwrap_or(key);
             let d = self.domain_key(d);
             if d.is_ptr() {
