@@ -21,7 +21,7 @@
 
 use std::cell::{Cell, UnsafeCell};
 
-use crate::dispatch::{CacheEntry, DispatchChain, Target};
+use crate::dispatch::{DispatchChain, Target};
 use crate::interpreter::{Frame, Unwind};
 use crate::method::MethodData;
 use crate::nodes::{FieldIndex, GlobalReadNode, Node, SpecialOp};
@@ -305,35 +305,14 @@ impl EnforcedSendNode {
         vm: &mut Vm,
         shape: *const crate::object::Shape,
     ) -> Result<Target, Unwind> {
-        // SAFETY: shapes are interned and never freed.
-        let class = unsafe { (*shape).class };
-        let target = vm.resolve_target(class, self.selector)?;
-        if !self.chain.is_generic() {
-            if self.chain.mark_registered() {
-                vm.register_dependent(
-                    self.selector,
-                    Dependent::Chain(&self.chain, self.site, self.pos),
-                );
-                let dnu = vm.well_known.dnu;
-                vm.register_dependent(dnu, Dependent::Chain(&self.chain, self.site, self.pos));
-            }
-            let grew = self.chain.add(CacheEntry { shape, target });
-            crate::trace::chain_event(
-                vm,
-                self.site,
-                self.pos,
-                match target {
-                    Target::Dnu(_) => "dnu",
-                    Target::Method(m) if m.is_primitive() => "primitive",
-                    _ => "send",
-                },
-                self.selector,
-                class,
-                &self.chain,
-                if grew { "cached" } else { "generic" },
-            );
-        }
-        Ok(target)
+        crate::nodes::send::specialize_chain(
+            vm,
+            &self.chain,
+            self.selector,
+            shape,
+            self.site,
+            self.pos,
+        )
     }
 
     /// Calls the owner's customised `requestExecutionOf:with:on:lookup:`.

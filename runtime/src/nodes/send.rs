@@ -372,42 +372,55 @@ impl SendNode {
     #[cold]
     #[inline(never)]
     fn specialize(&self, vm: &mut Vm, shape: *const Shape) -> Result<Target, Unwind> {
-        // SAFETY: shapes are interned and never freed while their class lives.
-        let class = unsafe { (*shape).class };
-        let target = vm.resolve_target(class, self.selector)?;
-        if !self.chain.is_generic() {
-            if self.chain.chain_len() == 0 {
-                vm.register_site(self);
-            }
-            if self.chain.mark_registered() {
-                vm.register_dependent(
-                    self.selector,
-                    Dependent::Chain(&self.chain, self.site, self.pos),
-                );
-                // A DNU entry also depends on the lookup of the handler; it
-                // is cheaper to register every chain than to track which
-                // ones ever held a DNU entry.
-                let dnu = vm.well_known.dnu;
-                vm.register_dependent(dnu, Dependent::Chain(&self.chain, self.site, self.pos));
-            }
-            let grew = self.chain.add(CacheEntry { shape, target });
-            crate::trace::chain_event(
-                vm,
-                self.site,
-                self.pos,
-                match target {
-                    Target::Dnu(_) => "dnu",
-                    Target::Method(m) if m.is_primitive() => "primitive",
-                    _ => "send",
-                },
-                self.selector,
-                class,
-                &self.chain,
-                if grew { "cached" } else { "generic" },
-            );
+        if !self.chain.is_generic() && self.chain.chain_len() == 0 {
+            vm.register_site(self);
         }
-        Ok(target)
+        specialize_chain(vm, &self.chain, self.selector, shape, self.site, self.pos)
     }
+}
+
+/// Looks up `selector` for the class of `shape` and caches the target in
+/// `chain` (registering the chain for invalidation on first use, tracing the
+/// transition); shared by plain and enforced sends.
+#[cold]
+#[inline(never)]
+pub(crate) fn specialize_chain(
+    vm: &mut Vm,
+    chain: &DispatchChain,
+    selector: SymbolId,
+    shape: *const Shape,
+    site: &'static str,
+    pos: (u32, u32),
+) -> Result<Target, Unwind> {
+    // SAFETY: shapes are interned and never freed while their class lives.
+    let class = unsafe { (*shape).class };
+    let target = vm.resolve_target(class, selector)?;
+    if !chain.is_generic() {
+        if chain.mark_registered() {
+            vm.register_dependent(selector, Dependent::Chain(chain, site, pos));
+            // A DNU entry also depends on the lookup of the handler; it is
+            // cheaper to register every chain than to track which ones ever
+            // held a DNU entry.
+            let dnu = vm.well_known.dnu;
+            vm.register_dependent(dnu, Dependent::Chain(chain, site, pos));
+        }
+        let grew = chain.add(CacheEntry { shape, target });
+        crate::trace::chain_event(
+            vm,
+            site,
+            pos,
+            match target {
+                Target::Dnu(_) => "dnu",
+                Target::Method(m) if m.is_primitive() => "primitive",
+                _ => "send",
+            },
+            selector,
+            class,
+            chain,
+            if grew { "cached" } else { "generic" },
+        );
+    }
+    Ok(target)
 }
 
 /// The in-place form of a special operation for an enforced send whose
