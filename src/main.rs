@@ -38,7 +38,9 @@ options:
   --version                     show the version
 
 The core library is taken from the class path; when it has no Object.som, the
-library shipped with metasom (smalltalk-src/core) is used.";
+library shipped with metasom (smalltalk-src/core, embedded in this binary) is
+used, and likewise the OMOP library (smalltalk-src/omop) when it has no
+Domain.som.";
 
 struct Options {
     classpath: Vec<PathBuf>,
@@ -121,13 +123,11 @@ fn parse_args(args: Vec<String>) -> Cli {
     })
 }
 
-/// The OMOP library shipped with metasom (Domain, Mirror, ActorDomain...).
-fn bundled_omop() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("smalltalk-src/omop")
-}
-
-fn bundled_core() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("smalltalk-src/core")
+/// The SOM libraries shipped with metasom, embedded by `build.rs`: `CORE`
+/// (`smalltalk-src/core`) and `OMOP` (`smalltalk-src/omop`: Domain, Mirror,
+/// ActorDomain...).
+mod libraries {
+    include!(concat!(env!("OUT_DIR"), "/libraries.rs"));
 }
 
 fn run(opts: Options) -> u8 {
@@ -151,23 +151,38 @@ fn run(opts: Options) -> u8 {
         dir
     };
     classpath.push(dir.clone());
-    classpath.extend(opts.classpath);
-    if !classpath.iter().any(|d| d.join("Domain.som").is_file()) {
-        classpath.push(bundled_omop());
-    }
-    if !classpath.iter().any(|d| d.join("Object.som").is_file()) {
-        classpath.push(bundled_core());
+    for entry in opts.classpath {
+        // SOM VMs accept class paths with stale entries; say so, since a
+        // typo here otherwise shows up much later as a missing class.
+        if !entry.is_dir() {
+            eprintln!(
+                "som: warning: class path entry '{}' is not a directory",
+                entry.display()
+            );
+        }
+        classpath.push(entry);
     }
     let main_file = dir.join(format!("{class_name}.som"));
     if !main_file.is_file() {
         eprintln!("som: cannot find '{}'", main_file.display());
         return 1;
     }
+    let mut embedded = Vec::new();
+    if !classpath.iter().any(|d| d.join("Domain.som").is_file()) {
+        embedded.push(&libraries::OMOP);
+    }
+    if !classpath.iter().any(|d| d.join("Object.som").is_file()) {
+        embedded.push(&libraries::CORE);
+    }
 
     let mut vm = Vm::new(classpath, Rc::new(SomFrontend));
+    vm.embedded = embedded;
     som_omop::install(&mut vm);
     if let Err(e) = vm.bootstrap() {
-        eprintln!("som: cannot load the core library: {e}");
+        eprintln!(
+            "som: cannot load the core library: {e} (looked in: {})",
+            vm.class_search_path()
+        );
         return 1;
     }
     vm.heap.stress = opts.gc_stress;

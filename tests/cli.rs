@@ -1,7 +1,12 @@
 //! The `som` command line: usage, option errors, missing files and classes,
-//! exit statuses (SOM's startup conventions, `som-language.md` §5).
+//! the embedded libraries, and exit statuses (SOM's startup conventions:
+//! class `Main` of the main file is sent `run:` or `run`).
+
+mod common;
 
 use std::process::{Command, Output};
+
+use common::scratch_dir;
 
 fn som(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_som"))
@@ -52,21 +57,22 @@ fn missing_program_file_is_reported() {
 
 #[test]
 fn missing_core_library_is_reported() {
-    let dir = std::env::temp_dir().join(format!("metasom-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("cli");
     // A class path with an Object.som that is not a core library at all.
     std::fs::write(dir.join("Object.som"), "Object = nil ( )").unwrap();
     std::fs::write(dir.join("Main.som"), "Main = ( run = ( ) )").unwrap();
     let o = som(&[
         "-cp",
-        dir.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
         dir.join("Main.som").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(err.contains("cannot load the core library"), "{err}");
+    // ... and says where it looked.
     assert!(
-        text(&o.stderr).contains("cannot load the core library"),
-        "{}",
-        text(&o.stderr)
+        err.contains(&format!("looked in: {}", dir.path().display())),
+        "{err}"
     );
 }
 
@@ -93,8 +99,7 @@ fn bundled_core_library_is_used_without_classpath() {
 
 #[test]
 fn main_class_without_run_method_is_a_som_error() {
-    let dir = std::env::temp_dir().join(format!("metasom-cli-norun-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("cli-norun");
     std::fs::write(dir.join("NoRun.som"), "NoRun = ( )").unwrap();
     let o = som(&[
         "-cp",
@@ -103,4 +108,42 @@ fn main_class_without_run_method_is_a_som_error() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stdout).contains("ERROR: Method run not found in class NoRun"));
+}
+
+/// A copy of the binary far from the checkout, run from yet another
+/// directory, still has its core and OMOP libraries: they are embedded.
+#[test]
+fn a_moved_binary_brings_its_libraries() {
+    let bin_dir = scratch_dir("cli-installed");
+    let prog_dir = scratch_dir("cli-prog");
+    let som = bin_dir.join("som");
+    std::fs::copy(env!("CARGO_BIN_EXE_som"), &som).unwrap();
+    std::fs::write(
+        prog_dir.join("Moved.som"),
+        "Moved = ( run = ( | d | d := Domain new. ((Mirror domainOf: d) == nil) println. (3 + 4) println ) )",
+    )
+    .unwrap();
+    let o = Command::new(&som)
+        .current_dir(bin_dir.path())
+        .arg(prog_dir.join("Moved.som"))
+        .output()
+        .expect("run the copied som");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "false\n7\n");
+}
+
+#[test]
+fn a_missing_classpath_entry_is_a_warning() {
+    let o = som(&[
+        "-cp",
+        "no/such/dir:smalltalk-src/core",
+        "smalltalk-src/examples/Hello.som",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(text(&o.stdout), "Hello, World from SOM\n");
+    assert!(
+        text(&o.stderr).contains("warning: class path entry 'no/such/dir' is not a directory"),
+        "{}",
+        text(&o.stderr)
+    );
 }

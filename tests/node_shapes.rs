@@ -41,7 +41,7 @@ fn shape_classes() -> Vec<(String, String)> {
     v
 }
 
-fn vm() -> Vm {
+fn vm() -> common::TestVm {
     let owned = shape_classes();
     let refs: Vec<(&str, &str)> = owned
         .iter()

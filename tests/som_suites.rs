@@ -1,10 +1,15 @@
 //! SOM-st/SOM's own suites, run from an external checkout named by `SOM_HOME`
-//! (SOM-st/SOM at commit a721b4ff). Without it, each test prints why it skips.
+//! (SOM-st/SOM at commit a721b4ff). Without it (at build time) the tests are
+//! ignored, with the reason, never counted as passed.
 //!
 //! - the unit TestSuite (`TestHarness.som`) with SOM's core library and with
 //!   ours: 221 of 221 tests must pass;
-//! - the BasicInterpreterTests table (`som-language.md` §6.4), through the
-//!   public API, again with both core libraries.
+//! - the unit TestSuite again under `--gc-stress`, with both libraries;
+//! - the BasicInterpreterTests table (SOM-st/SOM
+//!   `TestSuite/BasicInterpreterTests`), through the public API, again with
+//!   both core libraries;
+//! - every Are-We-Fast-Yet benchmark (`Examples/AreWeFastYet`) runs one
+//!   iteration to a verified result.
 
 mod common;
 
@@ -16,20 +21,36 @@ use som_compiler::SomFrontend;
 use som_runtime::object::{self, Kind};
 use som_runtime::{Value, Vm};
 
-fn som_home() -> Option<PathBuf> {
-    match std::env::var_os("SOM_HOME") {
-        Some(p) => Some(PathBuf::from(p)),
-        None => {
-            eprintln!(
-                "SKIPPED: SOM_HOME is not set (point it at a SOM-st/SOM checkout at a721b4ff)"
-            );
-            None
-        }
-    }
+/// Why the tests of this file are ignored: `build.rs` sets `cfg(som_home)`
+/// only when `SOM_HOME` is set at build time.
+macro_rules! needs_som_home {
+    ($item:item) => {
+        #[test]
+        #[cfg_attr(
+            not(som_home),
+            ignore = "SOM_HOME is not set: point it at a SOM-st/SOM checkout at a721b4ff (see README.md)"
+        )]
+        $item
+    };
 }
 
-fn run_harness(classpath: &str, home: &Path) {
+/// The checkout named by `SOM_HOME`; set at build time (see
+/// [`needs_som_home`]), so it must be set when the tests run too.
+fn som_home() -> PathBuf {
+    let home = std::env::var_os("SOM_HOME")
+        .map(PathBuf::from)
+        .expect("SOM_HOME was set when the tests were built but is not set now");
+    assert!(
+        home.join("TestSuite/TestHarness.som").is_file(),
+        "SOM_HOME={} is not a SOM-st/SOM checkout",
+        home.display()
+    );
+    home
+}
+
+fn run_harness(classpath: &str, home: &Path, flags: &[&str]) {
     let out = Command::new(env!("CARGO_BIN_EXE_som"))
+        .args(flags)
         .arg("-cp")
         .arg(classpath)
         .arg(home.join("TestSuite/TestHarness.som"))
@@ -51,21 +72,82 @@ fn run_harness(classpath: &str, home: &Path) {
     );
 }
 
-#[test]
-fn test_suite_with_soms_core_library() {
-    let Some(home) = som_home() else { return };
-    run_harness(&home.join("Smalltalk").display().to_string(), &home);
+needs_som_home! {
+    fn test_suite_with_soms_core_library() {
+        let home = som_home();
+        run_harness(&home.join("Smalltalk").display().to_string(), &home, &[]);
+    }
 }
 
-#[test]
-fn test_suite_with_our_core_library() {
-    let Some(home) = som_home() else { return };
-    let cp = format!(
+needs_som_home! {
+    fn test_suite_with_our_core_library() {
+        let home = som_home();
+        run_harness(&our_test_classpath(&home), &home, &[]);
+    }
+}
+
+needs_som_home! {
+    fn test_suite_under_gc_stress() {
+        let home = som_home();
+        run_harness(&home.join("Smalltalk").display().to_string(), &home, &["--gc-stress"]);
+        run_harness(&our_test_classpath(&home), &home, &["--gc-stress"]);
+    }
+}
+
+fn our_test_classpath(home: &Path) -> String {
+    format!(
         "{}:{}",
         common::root().join("smalltalk-src/core").display(),
         home.join("TestSuite").display()
-    );
-    run_harness(&cp, &home);
+    )
+}
+
+/// Every Are-We-Fast-Yet benchmark, one iteration at the size at which it
+/// verifies its result (CD, Havlak, Mandelbrot and NBody verify only there).
+const AWFY: &[(&str, &str, &[&str])] = &[
+    ("DeltaBlue", "1000", &["DeltaBlue"]),
+    ("Richards", "10", &["Richards"]),
+    ("Json", "20", &["Json"]),
+    ("CD", "250", &["CD"]),
+    ("Havlak", "1500", &["Havlak"]),
+    ("Bounce", "300", &[]),
+    ("List", "300", &[]),
+    ("Mandelbrot", "500", &[]),
+    ("NBody", "250000", &["NBody"]),
+    ("Permute", "300", &[]),
+    ("Queens", "300", &[]),
+    ("Sieve", "300", &[]),
+    ("Storage", "300", &[]),
+    ("Towers", "300", &[]),
+];
+
+needs_som_home! {
+    fn every_awfy_benchmark_verifies() {
+        let home = som_home();
+        let dir = home.join("Examples/AreWeFastYet");
+        let mut failures = Vec::new();
+        for (name, inner, dirs) in AWFY {
+            let mut cp = vec![dir.join("Core").display().to_string()];
+            cp.extend(dirs.iter().map(|d| dir.join(d).display().to_string()));
+            cp.push(common::root().join("smalltalk-src/core").display().to_string());
+            let out = Command::new(env!("CARGO_BIN_EXE_som"))
+                .arg("-cp")
+                .arg(cp.join(":"))
+                .arg(dir.join("Harness.som"))
+                .args([name, "1", inner])
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            if !out.status.success() || !stdout.contains(&format!("{name}: iterations=1")) {
+                failures.push(format!(
+                    "{name}: {}\n{stdout}{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
 }
 
 #[derive(Debug)]
@@ -265,16 +347,18 @@ fn check_basic(core: PathBuf, home: &Path) {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-#[test]
-fn basic_interpreter_tests_with_soms_core_library() {
-    let Some(home) = som_home() else { return };
-    check_basic(home.join("Smalltalk"), &home);
+needs_som_home! {
+    fn basic_interpreter_tests_with_soms_core_library() {
+        let home = som_home();
+        check_basic(home.join("Smalltalk"), &home);
+    }
 }
 
-#[test]
-fn basic_interpreter_tests_with_our_core_library() {
-    let Some(home) = som_home() else { return };
-    check_basic(common::root().join("smalltalk-src/core"), &home);
+needs_som_home! {
+    fn basic_interpreter_tests_with_our_core_library() {
+        let home = som_home();
+        check_basic(common::root().join("smalltalk-src/core"), &home);
+    }
 }
 
 #[test]

@@ -133,6 +133,9 @@ const AWFY: &[Bench] = &[
     b("Towers", 300, &[]),
 ];
 
+/// The suites `som-bench` knows.
+const SUITES: &[&str] = &["classic", "awfy", "overhead", "reflection", "omop"];
+
 struct Options {
     som: PathBuf,
     compare: Option<PathBuf>,
@@ -156,7 +159,14 @@ SUITE is 'classic', 'awfy', 'overhead' (AWFY with and without OMOP enforcement),
 (e.g. 0.1 for a quick smoke run). Defaults: --runs 3 --iterations 5 --warmup 1,
 --som target/release/som, --core smalltalk-src/core, --som-home $SOM_HOME.";
 
-fn parse() -> Result<Options, String> {
+/// What the command line asks for.
+enum Cli {
+    Run(Options),
+    /// `--help`: print the usage on stdout and succeed.
+    Help,
+}
+
+fn parse(args: Vec<String>) -> Result<Cli, String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut o = Options {
         som: root.join("target/release/som"),
@@ -171,7 +181,6 @@ fn parse() -> Result<Options, String> {
         suite: String::new(),
         only: Vec::new(),
     };
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     let value = |i: usize| {
         args.get(i + 1)
@@ -189,7 +198,7 @@ fn parse() -> Result<Options, String> {
             "--iterations" => o.iterations = value(i)?.parse().map_err(|_| "bad --iterations")?,
             "--warmup" => o.warmup = value(i)?.parse().map_err(|_| "bad --warmup")?,
             "--scale" => o.inner_scale = value(i)?.parse().map_err(|_| "bad --scale")?,
-            "-h" | "--help" => return Err(USAGE.to_string()),
+            "-h" | "--help" => return Ok(Cli::Help),
             s if s.starts_with('-') => return Err(format!("unknown option {s}\n{USAGE}")),
             s => {
                 if o.suite.is_empty() {
@@ -204,12 +213,25 @@ fn parse() -> Result<Options, String> {
         i += 2;
     }
     if o.suite.is_empty() {
-        return Err(USAGE.to_string());
+        return Err(format!("som-bench: no suite given\n{USAGE}"));
+    }
+    if !SUITES.contains(&o.suite.as_str()) {
+        return Err(format!(
+            "som-bench: unknown suite '{}' (known: {})\n{USAGE}",
+            o.suite,
+            SUITES.join(" ")
+        ));
+    }
+    if o.runs == 0 {
+        return Err("som-bench: --runs must be at least 1".into());
     }
     if o.warmup >= o.iterations {
-        return Err("--warmup must be smaller than --iterations".into());
+        return Err("som-bench: --warmup must be smaller than --iterations".into());
     }
-    Ok(o)
+    if !(o.inner_scale.is_finite() && o.inner_scale > 0.0) {
+        return Err("som-bench: --scale must be a positive number".into());
+    }
+    Ok(Cli::Run(o))
 }
 
 /// Statistics of one benchmark's iteration times (microseconds).
@@ -314,9 +336,42 @@ fn run_once(
     Ok(per_iter.into_iter().skip(o.warmup as usize).collect())
 }
 
+/// One line on stderr as a benchmark finishes (its last run done, or
+/// failed), so a long run shows where it is; the table comes at the end.
+fn report_progress(
+    k: usize,
+    n: usize,
+    label: &str,
+    mine: &[f64],
+    other: &[f64],
+    error: &Option<String>,
+) {
+    let head = format!("[{}/{}] {label}", k + 1, n);
+    if let Some(e) = error {
+        eprintln!("{head}: FAILED: {e}");
+        return;
+    }
+    let m = median(&mut mine.to_vec());
+    if other.is_empty() {
+        eprintln!("{head}: median {:.1} ms", m / 1000.0);
+    } else {
+        let t = median(&mut other.to_vec());
+        eprintln!(
+            "{head}: median {:.1} ms, other {:.1} ms, ratio {:.2}",
+            m / 1000.0,
+            t / 1000.0,
+            m / t
+        );
+    }
+}
+
 fn main() -> ExitCode {
-    let o = match parse() {
-        Ok(o) => o,
+    let o = match parse(std::env::args().skip(1).collect()) {
+        Ok(Cli::Run(o)) => o,
+        Ok(Cli::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
@@ -366,11 +421,24 @@ fn main() -> ExitCode {
                 vec![dir.join("Core"), dir.clone()],
             )
         }
-        other => {
-            eprintln!("som-bench: unknown suite '{other}'\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        other => unreachable!("suite '{other}' was validated by parse"),
     };
+    let unknown: Vec<&str> = o
+        .only
+        .iter()
+        .filter(|n| !benches.iter().any(|b| b.name == n.as_str()))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        let known: Vec<&str> = benches.iter().map(|b| b.name).collect();
+        eprintln!(
+            "som-bench: suite '{}' has no benchmark named {} (known: {})",
+            o.suite,
+            unknown.join(", "),
+            known.join(" ")
+        );
+        return ExitCode::from(2);
+    }
     if !o.som.is_file() {
         eprintln!(
             "som-bench: no som binary at {} (build it with cargo build --release)",
@@ -436,7 +504,7 @@ fn main() -> ExitCode {
     let mut mine: Vec<Vec<f64>> = vec![Vec::new(); selected.len()];
     let mut other: Vec<Vec<f64>> = vec![Vec::new(); selected.len()];
     let mut errors: Vec<Option<String>> = vec![None; selected.len()];
-    for _ in 0..o.runs {
+    for run in 0..o.runs {
         for (k, job) in selected.iter().enumerate() {
             if errors[k].is_some() {
                 continue;
@@ -450,6 +518,16 @@ fn main() -> ExitCode {
                     Ok(t) => other[k].extend(t),
                     Err(e) => errors[k] = Some(format!("{}: {e}", vm.binary.display())),
                 }
+            }
+            if run + 1 == o.runs || errors[k].is_some() {
+                report_progress(
+                    k,
+                    selected.len(),
+                    &job.label,
+                    &mine[k],
+                    &other[k],
+                    &errors[k],
+                );
             }
         }
     }

@@ -26,6 +26,6 @@ pub mod vm;
 
 pub use error::{LoadError, SomError};
 pub use interpreter::Unwind;
-pub use universe::Outcome;
+pub use universe::{EmbeddedLibrary, Outcome};
 pub use value::Value;
 pub use vm::{Vm, VmResult};

@@ -223,7 +223,7 @@ impl Vm {
         })
     }
 
-    /// Finds `<name>.som` on the class path.
+    /// Finds `<name>.som` on the class path (directories only).
     pub fn find_class_file(&self, name: &str) -> Option<PathBuf> {
         self.classpath
             .iter()
@@ -231,14 +231,43 @@ impl Vm {
             .find(|p| p.is_file())
     }
 
-    /// Loads the class `name` from the class path and defines it. Answers None
-    /// if there is no such file.
+    /// The source of class `name` in the embedded libraries, with the path it
+    /// is reported under.
+    fn find_embedded_class(&self, name: &str) -> Option<(PathBuf, &'static str)> {
+        self.embedded.iter().find_map(|lib| {
+            let (_, source) = lib.classes.iter().find(|(n, _)| *n == name)?;
+            Some((Path::new(lib.dir).join(format!("{name}.som")), *source))
+        })
+    }
+
+    /// Where classes are looked for, in order, for messages that must say
+    /// where the VM looked.
+    pub fn class_search_path(&self) -> String {
+        let mut places: Vec<String> = self
+            .classpath
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
+        places.extend(
+            self.embedded
+                .iter()
+                .map(|l| format!("{} (embedded)", l.dir)),
+        );
+        places.join(", ")
+    }
+
+    /// Loads the class `name` from the class path, or else from the embedded
+    /// libraries, and defines it. Answers None if neither has it.
     pub fn load_class_file(&mut self, name: SymbolId) -> Result<Option<Value>, LoadError> {
         let text = self.symbols.text(name).to_string();
-        let Some(path) = self.find_class_file(&text) else {
+        if let Some(path) = self.find_class_file(&text) {
+            return self.load_class_from_path(&path, Some(&text)).map(Some);
+        }
+        let Some((path, source)) = self.find_embedded_class(&text) else {
             return Ok(None);
         };
-        self.load_class_from_path(&path, Some(&text)).map(Some)
+        self.load_class_from_source(&path, source, Some(&text))
+            .map(Some)
     }
 
     /// Loads and defines the class in `path`; checks that it is named
@@ -252,6 +281,17 @@ impl Vm {
             path: path.display().to_string(),
             source: e,
         })?;
+        self.load_class_from_source(path, &source, expected)
+    }
+
+    /// Compiles and defines the class whose `source` is reported as coming
+    /// from `path`; checks that it is named `expected` when given.
+    pub fn load_class_from_source(
+        &mut self,
+        path: &Path,
+        source: &str,
+        expected: Option<&str>,
+    ) -> Result<Value, LoadError> {
         let name_id = expected.map(|e| self.intern(e));
         if let Some(id) = name_id {
             if self.loading.contains(&id) {
@@ -265,7 +305,7 @@ impl Vm {
         }
         let fe = self.frontend.clone().expect("front end installed");
         let t0 = std::time::Instant::now();
-        let result = fe.compile_class(self, path, &source);
+        let result = fe.compile_class(self, path, source);
         self.compile_time += t0.elapsed();
         if name_id.is_some() {
             self.loading.pop();
@@ -571,6 +611,24 @@ impl Vm {
             Err(Unwind::RETURN) | Err(Unwind::ESCAPED) => Outcome::Exit(0),
             Err(_) => Outcome::Error(SomError::new("non-local return without a home")),
         }
+    }
+}
+
+/// A class library compiled into the binary, searched after the class path's
+/// directories, so that an installed or moved `som` binary still has its core
+/// and OMOP libraries.
+pub struct EmbeddedLibrary {
+    /// The library's directory in the metasom repository (e.g.
+    /// `smalltalk-src/core`); its classes are reported as `<dir>/<Name>.som`.
+    pub dir: &'static str,
+    /// (class name, source text) pairs.
+    pub classes: &'static [(&'static str, &'static str)],
+}
+
+impl EmbeddedLibrary {
+    /// Whether the library defines class `name`.
+    pub fn has_class(&self, name: &str) -> bool {
+        self.classes.iter().any(|(n, _)| *n == name)
     }
 }
 

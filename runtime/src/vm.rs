@@ -161,6 +161,8 @@ pub struct Vm {
     native_stack_base: usize,
     /// Directories searched for class files, in order.
     pub classpath: Vec<PathBuf>,
+    /// Libraries searched after `classpath`, in order.
+    pub embedded: Vec<&'static crate::universe::EmbeddedLibrary>,
     pub(crate) frontend: Option<std::rc::Rc<dyn Frontend>>,
     /// The innermost running activation (for `printStackTrace`).
     pub(crate) frame: *const crate::interpreter::Frame,
@@ -276,6 +278,7 @@ impl Vm {
             native_stack_limit: low + NATIVE_STACK_RESERVE,
             native_stack_base: high,
             classpath,
+            embedded: Vec::new(),
             frontend: Some(frontend),
             frame: std::ptr::null(),
             out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),

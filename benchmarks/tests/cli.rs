@@ -1,0 +1,104 @@
+//! The `som-bench` command line: help, rejected arguments, and a real (tiny)
+//! run of our reflection suite with its progress line and table.
+//!
+//! The real run uses the `som` binary that `cargo test --workspace` builds
+//! next to `som-bench` in the same target directory.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_som-bench"))
+        .args(args)
+        .env_remove("SOM_HOME")
+        .output()
+        .expect("som-bench runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn help_goes_to_stdout_and_succeeds() {
+    let out = bench(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("usage: som-bench"));
+}
+
+#[test]
+fn unknown_suite_is_an_error() {
+    let out = bench(&["nosuchsuite"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown suite 'nosuchsuite'"));
+}
+
+#[test]
+fn unknown_benchmark_is_an_error_naming_the_known_ones() {
+    let out = bench(&["reflection", "DirectAdd", "NoSuchBench"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("no benchmark named NoSuchBench"), "{err}");
+    assert!(err.contains("ProxyAdd"), "{err}");
+}
+
+#[test]
+fn zero_runs_are_rejected() {
+    let out = bench(&["--runs", "0", "reflection"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--runs must be at least 1"));
+}
+
+#[test]
+fn bad_numbers_are_rejected() {
+    for args in [
+        &["--runs", "x", "reflection"][..],
+        &["--scale", "0", "reflection"][..],
+        &["--warmup", "5", "--iterations", "5", "reflection"][..],
+    ] {
+        let out = bench(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[test]
+fn suites_from_som_home_need_it() {
+    let out = bench(&["classic"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("SOM_HOME"));
+}
+
+#[test]
+fn a_tiny_run_prints_progress_and_the_ratio_table() {
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_som-bench"));
+    let som = exe.with_file_name("som");
+    assert!(
+        som.is_file(),
+        "no som binary at {} (cargo test --workspace builds it)",
+        som.display()
+    );
+    let out = bench(&[
+        "--som",
+        som.to_str().unwrap(),
+        "--runs",
+        "1",
+        "--iterations",
+        "2",
+        "--warmup",
+        "1",
+        "--scale",
+        "0.01",
+        "reflection",
+        "DirectAdd",
+        "PerformAdd",
+    ]);
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("[1/2] DirectAdd: median "), "{stderr}");
+    assert!(stderr.contains("[2/2] PerformAdd: median "), "{stderr}");
+    assert!(
+        stdout.contains("PerformAdd             DirectAdd"),
+        "{stdout}"
+    );
+}
