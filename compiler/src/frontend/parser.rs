@@ -1,8 +1,9 @@
 //! The SOM parser: tokens to a syntax tree ([`ClassAst`]).
 //!
-//! Recursive descent over the grammar of `specification/SOM.g4` (paraphrased
-//! in `som-language.md` §2). Every error names the offending token and its
-//! position; nothing here panics on malformed input.
+//! Recursive descent over SOM's grammar (the ANTLR grammar `SOM.g4` in the
+//! `specification` folder of SOM-st/SOM, not part of this repository). Every
+//! error names the offending token and its position; nothing here panics on
+//! malformed input.
 
 use std::rc::Rc;
 
