@@ -6,6 +6,9 @@
 //!   that thread's native stack is scanned conservatively by the collector;
 //! - the value stack never reallocates (it is reserved once, at
 //!   [`VALUE_STACK_SLOTS`]), so frames may hold raw pointers into it;
+//! - at most [`MAX_ACTIVATION_DEPTH`] SOM activations are live at once;
+//!   `activation_depth` counts them and every activation decrements it on
+//!   every exit path;
 //! - `stack[..sp]` holds only valid values and is scanned precisely.
 
 use std::cell::Cell;
@@ -31,11 +34,31 @@ use crate::value::Value;
 pub type VmResult = Result<Value, Unwind>;
 
 /// Capacity of the value stack (arguments, locals, pending send operands).
-/// Exceeding it is reported as a SOM "stack overflow" error.
+/// Exceeding it is reported as a SOM "stack overflow" error. The stack is
+/// allocated zeroed and untouched, so the OS commits only the pages that deep
+/// recursion actually reaches: 16M slots are 128 MB of address space but
+/// [`MAX_ACTIVATION_DEPTH`] activations of a typical method touch a few MB.
 pub const VALUE_STACK_SLOTS: usize = 16 * 1024 * 1024;
 
+/// Most SOM activations (method and block activations) live at once; one more
+/// is reported as the SOM error "stack overflow". The depth is counted in SOM
+/// activations, not native stack bytes, so every execution tier (this
+/// interpreter, and a compiled tier counting the activations it inlines)
+/// fails at the same depth and the limit does not move with frame sizes.
+///
+/// Why 100,000: SOM-st/SOM's TestSuite and the AWFY benchmarks need a few
+/// thousand frames at most (Havlak's recursive DFS is the deepest), and
+/// SOM-st's implementations stop somewhere between a few thousand (Truffle
+/// on a default JVM stack) and tens of thousands of frames; 100,000 leaves room for naive
+/// recursive programs over long lists while keeping the cost of reaching the
+/// limit small (about 30 MB of native and value stack for a simple recursive
+/// method, a few hundredths of a second).
+pub const MAX_ACTIVATION_DEPTH: usize = 100_000;
+
 /// Bytes of native stack kept free below the current frame; an activation that
-/// would go deeper reports "stack overflow" instead of faulting.
+/// would go deeper reports "stack overflow" instead of faulting. A backstop for
+/// Rust recursion that is not a SOM activation (primitives calling back into
+/// SOM, deeply nested expressions), so that no program aborts the process.
 pub const NATIVE_STACK_RESERVE: usize = 256 * 1024;
 
 /// Lines of SOM backtrace kept in an error; deeper frames are elided.
@@ -157,6 +180,8 @@ pub struct Vm {
     pub system: Value,
     stack: Box<[Value]>,
     sp: usize,
+    /// Live SOM activations (at most [`MAX_ACTIVATION_DEPTH`]).
+    activation_depth: usize,
     native_stack_limit: usize,
     native_stack_base: usize,
     /// Directories searched for class files, in order.
@@ -224,13 +249,7 @@ impl Vm {
     /// run SOM code; follow with [`Vm::bootstrap`].
     pub fn new(classpath: Vec<PathBuf>, frontend: std::rc::Rc<dyn Frontend>) -> Vm {
         let (low, high) = native_stack_bounds();
-        let mut stack = Vec::with_capacity(VALUE_STACK_SLOTS);
-        // SAFETY: `Value::ZERO` is all-zero bits and the capacity is reserved;
-        // zeroed memory from the allocator is lazily committed by the OS.
-        unsafe {
-            std::ptr::write_bytes(stack.as_mut_ptr(), 0, VALUE_STACK_SLOTS);
-            stack.set_len(VALUE_STACK_SLOTS);
-        }
+        let stack = zeroed_value_stack();
         let dummy = Value::ZERO;
         Vm {
             heap: Heap::new(),
@@ -271,8 +290,9 @@ impl Vm {
             true_: dummy,
             false_: dummy,
             system: dummy,
-            stack: stack.into_boxed_slice(),
+            stack,
             sp: 0,
+            activation_depth: 0,
             native_stack_limit: low + NATIVE_STACK_RESERVE,
             native_stack_base: high,
             classpath,
@@ -388,6 +408,32 @@ impl Vm {
             return Err(stack_overflow());
         }
         Ok(())
+    }
+
+    /// Counts a new SOM activation; fails with "stack overflow" (counting
+    /// nothing) when [`MAX_ACTIVATION_DEPTH`] activations are live already or
+    /// the native stack is nearly exhausted. Every success is paired with one
+    /// [`Vm::leave_activation`] on every exit path of the activation.
+    #[inline(always)]
+    pub fn enter_activation(&mut self) -> Result<(), Unwind> {
+        self.check_native_stack()?;
+        if self.activation_depth >= MAX_ACTIVATION_DEPTH {
+            return Err(stack_overflow());
+        }
+        self.activation_depth += 1;
+        Ok(())
+    }
+
+    /// Ends an activation counted by [`Vm::enter_activation`].
+    #[inline(always)]
+    pub fn leave_activation(&mut self) {
+        debug_assert!(self.activation_depth > 0);
+        self.activation_depth -= 1;
+    }
+
+    /// Live SOM activations.
+    pub fn activation_depth(&self) -> usize {
+        self.activation_depth
     }
 
     // ----- allocation --------------------------------------------------------
@@ -1091,6 +1137,24 @@ impl Vm {
 #[cold]
 fn stack_overflow() -> Unwind {
     Unwind::error("stack overflow")
+}
+
+/// The value stack, [`VALUE_STACK_SLOTS`] slots of `Value::ZERO`, allocated
+/// zeroed and never written here: the OS maps zero pages lazily, so only the
+/// part deep recursion reaches is ever committed (writing the zeros would
+/// commit all 128 MB at start-up).
+fn zeroed_value_stack() -> Box<[Value]> {
+    let layout = std::alloc::Layout::array::<Value>(VALUE_STACK_SLOTS).expect("stack layout");
+    // SAFETY: the layout is non-empty; `Value::ZERO` is all-zero bits, so the
+    // zeroed block is `VALUE_STACK_SLOTS` valid values, and the box takes
+    // ownership of the block with the layout it was allocated with.
+    unsafe {
+        let p = std::alloc::alloc_zeroed(layout) as *mut Value;
+        if p.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, VALUE_STACK_SLOTS))
+    }
 }
 
 /// The lowest and highest address of the current thread's stack.
