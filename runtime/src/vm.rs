@@ -1084,17 +1084,36 @@ impl Vm {
         }
     }
 
-    /// The limit of an inlined counting loop as an i64, if `to` is a number.
+    /// The limit of an inlined counting loop as an i64 that compares with
+    /// every small integer exactly as `to` does under `Integer>>#<=` (or
+    /// `>=` when `down`); None when there is no such i64 (`to` is not a
+    /// number, or a Double too large for its comparisons with small integers
+    /// to be exact), and the loop must run the library's way.
     pub fn loop_limit(&self, to: Value, down: bool) -> Option<i64> {
+        /// Doubles below this magnitude compare with integers exactly.
+        const EXACT: f64 = (1u64 << 53) as f64;
         if let Some(i) = to.small_int() {
             return Some(i);
         }
-        let d = self.as_f64(to)?;
-        if d.is_nan() {
+        if !to.is_ptr() {
             return None;
         }
-        let l = if down { d.ceil() } else { d.floor() };
-        Some(l.clamp(i64::MIN as f64, i64::MAX as f64) as i64)
+        match object::kind_of(to) {
+            // Every BigInt lies outside the small range: one past its end
+            // on the same side compares alike with every small integer.
+            Kind::BigInt if object::bigint_of(to).sign() == num_bigint::Sign::Minus => {
+                Some(crate::value::SMALL_MIN - 1)
+            }
+            Kind::BigInt => Some(crate::value::SMALL_MAX + 1),
+            Kind::Double => {
+                let d = object::double_of(to);
+                if d.is_nan() || d.abs() >= EXACT {
+                    return None;
+                }
+                Some(if down { d.ceil() } else { d.floor() } as i64)
+            }
+            _ => None,
+        }
     }
 
     // ----- diagnostics -------------------------------------------------------
