@@ -61,6 +61,10 @@ pub const MAX_ACTIVATION_DEPTH: usize = 100_000;
 /// SOM, deeply nested expressions), so that no program aborts the process.
 pub const NATIVE_STACK_RESERVE: usize = 256 * 1024;
 
+/// First state of the identity-hash sequence: any non-zero constant, fixed so
+/// that every run of a program sees the same hashes.
+const IDENTITY_HASH_SEED: u32 = 0x9E37_79B9;
+
 /// Lines of SOM backtrace kept in an error; deeper frames are elided.
 pub const MAX_BACKTRACE_LINES: usize = 60;
 
@@ -207,6 +211,8 @@ pub struct Vm {
     pub(crate) loading: Vec<SymbolId>,
     /// Seed of `Integer>>atRandom`.
     pub random_state: Cell<u64>,
+    /// State of the identity-hash sequence (see [`Vm::identity_hash`]).
+    identity_hash_state: u32,
     /// Whether Integer's methods are still those of the core library, which
     /// lets sends compute small-integer arithmetic in place.
     pub integer_intact: bool,
@@ -311,6 +317,7 @@ impl Vm {
             primitives: HashMap::new(),
             loading: Vec::new(),
             random_state: Cell::new(0x2545_F491_4F6C_DD1D),
+            identity_hash_state: IDENTITY_HASH_SEED,
             compile_time: std::time::Duration::ZERO,
             integer_intact: false,
             double_intact: false,
@@ -500,6 +507,37 @@ impl Vm {
             });
             self.permanent_roots = perm;
         });
+    }
+
+    /// The identity hash of heap object `v`: assigned on the first request
+    /// from a per-VM pseudo-random sequence and stored in the header, so it
+    /// stays fixed for the object's lifetime and depends only on the order
+    /// in which the program asks for hashes, never on addresses (which
+    /// differ between runs, `--gc-stress` and execution tiers).
+    pub fn identity_hash(&mut self, v: Value) -> u32 {
+        let h = object::header(v).identity_hash();
+        if h != 0 {
+            return h;
+        }
+        self.assign_identity_hash(v)
+    }
+
+    #[cold]
+    fn assign_identity_hash(&mut self, v: Value) -> u32 {
+        let mask = (1u32 << object::IDENTITY_HASH_BITS) - 1;
+        let h = loop {
+            // xorshift32: full period, cheap, and deterministic per run.
+            let mut x = self.identity_hash_state;
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            self.identity_hash_state = x;
+            if x & mask != 0 {
+                break x & mask;
+            }
+        };
+        object::header(v).set_identity_hash(h);
+        h
     }
 
     /// Keeps `v` alive forever and never frees it.
