@@ -587,7 +587,10 @@ impl Vm {
     }
 
     /// The shape of a new instance of `class`: owned by the current domain's
-    /// `domainForNewObjects`.
+    /// `domainForNewObjects`. The one place that decides the owner of a new
+    /// object: every allocation of a plain object, an Array (of any Array
+    /// class) or a closure takes its shape from here. Strings, Symbols,
+    /// numbers, classes, methods and contexts are the standard domain's.
     #[inline(always)]
     pub fn owned_shape(&mut self, class: Value) -> *const Shape {
         let d = self.omop.alloc;
@@ -598,18 +601,25 @@ impl Vm {
         }
     }
 
+    /// [`Vm::owned_shape`] of an Array of `class`, without a table lookup in
+    /// the common case (a plain Array in the standard domain).
     #[inline(always)]
-    fn new_array_shape(&mut self) -> *const Shape {
-        if self.omop.alloc.is_ptr() {
-            self.owned_shape(self.classes.array)
-        } else {
+    fn new_array_shape(&mut self, class: Value) -> *const Shape {
+        if class == self.classes.array && !self.omop.alloc.is_ptr() {
             self.array_shape
+        } else {
+            self.owned_shape(class)
         }
     }
 
     /// A new Array of `n` nils.
     pub fn new_array(&mut self, n: usize) -> Value {
-        let shape = self.new_array_shape();
+        self.new_array_of(self.classes.array, n)
+    }
+
+    /// A new instance of Array or of an Array subclass, with `n` nils.
+    pub fn new_array_of(&mut self, class: Value, n: usize) -> Value {
+        let shape = self.new_array_shape(class);
         let a = self.allocate_uninit(Kind::Array, n, shape);
         let nil = self.nil;
         object::slots(a).fill(nil);
@@ -619,7 +629,14 @@ impl Vm {
     /// A new Array of `n` elements taken from the value stack at `from`.
     #[inline]
     pub fn new_array_from_stack(&mut self, from: usize, n: usize) -> Value {
-        let shape = self.new_array_shape();
+        self.new_array_of_from_stack(self.classes.array, from, n)
+    }
+
+    /// A new instance of Array or of an Array subclass holding the `n`
+    /// values on the value stack at `from`.
+    #[inline]
+    pub fn new_array_of_from_stack(&mut self, class: Value, from: usize, n: usize) -> Value {
+        let shape = self.new_array_shape(class);
         let a = self.allocate_uninit(Kind::Array, n, shape);
         debug_assert!(from + n <= VALUE_STACK_SLOTS);
         // SAFETY: `from..from + n` are live stack slots and the new body has
@@ -637,7 +654,7 @@ impl Vm {
     /// A new Array holding `values`.
     #[inline]
     pub fn new_array_from(&mut self, values: &[Value]) -> Value {
-        let shape = self.new_array_shape();
+        let shape = self.new_array_shape(self.classes.array);
         let a = self.allocate_uninit(Kind::Array, values.len(), shape);
         // SAFETY: an Array body has room for `values.len()` slots, all of
         // which are written here before the next allocation.
