@@ -594,7 +594,7 @@ impl Vm {
     #[inline(always)]
     pub fn owned_shape(&mut self, class: Value) -> *const Shape {
         let d = self.omop.alloc;
-        if d.is_ptr() {
+        if d != Value::ZERO {
             self.shape_for(class, d)
         } else {
             self.instance_shape(class)
@@ -605,7 +605,7 @@ impl Vm {
     /// the common case (a plain Array in the standard domain).
     #[inline(always)]
     fn new_array_shape(&mut self, class: Value) -> *const Shape {
-        if class == self.classes.array && !self.omop.alloc.is_ptr() {
+        if class == self.classes.array && self.omop.alloc == Value::ZERO {
             self.array_shape
         } else {
             self.owned_shape(class)
@@ -936,7 +936,7 @@ impl Vm {
                     // SAFETY: domain chains live in leaked AST nodes.
                     let chain = unsafe { &*d };
                     let n = chain.invalidate(|key| {
-                        key.is_ptr() && self.inherits_from(self.class_of(key), class)
+                        key != Value::ZERO && self.inherits_from(self.class_of(key), class)
                     });
                     if n > 0 {
                         crate::trace::domain_invalidated(self, chain, class, n);
