@@ -2,8 +2,9 @@
 //! `MAX_ACTIVATION_DEPTH` activations, whatever the route (sends, blocks, the
 //! perform family, `doesNotUnderstand:`, exception handlers, `ensure:`,
 //! library iteration, enforced execution and domain handlers), with exit
-//! status 1, quickly and with modest memory: never a native stack overflow
-//! that aborts the process.
+//! status 1, quickly and with modest memory; primitives that call each other
+//! without any activation hit the native-stack guard instead: never a native
+//! stack overflow that aborts the process.
 //!
 //! Everything runs in one test function, one child at a time, so that
 //! `getrusage(RUSAGE_CHILDREN)` (the peak RSS of the largest finished child)
@@ -33,6 +34,11 @@ const ROUTES: &[&str] = &[
     "enforcedHandler",
 ];
 
+/// Routes with no SOM activation per level (primitives calling primitives):
+/// the native-stack guard stops them, after the whole interpreter stack, so
+/// they run last and their memory is not checked.
+const BACKSTOP_ROUTES: &[&str] = &["selfPerform", "selfInvoke"];
+
 /// Peak RSS any route may reach (the bound).
 const MAX_RSS_BYTES: u64 = 256 << 20;
 
@@ -55,7 +61,7 @@ fn every_recursion_route_ends_in_a_clean_stack_overflow_with_modest_memory() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let som = env!("CARGO_BIN_EXE_som");
     let mut failures = Vec::new();
-    for route in ROUTES {
+    for route in ROUTES.iter().chain(BACKSTOP_ROUTES) {
         let start = Instant::now();
         let out = Command::new(som)
             .current_dir(&root)
@@ -77,7 +83,7 @@ fn every_recursion_route_ends_in_a_clean_stack_overflow_with_modest_memory() {
         if took > MAX_TIME {
             failures.push(format!("{route}: took {took:?}"));
         }
-        if rss > MAX_RSS_BYTES {
+        if rss > MAX_RSS_BYTES && !BACKSTOP_ROUTES.contains(route) {
             failures.push(format!("{route}: peak RSS {} MB", rss >> 20));
         }
     }

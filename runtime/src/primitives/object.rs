@@ -93,7 +93,12 @@ fn object_halt(vm: &mut Vm, a: Args) -> VmResult {
     Ok(a.rcvr(vm))
 }
 
+/// The perform primitives and `invokeOn:with:` can call one another without
+/// any SOM activation in between (a perform of `perform:withArguments:` with
+/// an argument Array that contains itself), so they check the native stack
+/// themselves: the backstop that turns such recursion into "stack overflow".
 fn perform_as(vm: &mut Vm, a: Args, with_array: bool, in_superclass: bool) -> VmResult {
+    vm.check_native_stack()?;
     let kind = crate::nodes::PerformKind {
         with_array,
         in_superclass,
@@ -105,6 +110,7 @@ fn perform_as(vm: &mut Vm, a: Args, with_array: bool, in_superclass: bool) -> Vm
 /// execution (the caller's mode is restored afterwards), without asking the
 /// receiver's owner: this is how the standard `requestExecutionOf:` proceeds.
 fn perform_enforced_as(vm: &mut Vm, a: Args, with_array: bool, in_superclass: bool) -> VmResult {
+    vm.check_native_stack()?;
     let prim = "Object>>#performEnforced:";
     let kind = crate::nodes::PerformKind {
         with_array,
