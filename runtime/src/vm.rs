@@ -46,13 +46,14 @@ pub const VALUE_STACK_SLOTS: usize = 16 * 1024 * 1024;
 /// interpreter, and a compiled tier counting the activations it inlines)
 /// fails at the same depth and the limit does not move with frame sizes.
 ///
-/// Why 100,000: SOM-st/SOM's TestSuite and the AWFY benchmarks need a few
-/// thousand frames at most (Havlak's recursive DFS is the deepest), and
-/// SOM-st's implementations stop somewhere between a few thousand (Truffle
-/// on a default JVM stack) and tens of thousands of frames; 100,000 leaves room for naive
-/// recursive programs over long lists while keeping the cost of reaching the
-/// limit small (about 30 MB of native and value stack for a simple recursive
-/// method, a few hundredths of a second).
+/// Why 100,000: real programs need far less (measured: SOM-st/SOM's
+/// TestSuite at most 24 activations, the AWFY benchmarks at most 436, in
+/// Havlak's recursive DFS), and SOM-st's implementations stop somewhere
+/// between a few thousand (Truffle on a default JVM stack) and tens of
+/// thousands of frames. 100,000 leaves room for naive recursion over long
+/// lists while keeping the cost of reaching the limit small: 30-80 MB of
+/// native and value stack and a few hundredths of a second, whatever the
+/// route (`tests/stack_depth.rs`).
 pub const MAX_ACTIVATION_DEPTH: usize = 100_000;
 
 /// Bytes of native stack kept free below the current frame; an activation that
