@@ -376,3 +376,29 @@ pub fn set_context_alive(v: Value, alive: bool) {
     // SAFETY: as for `context_alive`.
     unsafe { *body_ptr::<u64>(v).add(1) = alive as u64 }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_hash_bits_leave_kind_flags_and_length_alone() {
+        let mut h = Header {
+            shape: std::ptr::null(),
+            meta: Header::meta_word(Kind::Array, u32::MAX as usize),
+        };
+        h.set_marked(true);
+        h.set_permanent();
+        assert_eq!(h.identity_hash(), 0);
+        let max = (1u32 << IDENTITY_HASH_BITS) - 1;
+        for v in [1, 12345, max] {
+            h.set_identity_hash(v);
+            assert_eq!(h.identity_hash(), v);
+            assert_eq!(h.kind(), Kind::Array);
+            assert_eq!(h.len(), u32::MAX as usize);
+            assert!(h.is_marked() && h.is_permanent());
+        }
+        h.set_marked(false);
+        assert_eq!(h.identity_hash(), max);
+    }
+}
