@@ -53,12 +53,14 @@ fn mirror_domain_of(vm: &mut Vm, a: Args) -> VmResult {
     vm.domain_object(key)
 }
 
-/// `Mirror setDomainOf: obj to: domain`: changes the owner (asking the old
-/// owner's `requestOwnerChangeOf:to:`); answers `obj`.
+/// `Mirror setDomainOf: obj to: owner`: changes the owner (asking the old
+/// owner's `requestOwnerChangeOf:to:`); answers `obj`. As in the paper's
+/// SOM, the owner may be any object: one that implements no handler makes
+/// every operation on `obj` run as in the standard domain.
 fn mirror_set_domain_of(vm: &mut Vm, a: Args) -> VmResult {
     let obj = a.arg(vm, 0);
-    let d = domain_arg(vm, "Mirror>>#setDomainOf:to:", a.arg(vm, 1))?;
-    vm.set_owner(obj, d)
+    let owner = a.arg(vm, 1);
+    vm.set_owner(obj, owner)
 }
 
 /// `Mirror evaluate: block in: domain`: runs the block with `domain` as the

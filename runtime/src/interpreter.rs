@@ -271,14 +271,15 @@ fn invoke_ast(
     }
 }
 
-/// Reserves the callee's slots above its arguments and fills its locals with
-/// nil; answers the stack pointer after them.
+/// Reserves the callee's slots above its arguments, fills its locals with
+/// nil and counts the activation ([`Vm::enter_activation`]; the caller pairs
+/// it with `leave_activation` once this succeeded).
 #[inline(always)]
 fn reserve_frame(vm: &mut Vm, m: &MethodData, body: &AstBody, base: usize) -> Result<(), Unwind> {
-    vm.check_native_stack()?;
     let first_local = base + 1 + m.num_args;
     let new_sp = base + 1 + body.num_slots;
     vm.reserve_stack(new_sp)?;
+    vm.enter_activation()?;
     if new_sp > first_local {
         let nil = vm.nil;
         vm.stack_slice_mut(first_local, new_sp).fill(nil);
@@ -341,10 +342,12 @@ fn activate_method(
     if ctx.is_ptr() {
         object::set_context_alive(ctx, false);
     }
-    match result {
+    let r = match result {
         Ok(v) => Ok(v),
         Err(e) => unwind_through(vm, &frame, body, base, e),
-    }
+    };
+    vm.leave_activation();
+    r
 }
 
 #[inline(never)]
@@ -373,10 +376,12 @@ fn activate_block(
     vm.frame = &frame;
     let result = eval_body(&body.body, vm, &frame);
     vm.frame = frame.parent;
-    match result {
+    let r = match result {
         Ok(v) => Ok(v),
         Err(e) => unwind_through(vm, &frame, body, base, e),
-    }
+    };
+    vm.leave_activation();
+    r
 }
 
 /// Evaluates a method or block body; the statement loop of a sequence runs

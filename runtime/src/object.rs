@@ -5,7 +5,9 @@
 //!   One load and one compare of this word guards receiver class *and* owner
 //!   domain at once, which is what dispatch chains and compiled code key on.
 //! - `meta`: the object [`Kind`] (how the body is laid out), the collector's mark
-//!   and permanent bits, and the body length (slots or bytes, depending on kind).
+//!   and permanent bits, the identity hash (assigned on first request, then
+//!   fixed for the object's lifetime) and the body length (slots or bytes,
+//!   depending on kind).
 //!
 //! The body follows the header directly. All layouts are `#[repr(C)]` and only
 //! ever accessed through the functions here, which rely on the invariant of
@@ -88,6 +90,12 @@ pub const HEADER_SIZE: usize = std::mem::size_of::<Header>();
 
 const MARK_BIT: u64 = 1 << 8;
 const PERM_BIT: u64 = 1 << 9;
+/// The identity hash lives in meta bits 10..32 (between the flags and the
+/// length); 0 means "not assigned yet".
+const HASH_SHIFT: u32 = 10;
+/// Width of a stored identity hash.
+pub const IDENTITY_HASH_BITS: u32 = 22;
+const HASH_MASK: u64 = ((1 << IDENTITY_HASH_BITS) - 1) << HASH_SHIFT;
 
 impl Header {
     /// Builds the meta word.
@@ -138,6 +146,18 @@ impl Header {
     /// Marks the object permanent.
     pub fn set_permanent(&mut self) {
         self.meta |= PERM_BIT
+    }
+
+    /// The identity hash assigned to this object, 0 if none was yet.
+    #[inline(always)]
+    pub fn identity_hash(&self) -> u32 {
+        ((self.meta & HASH_MASK) >> HASH_SHIFT) as u32
+    }
+
+    /// Stores the identity hash (non-zero, below 2^[`IDENTITY_HASH_BITS`]).
+    pub fn set_identity_hash(&mut self, h: u32) {
+        debug_assert!(h != 0 && (h as u64) < (1 << IDENTITY_HASH_BITS));
+        self.meta = (self.meta & !HASH_MASK) | ((h as u64) << HASH_SHIFT);
     }
 }
 
@@ -355,4 +375,30 @@ pub fn set_context_alive(v: Value, alive: bool) {
     debug_assert!(kind_of(v) == Kind::Context);
     // SAFETY: as for `context_alive`.
     unsafe { *body_ptr::<u64>(v).add(1) = alive as u64 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_hash_bits_leave_kind_flags_and_length_alone() {
+        let mut h = Header {
+            shape: std::ptr::null(),
+            meta: Header::meta_word(Kind::Array, u32::MAX as usize),
+        };
+        h.set_marked(true);
+        h.set_permanent();
+        assert_eq!(h.identity_hash(), 0);
+        let max = (1u32 << IDENTITY_HASH_BITS) - 1;
+        for v in [1, 12345, max] {
+            h.set_identity_hash(v);
+            assert_eq!(h.identity_hash(), v);
+            assert_eq!(h.kind(), Kind::Array);
+            assert_eq!(h.len(), u32::MAX as usize);
+            assert!(h.is_marked() && h.is_permanent());
+        }
+        h.set_marked(false);
+        assert_eq!(h.identity_hash(), max);
+    }
 }

@@ -2,10 +2,17 @@
 //! intercession handlers.
 //!
 //! Invariants:
-//! - every object has exactly one owner domain, kept in its shape (the pair
-//!   class × domain); the **standard domain** is the key `Value::ZERO` in
+//! - every object has exactly one owner, kept in its shape (the pair
+//!   class × owner); the **standard domain** is the key `Value::ZERO` in
 //!   shapes, so objects the program creates before any domain exists, small
 //!   integers, Doubles, Strings, Symbols, literals and classes are owned by it;
+//! - as in the paper's SOM, any object may own objects (`Mirror setDomainOf:
+//!   obj to: anObject`, or a domain's `domainForNewObjects`): an owner's
+//!   handlers are the methods of its class with the handler selectors, so an
+//!   owner that implements none of them (any non-`Domain`, or a `Domain` that
+//!   customises nothing) makes every operation run as in the standard domain.
+//!   Every owner key other than `Value::ZERO`, immediates included, is a
+//!   non-standard owner;
 //! - [`OmopState::enforced`] is true exactly while an *enforced* body runs:
 //!   unenforced bodies (the only ones ordinary programs ever run) contain no
 //!   OMOP check at all, and enforced bodies are compiled only on first
@@ -131,7 +138,18 @@ impl Vm {
         }
     }
 
-    /// The key under which `domain` is stored in shapes.
+    /// The key under which `owner` is stored in shapes: ZERO for the
+    /// standard domain, any other object (nil included) itself.
+    pub fn owner_key_of(&self, owner: Value) -> Value {
+        if owner == self.omop.standard {
+            Value::ZERO
+        } else {
+            owner
+        }
+    }
+
+    /// The key of `domain` as the current domain, where nil (a domain not
+    /// yet chosen) also stands for the standard domain.
     pub fn domain_key(&self, domain: Value) -> Value {
         if domain == self.omop.standard || domain == self.nil {
             Value::ZERO
@@ -165,9 +183,9 @@ impl Vm {
         Ok(d)
     }
 
-    /// The domain object of a key.
+    /// The domain object (the owner) of a key.
     pub fn domain_object(&mut self, key: Value) -> VmResult {
-        if key.is_ptr() {
+        if key != Value::ZERO {
             Ok(key)
         } else {
             self.standard_domain()
@@ -211,7 +229,7 @@ impl Vm {
         key: Value,
         h: Handler,
     ) -> Option<&'static MethodData> {
-        if !key.is_ptr() || !self.omop.domain_class.is_ptr() {
+        if key == Value::ZERO || !self.omop.domain_class.is_ptr() {
             return None;
         }
         let class = self.class_of(key);
@@ -226,7 +244,7 @@ impl Vm {
     /// As [`Vm::domain_handler_uncached`], through a VM-wide cache (for
     /// primitives, which have no site of their own).
     pub fn domain_handler(&mut self, key: Value, h: Handler) -> Option<&'static MethodData> {
-        if !key.is_ptr() {
+        if key == Value::ZERO {
             return None;
         }
         if let Some(r) = self.omop.generic.get(&(key.bits(), h)) {
@@ -266,21 +284,16 @@ impl Vm {
             self.make_immortal(key);
         }
         self.omop.current = key;
-        self.omop.alloc = if key.is_ptr() && self.omop.domain_class.is_ptr() {
-            let fields = object::slots(key);
-            // Only a domain can own objects; anything else in the field
-            // (nil before `initialize`, a wrong value) means the domain itself.
-            let domain_class = self.omop.domain_class;
-            let d = fields
+        self.omop.alloc = if key.is_ptr() && self.is_domain(key) {
+            // As in the paper, new objects belong to whatever object the
+            // domain's `domainForNewObjects` names; nil (before `initialize`)
+            // means the domain itself.
+            let d = object::slots(key)
                 .get(self.omop.dfno_field)
                 .copied()
-                .filter(|d| {
-                    d.is_ptr()
-                        && object::kind_of(*d) == crate::object::Kind::Object
-                        && self.inherits_from(self.class_of(*d), domain_class)
-                })
+                .filter(|d| *d != self.nil)
                 .unwrap_or(key);
-            let d = self.domain_key(d);
+            let d = self.owner_key_of(d);
             if d.is_ptr() {
                 self.make_immortal(d);
             }
@@ -289,6 +302,15 @@ impl Vm {
             Value::ZERO
         };
         self.omop.enforced = enforced;
+    }
+
+    /// Whether `v` is an instance of class `Domain` (or of a subclass).
+    pub fn is_domain(&self, v: Value) -> bool {
+        let class = self.omop.domain_class;
+        class.is_ptr()
+            && v.is_ptr()
+            && object::kind_of(v) == crate::object::Kind::Object
+            && self.inherits_from(self.class_of(v), class)
     }
 
     /// Runs `f` with the current domain and enforcement set, restoring both on
@@ -346,10 +368,10 @@ impl Vm {
         self.omop.alloc
     }
 
-    /// Changes the owner of `obj` to `domain`, asking the current owner's
-    /// `requestOwnerChangeOf:to:` first. Immediates, Strings, Symbols,
-    /// Doubles and classes stay in the standard domain (an error).
-    pub fn set_owner(&mut self, obj: Value, domain: Value) -> VmResult {
+    /// Changes the owner of `obj` to `owner` (any object), asking the
+    /// current owner's `requestOwnerChangeOf:to:` first. Immediates, Strings,
+    /// Symbols, Doubles and classes stay in the standard domain (an error).
+    pub fn set_owner(&mut self, obj: Value, owner: Value) -> VmResult {
         use crate::object::Kind;
         let ownable = obj.is_ptr()
             && matches!(
@@ -363,7 +385,7 @@ impl Vm {
             )));
         }
         let old = self.owner_key(obj);
-        let new = self.domain_key(domain);
+        let new = self.owner_key_of(owner);
         if old == new {
             return Ok(obj);
         }

@@ -6,6 +6,9 @@
 //!   that thread's native stack is scanned conservatively by the collector;
 //! - the value stack never reallocates (it is reserved once, at
 //!   [`VALUE_STACK_SLOTS`]), so frames may hold raw pointers into it;
+//! - at most [`MAX_ACTIVATION_DEPTH`] SOM activations are live at once;
+//!   `activation_depth` counts them and every activation decrements it on
+//!   every exit path;
 //! - `stack[..sp]` holds only valid values and is scanned precisely.
 
 use std::cell::Cell;
@@ -31,12 +34,37 @@ use crate::value::Value;
 pub type VmResult = Result<Value, Unwind>;
 
 /// Capacity of the value stack (arguments, locals, pending send operands).
-/// Exceeding it is reported as a SOM "stack overflow" error.
+/// Exceeding it is reported as a SOM "stack overflow" error. The stack is
+/// allocated zeroed and untouched, so the OS commits only the pages that deep
+/// recursion actually reaches: 16M slots are 128 MB of address space but
+/// [`MAX_ACTIVATION_DEPTH`] activations of a typical method touch a few MB.
 pub const VALUE_STACK_SLOTS: usize = 16 * 1024 * 1024;
 
+/// Most SOM activations (method and block activations) live at once; one more
+/// is reported as the SOM error "stack overflow". The depth is counted in SOM
+/// activations, not native stack bytes, so every execution tier (this
+/// interpreter, and a compiled tier counting the activations it inlines)
+/// fails at the same depth and the limit does not move with frame sizes.
+///
+/// Why 100,000: real programs need far less (measured: SOM-st/SOM's
+/// TestSuite at most 24 activations, the AWFY benchmarks at most 436, in
+/// Havlak's recursive DFS), and SOM-st's implementations stop somewhere
+/// between a few thousand (Truffle on a default JVM stack) and tens of
+/// thousands of frames. 100,000 leaves room for naive recursion over long
+/// lists while keeping the cost of reaching the limit small: 30-80 MB of
+/// native and value stack and a few hundredths of a second, whatever the
+/// route (`tests/stack_depth.rs`).
+pub const MAX_ACTIVATION_DEPTH: usize = 100_000;
+
 /// Bytes of native stack kept free below the current frame; an activation that
-/// would go deeper reports "stack overflow" instead of faulting.
+/// would go deeper reports "stack overflow" instead of faulting. A backstop for
+/// Rust recursion that is not a SOM activation (primitives calling back into
+/// SOM, deeply nested expressions), so that no program aborts the process.
 pub const NATIVE_STACK_RESERVE: usize = 256 * 1024;
+
+/// First state of the identity-hash sequence: any non-zero constant, fixed so
+/// that every run of a program sees the same hashes.
+const IDENTITY_HASH_SEED: u32 = 0x9E37_79B9;
 
 /// Lines of SOM backtrace kept in an error; deeper frames are elided.
 pub const MAX_BACKTRACE_LINES: usize = 60;
@@ -157,6 +185,8 @@ pub struct Vm {
     pub system: Value,
     stack: Box<[Value]>,
     sp: usize,
+    /// Live SOM activations (at most [`MAX_ACTIVATION_DEPTH`]).
+    activation_depth: usize,
     native_stack_limit: usize,
     native_stack_base: usize,
     /// Directories searched for class files, in order.
@@ -184,6 +214,8 @@ pub struct Vm {
     pub(crate) loading: Vec<SymbolId>,
     /// Seed of `Integer>>atRandom`.
     pub random_state: Cell<u64>,
+    /// State of the identity-hash sequence (see [`Vm::identity_hash`]).
+    identity_hash_state: u32,
     /// Whether Integer's methods are still those of the core library, which
     /// lets sends compute small-integer arithmetic in place.
     pub integer_intact: bool,
@@ -226,13 +258,7 @@ impl Vm {
     /// run SOM code; follow with [`Vm::bootstrap`].
     pub fn new(classpath: Vec<PathBuf>, frontend: std::rc::Rc<dyn Frontend>) -> Vm {
         let (low, high) = native_stack_bounds();
-        let mut stack = Vec::with_capacity(VALUE_STACK_SLOTS);
-        // SAFETY: `Value::ZERO` is all-zero bits and the capacity is reserved;
-        // zeroed memory from the allocator is lazily committed by the OS.
-        unsafe {
-            std::ptr::write_bytes(stack.as_mut_ptr(), 0, VALUE_STACK_SLOTS);
-            stack.set_len(VALUE_STACK_SLOTS);
-        }
+        let stack = zeroed_value_stack();
         let dummy = Value::ZERO;
         Vm {
             heap: Heap::new(),
@@ -273,8 +299,9 @@ impl Vm {
             true_: dummy,
             false_: dummy,
             system: dummy,
-            stack: stack.into_boxed_slice(),
+            stack,
             sp: 0,
+            activation_depth: 0,
             native_stack_limit: low + NATIVE_STACK_RESERVE,
             native_stack_base: high,
             classpath,
@@ -294,6 +321,7 @@ impl Vm {
             primitives: HashMap::new(),
             loading: Vec::new(),
             random_state: Cell::new(0x2545_F491_4F6C_DD1D),
+            identity_hash_state: IDENTITY_HASH_SEED,
             compile_time: std::time::Duration::ZERO,
             integer_intact: false,
             double_intact: false,
@@ -393,6 +421,32 @@ impl Vm {
         Ok(())
     }
 
+    /// Counts a new SOM activation; fails with "stack overflow" (counting
+    /// nothing) when [`MAX_ACTIVATION_DEPTH`] activations are live already or
+    /// the native stack is nearly exhausted. Every success is paired with one
+    /// [`Vm::leave_activation`] on every exit path of the activation.
+    #[inline(always)]
+    pub fn enter_activation(&mut self) -> Result<(), Unwind> {
+        self.check_native_stack()?;
+        if self.activation_depth >= MAX_ACTIVATION_DEPTH {
+            return Err(stack_overflow());
+        }
+        self.activation_depth += 1;
+        Ok(())
+    }
+
+    /// Ends an activation counted by [`Vm::enter_activation`].
+    #[inline(always)]
+    pub fn leave_activation(&mut self) {
+        debug_assert!(self.activation_depth > 0);
+        self.activation_depth -= 1;
+    }
+
+    /// Live SOM activations.
+    pub fn activation_depth(&self) -> usize {
+        self.activation_depth
+    }
+
     // ----- allocation --------------------------------------------------------
 
     /// Allocates an object, collecting first if the budget is spent.
@@ -459,6 +513,37 @@ impl Vm {
         });
     }
 
+    /// The identity hash of heap object `v`: assigned on the first request
+    /// from a per-VM pseudo-random sequence and stored in the header, so it
+    /// stays fixed for the object's lifetime and depends only on the order
+    /// in which the program asks for hashes, never on addresses (which
+    /// differ between runs, `--gc-stress` and execution tiers).
+    pub fn identity_hash(&mut self, v: Value) -> u32 {
+        let h = object::header(v).identity_hash();
+        if h != 0 {
+            return h;
+        }
+        self.assign_identity_hash(v)
+    }
+
+    #[cold]
+    fn assign_identity_hash(&mut self, v: Value) -> u32 {
+        let mask = (1u32 << object::IDENTITY_HASH_BITS) - 1;
+        let h = loop {
+            // xorshift32: full period, cheap, and deterministic per run.
+            let mut x = self.identity_hash_state;
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            self.identity_hash_state = x;
+            if x & mask != 0 {
+                break x & mask;
+            }
+        };
+        object::header(v).set_identity_hash(h);
+        h
+    }
+
     /// Keeps `v` alive forever and never frees it.
     pub fn make_permanent(&mut self, v: Value) -> Value {
         if v.is_ptr() {
@@ -506,29 +591,39 @@ impl Vm {
     }
 
     /// The shape of a new instance of `class`: owned by the current domain's
-    /// `domainForNewObjects`.
+    /// `domainForNewObjects`. The one place that decides the owner of a new
+    /// object: every allocation of a plain object, an Array (of any Array
+    /// class) or a closure takes its shape from here. Strings, Symbols,
+    /// numbers, classes, methods and contexts are the standard domain's.
     #[inline(always)]
     pub fn owned_shape(&mut self, class: Value) -> *const Shape {
         let d = self.omop.alloc;
-        if d.is_ptr() {
+        if d != Value::ZERO {
             self.shape_for(class, d)
         } else {
             self.instance_shape(class)
         }
     }
 
+    /// [`Vm::owned_shape`] of an Array of `class`, without a table lookup in
+    /// the common case (a plain Array in the standard domain).
     #[inline(always)]
-    fn new_array_shape(&mut self) -> *const Shape {
-        if self.omop.alloc.is_ptr() {
-            self.owned_shape(self.classes.array)
-        } else {
+    fn new_array_shape(&mut self, class: Value) -> *const Shape {
+        if class == self.classes.array && self.omop.alloc == Value::ZERO {
             self.array_shape
+        } else {
+            self.owned_shape(class)
         }
     }
 
     /// A new Array of `n` nils.
     pub fn new_array(&mut self, n: usize) -> Value {
-        let shape = self.new_array_shape();
+        self.new_array_of(self.classes.array, n)
+    }
+
+    /// A new instance of Array or of an Array subclass, with `n` nils.
+    pub fn new_array_of(&mut self, class: Value, n: usize) -> Value {
+        let shape = self.new_array_shape(class);
         let a = self.allocate_uninit(Kind::Array, n, shape);
         let nil = self.nil;
         object::slots(a).fill(nil);
@@ -538,7 +633,14 @@ impl Vm {
     /// A new Array of `n` elements taken from the value stack at `from`.
     #[inline]
     pub fn new_array_from_stack(&mut self, from: usize, n: usize) -> Value {
-        let shape = self.new_array_shape();
+        self.new_array_of_from_stack(self.classes.array, from, n)
+    }
+
+    /// A new instance of Array or of an Array subclass holding the `n`
+    /// values on the value stack at `from`.
+    #[inline]
+    pub fn new_array_of_from_stack(&mut self, class: Value, from: usize, n: usize) -> Value {
+        let shape = self.new_array_shape(class);
         let a = self.allocate_uninit(Kind::Array, n, shape);
         debug_assert!(from + n <= VALUE_STACK_SLOTS);
         // SAFETY: `from..from + n` are live stack slots and the new body has
@@ -556,7 +658,7 @@ impl Vm {
     /// A new Array holding `values`.
     #[inline]
     pub fn new_array_from(&mut self, values: &[Value]) -> Value {
-        let shape = self.new_array_shape();
+        let shape = self.new_array_shape(self.classes.array);
         let a = self.allocate_uninit(Kind::Array, values.len(), shape);
         // SAFETY: an Array body has room for `values.len()` slots, all of
         // which are written here before the next allocation.
@@ -838,7 +940,7 @@ impl Vm {
                     // SAFETY: domain chains live in leaked AST nodes.
                     let chain = unsafe { &*d };
                     let n = chain.invalidate(|key| {
-                        key.is_ptr() && self.inherits_from(self.class_of(key), class)
+                        key != Value::ZERO && self.inherits_from(self.class_of(key), class)
                     });
                     if n > 0 {
                         crate::trace::domain_invalidated(self, chain, class, n);
@@ -1041,17 +1143,36 @@ impl Vm {
         }
     }
 
-    /// The limit of an inlined counting loop as an i64, if `to` is a number.
+    /// The limit of an inlined counting loop as an i64 that compares with
+    /// every small integer exactly as `to` does under `Integer>>#<=` (or
+    /// `>=` when `down`); None when there is no such i64 (`to` is not a
+    /// number, or a Double too large for its comparisons with small integers
+    /// to be exact), and the loop must run the library's way.
     pub fn loop_limit(&self, to: Value, down: bool) -> Option<i64> {
+        /// Doubles below this magnitude compare with integers exactly.
+        const EXACT: f64 = (1u64 << 53) as f64;
         if let Some(i) = to.small_int() {
             return Some(i);
         }
-        let d = self.as_f64(to)?;
-        if d.is_nan() {
+        if !to.is_ptr() {
             return None;
         }
-        let l = if down { d.ceil() } else { d.floor() };
-        Some(l.clamp(i64::MIN as f64, i64::MAX as f64) as i64)
+        match object::kind_of(to) {
+            // Every BigInt lies outside the small range: one past its end
+            // on the same side compares alike with every small integer.
+            Kind::BigInt if object::bigint_of(to).sign() == num_bigint::Sign::Minus => {
+                Some(crate::value::SMALL_MIN - 1)
+            }
+            Kind::BigInt => Some(crate::value::SMALL_MAX + 1),
+            Kind::Double => {
+                let d = object::double_of(to);
+                if d.is_nan() || d.abs() >= EXACT {
+                    return None;
+                }
+                Some(if down { d.ceil() } else { d.floor() } as i64)
+            }
+            _ => None,
+        }
     }
 
     // ----- diagnostics -------------------------------------------------------
@@ -1094,6 +1215,24 @@ impl Vm {
 #[cold]
 fn stack_overflow() -> Unwind {
     Unwind::error("stack overflow")
+}
+
+/// The value stack, [`VALUE_STACK_SLOTS`] slots of `Value::ZERO`, allocated
+/// zeroed and never written here: the OS maps zero pages lazily, so only the
+/// part deep recursion reaches is ever committed (writing the zeros would
+/// commit all 128 MB at start-up).
+fn zeroed_value_stack() -> Box<[Value]> {
+    let layout = std::alloc::Layout::array::<Value>(VALUE_STACK_SLOTS).expect("stack layout");
+    // SAFETY: the layout is non-empty; `Value::ZERO` is all-zero bits, so the
+    // zeroed block is `VALUE_STACK_SLOTS` valid values, and the box takes
+    // ownership of the block with the layout it was allocated with.
+    unsafe {
+        let p = std::alloc::alloc_zeroed(layout) as *mut Value;
+        if p.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, VALUE_STACK_SLOTS))
+    }
 }
 
 /// The lowest and highest address of the current thread's stack.

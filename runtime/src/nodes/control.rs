@@ -19,7 +19,7 @@ use crate::nodes::block::DeferredBlock;
 use crate::nodes::{Node, SlotIndex};
 use crate::object;
 use crate::symbols::SymbolId;
-use crate::value::Value;
+use crate::value::{Value, SMALL_MAX, SMALL_MIN};
 use crate::vm::{Vm, VmResult};
 
 /// How to send the original message when inlining's assumption fails.
@@ -277,6 +277,13 @@ pub struct ToDoNode {
 
 impl ToDoNode {
     /// Runs the loop; answers the receiver, like the SOM methods it replaces.
+    ///
+    /// The fast path counts in small integers. It computes exactly what the
+    /// library's `to:by:do:` (`[i <= limit] whileTrue: [... i := i + step]`)
+    /// computes, and when the next counter value leaves the small-integer
+    /// range it hands the loop over to [`ToDoNode::count_sent`], which goes
+    /// on in big integers with real sends, as the library would. A step that
+    /// is not positive takes the library's path from the start.
     #[inline(never)]
     pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         let from = self.from.eval(vm, f)?;
@@ -293,11 +300,19 @@ impl ToDoNode {
                 ToDoKind::Times => Some(start),
                 _ => vm.loop_limit(to, self.kind == ToDoKind::Down),
             };
-            if let Some(limit) = limit {
-                match self.kind {
+            if let (Some(limit), true) = (limit, step_i > 0) {
+                let next = match self.kind {
                     ToDoKind::Up => self.count_up(vm, f, start, limit, step_i)?,
                     ToDoKind::Down => self.count_down(vm, f, start, limit, step_i)?,
                     ToDoKind::Times => self.count_up(vm, f, 1, limit, 1)?,
+                };
+                if let Some(next) = next {
+                    let limit = if self.kind == ToDoKind::Times {
+                        from
+                    } else {
+                        to
+                    };
+                    self.count_sent(vm, f, next, limit, step)?;
                 }
                 return Ok(from);
             }
@@ -305,6 +320,8 @@ impl ToDoNode {
         self.slow(vm, f, from, to, step)
     }
 
+    /// Counts up while the counter stays a small integer; answers the next
+    /// counter value if it left the small range before the loop ended.
     #[inline(always)]
     fn count_up(
         &self,
@@ -313,24 +330,22 @@ impl ToDoNode {
         start: i64,
         limit: i64,
         step: i64,
-    ) -> Result<(), Unwind> {
-        if step <= 0 {
-            return Err(Unwind::error("to:by:do: needs a positive step"));
-        }
+    ) -> Result<Option<i128>, Unwind> {
         let mut i = start;
         while i <= limit {
             if let Some(c) = self.counter {
                 f.set_slot(c.0, Value::small(i));
             }
             self.body.eval(vm, f)?;
-            i = match i.checked_add(step) {
+            i = match i.checked_add(step).filter(|n| *n <= SMALL_MAX) {
                 Some(n) => n,
-                None => break,
+                None => return Ok(Some(i as i128 + step as i128)),
             };
         }
-        Ok(())
+        Ok(None)
     }
 
+    /// Counts down like [`ToDoNode::count_up`].
     #[inline(always)]
     fn count_down(
         &self,
@@ -339,19 +354,53 @@ impl ToDoNode {
         start: i64,
         limit: i64,
         step: i64,
-    ) -> Result<(), Unwind> {
+    ) -> Result<Option<i128>, Unwind> {
         let mut i = start;
         while i >= limit {
             if let Some(c) = self.counter {
                 f.set_slot(c.0, Value::small(i));
             }
             self.body.eval(vm, f)?;
-            i = match i.checked_sub(step) {
+            i = match i.checked_sub(step).filter(|n| *n >= SMALL_MIN) {
                 Some(n) => n,
-                None => break,
+                None => return Ok(Some(i as i128 - step as i128)),
             };
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// Goes on with a counter outside the small range, sending `<=` and `+`
+    /// (`>=` and `-` counting down) as the library's loop does.
+    #[cold]
+    #[inline(never)]
+    fn count_sent(
+        &self,
+        vm: &mut Vm,
+        f: &Frame,
+        next: i128,
+        limit: Value,
+        step: Value,
+    ) -> Result<(), Unwind> {
+        let down = self.kind == ToDoKind::Down;
+        let test = vm.intern(if down { ">=" } else { "<=" });
+        let advance = vm.intern(if down { "-" } else { "+" });
+        // `i`, `limit` and `step` stay on the native stack, which the
+        // collector scans conservatively.
+        let mut i = vm.int128(next);
+        loop {
+            let go = vm.send(i, test, &[limit])?;
+            if go == vm.false_ {
+                return Ok(());
+            }
+            if go != vm.true_ {
+                return Err(not_boolean(vm, go, true));
+            }
+            if let Some(c) = self.counter {
+                f.set_slot(c.0, i);
+            }
+            self.body.eval(vm, f)?;
+            i = vm.send(i, advance, &[step])?;
+        }
     }
 
     #[cold]

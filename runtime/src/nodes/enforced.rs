@@ -256,7 +256,7 @@ impl EnforcedSendNode {
                 }
                 let target = self.target(vm, rcvr)?;
                 if let Target::Method(m) = target {
-                    if let (Some(t), false) = (m.trivial, key.is_ptr()) {
+                    if let (Some(t), true) = (m.trivial, key == Value::ZERO) {
                         if let Some(v) = crate::nodes::send::enforced_trivial(vm, t, base) {
                             vm.set_sp(base);
                             return Ok(v);

@@ -673,7 +673,13 @@ pub fn call_dnu(
         selector: to,
     }) = handler.trivial
     {
-        if let Some(r) = forward(vm, field, to.unwrap_or(selector), base, argc) {
+        // The handler is not run, but it still counts as the activation it
+        // stands for: a forward that reaches itself again must end in the
+        // same "stack overflow" as running the handler would.
+        vm.enter_activation()?;
+        let r = forward(vm, field, to.unwrap_or(selector), base, argc);
+        vm.leave_activation();
+        if let Some(r) = r {
             return r;
         }
     }

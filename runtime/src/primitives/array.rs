@@ -62,22 +62,23 @@ fn array_new(vm: &mut Vm, a: Args) -> VmResult {
             "Array class>>#new:: length {n} outside 0..{MAX_ARRAY_LENGTH}"
         )));
     }
-    let arr = vm.new_array(n as usize);
-    // `Array new:` sent to a subclass of Array makes an instance of it.
-    if is_kind(class, Kind::Class) && class != vm.classes.array {
-        object::header(arr).shape = vm.instance_shape(class);
+    Ok(vm.new_array_of(array_class(vm, class), n as usize))
+}
+
+/// The class of the Array a class-side primitive makes: sent to a subclass
+/// of Array it makes an instance of that subclass.
+fn array_class(vm: &Vm, rcvr: Value) -> Value {
+    if is_kind(rcvr, Kind::Class) {
+        rcvr
+    } else {
+        vm.classes.array
     }
-    Ok(arr)
 }
 
 /// `Array class>>with:`, `with:with:`, `with:with:with:`.
 fn array_with(vm: &mut Vm, a: Args) -> VmResult {
-    let class = a.rcvr(vm);
-    let arr = vm.new_array_from_stack(a.base + 1, a.argc);
-    if is_kind(class, Kind::Class) && class != vm.classes.array {
-        object::header(arr).shape = vm.instance_shape(class);
-    }
-    Ok(arr)
+    let class = array_class(vm, a.rcvr(vm));
+    Ok(vm.new_array_of_from_stack(class, a.base + 1, a.argc))
 }
 
 pub(super) fn install(vm: &mut Vm) {

@@ -26,6 +26,9 @@ fn method_holder(vm: &mut Vm, a: Args) -> VmResult {
 }
 
 fn method_invoke_on_with(vm: &mut Vm, a: Args) -> VmResult {
+    // Invoking a primitive (a perform, or this one) recurses without a SOM
+    // activation: the native-stack backstop (see `perform_as`).
+    vm.check_native_stack()?;
     let m = rcvr_method(vm, "Method>>#invokeOn:with:", a.rcvr(vm))?;
     let rcvr = a.arg(vm, 0);
     let args = a.arg(vm, 1);

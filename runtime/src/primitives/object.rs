@@ -27,17 +27,44 @@ fn object_identical(vm: &mut Vm, a: Args) -> VmResult {
     Ok(vm.boolean(a.rcvr(vm) == a.arg(vm, 0)))
 }
 
-/// Identity hash: objects never move, so the address is stable.
-pub fn identity_hash(v: Value) -> i64 {
-    if v.is_small() {
-        v.as_small()
-    } else {
-        ((v.bits() >> 4) & ((1 << 40) - 1)) as i64
+/// `Object>>#hashcode`: consistent with `=` for numbers (whose `=` compares
+/// values), and for every other object its identity hash, which depends only
+/// on the order in which the program asks for hashes (see
+/// [`Vm::identity_hash`]), never on addresses: the same program prints the
+/// same hashes in every run, with or without `--gc-stress`, in every tier.
+pub fn hashcode(vm: &mut Vm, v: Value) -> i64 {
+    if let Some(i) = v.small_int() {
+        return i;
+    }
+    match object::kind_of(v) {
+        Kind::Double => double_hash(object::double_of(v)),
+        Kind::BigInt => {
+            // The low 62 bits of the magnitude, signed like the number.
+            let (sign, digits) = object::bigint_of(v).to_u64_digits();
+            let low = (digits.first().copied().unwrap_or(0) & ((1 << 62) - 1)) as i64;
+            if sign == num_bigint::Sign::Minus {
+                -low
+            } else {
+                low
+            }
+        }
+        _ => vm.identity_hash(v) as i64,
     }
 }
 
+/// A Double equal to a small integer hashes like it (`1.0 = 1`); any other
+/// Double by its bits, so equal Doubles hash alike (`0.0 = -0.0` included).
+fn double_hash(d: f64) -> i64 {
+    if d.fract() == 0.0 && d.abs() < (1u64 << 62) as f64 {
+        return d as i64;
+    }
+    ((d.to_bits() >> 2) & ((1 << 62) - 1)) as i64
+}
+
 fn object_hashcode(vm: &mut Vm, a: Args) -> VmResult {
-    Ok(Value::small(identity_hash(a.rcvr(vm))))
+    let r = a.rcvr(vm);
+    let h = hashcode(vm, r);
+    Ok(vm.int(h))
 }
 
 fn object_inspect(vm: &mut Vm, a: Args) -> VmResult {
@@ -66,7 +93,12 @@ fn object_halt(vm: &mut Vm, a: Args) -> VmResult {
     Ok(a.rcvr(vm))
 }
 
+/// The perform primitives and `invokeOn:with:` can call one another without
+/// any SOM activation in between (a perform of `perform:withArguments:` with
+/// an argument Array that contains itself), so they check the native stack
+/// themselves: the backstop that turns such recursion into "stack overflow".
 fn perform_as(vm: &mut Vm, a: Args, with_array: bool, in_superclass: bool) -> VmResult {
+    vm.check_native_stack()?;
     let kind = crate::nodes::PerformKind {
         with_array,
         in_superclass,
@@ -78,6 +110,7 @@ fn perform_as(vm: &mut Vm, a: Args, with_array: bool, in_superclass: bool) -> Vm
 /// execution (the caller's mode is restored afterwards), without asking the
 /// receiver's owner: this is how the standard `requestExecutionOf:` proceeds.
 fn perform_enforced_as(vm: &mut Vm, a: Args, with_array: bool, in_superclass: bool) -> VmResult {
+    vm.check_native_stack()?;
     let prim = "Object>>#performEnforced:";
     let kind = crate::nodes::PerformKind {
         with_array,
