@@ -34,6 +34,8 @@ options:
   --trace dispatch              log every dispatch-chain transition to stderr
                                 (RUST_LOG=metasom::dispatch=trace does the same)
   --dispatch-stats              print a summary of all send sites at exit (stderr)
+  --verify-caches               re-check every cache hit against a full lookup;
+                                a disagreement is a VM bug (exit status 70)
   -h, --help                    show this help
   --version                     show the version
 
@@ -47,6 +49,7 @@ struct Options {
     gc_stress: bool,
     trace: Vec<String>,
     dispatch_stats: bool,
+    verify_caches: bool,
     program: Vec<String>,
 }
 
@@ -60,6 +63,7 @@ fn parse_args(args: Vec<String>) -> Cli {
     let mut gc_stress = false;
     let mut trace = Vec::new();
     let mut dispatch_stats = false;
+    let mut verify_caches = false;
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];
@@ -94,6 +98,10 @@ fn parse_args(args: Vec<String>) -> Cli {
                 dispatch_stats = true;
                 i += 1;
             }
+            "--verify-caches" => {
+                verify_caches = true;
+                i += 1;
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Cli::Exit(0);
@@ -119,6 +127,7 @@ fn parse_args(args: Vec<String>) -> Cli {
         gc_stress,
         trace,
         dispatch_stats,
+        verify_caches,
         program,
     })
 }
@@ -177,6 +186,7 @@ fn run(opts: Options) -> u8 {
 
     let mut vm = Vm::new(classpath, Rc::new(SomFrontend));
     vm.embedded = embedded;
+    vm.verify_caches = opts.verify_caches;
     som_omop::install(&mut vm);
     if let Err(e) = vm.bootstrap() {
         eprintln!(

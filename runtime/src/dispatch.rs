@@ -146,6 +146,11 @@ impl DispatchChain {
         !self.registered.replace(true)
     }
 
+    /// Whether the chain is known to the VM's dependency registry.
+    pub fn is_registered(&self) -> bool {
+        self.registered.get()
+    }
+
     /// Drops all entries and goes generic.
     pub fn make_generic(&self) {
         self.len.set(0);

@@ -123,7 +123,7 @@ pub enum Dependent {
     /// line:col) for traces.
     Chain(
         *const crate::dispatch::DispatchChain,
-        &'static str,
+        &'static crate::trace::Site,
         (u32, u32),
     ),
     /// A super send's cached target.
@@ -176,7 +176,7 @@ pub struct Vm {
     lookup_cache: HashMap<(u64, SymbolId), Option<&'static MethodData>, FastHash>,
     dependents: HashMap<SymbolId, Vec<Dependent>>,
     /// Send sites that ever specialized (for `--dispatch-stats`).
-    pub(crate) sites: Vec<*const crate::nodes::SendNode>,
+    pub(crate) sites: Vec<crate::trace::Recorded>,
     arities: Vec<u8>,
     /// Methods of Object that lookup finds but `Class>>methods` does not list.
     pub(crate) hidden_methods: HashMap<SymbolId, &'static MethodData>,
@@ -217,6 +217,9 @@ pub struct Vm {
     pub handlers: Vec<crate::primitives::HandlerRecord>,
     /// Target of the exception unwind in flight.
     pub exc: crate::primitives::ExceptionTransfer,
+    /// `--verify-caches`: every cache hit is re-checked against a full
+    /// lookup (see [`crate::verify`]).
+    pub verify_caches: bool,
     /// Primitives that run other code and are never reified.
     pub(crate) transparent: std::collections::HashSet<(String, String)>,
 }
@@ -311,6 +314,7 @@ impl Vm {
             handlers: Vec::new(),
             exc: Default::default(),
             transparent: Default::default(),
+            verify_caches: false,
         }
     }
 
@@ -735,8 +739,11 @@ impl Vm {
 
     /// Looks `selector` up along the superclass chain of `class` (cached).
     pub fn lookup(&mut self, class: Value, selector: SymbolId) -> Option<&'static MethodData> {
-        if let Some(r) = self.lookup_cache.get(&(class.bits(), selector)) {
-            return *r;
+        if let Some(&r) = self.lookup_cache.get(&(class.bits(), selector)) {
+            if self.verify_caches {
+                crate::verify::lookup(self, class, selector, r);
+            }
+            return r;
         }
         let r = self.lookup_uncached(class, selector);
         self.lookup_cache.insert((class.bits(), selector), r);
@@ -803,8 +810,8 @@ impl Vm {
                     if n > 0 && crate::trace::enabled() {
                         tracing::trace!(
                             target: "metasom::dispatch",
-                            site,
-                            pos = %format_args!("{}:{}", pos.0, pos.1),
+                            site = site.method,
+                            pos = %format_args!("{}:{}:{}", site.file, pos.0, pos.1),
                             kind = "send",
                             selector = self.symbols.text(selector),
                             key = self.class_name(class),
