@@ -356,7 +356,8 @@ impl Vm {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "dispatch statistics: {send_sites} specialized send sites"
+            "dispatch statistics: {send_sites} specialized send sites, {} registered dependents",
+            self.dependent_count()
         );
         let _ = writeln!(
             out,

@@ -777,6 +777,12 @@ impl Vm {
         self.dependents.entry(selector).or_default().push(dep);
     }
 
+    /// Number of registered dependents (each cache registers a bounded
+    /// number of times, so this stays proportional to the program's sites).
+    pub fn dependent_count(&self) -> usize {
+        self.dependents.values().map(Vec::len).sum()
+    }
+
     /// Whether `class` is `ancestor` or inherits from it.
     pub fn inherits_from(&self, mut class: Value, ancestor: Value) -> bool {
         while class.is_ptr() && class != self.nil {
