@@ -93,7 +93,7 @@ fn registration_is_bounded_per_site() {
             vm.symbol_value(s)
         })
         .collect();
-    let mut round = |vm: &mut som_runtime::Vm, n: usize| {
+    let round = |vm: &mut som_runtime::Vm, n: usize| {
         for i in 0..n {
             send(vm, obj, "can:", &[sels[i % sels.len()]]);
             let src = vm.new_string(&format!("value = ( ^{i} )"));

@@ -3,13 +3,15 @@
 //! Every transition of a chain (its first entry, growth, going generic, and
 //! invalidation) is one `tracing` event at target `metasom::dispatch`, level
 //! TRACE, with the fields `site` (`Class>>#selector` of the method holding the
-//! send), `pos` (line:col of the selector), `kind` (`send`, `dnu`, `perform`),
+//! send), `pos` (`file:line:col` of the selector), `kind` (`send`, `primitive`,
+//! `dnu`, `perform`, `field`, `global`, `respondsTo`, `domain`),
 //! `selector`, `key` (the receiver class, or the performed selector), `depth`
 //! (entries after the transition) and `state`. Building an event happens only
 //! on the cold specialization path and only when a subscriber wants it.
 //!
-//! The VM also keeps the list of send sites that ever specialized, for the
-//! `--dispatch-stats` summary printed at exit.
+//! The VM also keeps the list of sites that ever specialized (each recorded
+//! once), for the `--dispatch-stats` summary printed at exit: chains by kind
+//! and state, the size of the dependency registry, the deepest chains.
 
 use std::fmt::Write;
 

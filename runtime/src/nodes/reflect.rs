@@ -5,14 +5,23 @@
 //! A send site whose target is one of these primitives caches, per key, what
 //! the primitive would compute from scratch:
 //! - field access: (receiver shape, index or name) → the field slot, so the
-//!   access is the ordinary field read or write of that slot;
+//!   access is the ordinary field read or write of that slot, used only when
+//!   the receiver has that slot (a shape does not fix the layout, see
+//!   [`crate::object`]);
 //! - globals: the name → the global's cell, so the access is a cell load or
 //!   store like a global read node's;
 //! - `respondsTo:`: (receiver shape, selector) → the answer, registered as a
 //!   dependent of the selector so a method change invalidates exactly it.
 //!
+//! Keys are compared by identity, so a name or selector argument is keyed
+//! as its interned Symbol: a String is collected and its address reused by
+//! another String, and must never be a key itself.
+//!
 //! States: uninitialized → cached (up to [`REFLECT_CACHE_LIMIT`] keys) →
-//! generic (the primitive's own computation on every call).
+//! generic (the primitive's own computation on every call). A `respondsTo:`
+//! site registers as a dependent once per selector, for at most
+//! [`REFLECT_CACHE_LIMIT`] selectors; meeting more makes it generic, so the
+//! registry does not grow with calls.
 
 use std::cell::Cell;
 
