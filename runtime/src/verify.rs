@@ -4,8 +4,8 @@
 //! uncached computation answers for the same receiver and key at that moment.
 //! With [`Vm::verify_caches`] set, each hit path (send and DNU targets, super
 //! sends, the selector level of perform sites, reflective field, global and
-//! `respondsTo:` caches, domain chains, and the VM-wide lookup and handler
-//! caches) calls one of the functions here, which recompute the answer
+//! `respondsTo:` caches, domain chains, global reads' cells, and the VM-wide
+//! lookup and handler caches) calls one of the functions here, which recompute the answer
 //! without any cache and stop the VM at the first disagreement: a VM bug,
 //! reported with the cache's site (file, line:col) and kind, through a panic,
 //! so the launcher exits with status 70 as for every internal error.
@@ -35,7 +35,7 @@ fn disagree(
     full: String,
 ) -> ! {
     let place = if std::ptr::eq(site, Site::NONE) {
-        "the VM-wide cache".to_string()
+        "a cache without a site".to_string()
     } else {
         format!("{} in {site}", site.at(pos))
     };
@@ -236,6 +236,23 @@ pub fn global(
             site,
             pos,
             "global",
+            format!("global #{}", vm.symbols.text(name)),
+            format!("the cell of #{}", vm.symbols.text(cached.name)),
+            format!("the cell of #{}", vm.symbols.text(full.name)),
+        );
+    }
+}
+
+/// Checks a global read's cached cell: it is the binding of the name.
+#[cold]
+#[inline(never)]
+pub fn global_read(vm: &mut Vm, name: SymbolId, cached: &'static crate::nodes::GlobalCell) {
+    let full = vm.global_cell(name);
+    if !std::ptr::eq(full, cached) {
+        disagree(
+            Site::NONE,
+            (0, 0),
+            "global read",
             format!("global #{}", vm.symbols.text(name)),
             format!("the cell of #{}", vm.symbols.text(cached.name)),
             format!("the cell of #{}", vm.symbols.text(full.name)),

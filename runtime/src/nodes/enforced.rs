@@ -483,8 +483,8 @@ impl EnforcedGlobalNode {
         let key = vm.omop.current;
         match self.domains.lookup(vm, key) {
             None => match self.global.cached() {
-                Some(v) => Ok(v),
-                None => self.global.eval(vm, f),
+                Some(v) if !vm.verify_caches => Ok(v),
+                _ => self.global.eval(vm, f),
             },
             Some(h) => {
                 let name = vm.symbol_value(self.global.name);
