@@ -30,8 +30,11 @@ fn a_provoked_disagreement_is_reported_with_its_site() {
         )],
         &[],
     );
+    // As the launcher does: verification is on before anything is cached.
+    vm.verify_caches = true;
     let c = class(&mut vm, "Vc");
     let obj = vm.new_instance(c);
+    assert_eq!(send(&mut vm, obj, "call", &[]), Value::small(1));
     assert_eq!(send(&mut vm, obj, "call", &[]), Value::small(1));
     // Change the method table behind the caches' back: the site's chain
     // still holds Vc>>#foo, which a full lookup no longer finds.
@@ -39,9 +42,6 @@ fn a_provoked_disagreement_is_reported_with_its_site() {
     let bar_m = vm.lookup(c, bar).expect("bar");
     vm.class_data(c).methods.borrow_mut().insert(foo, bar_m);
     vm.flush_lookup_cache();
-    // Unverified, the stale entry answers.
-    assert_eq!(send(&mut vm, obj, "call", &[]), Value::small(1));
-    vm.verify_caches = true;
     let msg = panic_message(|| {
         send(&mut vm, obj, "call", &[]);
     })
@@ -56,20 +56,33 @@ fn a_provoked_disagreement_is_reported_with_its_site() {
 }
 
 #[test]
-fn verified_runs_print_what_plain_runs_print() {
-    let run = |extra: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_som"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(extra)
-            .args(["-cp", "smalltalk-src/core", "tests/trace/TraceSites.som"])
-            .output()
-            .expect("run som");
-        (o.status.code(), o.stdout, o.stderr)
-    };
-    let plain = run(&[]);
-    let verified = run(&["--verify-caches"]);
-    assert_eq!(plain, verified);
-    assert_eq!(verified.0, Some(0));
+fn verified_runs_print_and_specialize_as_plain_runs_do() {
+    // Same output, and the same chain transitions and final states: verified
+    // entries are stored differently but grow, go generic and are
+    // invalidated as plain ones.
+    for program in ["tests/trace/TraceSites.som", "tests/trace/TraceDomains.som"] {
+        for observe in ["--dispatch-stats", "--trace"] {
+            let run = |extra: &[&str]| {
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_som"));
+                cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+                    .env_remove("RUST_LOG")
+                    .args(extra)
+                    .arg(observe);
+                if observe == "--trace" {
+                    cmd.arg("dispatch");
+                }
+                let o = cmd
+                    .args(["-cp", "smalltalk-src/core", program])
+                    .output()
+                    .expect("run som");
+                (o.status.code(), o.stdout, o.stderr)
+            };
+            let plain = run(&[]);
+            let verified = run(&["--verify-caches"]);
+            assert_eq!(plain, verified, "{program} {observe}");
+            assert_eq!(verified.0, Some(0));
+        }
+    }
 }
 
 #[test]

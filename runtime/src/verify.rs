@@ -10,8 +10,11 @@
 //! reported with the cache's site (file, line:col) and kind, through a panic,
 //! so the launcher exits with status 70 as for every internal error.
 //!
-//! When the flag is off the cost is one test of a VM field on the hit paths
-//! that call here; everything else in this module is cold.
+//! Send chains, the hottest caches, pay nothing when the flag is off: under
+//! verification their entries are stored so that the guard loop never
+//! matches them (see [`crate::dispatch`]), and the check happens on the cold
+//! path. The other caches test the flag on their hit paths; everything in
+//! this module is cold.
 
 use crate::dispatch::Target;
 use crate::method::MethodData;
@@ -84,7 +87,7 @@ fn full_target(vm: &Vm, class: Value, selector: SymbolId) -> Option<Target> {
 }
 
 /// Checks a send chain's hit (`kind` `send`, or `perform` for the chain of a
-/// performed selector) for `rcvr`.
+/// performed selector) for a receiver of `class`.
 #[cold]
 #[inline(never)]
 pub fn send(
@@ -92,10 +95,9 @@ pub fn send(
     (site, pos): (&Site, (u32, u32)),
     kind: &str,
     selector: SymbolId,
-    rcvr: Value,
+    class: Value,
     cached: Target,
 ) {
-    let class = vm.class_of(rcvr);
     let full = full_target(vm, class, selector);
     if !same_target(cached, full) {
         let kind = if matches!(cached, Target::Dnu(_)) {

@@ -156,7 +156,8 @@ impl PerformCache {
         if lookup_class.is_ptr() {
             crate::verify::super_send(vm, self.site(), lookup_class, selector, rcvr, t);
         } else {
-            crate::verify::send(vm, self.site(), "perform", selector, rcvr, t);
+            let class = vm.class_of(rcvr);
+            crate::verify::send(vm, self.site(), "perform", selector, class, t);
         }
     }
 
@@ -220,16 +221,21 @@ impl PerformCache {
         let shape = vm.shape_of(rcvr);
         let target = match entry {
             Some(e) => match e.chain.lookup(shape) {
-                Some(t) => {
-                    if vm.verify_caches {
-                        self.verify(vm, rcvr, selector, lookup_class, t);
-                    }
-                    t
-                }
+                Some(t) => t,
                 None => {
+                    if vm.verify_caches {
+                        // Verified entries never match in the guard loop:
+                        // this is their hit.
+                        if let Some(t) = e.chain.lookup_verifying(shape) {
+                            self.verify(vm, rcvr, selector, lookup_class, t);
+                            return crate::nodes::send_call_target(vm, t, selector, base, nargs);
+                        }
+                    }
                     let t = resolve(vm, rcvr, selector, lookup_class)?;
                     if !e.chain.is_generic() {
-                        let grew = e.chain.add(CacheEntry { shape, target: t });
+                        let grew = e
+                            .chain
+                            .add(CacheEntry { shape, target: t }, vm.verify_caches);
                         if let Some((site, pos)) = self.site.get() {
                             // SAFETY: shapes are interned and never freed.
                             let class = unsafe { (*shape).class };

@@ -278,12 +278,7 @@ impl SendNode {
     fn dispatch(&self, vm: &mut Vm, rcvr: Value, arg: Value, argc: usize) -> VmResult {
         let shape = vm.shape_of(rcvr);
         let target = match self.chain.lookup(shape) {
-            Some(t) => {
-                if vm.verify_caches {
-                    self.verify(vm, rcvr, t);
-                }
-                t
-            }
+            Some(t) => t,
             None => self.specialize(vm, shape)?,
         };
         let base = vm.sp();
@@ -344,12 +339,7 @@ impl SendNode {
         }
         let shape = vm.shape_of(rcvr);
         let target = match self.chain.lookup(shape) {
-            Some(t) => {
-                if vm.verify_caches {
-                    self.verify(vm, rcvr, t);
-                }
-                t
-            }
+            Some(t) => t,
             None => self.specialize(vm, shape)?,
         };
         let r = match target {
@@ -379,13 +369,6 @@ impl SendNode {
         }
     }
 
-    /// `--verify-caches`: checks a chain hit for `rcvr`.
-    #[cold]
-    #[inline(never)]
-    fn verify(&self, vm: &Vm, rcvr: Value, t: Target) {
-        crate::verify::send(vm, (self.site, self.pos), "send", self.selector, rcvr, t);
-    }
-
     #[cold]
     #[inline(never)]
     fn specialize(&self, vm: &mut Vm, shape: *const Shape) -> Result<Target, Unwind> {
@@ -413,6 +396,13 @@ pub(crate) fn specialize_chain(
 ) -> Result<Target, Unwind> {
     // SAFETY: shapes are interned and never freed while their class lives.
     let class = unsafe { (*shape).class };
+    if vm.verify_caches {
+        // Verified entries never match in the guard loop: this is their hit.
+        if let Some(t) = chain.lookup_verifying(shape) {
+            crate::verify::send(vm, (site, pos), "send", selector, class, t);
+            return Ok(t);
+        }
+    }
     let target = vm.resolve_target(class, selector)?;
     if !chain.is_generic() {
         if chain.mark_registered() {
@@ -423,7 +413,7 @@ pub(crate) fn specialize_chain(
             let dnu = vm.well_known.dnu;
             vm.register_dependent(dnu, Dependent::Chain(chain, site, pos));
         }
-        let grew = chain.add(CacheEntry { shape, target });
+        let grew = chain.add(CacheEntry { shape, target }, vm.verify_caches);
         crate::trace::chain_event(
             vm,
             site,
