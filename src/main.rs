@@ -40,6 +40,8 @@ options:
   --trace dispatch              log every dispatch-chain transition to stderr
                                 (RUST_LOG=metasom::dispatch=trace does the same)
   --dispatch-stats              print a summary of all send sites at exit (stderr)
+  --verify-caches               re-check every cache hit against a full lookup;
+                                a disagreement is a VM bug (exit status 70)
   -h, --help                    show this help
   --version                     show the version
 
@@ -53,6 +55,7 @@ struct Options {
     gc_stress: bool,
     trace: Vec<String>,
     dispatch_stats: bool,
+    verify_caches: bool,
     program: Vec<String>,
 }
 
@@ -66,6 +69,7 @@ fn parse_args(args: Vec<String>) -> Cli {
     let mut gc_stress = false;
     let mut trace = Vec::new();
     let mut dispatch_stats = false;
+    let mut verify_caches = false;
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];
@@ -100,6 +104,10 @@ fn parse_args(args: Vec<String>) -> Cli {
                 dispatch_stats = true;
                 i += 1;
             }
+            "--verify-caches" => {
+                verify_caches = true;
+                i += 1;
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Cli::Exit(0);
@@ -125,6 +133,7 @@ fn parse_args(args: Vec<String>) -> Cli {
         gc_stress,
         trace,
         dispatch_stats,
+        verify_caches,
         program,
     })
 }
@@ -183,6 +192,7 @@ fn run(opts: Options) -> u8 {
 
     let mut vm = Vm::new(classpath, Rc::new(SomFrontend));
     vm.embedded = embedded;
+    vm.verify_caches = opts.verify_caches;
     som_omop::install(&mut vm);
     if let Err(e) = vm.bootstrap() {
         eprintln!(

@@ -62,3 +62,47 @@ fn heap_stays_bounded_under_short_lived_allocation() {
     assert!(reserved < 80 * 1024 * 1024, "reserved {reserved} bytes");
     assert!(vm.heap.stats.collections >= 1);
 }
+
+/// A core library whose own classes hold literal arrays (as SOM-st/SOM's
+/// `System>>gcStats` does): the templates are created while the core library
+/// loads, and must carry the Array shape like any later Array, or a
+/// collection that finds one (a conservative root while it is copied) reads
+/// a null shape.
+#[test]
+fn literal_arrays_of_the_core_library_survive_stress_collection() {
+    let dir = common::scratch_dir("core-literals");
+    let core = common::root().join("smalltalk-src/core");
+    for e in std::fs::read_dir(&core).unwrap().flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        let text = if e.file_name() == "System.som" {
+            let at = text.find("gcStats = primitive").expect("gcStats");
+            format!(
+                "{}gcStats = ( ^#(0 #(1 2) 3) ) {}",
+                &text[..at],
+                &text[at..].replacen("gcStats = primitive", "oldGcStats = primitive", 1)
+            )
+        } else {
+            text
+        };
+        std::fs::write(dir.join(e.file_name()), text).unwrap();
+    }
+    std::fs::write(
+        dir.join("CoreLiterals.som"),
+        "CoreLiterals = ( run = ( | s | 1 to: 20 do: [:i | s := system gcStats ]. ((s at: 2) at: 2) println ) )",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_som"))
+        .arg("--gc-stress")
+        .arg("-cp")
+        .arg(dir.path())
+        .arg(dir.join("CoreLiterals.som"))
+        .output()
+        .expect("run som");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "2\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0));
+}

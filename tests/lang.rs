@@ -15,8 +15,10 @@
 //! "
 //! ```
 //!
-//! Each test runs once per execution configuration: the plain interpreter and
-//! the interpreter with `--gc-stress` (a collection before every allocation).
+//! Each test runs once per execution configuration: the plain interpreter,
+//! the interpreter with `--gc-stress` (a collection before every allocation)
+//! and with `--verify-caches` (every cache hit re-checked against a full
+//! lookup; a disagreement is a VM bug, exit status 70).
 //! Set `LANG_TEST_FILTER=substring` to run a subset.
 
 use std::path::{Path, PathBuf};
@@ -169,7 +171,11 @@ fn main() {
     if let Ok(f) = std::env::var("LANG_TEST_FILTER") {
         files.retain(|p| p.to_string_lossy().contains(&f));
     }
-    let configs: [(&str, &[&str]); 2] = [("interp", &[]), ("gc-stress", &["--gc-stress"])];
+    let configs: [(&str, &[&str]); 3] = [
+        ("interp", &[]),
+        ("gc-stress", &["--gc-stress"]),
+        ("verify-caches", &["--verify-caches"]),
+    ];
     let jobs: Vec<(PathBuf, &str, &[&str])> = files
         .iter()
         .flat_map(|f| configs.iter().map(move |(n, a)| (f.clone(), *n, *a)))

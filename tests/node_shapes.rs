@@ -371,3 +371,55 @@ fn perform_sites_go_generic_and_dnu_entries_are_cached() {
     assert_eq!(send(&mut vm, o, "miss", &[]), vm.symbol_value(dnu));
     assert_eq!(state(&mut vm, "miss", "zork"), (0, false, true));
 }
+
+#[test]
+fn responds_to_site_registers_per_selector_up_to_the_limit() {
+    use som_runtime::nodes::REFLECT_CACHE_LIMIT;
+    let mut vm = vm_with(
+        &[("Rt6", "Rt6 = ( can: s = ( ^self respondsTo: s ) )")],
+        &[],
+    );
+    let c = class(&mut vm, "Rt6");
+    let obj = vm.new_instance(c);
+    let state = |vm: &mut Vm| {
+        let m = vm.intern("can:");
+        let s = vm.intern("respondsTo:");
+        let MethodKind::Ast(body) = &vm.lookup(c, m).unwrap().kind else {
+            panic!()
+        };
+        let mut found = None;
+        body.body.walk(&mut |n| {
+            if let Some(send) = n.as_send() {
+                if send.selector == s {
+                    found = Some((send.reflect.entries().len(), send.reflect.is_generic()));
+                }
+            }
+        });
+        found.unwrap()
+    };
+    let sel = |vm: &mut Vm, i: usize| {
+        let s = vm.intern(&format!("limit{i}"));
+        vm.symbol_value(s)
+    };
+    // Warm the site once so that only its own registrations count below.
+    let first = sel(&mut vm, 0);
+    send(&mut vm, obj, "can:", &[first]);
+    let before = vm.dependent_count();
+    for i in 1..REFLECT_CACHE_LIMIT {
+        let s = sel(&mut vm, i);
+        // Asking twice registers once.
+        send(&mut vm, obj, "can:", &[s]);
+        send(&mut vm, obj, "can:", &[s]);
+    }
+    assert_eq!(state(&mut vm), (REFLECT_CACHE_LIMIT, false));
+    assert_eq!(vm.dependent_count(), before + REFLECT_CACHE_LIMIT - 1);
+    // One selector over the limit: generic, and no more registrations.
+    let over = sel(&mut vm, REFLECT_CACHE_LIMIT);
+    assert_eq!(send(&mut vm, obj, "can:", &[over]), vm.false_);
+    assert_eq!(state(&mut vm), (0, true));
+    for i in 0..100 {
+        let s = sel(&mut vm, 1000 + i);
+        send(&mut vm, obj, "can:", &[s]);
+    }
+    assert_eq!(vm.dependent_count(), before + REFLECT_CACHE_LIMIT - 1);
+}

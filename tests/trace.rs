@@ -153,6 +153,106 @@ fn dispatch_stats_summarise_sites() {
 }
 
 #[test]
+fn events_name_the_source_file_with_line_and_column() {
+    let (_, err, status) = run(
+        &["--trace", "dispatch", "-cp", "smalltalk-src/core", PROGRAM],
+        None,
+    );
+    assert_eq!(status, 0);
+    let poly = events_of(&err, "site=\"TraceSites>>#poly:\"");
+    assert!(
+        poly.iter()
+            .all(|l| l.contains("pos=tests/trace/TraceSites.som:7:20")),
+        "{poly:#?}"
+    );
+}
+
+#[test]
+fn dispatch_stats_count_every_chain_kind() {
+    let (_, err, status) = run(
+        &["--dispatch-stats", "-cp", "smalltalk-src/core", PROGRAM],
+        None,
+    );
+    assert_eq!(status, 0);
+    let row = |kind: &str| -> Vec<usize> {
+        let line = err
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(kind))
+            .unwrap_or_else(|| panic!("no {kind} row in\n{err}"));
+        line.split_whitespace()
+            .skip(1)
+            .map(|n| n.parse().unwrap())
+            .collect()
+    };
+    for kind in [
+        "send",
+        "perform",
+        "dnu",
+        "field",
+        "global",
+        "respondsTo",
+        "primitive",
+        "domain",
+    ] {
+        assert_eq!(row(kind).len(), 4, "{kind}");
+    }
+    // TraceSites reads a global and a field reflectively, performs one
+    // selector, sends one message only its handler answers, and calls
+    // primitives (`with:with:with:`, `at:put:`...); the core library's
+    // System adds a global: and a respondsTo: site.
+    assert!(row("global")[1] >= 1, "{err}");
+    assert_eq!(row("field")[1], 1, "{err}");
+    assert_eq!(row("perform")[1], 1, "{err}");
+    assert_eq!(row("dnu")[1], 1, "{err}");
+    assert!(row("respondsTo")[1] >= 1, "{err}");
+    assert!(row("primitive")[1] > 0, "{err}");
+    assert_eq!(row("send")[3], 1, "{err}");
+
+    let (_, err, status) = run(&["--dispatch-stats", "tests/trace/TraceDomains.som"], None);
+    assert_eq!(status, 0);
+    let domain = err
+        .lines()
+        .find(|l| l.starts_with("domain "))
+        .expect("domain row");
+    let generic: usize = domain.split_whitespace().last().unwrap().parse().unwrap();
+    assert!(generic > 0, "{err}");
+}
+
+/// The number of registered dependents `--dispatch-stats` reports after
+/// running GenericRespondsTo with `count`.
+fn dependents_after(count: &str) -> usize {
+    let (out, err, status) = run(
+        &[
+            "--dispatch-stats",
+            "-cp",
+            "smalltalk-src/core",
+            "tests/trace/GenericRespondsTo.som",
+            count,
+        ],
+        None,
+    );
+    assert_eq!(status, 0, "{err}");
+    assert!(!out.is_empty());
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("dispatch statistics:"))
+        .expect("statistics");
+    let n = line
+        .split(", ")
+        .nth(1)
+        .and_then(|p| p.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no dependents count in {line:?}"));
+    n.parse().unwrap()
+}
+
+#[test]
+fn generic_and_invalidated_sites_register_a_bounded_number_of_times() {
+    // A generic respondsTo: site and a super send whose method is redefined
+    // again and again: the registry does not grow with the number of calls.
+    assert_eq!(dependents_after("1000"), dependents_after("30000"));
+}
+
+#[test]
 fn unknown_trace_topic_is_a_usage_error() {
     let (_, err, status) = run(&["--trace", "everything", "x.som"], None);
     assert_eq!(status, 2);
@@ -180,7 +280,12 @@ fn domain_chains_report_their_transitions_as_kind_domain() {
         .into_iter()
         .filter(|l| l.contains("selector=\"readField:of:\""))
         .collect();
-    assert!(reads[0].contains("cached handler") && reads[0].contains("pos=7:17"));
+    assert!(
+        reads[0].contains("cached handler")
+            && reads[0].contains("pos=tests/trace/TraceDomains.som:7:17"),
+        "{}",
+        reads[0]
+    );
     assert!(reads[1].contains("cached standard"));
     assert!(reads[6].contains("state=\"generic\""));
     // Changing TraceDomain's handler drops exactly its entry.

@@ -15,6 +15,13 @@
 //! Entries are plain `Copy` data ([`CacheEntry`]) readable through
 //! [`DispatchChain::entries`], so the JIT and the statistics can see what a site
 //! has learned.
+//!
+//! Under `--verify-caches` an entry's shape is stored tagged ([`VERIFY_TAG`]),
+//! so the guard loop never matches it and every execution takes the cold
+//! path, which finds the entry with [`DispatchChain::lookup_verifying`] and
+//! checks it against a full lookup before using it. The chain grows, goes
+//! generic and is invalidated exactly as without verification, and the fast
+//! path is the same code whether verification is on or off.
 
 use std::cell::{Cell, UnsafeCell};
 
@@ -25,6 +32,18 @@ use crate::object::Shape;
 /// TruffleSOM: beyond that, a linear guard sequence costs more than a hashed
 /// lookup, and real sites almost never need more.
 pub const SEND_CACHE_LIMIT: usize = 6;
+
+/// The bit set in the shape pointer of an entry added under
+/// `--verify-caches`; shapes are at least 8-byte aligned, so it is free.
+pub const VERIFY_TAG: usize = 1;
+
+fn tagged(shape: *const Shape) -> *const Shape {
+    shape.map_addr(|a| a | VERIFY_TAG)
+}
+
+fn untagged(shape: *const Shape) -> *const Shape {
+    shape.map_addr(|a| a & !VERIFY_TAG)
+}
 
 /// What a cached send calls.
 #[derive(Clone, Copy)]
@@ -109,12 +128,30 @@ impl DispatchChain {
         None
     }
 
-    /// Adds an entry; answers false (and turns generic) when the chain is full.
-    pub fn add(&self, entry: CacheEntry) -> bool {
+    /// The target of an entry for `shape` added under `--verify-caches`
+    /// (which [`DispatchChain::lookup`] never matches); for the cold path,
+    /// which verifies it.
+    #[cold]
+    pub fn lookup_verifying(&self, shape: *const Shape) -> Option<Target> {
+        let key = tagged(shape);
+        // SAFETY: see `lookup`.
+        let entries = unsafe { &*self.entries.get() };
+        entries[..self.chain_len()]
+            .iter()
+            .find(|e| std::ptr::eq(e.shape, key))
+            .map(|e| e.target)
+    }
+
+    /// Adds an entry (tagged when `verify`, see [`VERIFY_TAG`]); answers
+    /// false (and turns generic) when the chain is full.
+    pub fn add(&self, mut entry: CacheEntry, verify: bool) -> bool {
         let n = self.len.get() as usize;
         if n >= SEND_CACHE_LIMIT {
             self.make_generic();
             return false;
+        }
+        if verify {
+            entry.shape = tagged(entry.shape);
         }
         // SAFETY: no reference into the array outlives a call of `lookup`.
         unsafe { (*self.entries.get())[n] = entry };
@@ -131,7 +168,7 @@ impl DispatchChain {
         let n = self.chain_len();
         let mut kept = 0;
         for i in 0..n {
-            if !stale(entries[i].shape) {
+            if !stale(untagged(entries[i].shape)) {
                 entries[kept] = entries[i];
                 kept += 1;
             }
@@ -144,6 +181,11 @@ impl DispatchChain {
     /// whether it was new there.
     pub fn mark_registered(&self) -> bool {
         !self.registered.replace(true)
+    }
+
+    /// Whether the chain is known to the VM's dependency registry.
+    pub fn is_registered(&self) -> bool {
+        self.registered.get()
     }
 
     /// Drops all entries and goes generic.
@@ -173,7 +215,13 @@ impl DispatchChain {
     pub fn entries(&self) -> Vec<CacheEntry> {
         // SAFETY: see `lookup`.
         let entries = unsafe { &*self.entries.get() };
-        entries[..self.chain_len()].to_vec()
+        entries[..self.chain_len()]
+            .iter()
+            .map(|e| CacheEntry {
+                shape: untagged(e.shape),
+                target: e.target,
+            })
+            .collect()
     }
 
     /// The observable state.

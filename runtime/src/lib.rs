@@ -22,6 +22,7 @@ pub mod symbols;
 pub mod trace;
 pub mod universe;
 pub mod value;
+pub mod verify;
 pub mod vm;
 
 pub use error::{LoadError, SomError};

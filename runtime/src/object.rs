@@ -9,6 +9,13 @@
 //!   fixed for the object's lifetime) and the body length (slots or bytes,
 //!   depending on kind).
 //!
+//! A shape does not determine the body's layout: one class can have
+//! instances of several kinds (small and big Integers; an `Array` subclass
+//! has indexable instances from `new:` and plain ones from `Class>>new`). So
+//! no cache may assume a layout from a shape: every fast path that reads a
+//! body checks the kind (and length) of the object itself, as the field
+//! accessors here do.
+//!
 //! The body follows the header directly. All layouts are `#[repr(C)]` and only
 //! ever accessed through the functions here, which rely on the invariant of
 //! [`crate::value`]: a pointer value always refers to a live, initialised object.

@@ -247,11 +247,18 @@ impl Vm {
         if key == Value::ZERO {
             return None;
         }
-        if let Some(r) = self.omop.generic.get(&(key.bits(), h)) {
-            return *r;
+        // Keyed on the domain's class, which alone decides the handler: a
+        // domain object may be collected and its address reused by a domain
+        // of another class, while classes are permanent.
+        let class = self.class_of(key);
+        if let Some(&r) = self.omop.generic.get(&(class.bits(), h)) {
+            if self.verify_caches {
+                crate::verify::handler(self, h, key, r);
+            }
+            return r;
         }
         let r = self.domain_handler_uncached(key, h);
-        self.omop.generic.insert((key.bits(), h), r);
+        self.omop.generic.insert((class.bits(), h), r);
         r
     }
 

@@ -3,15 +3,16 @@
 //! Every transition of a chain (its first entry, growth, going generic, and
 //! invalidation) is one `tracing` event at target `metasom::dispatch`, level
 //! TRACE, with the fields `site` (`Class>>#selector` of the method holding the
-//! send), `pos` (line:col of the selector), `kind` (`send`, `dnu`, `perform`),
+//! send), `pos` (`file:line:col` of the selector), `kind` (`send`, `primitive`,
+//! `dnu`, `perform`, `field`, `global`, `respondsTo`, `domain`),
 //! `selector`, `key` (the receiver class, or the performed selector), `depth`
 //! (entries after the transition) and `state`. Building an event happens only
 //! on the cold specialization path and only when a subscriber wants it.
 //!
-//! The VM also keeps the list of send sites that ever specialized, for the
-//! `--dispatch-stats` summary printed at exit.
+//! The VM also keeps the list of sites that ever specialized (each recorded
+//! once), for the `--dispatch-stats` summary printed at exit: chains by kind
+//! and state, the size of the dependency registry, the deepest chains.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::dispatch::{ChainState, DispatchChain};
@@ -19,6 +20,44 @@ use crate::nodes::SendNode;
 use crate::symbols::SymbolId;
 use crate::value::Value;
 use crate::vm::Vm;
+
+/// Where a cache lives: the method holding the site and that method's source
+/// file. One per lowered method, leaked like the AST that points to it; its
+/// `Display` is the method (`Class>>#selector`).
+#[derive(Debug)]
+pub struct Site {
+    /// `Class>>#selector` of the method holding the site.
+    pub method: &'static str,
+    /// The source file of that method, as diagnostics name it.
+    pub file: &'static str,
+}
+
+impl Site {
+    /// A site for `method` in `file`, leaked (sites live as long as the AST).
+    pub fn leak(method: String, file: String) -> &'static Site {
+        Box::leak(Box::new(Site {
+            method: Box::leak(method.into_boxed_str()),
+            file: Box::leak(file.into_boxed_str()),
+        }))
+    }
+
+    /// A site for caches that have no source position (primitives, tests).
+    pub const NONE: &'static Site = &Site {
+        method: "?",
+        file: "?",
+    };
+
+    /// `file:line:col` of a position in this site's method.
+    pub fn at(&self, pos: (u32, u32)) -> String {
+        format!("{}:{}:{}", self.file, pos.0, pos.1)
+    }
+}
+
+impl std::fmt::Display for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.method)
+    }
+}
 
 /// Whether dispatch events are wanted by the installed subscriber.
 #[inline]
@@ -39,7 +78,7 @@ fn state_name(chain: &DispatchChain) -> &'static str {
 #[allow(clippy::too_many_arguments, reason = "one argument per event field")]
 pub fn chain_event(
     vm: &Vm,
-    site: &str,
+    site: &Site,
     pos: (u32, u32),
     kind: &str,
     selector: SymbolId,
@@ -52,8 +91,8 @@ pub fn chain_event(
     }
     tracing::trace!(
         target: "metasom::dispatch",
-        site,
-        pos = %format_args!("{}:{}", pos.0, pos.1),
+        site = site.method,
+        pos = %format_args!("{}:{}:{}", site.file, pos.0, pos.1),
         kind,
         selector = vm.symbols.text(selector),
         key = vm.class_name(key_class),
@@ -66,7 +105,7 @@ pub fn chain_event(
 /// Reports a transition of a perform site's selector-keyed level.
 pub fn perform_event(
     vm: &Vm,
-    site: &str,
+    site: &Site,
     pos: (u32, u32),
     selector: SymbolId,
     depth: usize,
@@ -77,8 +116,8 @@ pub fn perform_event(
     }
     tracing::trace!(
         target: "metasom::dispatch",
-        site,
-        pos = %format_args!("{}:{}", pos.0, pos.1),
+        site = site.method,
+        pos = %format_args!("{}:{}:{}", site.file, pos.0, pos.1),
         kind = "perform",
         selector = "perform:",
         key = %format_args!("#{}", vm.symbols.text(selector)),
@@ -114,8 +153,8 @@ pub fn domain_event(
     let (site, pos) = chain.site();
     tracing::trace!(
         target: "metasom::dispatch",
-        site,
-        pos = %format_args!("{}:{}", pos.0, pos.1),
+        site = site.method,
+        pos = %format_args!("{}:{}:{}", site.file, pos.0, pos.1),
         kind = "domain",
         selector = chain.handler().selector(),
         key = %domain_name(vm, key),
@@ -146,8 +185,8 @@ pub fn domain_invalidated(
     let (site, pos) = chain.site();
     tracing::trace!(
         target: "metasom::dispatch",
-        site,
-        pos = %format_args!("{}:{}", pos.0, pos.1),
+        site = site.method,
+        pos = %format_args!("{}:{}:{}", site.file, pos.0, pos.1),
         kind = "domain",
         selector = chain.handler().selector(),
         key = vm.class_name(class),
@@ -178,71 +217,156 @@ pub fn domain_owner_event(vm: &Vm, obj: Value, new_owner: Value) {
     );
 }
 
+/// A site the VM remembers for `--dispatch-stats` (all live in leaked AST
+/// nodes, like the chains registered for invalidation).
+#[derive(Clone, Copy)]
+pub enum Recorded {
+    /// A send site: its class-keyed chain and its perform and reflective
+    /// levels.
+    Send(*const SendNode),
+    /// A send in an enforced body: its class-keyed chain.
+    Enforced(*const crate::nodes::EnforcedSendNode),
+    /// A domain-keyed chain of an enforced operation.
+    Domain(*const crate::nodes::DomainChain),
+}
+
+/// The chain kinds `--dispatch-stats` counts, in report order.
+const KINDS: [&str; 8] = [
+    "send",
+    "perform",
+    "dnu",
+    "field",
+    "global",
+    "respondsTo",
+    "primitive",
+    "domain",
+];
+
+fn state_index(s: ChainState) -> usize {
+    match s {
+        ChainState::Uninitialized => 0,
+        ChainState::Monomorphic => 1,
+        ChainState::Polymorphic => 2,
+        ChainState::Generic => 3,
+    }
+}
+
+fn state_of(generic: bool, len: usize) -> ChainState {
+    match (generic, len) {
+        (true, _) => ChainState::Generic,
+        (false, 0) => ChainState::Uninitialized,
+        (false, 1) => ChainState::Monomorphic,
+        _ => ChainState::Polymorphic,
+    }
+}
+
+/// The kind of a class-keyed chain: `dnu` when it holds a handler,
+/// `primitive` when all its targets are primitives, `send` otherwise.
+fn chain_kind(chain: &DispatchChain) -> &'static str {
+    let entries = chain.entries();
+    if entries
+        .iter()
+        .any(|e| matches!(e.target, crate::dispatch::Target::Dnu(_)))
+    {
+        "dnu"
+    } else if !entries.is_empty()
+        && entries
+            .iter()
+            .all(|e| matches!(e.target, crate::dispatch::Target::Method(m) if m.is_primitive()))
+    {
+        "primitive"
+    } else {
+        "send"
+    }
+}
+
 impl Vm {
     /// Records a send site that specialized, for statistics.
     pub fn register_site(&mut self, site: &SendNode) {
+        self.sites.push(Recorded::Send(site));
+    }
+
+    /// Records another specialized site (enforced send or domain chain), for
+    /// statistics.
+    pub fn record_site(&mut self, site: Recorded) {
         self.sites.push(site);
     }
 
-    /// The `--dispatch-stats` report: sites by kind and state, and the
-    /// deepest chains.
+    /// The `--dispatch-stats` report: chains by kind (send, perform, dnu,
+    /// field, global, respondsTo, primitive, domain) and state, and the
+    /// deepest send chains.
     pub fn dispatch_stats(&self) -> String {
-        let mut by_state: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
+        let mut counts = [[0usize; 4]; KINDS.len()];
+        let mut count = |kind: &str, st: ChainState| {
+            let k = KINDS.iter().position(|n| *n == kind).unwrap_or(0);
+            counts[k][state_index(st)] += 1;
+        };
         let mut deepest: Vec<(usize, String)> = Vec::new();
-        for &s in &self.sites {
-            // SAFETY: sites live in leaked AST nodes.
-            let site = unsafe { &*s };
-            let (kind, chain_state, depth) = {
-                let entries = site.perform.entries();
-                if !entries.is_empty() || site.perform.is_generic() {
-                    let st = if site.perform.is_generic() {
-                        ChainState::Generic
-                    } else if entries.len() == 1 {
-                        ChainState::Monomorphic
-                    } else {
-                        ChainState::Polymorphic
-                    };
-                    ("perform", st, entries.len())
-                } else {
-                    ("send", site.chain.state(), site.chain.chain_len())
+        let mut send_sites = 0;
+        for &rec in &self.sites {
+            match rec {
+                Recorded::Send(s) => {
+                    // SAFETY: sites live in leaked AST nodes.
+                    let site = unsafe { &*s };
+                    send_sites += 1;
+                    count(chain_kind(&site.chain), site.chain.state());
+                    let entries = site.perform.entries();
+                    if !entries.is_empty() || site.perform.is_generic() {
+                        count(
+                            "perform",
+                            state_of(site.perform.is_generic(), entries.len()),
+                        );
+                        for e in &entries {
+                            count(chain_kind(&e.chain), e.chain.state());
+                        }
+                    }
+                    if let Some(kind) = site.reflect.kind_name() {
+                        let n = site.reflect.entries().len();
+                        count(kind, state_of(site.reflect.is_generic(), n));
+                    }
+                    let st = site.chain.state();
+                    let depth = site.chain.chain_len();
+                    if depth > 1 || st == ChainState::Generic {
+                        deepest.push((
+                            if st == ChainState::Generic {
+                                usize::MAX
+                            } else {
+                                depth
+                            },
+                            format!(
+                                "{} {} #{}",
+                                site.site,
+                                site.site.at(site.pos),
+                                self.symbols.text(site.selector)
+                            ),
+                        ));
+                    }
                 }
-            };
-            let idx = match chain_state {
-                ChainState::Uninitialized => 0,
-                ChainState::Monomorphic => 1,
-                ChainState::Polymorphic => 2,
-                ChainState::Generic => 3,
-            };
-            by_state.entry(kind).or_default()[idx] += 1;
-            if depth > 1 || chain_state == ChainState::Generic {
-                deepest.push((
-                    if chain_state == ChainState::Generic {
-                        usize::MAX
-                    } else {
-                        depth
-                    },
-                    format!(
-                        "{} {}:{} #{}",
-                        site.site,
-                        site.pos.0,
-                        site.pos.1,
-                        self.symbols.text(site.selector)
-                    ),
-                ));
+                Recorded::Enforced(s) => {
+                    // SAFETY: as above.
+                    let site = unsafe { &*s };
+                    send_sites += 1;
+                    count(chain_kind(&site.chain), site.chain.state());
+                }
+                Recorded::Domain(d) => {
+                    // SAFETY: as above.
+                    let chain = unsafe { &*d };
+                    count("domain", state_of(chain.is_generic(), chain.chain_len()));
+                }
             }
         }
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "dispatch statistics: {} specialized send sites",
-            self.sites.len()
+            "dispatch statistics: {send_sites} specialized send sites, {} registered dependents",
+            self.dependent_count()
         );
         let _ = writeln!(
             out,
             "{:<10} {:>14} {:>12} {:>12} {:>8}",
             "kind", "invalidated", "monomorphic", "polymorphic", "generic"
         );
-        for (kind, c) in &by_state {
+        for (kind, c) in KINDS.iter().zip(&counts) {
             let _ = writeln!(
                 out,
                 "{:<10} {:>14} {:>12} {:>12} {:>8}",

@@ -109,6 +109,9 @@ impl Vm {
         }
         self.int_shape = self.instance_shape(self.classes.integer);
         self.double_shape = self.instance_shape(self.classes.double);
+        // Before any class file loads: literal arrays in the core library
+        // are Arrays made with this shape.
+        self.array_shape = self.instance_shape(self.classes.array);
         // Symbols interned before Symbol existed get their shape now.
         let sym_shape = self.instance_shape(self.classes.symbol);
         for i in 0..self.symbols.len() {
@@ -172,7 +175,6 @@ impl Vm {
         self.array_intact = true;
         self.block_intact = true;
         self.boolean_intact = true;
-        self.array_shape = self.instance_shape(self.classes.array);
         Ok(())
     }
 

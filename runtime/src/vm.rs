@@ -151,7 +151,7 @@ pub enum Dependent {
     /// line:col) for traces.
     Chain(
         *const crate::dispatch::DispatchChain,
-        &'static str,
+        &'static crate::trace::Site,
         (u32, u32),
     ),
     /// A super send's cached target.
@@ -206,7 +206,7 @@ pub struct Vm {
     lookup_cache: HashMap<(u64, SymbolId), Option<&'static MethodData>, FastHash>,
     dependents: HashMap<SymbolId, Vec<Dependent>>,
     /// Send sites that ever specialized (for `--dispatch-stats`).
-    pub(crate) sites: Vec<*const crate::nodes::SendNode>,
+    pub(crate) sites: Vec<crate::trace::Recorded>,
     arities: Vec<u8>,
     /// Methods of Object that lookup finds but `Class>>methods` does not list.
     pub(crate) hidden_methods: HashMap<SymbolId, &'static MethodData>,
@@ -249,6 +249,9 @@ pub struct Vm {
     pub handlers: Vec<crate::primitives::HandlerRecord>,
     /// Target of the exception unwind in flight.
     pub exc: crate::primitives::ExceptionTransfer,
+    /// `--verify-caches`: every cache hit is re-checked against a full
+    /// lookup (see [`crate::verify`]).
+    pub verify_caches: bool,
     /// Primitives that run other code and are never reified.
     pub(crate) transparent: std::collections::HashSet<(String, String)>,
 }
@@ -339,6 +342,7 @@ impl Vm {
             handlers: Vec::new(),
             exc: Default::default(),
             transparent: Default::default(),
+            verify_caches: false,
         }
     }
 
@@ -837,8 +841,11 @@ impl Vm {
 
     /// Looks `selector` up along the superclass chain of `class` (cached).
     pub fn lookup(&mut self, class: Value, selector: SymbolId) -> Option<&'static MethodData> {
-        if let Some(r) = self.lookup_cache.get(&(class.bits(), selector)) {
-            return *r;
+        if let Some(&r) = self.lookup_cache.get(&(class.bits(), selector)) {
+            if self.verify_caches {
+                crate::verify::lookup(self, class, selector, r);
+            }
+            return r;
         }
         let r = self.lookup_uncached(class, selector);
         self.lookup_cache.insert((class.bits(), selector), r);
@@ -870,6 +877,12 @@ impl Vm {
     /// Records that `dep` cached a lookup of `selector`.
     pub fn register_dependent(&mut self, selector: SymbolId, dep: Dependent) {
         self.dependents.entry(selector).or_default().push(dep);
+    }
+
+    /// Number of registered dependents (each cache registers a bounded
+    /// number of times, so this stays proportional to the program's sites).
+    pub fn dependent_count(&self) -> usize {
+        self.dependents.values().map(Vec::len).sum()
     }
 
     /// Whether `class` is `ancestor` or inherits from it.
@@ -905,8 +918,8 @@ impl Vm {
                     if n > 0 && crate::trace::enabled() {
                         tracing::trace!(
                             target: "metasom::dispatch",
-                            site,
-                            pos = %format_args!("{}:{}", pos.0, pos.1),
+                            site = site.method,
+                            pos = %format_args!("{}:{}:{}", site.file, pos.0, pos.1),
                             kind = "send",
                             selector = self.symbols.text(selector),
                             key = self.class_name(class),

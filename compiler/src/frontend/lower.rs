@@ -70,7 +70,7 @@ struct Lowerer<'a> {
     class: Rc<ClassContext>,
     scopes: Vec<Scope>,
     /// `Class>>#selector` of the method being lowered (shared by its sites).
-    site: &'static str,
+    site: &'static som_runtime::trace::Site,
     /// Lowering the enforced twin: sends, field accesses and global reads
     /// become their domain-dispatched forms.
     enforced: bool,
@@ -92,8 +92,10 @@ pub fn lower_method(
     m: &MethodAst,
     body: &Body,
 ) -> LResult<&'static MethodData> {
-    let site: &'static str =
-        Box::leak(format!("{}>>#{}", class.class_name, m.selector).into_boxed_str());
+    let site = som_runtime::trace::Site::leak(
+        format!("{}>>#{}", class.class_name, m.selector),
+        class.file.clone(),
+    );
     let mut l = Lowerer {
         vm,
         class,
@@ -105,7 +107,7 @@ pub fn lower_method(
 }
 
 impl Lowerer<'_> {
-    fn site_name(&self) -> &'static str {
+    fn site_name(&self) -> &'static som_runtime::trace::Site {
         self.site
     }
 
@@ -542,12 +544,13 @@ impl Lowerer<'_> {
                         (pos.line, pos.col),
                     ))));
                 }
-                return Ok(Node::SuperSend(Box::new(SuperSendNode {
+                return Ok(Node::SuperSend(Box::new(SuperSendNode::new(
                     selector,
-                    lookup_class: self.class.super_lookup,
-                    args: args.into_boxed_slice(),
-                    cached: std::cell::Cell::new(None),
-                })));
+                    self.class.super_lookup,
+                    args,
+                    self.site,
+                    (pos.line, pos.col),
+                ))));
             }
         }
         if let Some(n) = self.try_inline(recv, sel, args)? {

@@ -42,13 +42,17 @@ pub struct DomainChain {
     len: Cell<u8>,
     generic: Cell<bool>,
     registered: Cell<bool>,
-    site: &'static str,
+    site: &'static crate::trace::Site,
     pos: (u32, u32),
 }
 
 impl DomainChain {
     /// An empty chain for `handler` at a site.
-    pub fn new(handler: Handler, site: &'static str, pos: (u32, u32)) -> DomainChain {
+    pub fn new(
+        handler: Handler,
+        site: &'static crate::trace::Site,
+        pos: (u32, u32),
+    ) -> DomainChain {
         DomainChain {
             handler,
             entries: UnsafeCell::new([(Value::ZERO, None); DOMAIN_CACHE_LIMIT]),
@@ -69,6 +73,9 @@ impl DomainChain {
         let entries = unsafe { &*self.entries.get() };
         for e in &entries[..self.len.get() as usize] {
             if e.0 == key {
+                if vm.verify_caches {
+                    crate::verify::domain(vm, (self.site, self.pos), self.handler, key, e.1);
+                }
                 return e.1;
             }
         }
@@ -76,12 +83,14 @@ impl DomainChain {
     }
 
     /// Whether the first entry is `key` with the standard operation: the
-    /// monomorphic case, checked inline by the field and global nodes.
+    /// monomorphic case, checked inline by the field and global nodes. Never
+    /// true under `--verify-caches`, so that every hit goes through
+    /// [`DomainChain::lookup`], which verifies it.
     #[inline(always)]
-    pub fn first_is_standard(&self, key: Value) -> bool {
+    pub fn first_is_standard(&self, vm: &Vm, key: Value) -> bool {
         // SAFETY: see `lookup`.
         let first = unsafe { (*self.entries.get())[0] };
-        self.len.get() > 0 && first.0 == key && first.1.is_none()
+        self.len.get() > 0 && first.0 == key && first.1.is_none() && !vm.verify_caches
     }
 
     #[cold]
@@ -94,6 +103,7 @@ impl DomainChain {
         if !self.registered.replace(true) {
             let sel = vm.handler_selector(self.handler);
             vm.register_dependent(sel, Dependent::Domain(self));
+            vm.record_site(crate::trace::Recorded::Domain(self));
         }
         let n = self.len.get() as usize;
         if n >= DOMAIN_CACHE_LIMIT {
@@ -134,7 +144,7 @@ impl DomainChain {
     }
 
     /// The owning site and position, for traces.
-    pub fn site(&self) -> (&'static str, (u32, u32)) {
+    pub fn site(&self) -> (&'static crate::trace::Site, (u32, u32)) {
         (self.site, self.pos)
     }
 
@@ -190,10 +200,12 @@ pub struct EnforcedSendNode {
     /// `requestExecutionOfPrimitive:with:on:` keyed on the receiver's owner,
     /// used when the target is a primitive.
     pub prims: DomainChain,
-    /// Cached target of a super send.
+    /// Cached target of a super send (a method, never a DNU handler).
     pub super_target: Cell<Option<Target>>,
+    /// Whether the super send is registered as a dependent of its selector.
+    super_registered: Cell<bool>,
     /// The method containing the site, for traces.
-    pub site: &'static str,
+    pub site: &'static crate::trace::Site,
     /// Source position of the selector.
     pub pos: (u32, u32),
 }
@@ -206,7 +218,7 @@ impl EnforcedSendNode {
         args: Vec<Node>,
         lookup_class: Option<Value>,
         special: Option<SpecialOp>,
-        site: &'static str,
+        site: &'static crate::trace::Site,
         pos: (u32, u32),
     ) -> EnforcedSendNode {
         EnforcedSendNode {
@@ -219,6 +231,7 @@ impl EnforcedSendNode {
             chain: DispatchChain::default(),
             prims: DomainChain::new(Handler::Primitive, site, pos),
             super_target: Cell::new(None),
+            super_registered: Cell::new(false),
             site,
             pos,
         }
@@ -284,18 +297,35 @@ impl EnforcedSendNode {
     fn target(&self, vm: &mut Vm, rcvr: Value) -> Result<Target, Unwind> {
         if let Some(lc) = self.lookup_class {
             if let Some(t) = self.super_target.get() {
+                if vm.verify_caches {
+                    let site = (self.site, self.pos);
+                    crate::verify::super_send(vm, site, lc, self.selector, rcvr, t);
+                }
                 return Ok(t);
             }
-            let t = vm.resolve_super_target(lc, rcvr, self.selector)?;
-            self.super_target.set(Some(t));
-            vm.register_dependent(self.selector, Dependent::EnforcedSuper(self));
-            return Ok(t);
+            return self.resolve_super(vm, lc, rcvr);
         }
         let shape = vm.shape_of(rcvr);
         match self.chain.lookup(shape) {
             Some(t) => Ok(t),
             None => self.specialize(vm, shape),
         }
+    }
+
+    /// Resolves a super send. Only a method found from the lookup class is
+    /// cached: a DNU handler depends on the receiver's class, so that case
+    /// is resolved again at each execution (as `SuperSendNode` does).
+    #[cold]
+    #[inline(never)]
+    fn resolve_super(&self, vm: &mut Vm, lc: Value, rcvr: Value) -> Result<Target, Unwind> {
+        let t = vm.resolve_super_target(lc, rcvr, self.selector)?;
+        if let Target::Method(_) = t {
+            self.super_target.set(Some(t));
+            if !self.super_registered.replace(true) {
+                vm.register_dependent(self.selector, Dependent::EnforcedSuper(self));
+            }
+        }
+        Ok(t)
     }
 
     #[cold]
@@ -305,6 +335,9 @@ impl EnforcedSendNode {
         vm: &mut Vm,
         shape: *const crate::object::Shape,
     ) -> Result<Target, Unwind> {
+        if !self.chain.is_generic() && !self.chain.is_registered() {
+            vm.record_site(crate::trace::Recorded::Enforced(self));
+        }
         crate::nodes::send::specialize_chain(
             vm,
             &self.chain,
@@ -352,7 +385,7 @@ impl EnforcedFieldNode {
     pub fn new(
         index: FieldIndex,
         value: Option<Node>,
-        site: &'static str,
+        site: &'static crate::trace::Site,
         pos: (u32, u32),
     ) -> EnforcedFieldNode {
         let h = if value.is_some() {
@@ -370,7 +403,7 @@ impl EnforcedFieldNode {
     /// The read, when self's owner is the chain's first, standard, entry.
     #[inline(always)]
     pub fn fast_read(&self, vm: &Vm, f: &Frame) -> Option<Value> {
-        if self.domains.first_is_standard(vm.owner_key(f.receiver)) {
+        if self.domains.first_is_standard(vm, vm.owner_key(f.receiver)) {
             crate::object::object_field(f.receiver, self.index.0)
         } else {
             None
@@ -416,7 +449,11 @@ pub struct EnforcedGlobalNode {
 
 impl EnforcedGlobalNode {
     /// A read of global `name`.
-    pub fn new(name: SymbolId, site: &'static str, pos: (u32, u32)) -> EnforcedGlobalNode {
+    pub fn new(
+        name: SymbolId,
+        site: &'static crate::trace::Site,
+        pos: (u32, u32),
+    ) -> EnforcedGlobalNode {
         EnforcedGlobalNode {
             global: GlobalReadNode::new(name),
             domains: DomainChain::new(Handler::ReadGlobal, site, pos),
@@ -427,7 +464,7 @@ impl EnforcedGlobalNode {
     /// entry and the global is bound.
     #[inline(always)]
     pub fn fast_read(&self, vm: &Vm) -> Option<Value> {
-        if self.domains.first_is_standard(vm.omop.current) {
+        if self.domains.first_is_standard(vm, vm.omop.current) {
             self.global.cached()
         } else {
             None
@@ -440,8 +477,8 @@ impl EnforcedGlobalNode {
         let key = vm.omop.current;
         match self.domains.lookup(vm, key) {
             None => match self.global.cached() {
-                Some(v) => Ok(v),
-                None => self.global.eval(vm, f),
+                Some(v) if !vm.verify_caches => Ok(v),
+                _ => self.global.eval(vm, f),
             },
             Some(h) => {
                 let name = vm.symbol_value(self.global.name);

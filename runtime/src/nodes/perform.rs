@@ -54,7 +54,7 @@ pub struct PerformCache {
     len: Cell<u8>,
     generic: Cell<bool>,
     /// The owning send site (`Class>>#selector`, line:col), for traces.
-    site: Cell<Option<(&'static str, (u32, u32))>>,
+    site: Cell<Option<(&'static crate::trace::Site, (u32, u32))>>,
 }
 
 impl PerformCache {
@@ -67,7 +67,7 @@ impl PerformCache {
     }
 
     /// Names the send site owning this cache, for traces.
-    pub fn set_site(&self, site: &'static str, pos: (u32, u32)) {
+    pub fn set_site(&self, site: &'static crate::trace::Site, pos: (u32, u32)) {
         self.site.set(Some((site, pos)));
     }
 
@@ -127,7 +127,10 @@ impl PerformCache {
             chain: Box::new(DispatchChain::default()),
         }));
         e.chain.mark_registered();
-        let (site, pos) = self.site.get().unwrap_or(("?", (0, 0)));
+        let (site, pos) = self
+            .site
+            .get()
+            .unwrap_or((crate::trace::Site::NONE, (0, 0)));
         vm.register_dependent(selector, Dependent::Chain(&*e.chain, site, pos));
         let dnu = vm.well_known.dnu;
         vm.register_dependent(dnu, Dependent::Chain(&*e.chain, site, pos));
@@ -137,6 +140,25 @@ impl PerformCache {
             crate::trace::perform_event(vm, site, pos, selector, n + 1, false);
         }
         Some(e)
+    }
+
+    /// The owning site and position (unknown for caches without one).
+    fn site(&self) -> (&'static crate::trace::Site, (u32, u32)) {
+        self.site
+            .get()
+            .unwrap_or((crate::trace::Site::NONE, (0, 0)))
+    }
+
+    /// `--verify-caches`: checks a hit of a performed selector's chain.
+    #[cold]
+    #[inline(never)]
+    fn verify(&self, vm: &Vm, rcvr: Value, selector: SymbolId, lookup_class: Value, t: Target) {
+        if lookup_class.is_ptr() {
+            crate::verify::super_send(vm, self.site(), lookup_class, selector, rcvr, t);
+        } else {
+            let class = vm.class_of(rcvr);
+            crate::verify::send(vm, self.site(), "perform", selector, class, t);
+        }
     }
 
     /// Performs with receiver, selector and arguments at `vm.stack[base..]`
@@ -159,7 +181,12 @@ impl PerformCache {
         };
         let nargs = lay_out_arguments(vm, kind, prim, base, argc)?;
         let (selector, entry) = match self.find(sel_value, lookup_class) {
-            Some(e) => (e.selector, Some(e)),
+            Some(e) => {
+                if vm.verify_caches {
+                    crate::verify::perform_selector(vm, self.site(), sel_value, e.selector);
+                }
+                (e.selector, Some(e))
+            }
             None => {
                 let is_symbol = crate::interpreter::is_kind(sel_value, crate::object::Kind::Symbol);
                 let selector = if is_symbol {
@@ -196,9 +223,19 @@ impl PerformCache {
             Some(e) => match e.chain.lookup(shape) {
                 Some(t) => t,
                 None => {
+                    if vm.verify_caches {
+                        // Verified entries never match in the guard loop:
+                        // this is their hit.
+                        if let Some(t) = e.chain.lookup_verifying(shape) {
+                            self.verify(vm, rcvr, selector, lookup_class, t);
+                            return crate::nodes::send_call_target(vm, t, selector, base, nargs);
+                        }
+                    }
                     let t = resolve(vm, rcvr, selector, lookup_class)?;
                     if !e.chain.is_generic() {
-                        let grew = e.chain.add(CacheEntry { shape, target: t });
+                        let grew = e
+                            .chain
+                            .add(CacheEntry { shape, target: t }, vm.verify_caches);
                         if let Some((site, pos)) = self.site.get() {
                             // SAFETY: shapes are interned and never freed.
                             let class = unsafe { (*shape).class };

@@ -5,20 +5,30 @@
 //! A send site whose target is one of these primitives caches, per key, what
 //! the primitive would compute from scratch:
 //! - field access: (receiver shape, index or name) → the field slot, so the
-//!   access is the ordinary field read or write of that slot;
+//!   access is the ordinary field read or write of that slot, used only when
+//!   the receiver has that slot (a shape does not fix the layout, see
+//!   [`crate::object`]);
 //! - globals: the name → the global's cell, so the access is a cell load or
 //!   store like a global read node's;
 //! - `respondsTo:`: (receiver shape, selector) → the answer, registered as a
 //!   dependent of the selector so a method change invalidates exactly it.
 //!
+//! Keys are compared by identity, so a name or selector argument is keyed
+//! as its interned Symbol: a String is collected and its address reused by
+//! another String, and must never be a key itself.
+//!
 //! States: uninitialized → cached (up to [`REFLECT_CACHE_LIMIT`] keys) →
-//! generic (the primitive's own computation on every call).
+//! generic (the primitive's own computation on every call). A `respondsTo:`
+//! site registers as a dependent once per selector, for at most
+//! [`REFLECT_CACHE_LIMIT`] selectors; meeting more makes it generic, so the
+//! registry does not grow with calls.
 
 use std::cell::Cell;
 
 use crate::interpreter::Unwind;
 use crate::nodes::GlobalCell;
 use crate::object::{self, Kind, Shape};
+use crate::symbols::SymbolId;
 use crate::value::Value;
 use crate::vm::{Dependent, Vm, VmResult};
 
@@ -94,7 +104,19 @@ pub struct ReflectCache {
     len: Cell<u8>,
     generic: Cell<bool>,
     /// The owning send site (`Class>>#selector`, line:col), for traces.
-    site: Cell<Option<(&'static str, (u32, u32))>>,
+    site: Cell<Option<(&'static crate::trace::Site, (u32, u32))>>,
+    /// The selectors this site is registered under (`respondsTo:`).
+    depends: Registered,
+    /// The primitive this site runs, once it ran (for statistics).
+    kind: Cell<Option<Reflective>>,
+}
+
+/// The selectors a `respondsTo:` site registered as a dependent of: at most
+/// [`REFLECT_CACHE_LIMIT`], each once.
+#[derive(Default)]
+struct Registered {
+    selectors: [Cell<Option<SymbolId>>; REFLECT_CACHE_LIMIT],
+    len: Cell<u8>,
 }
 
 fn field_slots<'a>(v: Value) -> Option<&'a mut [Value]> {
@@ -107,7 +129,7 @@ fn field_slots<'a>(v: Value) -> Option<&'a mut [Value]> {
 
 impl ReflectCache {
     /// Names the send site owning this cache, for traces.
-    pub fn set_site(&self, site: &'static str, pos: (u32, u32)) {
+    pub fn set_site(&self, site: &'static crate::trace::Site, pos: (u32, u32)) {
         self.site.set(Some((site, pos)));
     }
 
@@ -124,6 +146,12 @@ impl ReflectCache {
         self.generic.get()
     }
 
+    /// The chain kind of this site as traces and statistics name it
+    /// (`field`, `global`, `respondsTo`), once it ran.
+    pub fn kind_name(&self) -> Option<&'static str> {
+        self.kind.get().map(kind_name)
+    }
+
     #[inline(always)]
     fn find(&self, shape: *const Shape, key: Value) -> Option<Resolved> {
         for e in &self.entries[..self.len.get() as usize] {
@@ -137,6 +165,7 @@ impl ReflectCache {
     }
 
     fn add(&self, vm: &Vm, kind: Reflective, entry: ReflectEntry) {
+        self.kind.set(Some(kind));
         if self.generic.get() {
             return;
         }
@@ -150,11 +179,7 @@ impl ReflectCache {
             self.len.set(n as u8 + 1);
         }
         if let (Some((site, pos)), true) = (self.site.get(), crate::trace::enabled()) {
-            let kind_name = match kind {
-                Reflective::Global | Reflective::GlobalPut => "global",
-                Reflective::RespondsTo => "respondsTo",
-                _ => "field",
-            };
+            let kind_name = kind_name(kind);
             let key = match entry.resolved {
                 Resolved::Field(i) => format!("field {}", i + 1),
                 Resolved::Cell(c) => format!("#{}", vm.symbols.text(c.name)),
@@ -162,8 +187,8 @@ impl ReflectCache {
             };
             tracing::trace!(
                 target: "metasom::dispatch",
-                site,
-                pos = %format_args!("{}:{}", pos.0, pos.1),
+                site = site.method,
+                pos = %format_args!("{}:{}:{}", site.file, pos.0, pos.1),
                 kind = kind_name,
                 key,
                 depth = self.len.get(),
@@ -203,13 +228,28 @@ impl ReflectCache {
     /// `vm.stack[base..]`, through this site's cache.
     pub fn run(&self, vm: &mut Vm, kind: Reflective, base: usize) -> VmResult {
         let rcvr = vm.stack_at(base);
-        let key = vm.stack_at(base + 1);
+        let key = cache_key(vm, kind, vm.stack_at(base + 1))?;
         match kind {
             Reflective::InstVarAt | Reflective::InstVarAtPut | Reflective::InstVarNamed => {
                 let shape = vm.shape_of(rcvr);
-                let slot = match self.find(shape, key) {
-                    Some(Resolved::Field(i)) => i,
-                    _ => {
+                // The shape says nothing about the body's layout (one class
+                // can have instances of two layouts), so a hit is used only
+                // when the receiver really has that field; anything else is
+                // a miss, and the miss reports the error.
+                let hit = match self.find(shape, key) {
+                    Some(Resolved::Field(i)) => {
+                        field_slots(rcvr).filter(|s| i < s.len()).map(|_| i)
+                    }
+                    _ => None,
+                };
+                let slot = match hit {
+                    Some(i) => {
+                        if vm.verify_caches {
+                            crate::verify::field(vm, self.site(), kind, rcvr, key, i);
+                        }
+                        i
+                    }
+                    None => {
                         let i = field_of(vm, kind, rcvr, key)?;
                         self.add(
                             vm,
@@ -223,21 +263,28 @@ impl ReflectCache {
                         i
                     }
                 };
-                let slots = field_slots(rcvr).expect("a cached shape has fields");
+                let Some(field) = field_slots(rcvr).and_then(|s| s.get_mut(slot)) else {
+                    // `field_of` validated the slot against this receiver.
+                    unreachable!("a validated field slot exists");
+                };
                 if kind == Reflective::InstVarAtPut {
                     let v = vm.stack_at(base + 2);
-                    slots[slot] = v;
+                    *field = v;
                     Ok(v)
                 } else {
-                    Ok(slots[slot])
+                    Ok(*field)
                 }
             }
             Reflective::Global | Reflective::GlobalPut => {
                 let cell = match self.find(std::ptr::null(), key) {
-                    Some(Resolved::Cell(c)) => c,
+                    Some(Resolved::Cell(c)) => {
+                        if vm.verify_caches {
+                            crate::verify::global(vm, self.site(), key, c);
+                        }
+                        c
+                    }
                     _ => {
-                        let name = crate::primitives::symbol_arg(vm, "System>>#global:", key)?;
-                        let c = vm.global_cell(name);
+                        let c = vm.global_cell(vm.symbol_id(key));
                         self.add(
                             vm,
                             kind,
@@ -261,22 +308,31 @@ impl ReflectCache {
             }
             Reflective::RespondsTo => {
                 let shape = vm.shape_of(rcvr);
+                let sel = vm.symbol_id(key);
                 let answer = match self.find(shape, key) {
-                    Some(Resolved::Answer(a)) => a,
+                    Some(Resolved::Answer(a)) => {
+                        if vm.verify_caches {
+                            crate::verify::responds_to(vm, self.site(), rcvr, sel, a);
+                        }
+                        a
+                    }
                     _ => {
-                        let sel = crate::primitives::symbol_arg(vm, "Object>>#respondsTo:", key)?;
                         let class = vm.class_of(rcvr);
                         let a = vm.lookup(class, sel).is_some();
-                        vm.register_dependent(sel, Dependent::Reflect(self));
-                        self.add(
-                            vm,
-                            kind,
-                            ReflectEntry {
-                                shape,
-                                key,
-                                resolved: Resolved::Answer(a),
-                            },
-                        );
+                        // The answer may be cached only while a method
+                        // change of `sel` can reach it.
+                        self.kind.set(Some(kind));
+                        if self.depend_on(vm, sel) {
+                            self.add(
+                                vm,
+                                kind,
+                                ReflectEntry {
+                                    shape,
+                                    key,
+                                    resolved: Resolved::Answer(a),
+                                },
+                            );
+                        }
                         a
                     }
                 };
@@ -287,6 +343,70 @@ impl ReflectCache {
             }
         }
     }
+
+    /// Registers this site as a dependent of `sel`, once per selector and
+    /// for at most [`REFLECT_CACHE_LIMIT`] selectors over the site's life;
+    /// answers whether the site may cache an answer for `sel`. A site that
+    /// meets more selectors goes generic, so a generic `respondsTo:` site
+    /// costs the registry nothing however many selectors it sees.
+    #[cold]
+    fn depend_on(&self, vm: &mut Vm, sel: SymbolId) -> bool {
+        if self.generic.get() {
+            return false;
+        }
+        let n = self.depends.len.get() as usize;
+        if self.depends.selectors[..n]
+            .iter()
+            .any(|s| s.get() == Some(sel))
+        {
+            return true;
+        }
+        if n >= REFLECT_CACHE_LIMIT {
+            self.generic.set(true);
+            self.len.set(0);
+            return false;
+        }
+        self.depends.selectors[n].set(Some(sel));
+        self.depends.len.set(n as u8 + 1);
+        vm.register_dependent(sel, Dependent::Reflect(self));
+        true
+    }
+
+    /// The owning site and position (unknown for caches without one).
+    fn site(&self) -> (&'static crate::trace::Site, (u32, u32)) {
+        self.site
+            .get()
+            .unwrap_or((crate::trace::Site::NONE, (0, 0)))
+    }
+}
+
+fn kind_name(kind: Reflective) -> &'static str {
+    match kind {
+        Reflective::Global | Reflective::GlobalPut => "global",
+        Reflective::RespondsTo => "respondsTo",
+        _ => "field",
+    }
+}
+
+/// The cache key of the index, name or selector argument: an index as it
+/// is, a name as its interned Symbol. Keys are compared by identity, and only
+/// Symbols (permanent) and small integers keep their identity: a String is
+/// collected and its address reused by another String, so it is never a key
+/// itself.
+#[inline(always)]
+fn cache_key(vm: &mut Vm, kind: Reflective, arg: Value) -> Result<Value, Unwind> {
+    let prim = match kind {
+        Reflective::InstVarNamed => "Object>>#instVarNamed:",
+        Reflective::Global => "System>>#global:",
+        Reflective::GlobalPut => "System>>#global:put:",
+        Reflective::RespondsTo => "Object>>#respondsTo:",
+        _ => return Ok(arg),
+    };
+    if crate::interpreter::is_kind(arg, Kind::Symbol) {
+        return Ok(arg);
+    }
+    let sel = crate::primitives::symbol_arg(vm, prim, arg)?;
+    Ok(vm.symbol_value(sel))
 }
 
 /// The 0-based field `key` designates in `rcvr`, validated.

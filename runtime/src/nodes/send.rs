@@ -163,7 +163,7 @@ pub struct SendNode {
     /// Source line and column of the selector, for traces.
     pub pos: (u32, u32),
     /// The method containing the site, `Class>>#selector`, for traces.
-    pub site: &'static str,
+    pub site: &'static crate::trace::Site,
     /// The in-place arithmetic this binary send may do.
     pub special: Option<SpecialOp>,
     /// The nested chain used when the target is a `perform:` primitive.
@@ -180,7 +180,7 @@ impl SendNode {
         receiver: Node,
         args: Vec<Node>,
         pos: (u32, u32),
-        site: &'static str,
+        site: &'static crate::trace::Site,
     ) -> SendNode {
         SendNode {
             selector,
@@ -372,7 +372,9 @@ impl SendNode {
     #[cold]
     #[inline(never)]
     fn specialize(&self, vm: &mut Vm, shape: *const Shape) -> Result<Target, Unwind> {
-        if !self.chain.is_generic() && self.chain.chain_len() == 0 {
+        // Once per site: an invalidated chain is empty again, but already
+        // recorded.
+        if !self.chain.is_generic() && !self.chain.is_registered() {
             vm.register_site(self);
         }
         specialize_chain(vm, &self.chain, self.selector, shape, self.site, self.pos)
@@ -389,11 +391,18 @@ pub(crate) fn specialize_chain(
     chain: &DispatchChain,
     selector: SymbolId,
     shape: *const Shape,
-    site: &'static str,
+    site: &'static crate::trace::Site,
     pos: (u32, u32),
 ) -> Result<Target, Unwind> {
     // SAFETY: shapes are interned and never freed while their class lives.
     let class = unsafe { (*shape).class };
+    if vm.verify_caches {
+        // Verified entries never match in the guard loop: this is their hit.
+        if let Some(t) = chain.lookup_verifying(shape) {
+            crate::verify::send(vm, (site, pos), "send", selector, class, t);
+            return Ok(t);
+        }
+    }
     let target = vm.resolve_target(class, selector)?;
     if !chain.is_generic() {
         if chain.mark_registered() {
@@ -404,7 +413,7 @@ pub(crate) fn specialize_chain(
             let dnu = vm.well_known.dnu;
             vm.register_dependent(dnu, Dependent::Chain(chain, site, pos));
         }
-        let grew = chain.add(CacheEntry { shape, target });
+        let grew = chain.add(CacheEntry { shape, target }, vm.verify_caches);
         crate::trace::chain_event(
             vm,
             site,
@@ -731,7 +740,11 @@ fn forward(
 }
 
 /// A send to `super`: lookup starts in the superclass of the method's holder,
-/// fixed at compile time, so the site has exactly one target.
+/// fixed at compile time, so a site whose lookup finds a method has exactly
+/// one target. When it finds none, the target is the receiver's
+/// `doesNotUnderstand:arguments:` handler, which depends on the receiver's
+/// class: that case is not cached, but resolved at each execution (through
+/// the VM's lookup cache), as a rarely taken path.
 pub struct SuperSendNode {
     /// The selector.
     pub selector: SymbolId,
@@ -739,11 +752,35 @@ pub struct SuperSendNode {
     pub lookup_class: Value,
     /// The argument expressions.
     pub args: Box<[Node]>,
-    /// The target, once resolved.
+    /// The method lookup found, once resolved (never a DNU target).
     pub cached: Cell<Option<Target>>,
+    /// Whether the node is registered as a dependent of its selector (once
+    /// for its life, however often it is invalidated).
+    pub registered: Cell<bool>,
+    /// The method holding the send and the selector's position, for
+    /// `--verify-caches`.
+    pub site: (&'static crate::trace::Site, (u32, u32)),
 }
 
 impl SuperSendNode {
+    /// A super send with nothing cached.
+    pub fn new(
+        selector: SymbolId,
+        lookup_class: Value,
+        args: Vec<Node>,
+        site: &'static crate::trace::Site,
+        pos: (u32, u32),
+    ) -> SuperSendNode {
+        SuperSendNode {
+            selector,
+            lookup_class,
+            args: args.into_boxed_slice(),
+            cached: Cell::new(None),
+            registered: Cell::new(false),
+            site: (site, pos),
+        }
+    }
+
     /// Evaluates the super send.
     pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         let base = vm.sp();
@@ -753,16 +790,35 @@ impl SuperSendNode {
             vm.push(v)?;
         }
         let target = match self.cached.get() {
-            Some(t) => t,
-            None => {
-                let t = vm.resolve_super_target(self.lookup_class, f.receiver, self.selector)?;
-                self.cached.set(Some(t));
-                vm.register_dependent(self.selector, Dependent::Super(self));
+            Some(t) => {
+                if vm.verify_caches {
+                    self.verify(vm, f.receiver, t);
+                }
                 t
             }
+            None => self.resolve(vm, f.receiver)?,
         };
         let r = call_target(vm, target, self.selector, base, self.args.len());
         vm.set_sp(base);
         r
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn resolve(&self, vm: &mut Vm, rcvr: Value) -> Result<Target, Unwind> {
+        let t = vm.resolve_super_target(self.lookup_class, rcvr, self.selector)?;
+        if let Target::Method(_) = t {
+            self.cached.set(Some(t));
+            if !self.registered.replace(true) {
+                vm.register_dependent(self.selector, Dependent::Super(self));
+            }
+        }
+        Ok(t)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn verify(&self, vm: &Vm, rcvr: Value, t: Target) {
+        crate::verify::super_send(vm, self.site, self.lookup_class, self.selector, rcvr, t);
     }
 }

@@ -130,6 +130,9 @@ impl GlobalReadNode {
         if let Some(cell) = self.cell.get() {
             let v = cell.value.get();
             if v != Value::ZERO {
+                if vm.verify_caches {
+                    crate::verify::global_read(vm, self.name, cell);
+                }
                 return Ok(v);
             }
         }
