@@ -2,6 +2,8 @@
 //! per chain transition on stderr, `--dispatch-stats` summarises the sites,
 //! and program output is unchanged.
 
+mod common;
+
 use std::process::Command;
 
 fn run(args: &[&str], rust_log: Option<&str>) -> (String, String, i32) {
@@ -99,8 +101,7 @@ fn reflective_and_primitive_sites_report_their_kind() {
 
 #[test]
 fn invalidation_is_an_event_of_the_site() {
-    let dir = std::env::temp_dir().join(format!("metasom-trace-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch_dir("trace");
     std::fs::write(
         dir.join("Redef.som"),
         "Redef = ( v = ( ^1 ) call = ( ^self v ) run = ( self call. Redef compile: 'v = ( ^2 )'. self call println ) )",
