@@ -12,6 +12,14 @@
 //! `^` from inlined blocks, non-local returns, `restart`, errors and `exit:`.
 //! Methods pay for them only on the error path of the `Result`, so non-local
 //! return costs nothing in methods that do not use it.
+//!
+//! Backtraces are built on the error path too: an `Unwind::ERROR` leaving a
+//! send node notes the send's position (the first, innermost one in each
+//! activation wins), and the activation writes its backtrace line with that
+//! position as the error leaves it. Sends store nothing on the normal path.
+//! A classed error ([`crate::error::ErrorClass`]) is signalled as a SOM
+//! exception at the first send it leaves, while every activation is still
+//! live, so handlers run on top of the failing code as for `signal`.
 
 use std::cell::Cell;
 
@@ -66,6 +74,15 @@ impl Unwind {
         Unwind::raise(SomError::new(message))
     }
 
+    /// A SOM-level error that is signalled as the core library's exception
+    /// `class` when a handler wants it.
+    #[cold]
+    pub fn error_as(class: crate::error::ErrorClass, message: impl Into<String>) -> Unwind {
+        let mut e = SomError::new(message);
+        e.class = Some(class);
+        Unwind::raise(e)
+    }
+
     /// Raises `e`: stores it for [`take_error`] and answers `Unwind::ERROR`.
     #[cold]
     pub fn raise(e: SomError) -> Unwind {
@@ -85,17 +102,66 @@ pub fn take_error() -> SomError {
         .unwrap_or_else(|| SomError::new("unknown error"))
 }
 
-/// Adds a line to the backtrace of the pending error.
-fn push_backtrace(line: impl FnOnce() -> String) {
+/// Adds the line of the activation running `m` to the backtrace of the
+/// pending error, with the position of the send that failed in it (noted by
+/// [`send_failed`]), and clears that position for the next activation.
+fn push_backtrace(vm: &Vm, m: &MethodData) {
     PENDING_ERROR.with(|p| {
         if let Some(e) = p.borrow_mut().as_mut() {
+            let pos = e.pos.take();
             if e.backtrace.len() < crate::vm::MAX_BACKTRACE_LINES {
-                e.backtrace.push(line());
-            } else if e.backtrace.len() == crate::vm::MAX_BACKTRACE_LINES {
-                e.backtrace.push("...".to_string());
+                e.backtrace.push(vm.describe_activation(m, pos));
+            } else {
+                e.elided += 1;
             }
         }
     });
+}
+
+/// Passes a send's result on; an error leaving the send takes the cold path.
+#[inline(always)]
+fn sent(r: VmResult, vm: &mut Vm, pos: (u32, u32)) -> VmResult {
+    match r {
+        Err(Unwind::ERROR) => send_failed(vm, pos),
+        r => r,
+    }
+}
+
+/// An error left the send at `pos`: if it is classed and fresh (no
+/// activation unwound yet), it is signalled now as its exception; the
+/// position is noted for the backtrace line of the current activation
+/// unless a send inside this one failed first.
+#[cold]
+#[inline(never)]
+fn send_failed(vm: &mut Vm, pos: (u32, u32)) -> VmResult {
+    let class = PENDING_ERROR.with(|p| {
+        let mut p = p.borrow_mut();
+        let e = p.as_mut()?;
+        let class = e.class.take();
+        if e.pos.is_none() {
+            e.pos = Some(pos);
+        }
+        class.filter(|_| e.backtrace.is_empty())
+    });
+    let Some(class) = class else {
+        return Err(Unwind::ERROR);
+    };
+    if !crate::primitives::handler_may_catch(vm) {
+        return Err(Unwind::ERROR);
+    }
+    let e = take_error();
+    let r =
+        crate::primitives::signal_runtime_error(vm, class.class_name(), e.message, |_, _| Ok(()));
+    if r == Err(Unwind::ERROR) {
+        // An error out of the handling (or the original one, unhandled)
+        // leaves this activation through this send.
+        PENDING_ERROR.with(|p| {
+            if let Some(e) = p.borrow_mut().as_mut() {
+                e.pos.get_or_insert(pos);
+            }
+        });
+    }
+    r
 }
 
 /// One activation of a method or block.
@@ -450,7 +516,7 @@ fn unwind_through(
                 }
             }
             Unwind::ERROR => {
-                push_backtrace(|| vm.describe_activation(frame.method));
+                push_backtrace(vm, frame.method);
                 return Err(Unwind::ERROR);
             }
             other => return Err(other),
@@ -482,10 +548,10 @@ impl Node {
                 Some(v) => Ok(v),
                 None => eval_field_read(*i, vm, f),
             },
-            Node::Send0(s) => s.eval_unary(vm, f),
-            Node::Send1(s) => s.eval_binary(vm, f),
-            Node::BinarySpecial(s) => s.eval_binary_special(vm, f),
-            Node::Send(s) => s.eval(vm, f),
+            Node::Send0(s) => sent(s.eval_unary(vm, f), vm, s.pos),
+            Node::Send1(s) => sent(s.eval_binary(vm, f), vm, s.pos),
+            Node::BinarySpecial(s) => sent(s.eval_binary_special(vm, f), vm, s.pos),
+            Node::Send(s) => sent(s.eval(vm, f), vm, s.pos),
             Node::GlobalRead(g) => match g.cached() {
                 Some(v) => Ok(v),
                 None => g.eval(vm, f),
@@ -497,7 +563,7 @@ impl Node {
             Node::FieldWrite(i, n) => eval_field_write(*i, n, vm, f),
             Node::OuterRead(o) => eval_outer_read(*o, f),
             Node::OuterWrite(o, n) => eval_outer_write(*o, n, vm, f),
-            Node::SuperSend(s) => s.eval(vm, f),
+            Node::SuperSend(s) => sent(s.eval(vm, f), vm, s.pos),
             Node::Loop(n) => n.eval(vm, f),
             Node::AndOr(n) => n.eval(vm, f),
             Node::ToDo(n) => n.eval(vm, f),
@@ -505,7 +571,7 @@ impl Node {
             Node::Return(n) => eval_return(n, vm, f),
             Node::NonLocalReturn(n) => eval_non_local_return(n, vm, f),
             Node::Block(b) => eval_block(b, vm, f),
-            Node::EnforcedSend(s) => s.eval(vm, f),
+            Node::EnforcedSend(s) => sent(s.eval(vm, f), vm, s.pos),
             Node::EnforcedFieldRead(n) => match n.fast_read(vm, f) {
                 Some(v) => Ok(v),
                 None => n.read(vm, f),

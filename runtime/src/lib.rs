@@ -24,7 +24,7 @@ pub mod universe;
 pub mod value;
 pub mod vm;
 
-pub use error::{LoadError, SomError};
+pub use error::{ErrorClass, LoadError, SomError};
 pub use interpreter::Unwind;
 pub use universe::{EmbeddedLibrary, Outcome};
 pub use value::Value;

@@ -114,6 +114,7 @@ impl Lowerer<'_> {
             file: self.class.file.clone(),
             line: pos.line,
             col: pos.col,
+            site: self.site,
         }
     }
 
@@ -547,6 +548,7 @@ impl Lowerer<'_> {
                     lookup_class: self.class.super_lookup,
                     args: args.into_boxed_slice(),
                     cached: std::cell::Cell::new(None),
+                    pos: (pos.line, pos.col),
                 })));
             }
         }

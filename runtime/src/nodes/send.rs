@@ -741,6 +741,8 @@ pub struct SuperSendNode {
     pub args: Box<[Node]>,
     /// The target, once resolved.
     pub cached: Cell<Option<Target>>,
+    /// Source line and column of the selector, for backtraces.
+    pub pos: (u32, u32),
 }
 
 impl SuperSendNode {
