@@ -134,24 +134,7 @@ fn sent(r: VmResult, vm: &mut Vm, pos: (u32, u32)) -> VmResult {
 #[cold]
 #[inline(never)]
 fn send_failed(vm: &mut Vm, pos: (u32, u32)) -> VmResult {
-    let class = PENDING_ERROR.with(|p| {
-        let mut p = p.borrow_mut();
-        let e = p.as_mut()?;
-        let class = e.class.take();
-        if e.pos.is_none() {
-            e.pos = Some(pos);
-        }
-        class.filter(|_| e.backtrace.is_empty())
-    });
-    let Some(class) = class else {
-        return Err(Unwind::ERROR);
-    };
-    if !crate::primitives::handler_may_catch(vm) {
-        return Err(Unwind::ERROR);
-    }
-    let e = take_error();
-    let r =
-        crate::primitives::signal_runtime_error(vm, class.class_name(), e.message, |_, _| Ok(()));
+    let r = offer_to_handlers(vm, Some(pos)).unwrap_or(Err(Unwind::ERROR));
     if r == Err(Unwind::ERROR) {
         // An error out of the handling (or the original one, unhandled)
         // leaves this activation through this send.
@@ -162,6 +145,32 @@ fn send_failed(vm: &mut Vm, pos: (u32, u32)) -> VmResult {
         });
     }
     r
+}
+
+/// Signals the pending error as its exception class if it has one and no
+/// activation has been unwound yet (else it would run a handler too late).
+/// None when nothing was signalled; otherwise what signalling answered.
+/// `pos`, if given, is noted as the failing send first.
+fn offer_to_handlers(vm: &mut Vm, pos: Option<(u32, u32)>) -> Option<VmResult> {
+    let class = PENDING_ERROR.with(|p| {
+        let mut p = p.borrow_mut();
+        let e = p.as_mut()?;
+        let class = e.class.take();
+        if e.pos.is_none() {
+            e.pos = pos;
+        }
+        class.filter(|_| e.backtrace.is_empty())
+    })?;
+    if !crate::primitives::handler_may_catch(vm) {
+        return None;
+    }
+    let e = take_error();
+    Some(crate::primitives::signal_runtime_error(
+        vm,
+        class.class_name(),
+        e.message,
+        |_, _| Ok(()),
+    ))
 }
 
 /// One activation of a method or block.
@@ -516,6 +525,17 @@ fn unwind_through(
                 }
             }
             Unwind::ERROR => {
+                // A classed error raised outside any send of this activation
+                // (by a control-flow fallback, say) is offered here, the last
+                // moment its handler can still run on top of the failing code.
+                match offer_to_handlers(vm, None) {
+                    None | Some(Err(Unwind::ERROR)) => {}
+                    Some(Ok(v)) => return Ok(v),
+                    Some(Err(next)) => {
+                        e = next;
+                        continue;
+                    }
+                }
                 push_backtrace(vm, frame.method);
                 return Err(Unwind::ERROR);
             }
