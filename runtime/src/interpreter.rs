@@ -118,9 +118,10 @@ fn push_backtrace(vm: &Vm, m: &MethodData) {
     });
 }
 
-/// Passes a send's result on; an error leaving the send takes the cold path.
+/// Passes on the result of the send at `pos`; an error leaving the send
+/// takes the cold path. Send nodes call it around their whole evaluation.
 #[inline(always)]
-fn sent(r: VmResult, vm: &mut Vm, pos: (u32, u32)) -> VmResult {
+pub(crate) fn sent(pos: (u32, u32), r: VmResult, vm: &mut Vm) -> VmResult {
     match r {
         Err(Unwind::ERROR) => send_failed(vm, pos),
         r => r,
@@ -568,10 +569,10 @@ impl Node {
                 Some(v) => Ok(v),
                 None => eval_field_read(*i, vm, f),
             },
-            Node::Send0(s) => sent(s.eval_unary(vm, f), vm, s.pos),
-            Node::Send1(s) => sent(s.eval_binary(vm, f), vm, s.pos),
-            Node::BinarySpecial(s) => sent(s.eval_binary_special(vm, f), vm, s.pos),
-            Node::Send(s) => sent(s.eval(vm, f), vm, s.pos),
+            Node::Send0(s) => s.eval_unary(vm, f),
+            Node::Send1(s) => s.eval_binary(vm, f),
+            Node::BinarySpecial(s) => s.eval_binary_special(vm, f),
+            Node::Send(s) => s.eval(vm, f),
             Node::GlobalRead(g) => match g.cached() {
                 Some(v) => Ok(v),
                 None => g.eval(vm, f),
@@ -583,7 +584,7 @@ impl Node {
             Node::FieldWrite(i, n) => eval_field_write(*i, n, vm, f),
             Node::OuterRead(o) => eval_outer_read(*o, f),
             Node::OuterWrite(o, n) => eval_outer_write(*o, n, vm, f),
-            Node::SuperSend(s) => sent(s.eval(vm, f), vm, s.pos),
+            Node::SuperSend(s) => s.eval(vm, f),
             Node::Loop(n) => n.eval(vm, f),
             Node::AndOr(n) => n.eval(vm, f),
             Node::ToDo(n) => n.eval(vm, f),
@@ -591,7 +592,7 @@ impl Node {
             Node::Return(n) => eval_return(n, vm, f),
             Node::NonLocalReturn(n) => eval_non_local_return(n, vm, f),
             Node::Block(b) => eval_block(b, vm, f),
-            Node::EnforcedSend(s) => sent(s.eval(vm, f), vm, s.pos),
+            Node::EnforcedSend(s) => s.eval(vm, f),
             Node::EnforcedFieldRead(n) => match n.fast_read(vm, f) {
                 Some(v) => Ok(v),
                 None => n.read(vm, f),

@@ -227,6 +227,12 @@ impl EnforcedSendNode {
     /// Evaluates the send.
     #[inline(never)]
     pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        let r = self.eval_body(vm, f);
+        crate::interpreter::sent(self.pos, r, vm)
+    }
+
+    #[inline(always)]
+    fn eval_body(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         let base = vm.sp();
         let rcvr = self.receiver.eval(vm, f)?;
         if let (Some(op), [arg]) = (self.special, &self.args[..]) {
