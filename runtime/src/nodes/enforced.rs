@@ -424,7 +424,7 @@ impl EnforcedGlobalNode {
     /// A read of global `name`.
     pub fn new(name: SymbolId, site: &'static str, pos: (u32, u32)) -> EnforcedGlobalNode {
         EnforcedGlobalNode {
-            global: GlobalReadNode::new(name),
+            global: GlobalReadNode::new(name, pos),
             domains: DomainChain::new(Handler::ReadGlobal, site, pos),
         }
     }
