@@ -66,7 +66,9 @@ pub const NATIVE_STACK_RESERVE: usize = 256 * 1024;
 /// that every run of a program sees the same hashes.
 const IDENTITY_HASH_SEED: u32 = 0x9E37_79B9;
 
-/// Lines of SOM backtrace kept in an error; deeper frames are elided.
+/// Lines of SOM backtrace kept in an error (and printed by
+/// `System>>printStackTrace`); the outer activations beyond them are counted
+/// in a final `... N more` line.
 pub const MAX_BACKTRACE_LINES: usize = 60;
 
 /// The core classes the VM itself refers to.
