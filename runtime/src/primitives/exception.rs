@@ -304,15 +304,25 @@ fn object_does_not_understand(vm: &mut Vm, a: Args) -> VmResult {
         vm.class_name(class)
     );
     signal_runtime_error(vm, "MessageNotUnderstood", text, |vm, exc| {
-        let Some(message_class) = exception_message_class(vm) else {
-            return Ok(());
-        };
+        // Only sends that are understood: a program's own class named
+        // Message must not make the report of a DNU a DNU itself.
         let make = vm.intern("selector:arguments:");
-        let message = vm.send(message_class, make, &[selector, arguments])?;
         let set = vm.intern("message:receiver:");
-        vm.send(exc, set, &[message, rcvr])?;
+        let message = match exception_message_class(vm) {
+            Some(c) if understands(vm, c, make) => vm.send(c, make, &[selector, arguments])?,
+            _ => vm.nil,
+        };
+        if understands(vm, exc, set) {
+            vm.send(exc, set, &[message, rcvr])?;
+        }
         Ok(())
     })
+}
+
+/// Whether `rcvr` has a method for `selector` (no `doesNotUnderstand:`).
+fn understands(vm: &mut Vm, rcvr: Value, selector: crate::symbols::SymbolId) -> bool {
+    let class = vm.class_of(rcvr);
+    vm.lookup(class, selector).is_some()
 }
 
 /// The core library's class `Message`, if loaded or loadable.
