@@ -354,7 +354,9 @@ fn object_unknown_global(vm: &mut Vm, a: Args) -> VmResult {
     let sym = vm.symbol_value(id);
     signal_runtime_error(vm, "UnknownGlobal", text, |vm, exc| {
         let set = vm.intern("name:");
-        vm.send(exc, set, &[sym])?;
+        if understands(vm, exc, set) {
+            vm.send(exc, set, &[sym])?;
+        }
         Ok(())
     })
 }
