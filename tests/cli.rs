@@ -107,7 +107,11 @@ fn main_class_without_run_method_is_a_som_error() {
         dir.join("NoRun.som").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stdout).contains("ERROR: Method run not found in class NoRun"));
+    // Like every runtime error: the error line and backtrace on stderr only.
+    assert_eq!(text(&o.stdout), "");
+    assert!(text(&o.stderr).starts_with(
+        "ERROR: Method run not found in class NoRun\nSOM backtrace (innermost first):\n"
+    ));
 }
 
 /// A copy of the binary far from the checkout, run from yet another

@@ -369,3 +369,54 @@ fn basic_interpreter_table_matches_the_suites_own_count() {
         "65 tests, of which the two Self tests are compile errors"
     );
 }
+
+/// Runs `source` (class `name`) with SOM-st/SOM's own library; answers the
+/// exit status, stdout and stderr.
+fn run_with_soms_library(home: &Path, name: &str, source: &str) -> (i32, String, String) {
+    let dir = common::scratch_dir("soms-library");
+    let file = dir.join(format!("{name}.som"));
+    std::fs::write(&file, source).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_som"))
+        .arg("-cp")
+        .arg(home.join("Smalltalk"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+needs_som_home! {
+    /// SOM's library has no exception classes: a VM error stays fatal (the
+    /// error line and backtrace on stderr, status 1) and an unknown message
+    /// goes to SOM's own `doesNotUnderstand:arguments:` (its `error:` prints
+    /// on stdout and exits 1), as before runtime errors became exceptions.
+    fn runtime_errors_stay_fatal_with_soms_library() {
+        let home = som_home();
+        let (status, stdout, stderr) = run_with_soms_library(
+            &home,
+            "IndexError",
+            "IndexError = ( run = ( 'x' println. #(1 2 3) at: 5 ) )\n",
+        );
+        assert_eq!(status, 1, "{stderr}");
+        assert_eq!(stdout, "x\n");
+        assert!(
+            stderr.starts_with(
+                "ERROR: Array>>#at:: index 5 out of bounds for Array of length 3\n\
+                 SOM backtrace (innermost first):\n    IndexError>>#run ("
+            ),
+            "{stderr}"
+        );
+        assert!(stderr.contains("IndexError.som:1:46)\n"), "{stderr}");
+        let (status, stdout, stderr) = run_with_soms_library(
+            &home,
+            "DnuError",
+            "DnuError = ( run = ( 'x' println. 3 foo ) )\n",
+        );
+        assert_eq!(status, 1, "{stderr}");
+        assert_eq!(stdout, "x\n\nERROR: Method foo not found in class Integer\n");
+    }
+}

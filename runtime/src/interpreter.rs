@@ -12,6 +12,14 @@
 //! `^` from inlined blocks, non-local returns, `restart`, errors and `exit:`.
 //! Methods pay for them only on the error path of the `Result`, so non-local
 //! return costs nothing in methods that do not use it.
+//!
+//! Backtraces are built on the error path too: an `Unwind::ERROR` leaving a
+//! send node notes the send's position (the first, innermost one in each
+//! activation wins), and the activation writes its backtrace line with that
+//! position as the error leaves it. Sends store nothing on the normal path.
+//! A classed error ([`crate::error::ErrorClass`]) is signalled as a SOM
+//! exception at the first send it leaves, while every activation is still
+//! live, so handlers run on top of the failing code as for `signal`.
 
 use std::cell::Cell;
 
@@ -66,6 +74,15 @@ impl Unwind {
         Unwind::raise(SomError::new(message))
     }
 
+    /// A SOM-level error that is signalled as the core library's exception
+    /// `class` when a handler wants it.
+    #[cold]
+    pub fn error_as(class: crate::error::ErrorClass, message: impl Into<String>) -> Unwind {
+        let mut e = SomError::new(message);
+        e.class = Some(class);
+        Unwind::raise(e)
+    }
+
     /// Raises `e`: stores it for [`take_error`] and answers `Unwind::ERROR`.
     #[cold]
     pub fn raise(e: SomError) -> Unwind {
@@ -85,17 +102,76 @@ pub fn take_error() -> SomError {
         .unwrap_or_else(|| SomError::new("unknown error"))
 }
 
-/// Adds a line to the backtrace of the pending error.
-fn push_backtrace(line: impl FnOnce() -> String) {
+/// Adds the line of the activation running `m` to the backtrace of the
+/// pending error, with the position of the send that failed in it (noted by
+/// [`send_failed`]), and clears that position for the next activation.
+fn push_backtrace(vm: &Vm, m: &MethodData) {
     PENDING_ERROR.with(|p| {
         if let Some(e) = p.borrow_mut().as_mut() {
+            let pos = e.pos.take();
             if e.backtrace.len() < crate::vm::MAX_BACKTRACE_LINES {
-                e.backtrace.push(line());
-            } else if e.backtrace.len() == crate::vm::MAX_BACKTRACE_LINES {
-                e.backtrace.push("...".to_string());
+                e.backtrace.push(vm.describe_activation(m, pos));
+            } else {
+                e.elided += 1;
             }
         }
     });
+}
+
+/// Passes on the result of the send at `pos`; an error leaving the send
+/// takes the cold path. Send nodes call it around their whole evaluation.
+#[inline(always)]
+pub(crate) fn sent(pos: (u32, u32), r: VmResult, vm: &mut Vm) -> VmResult {
+    match r {
+        Err(Unwind::ERROR) => send_failed(vm, pos),
+        r => r,
+    }
+}
+
+/// An error left the send at `pos`: if it is classed and fresh (no
+/// activation unwound yet), it is signalled now as its exception; the
+/// position is noted for the backtrace line of the current activation
+/// unless a send inside this one failed first.
+#[cold]
+#[inline(never)]
+fn send_failed(vm: &mut Vm, pos: (u32, u32)) -> VmResult {
+    let r = offer_to_handlers(vm, Some(pos)).unwrap_or(Err(Unwind::ERROR));
+    if r == Err(Unwind::ERROR) {
+        // An error out of the handling (or the original one, unhandled)
+        // leaves this activation through this send.
+        PENDING_ERROR.with(|p| {
+            if let Some(e) = p.borrow_mut().as_mut() {
+                e.pos.get_or_insert(pos);
+            }
+        });
+    }
+    r
+}
+
+/// Signals the pending error as its exception class if it has one and no
+/// activation has been unwound yet (else it would run a handler too late).
+/// None when nothing was signalled; otherwise what signalling answered.
+/// `pos`, if given, is noted as the failing send first.
+fn offer_to_handlers(vm: &mut Vm, pos: Option<(u32, u32)>) -> Option<VmResult> {
+    let class = PENDING_ERROR.with(|p| {
+        let mut p = p.borrow_mut();
+        let e = p.as_mut()?;
+        let class = e.class.take();
+        if e.pos.is_none() {
+            e.pos = pos;
+        }
+        class.filter(|_| e.backtrace.is_empty())
+    })?;
+    if !crate::primitives::handler_may_catch(vm) {
+        return None;
+    }
+    let e = take_error();
+    Some(crate::primitives::signal_runtime_error(
+        vm,
+        class.class_name(),
+        e.message,
+        |_, _| Ok(()),
+    ))
 }
 
 /// One activation of a method or block.
@@ -450,7 +526,18 @@ fn unwind_through(
                 }
             }
             Unwind::ERROR => {
-                push_backtrace(|| vm.describe_activation(frame.method));
+                // A classed error raised outside any send of this activation
+                // (by a control-flow fallback, say) is offered here, the last
+                // moment its handler can still run on top of the failing code.
+                match offer_to_handlers(vm, None) {
+                    None | Some(Err(Unwind::ERROR)) => {}
+                    Some(Ok(v)) => return Ok(v),
+                    Some(Err(next)) => {
+                        e = next;
+                        continue;
+                    }
+                }
+                push_backtrace(vm, frame.method);
                 return Err(Unwind::ERROR);
             }
             other => return Err(other),

@@ -25,7 +25,7 @@ pub mod value;
 pub mod verify;
 pub mod vm;
 
-pub use error::{LoadError, SomError};
+pub use error::{ErrorClass, LoadError, SomError};
 pub use interpreter::Unwind;
 pub use universe::{EmbeddedLibrary, Outcome};
 pub use value::Value;

@@ -25,6 +25,9 @@ pub struct SourceLoc {
     pub line: u32,
     /// 1-based column of the method pattern.
     pub col: u32,
+    /// `Class>>#selector` of the method the code is in (for a block, its
+    /// enclosing method), so block activations can be named in backtraces.
+    pub site: &'static str,
 }
 
 /// A compiled SOM method or block body.

@@ -217,10 +217,7 @@ impl Vm {
             return Ok(Some(v));
         }
         self.load_class_file(name).map_err(|e| match e {
-            LoadError::Compile(msg) => Unwind::raise(SomError {
-                message: msg,
-                backtrace: Vec::new(),
-            }),
+            LoadError::Compile(msg) => Unwind::raise(SomError::new(msg)),
             other => Unwind::error(other.to_string()),
         })
     }

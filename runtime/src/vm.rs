@@ -66,7 +66,9 @@ pub const NATIVE_STACK_RESERVE: usize = 256 * 1024;
 /// that every run of a program sees the same hashes.
 const IDENTITY_HASH_SEED: u32 = 0x9E37_79B9;
 
-/// Lines of SOM backtrace kept in an error; deeper frames are elided.
+/// Lines of SOM backtrace kept in an error (and printed by
+/// `System>>printStackTrace`); the outer activations beyond them are counted
+/// in a final `... N more` line.
 pub const MAX_BACKTRACE_LINES: usize = 60;
 
 /// The core classes the VM itself refers to.
@@ -1190,26 +1192,32 @@ impl Vm {
 
     // ----- diagnostics -------------------------------------------------------
 
-    /// `Class>>#selector (file:line)` for backtraces.
-    pub fn describe_activation(&self, m: &MethodData) -> String {
-        let holder = m.holder.get();
-        let holder_name = if holder.is_ptr() && object::kind_of(holder) == Kind::Class {
-            self.class_name(holder).to_string()
-        } else {
-            "?".to_string()
-        };
+    /// One backtrace line: `Class>>#selector (file:line:col)` for a method,
+    /// `[] in Class>>#selector (file:line:col)` for a block, where the
+    /// position is that of the send executing in the activation (`pos`), or
+    /// the method's own when no send is known (an error outside any send).
+    pub fn describe_activation(&self, m: &MethodData, pos: Option<(u32, u32)>) -> String {
         let what = if m.is_block {
-            format!("block in {holder_name}")
+            let site = if m.source.site.is_empty() {
+                "?"
+            } else {
+                m.source.site
+            };
+            format!("[] in {site}")
         } else {
+            let holder = m.holder.get();
+            let holder_name = if holder.is_ptr() && object::kind_of(holder) == Kind::Class {
+                self.class_name(holder)
+            } else {
+                "?"
+            };
             format!("{holder_name}>>#{}", self.symbols.text(m.signature))
         };
+        let (line, col) = pos.unwrap_or((m.source.line, m.source.col));
         if m.source.file.is_empty() {
             what
         } else {
-            format!(
-                "{what} ({}:{}:{})",
-                m.source.file, m.source.line, m.source.col
-            )
+            format!("{what} ({}:{line}:{col})", m.source.file)
         }
     }
 

@@ -116,6 +116,7 @@ impl Lowerer<'_> {
             file: self.class.file.clone(),
             line: pos.line,
             col: pos.col,
+            site: self.site.method,
         }
     }
 
@@ -473,7 +474,7 @@ impl Lowerer<'_> {
                 }
                 Var::Global => {
                     let id = self.vm.intern(name);
-                    Node::GlobalRead(Box::new(GlobalReadNode::new(id)))
+                    Node::GlobalRead(Box::new(GlobalReadNode::new(id, (pos.line, pos.col))))
                 }
             },
         }
@@ -553,7 +554,7 @@ impl Lowerer<'_> {
                 ))));
             }
         }
-        if let Some(n) = self.try_inline(recv, sel, args)? {
+        if let Some(n) = self.try_inline(recv, sel, args, pos)? {
             return Ok(n);
         }
         let receiver = self.expr(recv)?;
@@ -590,13 +591,19 @@ impl Lowerer<'_> {
         })
     }
 
-    fn fallback(&mut self, sel: &str, blocks: &[&Rc<BlockAst>]) -> Fallback {
+    fn fallback(&mut self, sel: &str, pos: Pos, blocks: &[&Rc<BlockAst>]) -> Fallback {
         let selector = self.vm.intern(sel);
         let deferred = blocks.iter().map(|b| self.deferred(b)).collect();
-        Fallback::new(selector, deferred)
+        Fallback::new(selector, deferred, (pos.line, pos.col))
     }
 
-    fn try_inline(&mut self, recv: &Expr, sel: &str, args: &[Expr]) -> LResult<Option<Node>> {
+    fn try_inline(
+        &mut self,
+        recv: &Expr,
+        sel: &str,
+        args: &[Expr],
+        pos: Pos,
+    ) -> LResult<Option<Node>> {
         match sel {
             "ifTrue:" | "ifFalse:" => {
                 let Some(b) = args[0].as_block(0) else {
@@ -604,7 +611,7 @@ impl Lowerer<'_> {
                 };
                 let cond = self.expr(recv)?;
                 let (body, _) = self.inline_block(b)?;
-                let fallback = self.fallback(sel, &[b]);
+                let fallback = self.fallback(sel, pos, &[b]);
                 let kind = if sel == "ifTrue:" {
                     IfKind::True
                 } else {
@@ -624,7 +631,7 @@ impl Lowerer<'_> {
                 let cond = self.expr(recv)?;
                 let (n1, _) = self.inline_block(b1)?;
                 let (n2, _) = self.inline_block(b2)?;
-                let fallback = self.fallback(sel, &[b1, b2]);
+                let fallback = self.fallback(sel, pos, &[b1, b2]);
                 let (then_branch, else_branch) = if sel == "ifTrue:ifFalse:" {
                     (n1, n2)
                 } else {
@@ -665,7 +672,7 @@ impl Lowerer<'_> {
                 };
                 let left = self.expr(recv)?;
                 let (right, _) = self.inline_block(b)?;
-                let fallback = self.fallback(sel, &[b]);
+                let fallback = self.fallback(sel, pos, &[b]);
                 Ok(Some(Node::AndOr(Box::new(AndOrNode {
                     left,
                     right,
@@ -691,7 +698,7 @@ impl Lowerer<'_> {
                     None
                 };
                 let (body, params) = self.inline_block(b)?;
-                let fallback = self.fallback(sel, &[b]);
+                let fallback = self.fallback(sel, pos, &[b]);
                 let kind = match sel {
                     "downTo:do:" => ToDoKind::Down,
                     "timesRepeat:" => ToDoKind::Times,

@@ -63,6 +63,7 @@ fn method_def(vm: &mut Vm, ctx: &Rc<ClassContext>, m: &MethodAst) -> Result<Meth
                 file: ctx.file.clone(),
                 line: m.pos.line,
                 col: m.pos.col,
+                site: "",
             },
         }),
         MethodBody::Code(body) => lower::lower_method(vm, ctx.clone(), m, body)

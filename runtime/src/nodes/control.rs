@@ -28,14 +28,18 @@ pub struct Fallback {
     pub selector: SymbolId,
     /// The literal block arguments, in argument order after the evaluated ones.
     pub blocks: Box<[DeferredBlock]>,
+    /// Source line and column of the inlined send, for backtraces.
+    pub pos: (u32, u32),
 }
 
 impl Fallback {
-    /// A fallback for `selector` with the given deferred blocks.
-    pub fn new(selector: SymbolId, blocks: Vec<DeferredBlock>) -> Fallback {
+    /// A fallback for `selector` (written at `pos`) with the given deferred
+    /// blocks.
+    pub fn new(selector: SymbolId, blocks: Vec<DeferredBlock>, pos: (u32, u32)) -> Fallback {
         Fallback {
             selector,
             blocks: blocks.into_boxed_slice(),
+            pos,
         }
     }
 
@@ -83,6 +87,7 @@ impl Fallback {
         }
         let argc = values.len() + self.blocks.len();
         let r = vm.send_at(self.selector, base, argc);
+        let r = crate::interpreter::sent(self.pos, r, vm);
         vm.set_sp(base);
         if !shares_context {
             for i in 0..num_slots {

@@ -240,6 +240,12 @@ impl EnforcedSendNode {
     /// Evaluates the send.
     #[inline(never)]
     pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        let r = self.eval_body(vm, f);
+        crate::interpreter::sent(self.pos, r, vm)
+    }
+
+    #[inline(always)]
+    fn eval_body(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         let base = vm.sp();
         let rcvr = self.receiver.eval(vm, f)?;
         if let (Some(op), [arg]) = (self.special, &self.args[..]) {
@@ -455,7 +461,7 @@ impl EnforcedGlobalNode {
         pos: (u32, u32),
     ) -> EnforcedGlobalNode {
         EnforcedGlobalNode {
-            global: GlobalReadNode::new(name),
+            global: GlobalReadNode::new(name, pos),
             domains: DomainChain::new(Handler::ReadGlobal, site, pos),
         }
     }

@@ -206,9 +206,15 @@ impl SendNode {
     /// Evaluates the send, whatever its arity (the `Node::Send` variant).
     #[inline(never)]
     pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        let r = self.eval_body(vm, f);
+        crate::interpreter::sent(self.pos, r, vm)
+    }
+
+    #[inline(always)]
+    fn eval_body(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         match self.args.len() {
-            0 => self.eval_unary(vm, f),
-            1 => self.eval_binary(vm, f),
+            0 => self.eval_unary_body(vm, f),
+            1 => self.eval_binary_body(vm, f),
             _ => {
                 let base = vm.sp();
                 let rcvr = self.receiver.eval(vm, f)?;
@@ -220,6 +226,12 @@ impl SendNode {
     /// A send without arguments (the `Node::Send0` variant).
     #[inline(never)]
     pub fn eval_unary(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        let r = self.eval_unary_body(vm, f);
+        crate::interpreter::sent(self.pos, r, vm)
+    }
+
+    #[inline(always)]
+    fn eval_unary_body(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         let rcvr = self.receiver.eval(vm, f)?;
         if self.special == Some(SpecialOp::Value) && is_block_of_arity(vm, rcvr, 0) {
             let base = vm.sp();
@@ -231,6 +243,12 @@ impl SendNode {
     /// A send with one argument and no special operation (`Node::Send1`).
     #[inline(never)]
     pub fn eval_binary(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        let r = self.eval_binary_body(vm, f);
+        crate::interpreter::sent(self.pos, r, vm)
+    }
+
+    #[inline(always)]
+    fn eval_binary_body(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         let rcvr = self.receiver.eval(vm, f)?;
         let arg = self.args[0].eval(vm, f)?;
         if let Some(op) = self.special {
@@ -243,6 +261,12 @@ impl SendNode {
     /// (`Node::BinarySpecial`).
     #[inline(never)]
     pub fn eval_binary_special(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        let r = self.eval_binary_special_body(vm, f);
+        crate::interpreter::sent(self.pos, r, vm)
+    }
+
+    #[inline(always)]
+    fn eval_binary_special_body(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         let rcvr = self.receiver.eval(vm, f)?;
         let arg = self.args[0].eval(vm, f)?;
         let op = self.special.expect("a special operation");
@@ -783,6 +807,12 @@ impl SuperSendNode {
 
     /// Evaluates the super send.
     pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
+        let r = self.eval_body(vm, f);
+        crate::interpreter::sent(self.site.1, r, vm)
+    }
+
+    #[inline(always)]
+    fn eval_body(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         let base = vm.sp();
         vm.push(f.receiver)?;
         for a in self.args.iter() {

@@ -106,14 +106,17 @@ pub struct GlobalReadNode {
     pub name: SymbolId,
     /// The cell, once looked up.
     pub cell: Cell<Option<&'static GlobalCell>>,
+    /// Source line and column, for backtraces of `unknownGlobal:`.
+    pub pos: (u32, u32),
 }
 
 impl GlobalReadNode {
-    /// A new, unresolved global read.
-    pub fn new(name: SymbolId) -> GlobalReadNode {
+    /// A new, unresolved global read at `pos`.
+    pub fn new(name: SymbolId, pos: (u32, u32)) -> GlobalReadNode {
         GlobalReadNode {
             name,
             cell: Cell::new(None),
+            pos,
         }
     }
 
@@ -152,7 +155,9 @@ impl GlobalReadNode {
             }
             let name = vm.symbol_value(self.name);
             let sel = vm.well_known.unknown_global;
-            return vm.send(f.receiver, sel, &[name]);
+            let r = vm.send(f.receiver, sel, &[name]);
+            // The implicit send of unknownGlobal: is at the global's position.
+            return crate::interpreter::sent(self.pos, r, vm);
         }
         Ok(cell.value.get())
     }

@@ -20,9 +20,10 @@ fn rcvr_array(vm: &Vm, prim: &str, v: Value) -> Result<Value, Unwind> {
 
 #[cold]
 fn out_of_bounds(prim: &str, i: i64, len: usize) -> Unwind {
-    Unwind::error(format!(
-        "{prim}: index {i} out of bounds for Array of length {len}"
-    ))
+    Unwind::error_as(
+        crate::error::ErrorClass::IndexOutOfBounds,
+        format!("{prim}: index {i} out of bounds for Array of length {len}"),
+    )
 }
 
 fn array_at(vm: &mut Vm, a: Args) -> VmResult {
@@ -58,9 +59,10 @@ fn array_new(vm: &mut Vm, a: Args) -> VmResult {
     let class = a.rcvr(vm);
     let n = int_arg(vm, "Array class>>#new:", a.arg(vm, 0))?;
     if !(0..=MAX_ARRAY_LENGTH).contains(&n) {
-        return Err(Unwind::error(format!(
-            "Array class>>#new:: length {n} outside 0..{MAX_ARRAY_LENGTH}"
-        )));
+        return Err(Unwind::error_as(
+            crate::error::ErrorClass::ArgumentError,
+            format!("Array class>>#new:: length {n} outside 0..{MAX_ARRAY_LENGTH}"),
+        ));
     }
     Ok(vm.new_array_of(array_class(vm, class), n as usize))
 }

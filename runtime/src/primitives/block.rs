@@ -12,10 +12,13 @@ fn block_value_n(vm: &mut Vm, a: Args) -> VmResult {
     // SAFETY: block bodies point to immortal MethodData.
     let m = unsafe { &*object::block_body(b).method };
     if m.num_args != a.argc {
-        return Err(Unwind::error(format!(
-            "a block with {} argument(s) evaluated with {}",
-            m.num_args, a.argc
-        )));
+        return Err(Unwind::error_as(
+            crate::error::ErrorClass::ArgumentError,
+            format!(
+                "a block with {} argument(s) evaluated with {}",
+                m.num_args, a.argc
+            ),
+        ));
     }
     invoke_block(vm, b, a.base)
 }

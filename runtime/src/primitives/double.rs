@@ -63,7 +63,10 @@ fn double_sin(vm: &mut Vm, a: Args) -> VmResult {
 
 fn to_integer(vm: &mut Vm, prim: &str, d: f64) -> VmResult {
     if !d.is_finite() {
-        return Err(Unwind::error(format!("{prim}: {d:?} has no Integer value")));
+        return Err(Unwind::error_as(
+            crate::error::ErrorClass::ArgumentError,
+            format!("{prim}: {d:?} has no Integer value"),
+        ));
     }
     if d.abs() < 4.0e18 {
         return Ok(vm.int(d as i64));

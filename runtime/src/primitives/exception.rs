@@ -17,6 +17,15 @@
 //! An exception no handler takes gets `defaultAction`, which for the core
 //! library's exceptions ends the program with a SOM-level message and
 //! backtrace.
+//!
+//! Runtime errors become exceptions here too ([`signal_runtime_error`]): an
+//! error the VM detects (a classed [`crate::error::SomError`], the core
+//! library's `error:`, `doesNotUnderstand:arguments:` and `unknownGlobal:`)
+//! is signalled as an instance of the core library's `Error` subclass for it
+//! when some handler is active and the loaded library defines that class.
+//! When no handler takes it, the program ends with the error's own message,
+//! exactly as it did before exceptions existed; so does a library without
+//! the class (SOM-st/SOM's `Smalltalk/`).
 
 use crate::interpreter::{is_kind, take_error, Args, Unwind};
 use crate::object::{self, Kind};
@@ -123,8 +132,19 @@ fn block_on_do(vm: &mut Vm, a: Args) -> VmResult {
     }
 }
 
-/// Searches the enabled handlers for one that handles `exc` and runs it.
+/// Searches the enabled handlers for one that handles `exc` and runs it;
+/// `defaultAction` when none does.
 fn signal(vm: &mut Vm, exc: Value) -> VmResult {
+    if let Some(r) = run_handler(vm, exc) {
+        return r;
+    }
+    let default_action = vm.intern("defaultAction");
+    vm.send(exc, default_action, &[])
+}
+
+/// Runs the innermost enabled handler that handles `exc`, answering what
+/// `signal` answers; None when no handler takes it.
+fn run_handler(vm: &mut Vm, exc: Value) -> Option<VmResult> {
     let handles = vm.intern("handles:");
     let mut i = vm.handlers.len();
     while i > 0 {
@@ -133,8 +153,10 @@ fn signal(vm: &mut Vm, exc: Value) -> VmResult {
         if !rec.enabled {
             continue;
         }
-        if vm.send(rec.class, handles, &[exc])? != vm.true_ {
-            continue;
+        match vm.send(rec.class, handles, &[exc]) {
+            Ok(v) if v == vm.true_ => {}
+            Ok(_) => continue,
+            Err(e) => return Some(Err(e)),
         }
         set_handler_id(vm, exc, Value::small(rec.id as i64));
         let saved: Vec<bool> = vm.handlers[i..].iter().map(|r| r.enabled).collect();
@@ -151,7 +173,7 @@ fn signal(vm: &mut Vm, exc: Value) -> VmResult {
         for (r, e) in vm.handlers[i..].iter_mut().zip(saved) {
             r.enabled = e;
         }
-        return match r {
+        return Some(match r {
             Ok(v) => {
                 vm.unwind_value = v;
                 vm.exc.target = rec.id;
@@ -163,10 +185,59 @@ fn signal(vm: &mut Vm, exc: Value) -> VmResult {
                 Ok(vm.take_unwind_value())
             }
             Err(e) => Err(e),
-        };
+        });
     }
-    let default_action = vm.intern("defaultAction");
-    vm.send(exc, default_action, &[])
+    None
+}
+
+/// Whether some `on:do:` could take an exception signalled now; when none
+/// can, runtime errors take the fatal path without creating an exception.
+pub(crate) fn handler_may_catch(vm: &Vm) -> bool {
+    vm.handlers.iter().any(|r| r.enabled)
+}
+
+/// The core-library exception class `name`, if the loaded library defines
+/// it as a subclass of `Exception`.
+fn exception_class(vm: &mut Vm, name: &str) -> Option<Value> {
+    let exception = vm.intern("Exception");
+    let root = vm.global(exception)?;
+    let id = vm.intern(name);
+    let class = match vm.global(id) {
+        Some(c) => c,
+        None => vm.try_load_class(id).ok()??,
+    };
+    (vm.is_class(class) && vm.inherits_from(class, root)).then_some(class)
+}
+
+/// Signals a runtime error detected by the VM as an instance of the core
+/// library's exception class `class_name`, with `text` as its messageText,
+/// after `init` has set its other fields. Answers what `signal` answers (a
+/// handler's `resume:` value, or the unwind to its `on:do:`). When no handler
+/// takes it, or the library has no such class, the error is fatal with
+/// `text` as its message, just as an unhandled VM error.
+#[cold]
+#[inline(never)]
+pub(crate) fn signal_runtime_error(
+    vm: &mut Vm,
+    class_name: &str,
+    text: String,
+    init: impl FnOnce(&mut Vm, Value) -> Result<(), Unwind>,
+) -> VmResult {
+    if !handler_may_catch(vm) {
+        return Err(Unwind::error(text));
+    }
+    let Some(class) = exception_class(vm, class_name) else {
+        return Err(Unwind::error(text));
+    };
+    let exc = vm.new_instance(class);
+    let sel = vm.intern("messageText:");
+    let msg = vm.new_string(&text);
+    vm.send(exc, sel, &[msg])?;
+    init(vm, exc)?;
+    match run_handler(vm, exc) {
+        Some(r) => r,
+        None => Err(Unwind::error(text)),
+    }
 }
 
 /// `Exception>>signal` (also `pass`, `outer` and a re-`signal` from a handler:
@@ -187,27 +258,107 @@ fn active_handler(vm: &mut Vm, exc: Value, what: &str) -> Result<u64, Unwind> {
 }
 
 /// Signals a new core-library `Error` with `text`, so that misuse of the
-/// exception protocol can itself be handled; a VM error when class Error is
-/// not available.
+/// exception protocol can itself be handled; fatal when unhandled or when
+/// class Error is not available.
 #[cold]
 pub(crate) fn signal_error(vm: &mut Vm, text: String) -> Unwind {
-    let name = vm.intern("Error");
-    let class = match vm.try_load_class(name) {
-        Ok(Some(c)) => c,
-        Ok(None) => return Unwind::error(text),
-        Err(e) => return e,
-    };
-    let exc = vm.new_instance(class);
-    let sel = vm.intern("messageText:");
-    let msg = vm.new_string(&text);
-    if let Err(e) = vm.send(exc, sel, &[msg]) {
-        return e;
-    }
-    match signal(vm, exc) {
+    match signal_runtime_error(vm, "Error", text.clone(), |_, _| Ok(())) {
         // A handler resumed an Error: it cannot be; report the original.
         Ok(_) => Unwind::error(text),
         Err(e) => e,
     }
+}
+
+/// `Object>>error:` of the core library: signals an `Error` whose
+/// messageText is the argument (its `asString` when it is not a String).
+fn object_error(vm: &mut Vm, a: Args) -> VmResult {
+    let text = message_text(vm, a.arg(vm, 0))?;
+    signal_runtime_error(vm, "Error", text, |_, _| Ok(()))
+}
+
+/// The text of an `error:` argument.
+fn message_text(vm: &mut Vm, v: Value) -> Result<String, Unwind> {
+    if is_kind(v, Kind::String) || is_kind(v, Kind::Symbol) {
+        return Ok(object::str_of(v).to_string());
+    }
+    let sel = vm.intern("asString");
+    let s = vm.send(v, sel, &[])?;
+    if is_kind(s, Kind::String) || is_kind(s, Kind::Symbol) {
+        Ok(object::str_of(s).to_string())
+    } else {
+        Ok(format!("an instance of {}", vm.class_name_of(v)))
+    }
+}
+
+/// `Object>>doesNotUnderstand:arguments:` of the core library: signals a
+/// `MessageNotUnderstood` carrying a `Message` (selector and arguments) and
+/// the receiver. It is resumable: `resume: v` makes the failed send answer
+/// `v`.
+fn object_does_not_understand(vm: &mut Vm, a: Args) -> VmResult {
+    let rcvr = a.rcvr(vm);
+    let (selector, arguments) = (a.arg(vm, 0), a.arg(vm, 1));
+    let sel_text = message_text(vm, selector)?;
+    let class = vm.class_of(rcvr);
+    let text = format!(
+        "Method {sel_text} not found in class {}",
+        vm.class_name(class)
+    );
+    signal_runtime_error(vm, "MessageNotUnderstood", text, |vm, exc| {
+        // Only sends that are understood: a program's own class named
+        // Message must not make the report of a DNU a DNU itself.
+        let make = vm.intern("selector:arguments:");
+        let set = vm.intern("message:receiver:");
+        let message = match exception_message_class(vm) {
+            Some(c) if understands(vm, c, make) => vm.send(c, make, &[selector, arguments])?,
+            _ => vm.nil,
+        };
+        if understands(vm, exc, set) {
+            vm.send(exc, set, &[message, rcvr])?;
+        }
+        Ok(())
+    })
+}
+
+/// Whether `rcvr` has a method for `selector` (no `doesNotUnderstand:`).
+fn understands(vm: &mut Vm, rcvr: Value, selector: crate::symbols::SymbolId) -> bool {
+    let class = vm.class_of(rcvr);
+    vm.lookup(class, selector).is_some()
+}
+
+/// The core library's class `Message`, if loaded or loadable.
+fn exception_message_class(vm: &mut Vm) -> Option<Value> {
+    let id = vm.intern("Message");
+    match vm.global(id) {
+        Some(c) => Some(c),
+        None => vm.try_load_class(id).ok()?,
+    }
+    .filter(|c| vm.is_class(*c))
+}
+
+/// `Object>>unknownGlobal:` of the core library: a class of that name is
+/// loaded from the class path; failing that an `UnknownGlobal` is signalled
+/// (resumable: `resume: v` makes the global read answer `v`).
+fn object_unknown_global(vm: &mut Vm, a: Args) -> VmResult {
+    let name = a.arg(vm, 0);
+    let id = super::symbol_arg(vm, "Object>>#unknownGlobal:", name)?;
+    if let Some(v) = vm.global(id) {
+        return Ok(v);
+    }
+    if let Some(class) = vm.try_load_class(id)? {
+        return Ok(class);
+    }
+    let text = format!(
+        "Tried loading '{}' as a class, but failed.",
+        vm.symbols.text(id)
+    );
+    let sym = vm.symbol_value(id);
+    signal_runtime_error(vm, "UnknownGlobal", text, |vm, exc| {
+        let set = vm.intern("name:");
+        if understands(vm, exc, set) {
+            vm.send(exc, set, &[sym])?;
+        }
+        Ok(())
+    })
 }
 
 /// `Exception>>return:`.
@@ -328,6 +479,13 @@ pub(super) fn install(vm: &mut Vm) {
     vm.register_primitive("Exception", "retry", exception_retry);
     vm.register_primitive("Exception", "resume:", exception_resume);
     vm.register_primitive("Exception", "defaultAction", exception_default_action);
+    vm.register_primitive("Object", "error:", object_error);
+    vm.register_primitive(
+        "Object",
+        "doesNotUnderstand:arguments:",
+        object_does_not_understand,
+    );
+    vm.register_primitive("Object", "unknownGlobal:", object_unknown_global);
     for (class, sel) in [
         ("Block", "on:do:"),
         ("Block", "ensure:"),
@@ -338,6 +496,9 @@ pub(super) fn install(vm: &mut Vm) {
         ("Exception", "retry"),
         ("Exception", "resume:"),
         ("Exception", "defaultAction"),
+        ("Object", "error:"),
+        ("Object", "doesNotUnderstand:arguments:"),
+        ("Object", "unknownGlobal:"),
     ] {
         vm.register_transparent(class, sel);
     }

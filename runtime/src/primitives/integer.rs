@@ -157,7 +157,10 @@ arith!(
 );
 
 fn zero_division(prim: &str) -> Unwind {
-    Unwind::error(format!("{prim}: division by zero"))
+    Unwind::error_as(
+        crate::error::ErrorClass::ZeroDivide,
+        format!("{prim}: division by zero"),
+    )
 }
 
 fn integer_divide(vm: &mut Vm, a: Args) -> VmResult {
@@ -287,9 +290,10 @@ fn integer_shift_left(vm: &mut Vm, a: Args) -> VmResult {
         ));
     }
     if n > MAX_SHIFT {
-        return Err(Unwind::error(format!(
-            "Integer>>#<<: shift by {n} exceeds the limit of {MAX_SHIFT}"
-        )));
+        return Err(Unwind::error_as(
+            crate::error::ErrorClass::ArgumentError,
+            format!("Integer>>#<<: shift by {n} exceeds the limit of {MAX_SHIFT}"),
+        ));
     }
     if let IntRef::Small(p) = l {
         if n < 62 {
@@ -305,7 +309,10 @@ fn integer_unsigned_shift_right(vm: &mut Vm, a: Args) -> VmResult {
     let l = rcvr_int(vm, "Integer>>#>>>", r)?;
     let n = int_arg(vm, "Integer>>#>>>", x)?;
     if n < 0 {
-        return Err(Unwind::error("Integer>>#>>>: negative shift"));
+        return Err(Unwind::error_as(
+            crate::error::ErrorClass::ArgumentError,
+            "Integer>>#>>>: negative shift",
+        ));
     }
     match l {
         IntRef::Small(p) => {

@@ -40,12 +40,15 @@ fn method_invoke_on_with(vm: &mut Vm, a: Args) -> VmResult {
         return Err(wrong_arg(vm, "Method>>#invokeOn:with:", "an Array", args));
     };
     if values.len() != m.num_args {
-        return Err(Unwind::error(format!(
-            "Method>>#invokeOn:with:: {} takes {} argument(s), given {}",
-            vm.symbols.text(m.signature),
-            m.num_args,
-            values.len()
-        )));
+        return Err(Unwind::error_as(
+            crate::error::ErrorClass::ArgumentError,
+            format!(
+                "Method>>#invokeOn:with:: {} takes {} argument(s), given {}",
+                vm.symbols.text(m.signature),
+                m.num_args,
+                values.len()
+            ),
+        ));
     }
     let base = vm.sp();
     vm.push(rcvr)?;

@@ -24,6 +24,7 @@ use crate::object::Kind;
 use crate::value::Value;
 use crate::vm::Vm;
 
+pub(crate) use exception::{handler_may_catch, signal_runtime_error};
 pub use exception::{ExceptionTransfer, HandlerRecord};
 pub use integer::{normalize_bigint, IntRef};
 pub(crate) use object::{
@@ -77,10 +78,13 @@ impl Vm {
 /// The error for a primitive given an argument of the wrong class.
 #[cold]
 pub(crate) fn wrong_arg(vm: &Vm, prim: &str, expected: &str, got: Value) -> Unwind {
-    Unwind::error(format!(
-        "{prim}: argument must be {expected}, not an instance of {}",
-        vm.class_name_of(got)
-    ))
+    Unwind::error_as(
+        crate::error::ErrorClass::ArgumentError,
+        format!(
+            "{prim}: argument must be {expected}, not an instance of {}",
+            vm.class_name_of(got)
+        ),
+    )
 }
 
 /// The text of a String or Symbol argument.

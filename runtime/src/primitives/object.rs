@@ -127,10 +127,13 @@ fn perform_enforced_as(vm: &mut Vm, a: Args, with_array: bool, in_superclass: bo
     let nargs = crate::nodes::lay_out_arguments(vm, kind, prim, a.base, a.argc)?;
     let want = super::selector_arity(vm.symbols.text(selector));
     if want != nargs {
-        return Err(crate::interpreter::Unwind::error(format!(
-            "{prim} #{} takes {want} argument(s), given {nargs}",
-            vm.symbols.text(selector)
-        )));
+        return Err(crate::interpreter::Unwind::error_as(
+            crate::error::ErrorClass::ArgumentError,
+            format!(
+                "{prim} #{} takes {want} argument(s), given {nargs}",
+                vm.symbols.text(selector)
+            ),
+        ));
     }
     vm.perform_enforced_at(selector, lookup_class, a.base, nargs)
 }

@@ -80,9 +80,12 @@ fn string_prim_substring(vm: &mut Vm, a: Args) -> VmResult {
         return Ok(vm.new_string(""));
     }
     if from < 1 || to > n {
-        return Err(Unwind::error(format!(
-            "String>>#primSubstringFrom:to:: range {from}..{to} out of bounds for length {n}"
-        )));
+        return Err(Unwind::error_as(
+            crate::error::ErrorClass::IndexOutOfBounds,
+            format!(
+                "String>>#primSubstringFrom:to:: range {from}..{to} out of bounds for length {n}"
+            ),
+        ));
     }
     let sub = if s.len() as i64 == n {
         &s[(from - 1) as usize..to as usize]
@@ -112,9 +115,10 @@ fn string_char_at(vm: &mut Vm, a: Args) -> VmResult {
     let i = int_arg(vm, "String>>#charAt:", a.arg(vm, 0))?;
     let n = object::str_char_count(r) as i64;
     if i < 1 || i > n {
-        return Err(Unwind::error(format!(
-            "String>>#charAt:: index {i} out of bounds for length {n}"
-        )));
+        return Err(Unwind::error_as(
+            crate::error::ErrorClass::IndexOutOfBounds,
+            format!("String>>#charAt:: index {i} out of bounds for length {n}"),
+        ));
     }
     if s.len() as i64 == n {
         let b = s.as_bytes()[(i - 1) as usize];

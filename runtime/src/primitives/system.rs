@@ -128,9 +128,12 @@ fn system_total_compilation_time(vm: &mut Vm, _a: Args) -> VmResult {
 }
 
 impl Vm {
-    /// The SOM activations currently running, innermost first.
+    /// The SOM activations currently running, innermost first, in the
+    /// format of error backtraces. The positions are those of the methods
+    /// and blocks: sends note their positions only when an error leaves
+    /// them (see `interpreter`), so a running activation's send is unknown.
     pub fn stack_trace(&self) -> String {
-        let mut s = String::from("SOM stack (innermost first):\n");
+        let mut lines = Vec::new();
         let mut f = self.frame;
         let mut n = 0;
         while !f.is_null() {
@@ -138,20 +141,12 @@ impl Vm {
             // stack: each is unlinked before its activation returns.
             let frame = unsafe { &*f };
             if n < crate::vm::MAX_BACKTRACE_LINES {
-                s.push_str("    ");
-                s.push_str(&self.describe_activation(frame.method));
-                s.push('\n');
+                lines.push(self.describe_activation(frame.method, None));
             }
             f = frame.parent;
             n += 1;
         }
-        if n > crate::vm::MAX_BACKTRACE_LINES {
-            s.push_str(&format!(
-                "    ... {} more\n",
-                n - crate::vm::MAX_BACKTRACE_LINES
-            ));
-        }
-        s
+        crate::error::render_backtrace(&lines, n - lines.len())
     }
 }
 
