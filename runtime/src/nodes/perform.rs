@@ -209,10 +209,13 @@ impl PerformCache {
             None => crate::primitives::selector_arity(vm.symbols.text(selector)),
         };
         if want != nargs {
-            return Err(Unwind::error(format!(
-                "{prim}: #{} takes {want} argument(s), given {nargs}",
-                vm.symbols.text(selector)
-            )));
+            return Err(Unwind::error_as(
+                crate::error::ErrorClass::ArgumentError,
+                format!(
+                    "{prim}: #{} takes {want} argument(s), given {nargs}",
+                    vm.symbols.text(selector)
+                ),
+            ));
         }
         if vm.omop.enforced {
             // Base-level code performing a selector sends it, enforced.

@@ -423,11 +423,14 @@ pub fn field_of(vm: &mut Vm, kind: Reflective, rcvr: Value, key: Value) -> Resul
             .position(|f| *f == sel);
         return match pos {
             Some(i) if i < n => Ok(i),
-            _ => Err(Unwind::error(format!(
-                "Object>>#instVarNamed:: {} has no field named {}",
-                vm.class_name(class),
-                vm.symbols.text(sel)
-            ))),
+            _ => Err(Unwind::error_as(
+                crate::error::ErrorClass::ArgumentError,
+                format!(
+                    "Object>>#instVarNamed:: {} has no field named {}",
+                    vm.class_name(class),
+                    vm.symbols.text(sel)
+                ),
+            )),
         };
     }
     let prim = if kind == Reflective::InstVarAt {
@@ -439,8 +442,9 @@ pub fn field_of(vm: &mut Vm, kind: Reflective, rcvr: Value, key: Value) -> Resul
     if i >= 1 && (i as usize) <= n {
         Ok(i as usize - 1)
     } else {
-        Err(Unwind::error(format!(
-            "{prim}: field index {i} out of range (the object has {n} field(s))"
-        )))
+        Err(Unwind::error_as(
+            crate::error::ErrorClass::IndexOutOfBounds,
+            format!("{prim}: field index {i} out of range (the object has {n} field(s))"),
+        ))
     }
 }
