@@ -99,25 +99,42 @@ pub fn send(
     cached: Target,
 ) {
     let full = full_target(vm, class, selector);
-    if !same_target(cached, full) {
-        let kind = if matches!(cached, Target::Dnu(_)) {
-            "dnu"
-        } else {
-            kind
-        };
-        disagree(
-            site,
-            pos,
-            kind,
-            format!(
-                "#{} to a {}",
-                vm.symbols.text(selector),
-                vm.class_name(class)
-            ),
-            describe_target(vm, Some(cached)),
-            describe_target(vm, full),
-        );
+    let what = || {
+        format!(
+            "#{} to a {}",
+            vm.symbols.text(selector),
+            vm.class_name(class)
+        )
+    };
+    check_target(vm, (site, pos), kind, what, cached, full);
+}
+
+/// Reports a disagreement between a cached send target and the target a
+/// full lookup finds; a cached DNU handler is reported as the `dnu` kind.
+fn check_target(
+    vm: &Vm,
+    (site, pos): (&Site, (u32, u32)),
+    kind: &str,
+    what: impl FnOnce() -> String,
+    cached: Target,
+    full: Option<Target>,
+) {
+    if same_target(cached, full) {
+        return;
     }
+    let kind = if matches!(cached, Target::Dnu(_)) {
+        "dnu"
+    } else {
+        kind
+    };
+    disagree(
+        site,
+        pos,
+        kind,
+        what(),
+        describe_target(vm, Some(cached)),
+        describe_target(vm, full),
+    );
 }
 
 /// Checks a super send's cached target: lookup from `lookup_class`, the
@@ -144,24 +161,14 @@ pub fn super_send(
             .lookup_uncached(class, vm.well_known.dnu)
             .map(Target::Dnu),
     };
-    if !same_target(cached, full) {
-        disagree(
-            site,
-            pos,
-            if matches!(cached, Target::Dnu(_)) {
-                "dnu"
-            } else {
-                "super send"
-            },
-            format!(
-                "super #{} to a {}",
-                vm.symbols.text(selector),
-                vm.class_name(class)
-            ),
-            describe_target(vm, Some(cached)),
-            describe_target(vm, full),
-        );
-    }
+    let what = || {
+        format!(
+            "super #{} to a {}",
+            vm.symbols.text(selector),
+            vm.class_name(class)
+        )
+    };
+    check_target(vm, (site, pos), "super send", what, cached, full);
 }
 
 /// Checks a perform site's selector level: the selector object it matched
