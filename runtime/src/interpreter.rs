@@ -122,6 +122,19 @@ fn push_backtrace(vm: &Vm, m: &MethodData) {
 /// takes the cold path. Send nodes call it around their whole evaluation.
 #[inline(always)]
 pub(crate) fn sent(pos: (u32, u32), r: VmResult, vm: &mut Vm) -> VmResult {
+    // Only the Ok/Err tag is tested on the hot path; which unwind it is gets
+    // decided out of line.
+    if r.is_err() {
+        return send_unwound(pos, r, vm);
+    }
+    r
+}
+
+/// A send ended in an unwind: errors go to [`send_failed`], every other
+/// transfer passes through unchanged.
+#[cold]
+#[inline(never)]
+fn send_unwound(pos: (u32, u32), r: VmResult, vm: &mut Vm) -> VmResult {
     match r {
         Err(Unwind::ERROR) => send_failed(vm, pos),
         r => r,

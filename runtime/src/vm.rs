@@ -7,8 +7,8 @@
 //! - the value stack never reallocates (it is reserved once, at
 //!   [`VALUE_STACK_SLOTS`]), so frames may hold raw pointers into it;
 //! - at most [`MAX_ACTIVATION_DEPTH`] SOM activations are live at once;
-//!   `activation_depth` counts them and every activation decrements it on
-//!   every exit path;
+//!   `activations_left` counts down as they start and every activation gives
+//!   its count back on every exit path;
 //! - `stack[..sp]` holds only valid values and is scanned precisely.
 
 use std::cell::Cell;
@@ -187,8 +187,9 @@ pub struct Vm {
     pub system: Value,
     stack: Box<[Value]>,
     sp: usize,
-    /// Live SOM activations (at most [`MAX_ACTIVATION_DEPTH`]).
-    activation_depth: usize,
+    /// How many more SOM activations may start: [`MAX_ACTIVATION_DEPTH`]
+    /// minus the live ones.
+    activations_left: usize,
     native_stack_limit: usize,
     native_stack_base: usize,
     /// Directories searched for class files, in order.
@@ -306,7 +307,7 @@ impl Vm {
             system: dummy,
             stack,
             sp: 0,
-            activation_depth: 0,
+            activations_left: MAX_ACTIVATION_DEPTH,
             native_stack_limit: low + NATIVE_STACK_RESERVE,
             native_stack_base: high,
             classpath,
@@ -433,24 +434,26 @@ impl Vm {
     /// [`Vm::leave_activation`] on every exit path of the activation.
     #[inline(always)]
     pub fn enter_activation(&mut self) -> Result<(), Unwind> {
-        self.check_native_stack()?;
-        if self.activation_depth >= MAX_ACTIVATION_DEPTH {
+        // One combined test on the hot path: a count of activations left
+        // (so the check is a compare with zero) and the native-stack backstop.
+        let here = &self as *const _ as usize;
+        if self.activations_left == 0 || here < self.native_stack_limit {
             return Err(stack_overflow());
         }
-        self.activation_depth += 1;
+        self.activations_left -= 1;
         Ok(())
     }
 
     /// Ends an activation counted by [`Vm::enter_activation`].
     #[inline(always)]
     pub fn leave_activation(&mut self) {
-        debug_assert!(self.activation_depth > 0);
-        self.activation_depth -= 1;
+        debug_assert!(self.activations_left < MAX_ACTIVATION_DEPTH);
+        self.activations_left += 1;
     }
 
     /// Live SOM activations.
     pub fn activation_depth(&self) -> usize {
-        self.activation_depth
+        MAX_ACTIVATION_DEPTH - self.activations_left
     }
 
     // ----- allocation --------------------------------------------------------

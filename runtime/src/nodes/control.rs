@@ -337,6 +337,17 @@ impl ToDoNode {
         step: i64,
     ) -> Result<Option<i128>, Unwind> {
         let mut i = start;
+        if limit <= SMALL_MAX - step {
+            // While `i <= limit`, `i + step` stays small: no check per step.
+            while i <= limit {
+                if let Some(c) = self.counter {
+                    f.set_slot(c.0, Value::small(i));
+                }
+                self.body.eval(vm, f)?;
+                i += step;
+            }
+            return Ok(None);
+        }
         while i <= limit {
             if let Some(c) = self.counter {
                 f.set_slot(c.0, Value::small(i));
@@ -361,6 +372,17 @@ impl ToDoNode {
         step: i64,
     ) -> Result<Option<i128>, Unwind> {
         let mut i = start;
+        if limit >= SMALL_MIN + step {
+            // While `i >= limit`, `i - step` stays small: no check per step.
+            while i >= limit {
+                if let Some(c) = self.counter {
+                    f.set_slot(c.0, Value::small(i));
+                }
+                self.body.eval(vm, f)?;
+                i -= step;
+            }
+            return Ok(None);
+        }
         while i >= limit {
             if let Some(c) = self.counter {
                 f.set_slot(c.0, Value::small(i));
