@@ -1003,11 +1003,14 @@ impl Vm {
         }
         match self.lookup(class, self.well_known.dnu) {
             Some(h) => Ok(Target::Dnu(h)),
-            None => Err(Unwind::error(format!(
-                "{} does not understand #{} and has no doesNotUnderstand:arguments:",
-                self.class_name(class),
-                self.symbols.text(selector)
-            ))),
+            None => Err(Unwind::error_as(
+                crate::error::ErrorClass::Error,
+                format!(
+                    "{} does not understand #{} and has no doesNotUnderstand:arguments:",
+                    self.class_name(class),
+                    self.symbols.text(selector)
+                ),
+            )),
         }
     }
 
@@ -1026,10 +1029,13 @@ impl Vm {
         let class = self.class_of(rcvr);
         match self.lookup(class, self.well_known.dnu) {
             Some(h) => Ok(Target::Dnu(h)),
-            None => Err(Unwind::error(format!(
-                "super send of #{} not understood",
-                self.symbols.text(selector)
-            ))),
+            None => Err(Unwind::error_as(
+                crate::error::ErrorClass::Error,
+                format!(
+                    "super send of #{} not understood",
+                    self.symbols.text(selector)
+                ),
+            )),
         }
     }
 

@@ -131,7 +131,10 @@ impl PerformCache {
             .site
             .get()
             .unwrap_or((crate::trace::Site::NONE, (0, 0)));
-        vm.register_dependent(selector, Dependent::Chain(&*e.chain, lookup_class, site, pos));
+        vm.register_dependent(
+            selector,
+            Dependent::Chain(&*e.chain, lookup_class, site, pos),
+        );
         let dnu = vm.well_known.dnu;
         vm.register_dependent(dnu, Dependent::Chain(&*e.chain, lookup_class, site, pos));
         self.entries[n].set(Some(e));

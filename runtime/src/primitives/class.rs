@@ -1,6 +1,7 @@
 //! Class primitives: instantiation and structural reflection.
 
 use super::class_arg;
+use crate::error::ErrorClass;
 use crate::interpreter::{Args, Unwind};
 use crate::object;
 use crate::value::Value;
@@ -15,10 +16,13 @@ fn class_new(vm: &mut Vm, a: Args) -> VmResult {
     let c = class_arg(vm, "Class>>#new", a.rcvr(vm))?;
     let data = vm.class_data(c);
     if data.is_metaclass || c == vm.classes.class || c == vm.classes.metaclass {
-        return Err(Unwind::error(format!(
-            "Class>>#new: cannot instantiate {} (classes are defined by class files)",
-            vm.class_name(c)
-        )));
+        return Err(Unwind::error_as(
+            ErrorClass::ArgumentError,
+            format!(
+                "Class>>#new: cannot instantiate {} (classes are defined by class files)",
+                vm.class_name(c)
+            ),
+        ));
     }
     Ok(vm.new_instance(c))
 }
@@ -53,8 +57,8 @@ fn class_methods(vm: &mut Vm, a: Args) -> VmResult {
 }
 
 /// `Class>>compile: source`: defines (or replaces) a method from SOM source;
-/// answers the new Method. A syntax error is a SOM-level error whose message
-/// is the `file:line:col:` diagnostic.
+/// answers the new Method. A syntax error is an `ArgumentError` (the source
+/// is a bad argument) whose message is the `file:line:col:` diagnostic.
 fn class_compile(vm: &mut Vm, a: Args) -> VmResult {
     let c = class_arg(vm, "Class>>#compile:", a.rcvr(vm))?;
     let source = super::text_arg(vm, "Class>>#compile:", a.arg(vm, 0))?.to_string();
@@ -67,7 +71,7 @@ fn class_compile(vm: &mut Vm, a: Args) -> VmResult {
             let m = vm.install_method(c, def);
             Ok(m.object.get())
         }
-        Err(msg) => Err(Unwind::error(msg)),
+        Err(msg) => Err(Unwind::error_as(ErrorClass::ArgumentError, msg)),
     }
 }
 

@@ -102,7 +102,8 @@ fn block_on_do(vm: &mut Vm, a: Args) -> VmResult {
     let class = a.arg(vm, 0);
     let handler = block_arg(vm, "Block>>#on:do:", a.arg(vm, 1))?;
     if block_arity(handler) > 1 {
-        return Err(Unwind::error(
+        return Err(Unwind::error_as(
+            crate::error::ErrorClass::ArgumentError,
             "Block>>#on:do: the handler block must take zero or one argument",
         ));
     }
