@@ -13,6 +13,7 @@
 //! is undone on every exit path (normal return, non-local return, exception
 //! unwind, error), via `Vm::with_execution`.
 
+use som_runtime::error::ErrorClass;
 use som_runtime::interpreter::{is_kind, Args};
 use som_runtime::object::Kind;
 use som_runtime::{Unwind, Value, Vm, VmResult};
@@ -30,7 +31,8 @@ fn domain_arg(vm: &mut Vm, prim: &'static str, d: Value) -> Result<Value, Unwind
     if class.is_ptr() && d.is_ptr() && vm.inherits_from(vm.class_of(d), class) {
         Ok(d)
     } else {
-        Err(Unwind::error(
+        Err(Unwind::error_as(
+            ErrorClass::ArgumentError,
             OmopError::NotADomain(prim, vm.class_name_of(d)).to_string(),
         ))
     }
@@ -40,10 +42,13 @@ fn block_arg(vm: &Vm, prim: &str, b: Value) -> Result<Value, Unwind> {
     if is_kind(b, Kind::Block) {
         Ok(b)
     } else {
-        Err(Unwind::error(format!(
-            "{prim}: argument must be a Block, not an instance of {}",
-            vm.class_name_of(b)
-        )))
+        Err(Unwind::error_as(
+            ErrorClass::ArgumentError,
+            format!(
+                "{prim}: argument must be a Block, not an instance of {}",
+                vm.class_name_of(b)
+            ),
+        ))
     }
 }
 

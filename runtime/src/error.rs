@@ -27,6 +27,9 @@ pub enum ErrorClass {
     ZeroDivide,
     /// A primitive given an argument of the wrong class or out of its range.
     ArgumentError,
+    /// Any other error of the program: a message to an object whose class
+    /// has no `doesNotUnderstand:arguments:`, a primitive this VM lacks.
+    Error,
 }
 
 impl ErrorClass {
@@ -36,6 +39,7 @@ impl ErrorClass {
             ErrorClass::IndexOutOfBounds => "IndexOutOfBounds",
             ErrorClass::ZeroDivide => "ZeroDivide",
             ErrorClass::ArgumentError => "ArgumentError",
+            ErrorClass::Error => "Error",
         }
     }
 }

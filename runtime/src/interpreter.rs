@@ -130,6 +130,16 @@ pub(crate) fn sent(pos: (u32, u32), r: VmResult, vm: &mut Vm) -> VmResult {
     r
 }
 
+/// An operation at `pos` (line, column) that is not a send (a field access,
+/// an inlined loop's condition) failed with `e`: like a failed send, the
+/// error names that position in the backtrace and is offered to the handlers
+/// there, before the activation unwinds.
+#[cold]
+#[inline(never)]
+pub(crate) fn failed_at(pos: (u32, u32), e: Unwind, vm: &mut Vm) -> VmResult {
+    send_unwound(pos, Err(e), vm)
+}
+
 /// A send ended in an unwind: errors go to [`send_failed`], every other
 /// transfer passes through unchanged.
 #[cold]
@@ -578,9 +588,9 @@ impl Node {
             Node::Const(v) => Ok(*v),
             Node::SelfRef => Ok(f.receiver),
             Node::LocalRead(i) => Ok(f.slot(i.0)),
-            Node::FieldRead(i) => match object::object_field(f.receiver, i.0) {
+            Node::FieldRead(i, pos) => match object::object_field(f.receiver, i.0) {
                 Some(v) => Ok(v),
-                None => eval_field_read(*i, vm, f),
+                None => eval_field_read(*i, *pos, vm, f),
             },
             Node::Send0(s) => s.eval_unary(vm, f),
             Node::Send1(s) => s.eval_binary(vm, f),
@@ -594,7 +604,7 @@ impl Node {
             Node::IfElse(n) => n.eval(vm, f),
             Node::Sequence(ns) => eval_sequence(ns, vm, f),
             Node::LocalWrite(i, n) => eval_local_write(*i, n, vm, f),
-            Node::FieldWrite(i, n) => eval_field_write(*i, n, vm, f),
+            Node::FieldWrite(i, pos, n) => eval_field_write(*i, *pos, n, vm, f),
             Node::OuterRead(o) => eval_outer_read(*o, f),
             Node::OuterWrite(o, n) => eval_outer_write(*o, n, vm, f),
             Node::SuperSend(s) => s.eval(vm, f),
@@ -620,8 +630,16 @@ impl Node {
 }
 
 #[inline(never)]
-fn eval_field_read(i: crate::nodes::FieldIndex, vm: &mut Vm, f: &Frame) -> VmResult {
-    i.read(vm, f.receiver)
+fn eval_field_read(
+    i: crate::nodes::FieldIndex,
+    pos: (u32, u32),
+    vm: &mut Vm,
+    f: &Frame,
+) -> VmResult {
+    match i.read(vm, f.receiver) {
+        Ok(v) => Ok(v),
+        Err(e) => crate::interpreter::failed_at(pos, e, vm),
+    }
 }
 
 #[inline(never)]
@@ -647,10 +665,18 @@ fn eval_local_write(i: crate::nodes::SlotIndex, n: &Node, vm: &mut Vm, f: &Frame
 }
 
 #[inline(never)]
-fn eval_field_write(i: crate::nodes::FieldIndex, n: &Node, vm: &mut Vm, f: &Frame) -> VmResult {
+fn eval_field_write(
+    i: crate::nodes::FieldIndex,
+    pos: (u32, u32),
+    n: &Node,
+    vm: &mut Vm,
+    f: &Frame,
+) -> VmResult {
     let v = n.eval(vm, f)?;
-    i.write(vm, f.receiver, v)?;
-    Ok(v)
+    match i.write(vm, f.receiver, v) {
+        Ok(()) => Ok(v),
+        Err(e) => crate::interpreter::failed_at(pos, e, vm),
+    }
 }
 
 #[inline(never)]

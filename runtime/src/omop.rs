@@ -386,10 +386,13 @@ impl Vm {
                 Kind::Object | Kind::Array | Kind::Block
             );
         if !ownable {
-            return Err(Unwind::error(format!(
-                "Mirror>>#setDomainOf:to: an instance of {} always belongs to the standard domain",
-                self.class_name_of(obj)
-            )));
+            return Err(Unwind::error_as(
+                crate::error::ErrorClass::ArgumentError,
+                format!(
+                    "Mirror>>#setDomainOf:to: an instance of {} always belongs to the standard domain",
+                    self.class_name_of(obj)
+                ),
+            ));
         }
         let old = self.owner_key(obj);
         let new = self.owner_key_of(owner);

@@ -679,7 +679,8 @@ const HIDDEN_PERFORMS: [(&str, usize, PrimFn); 9] = [
 fn missing_primitive(vm: &mut Vm, args: Args) -> VmResult {
     let _ = args;
     let _ = vm;
-    Err(Unwind::error(
+    Err(Unwind::error_as(
+        crate::error::ErrorClass::Error,
         "a method declared as primitive has no implementation in this VM",
     ))
 }

@@ -149,10 +149,13 @@ impl std::hash::Hasher for FastHasher {
 /// invalidate it. Both live in leaked AST nodes, so the pointers stay valid.
 #[derive(Clone, Copy)]
 pub enum Dependent {
-    /// A send site's dispatch chain, with the site (`Class>>#selector`,
-    /// line:col) for traces.
+    /// A send site's dispatch chain, with the class its lookups start in
+    /// (ZERO for the receiver's class; a class for a `perform:inSuperclass:`
+    /// entry, whose methods depend on that class, not on the receiver's) and
+    /// the site (`Class>>#selector`, line:col) for traces.
     Chain(
         *const crate::dispatch::DispatchChain,
+        Value,
         &'static crate::trace::Site,
         (u32, u32),
     ),
@@ -901,8 +904,10 @@ impl Vm {
         false
     }
 
-    /// Invalidates every cached lookup of `selector` whose receiver class is
-    /// `class` or one of its subclasses: exactly the lookups a change of
+    /// Invalidates every cached lookup of `selector` that started in `class`
+    /// or one of its subclasses (the receiver's class for ordinary sends and
+    /// DNU handlers, the lookup class for super sends and
+    /// `perform:inSuperclass:`): exactly the lookups a change of
     /// `class>>selector` can affect. Answers how many entries were dropped.
     pub fn invalidate_lookups(&mut self, class: Value, selector: SymbolId) -> usize {
         self.flush_lookup_cache();
@@ -912,13 +917,17 @@ impl Vm {
         let mut dropped = 0;
         for dep in deps {
             match dep {
-                Dependent::Chain(c, site, pos) => {
+                Dependent::Chain(c, lookup_class, site, pos) => {
                     // SAFETY: chains live in leaked AST nodes (see `Dependent`).
                     let chain = unsafe { &*c };
+                    // Every entry of a chain with a lookup class found its
+                    // method from that class (its DNU handler from the
+                    // receiver's class, checked below).
+                    let all = lookup_class.is_ptr() && self.inherits_from(lookup_class, class);
                     let n = chain.invalidate(|shape| {
                         // SAFETY: shapes are interned and never freed.
                         let cls = unsafe { (*shape).class };
-                        self.inherits_from(cls, class)
+                        all || self.inherits_from(cls, class)
                     });
                     if n > 0 && crate::trace::enabled() {
                         tracing::trace!(
@@ -994,11 +1003,14 @@ impl Vm {
         }
         match self.lookup(class, self.well_known.dnu) {
             Some(h) => Ok(Target::Dnu(h)),
-            None => Err(Unwind::error(format!(
-                "{} does not understand #{} and has no doesNotUnderstand:arguments:",
-                self.class_name(class),
-                self.symbols.text(selector)
-            ))),
+            None => Err(Unwind::error_as(
+                crate::error::ErrorClass::Error,
+                format!(
+                    "{} does not understand #{} and has no doesNotUnderstand:arguments:",
+                    self.class_name(class),
+                    self.symbols.text(selector)
+                ),
+            )),
         }
     }
 
@@ -1017,10 +1029,13 @@ impl Vm {
         let class = self.class_of(rcvr);
         match self.lookup(class, self.well_known.dnu) {
             Some(h) => Ok(Target::Dnu(h)),
-            None => Err(Unwind::error(format!(
-                "super send of #{} not understood",
-                self.symbols.text(selector)
-            ))),
+            None => Err(Unwind::error_as(
+                crate::error::ErrorClass::Error,
+                format!(
+                    "super send of #{} not understood",
+                    self.symbols.text(selector)
+                ),
+            )),
         }
     }
 

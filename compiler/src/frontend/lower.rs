@@ -424,7 +424,7 @@ impl Lowerer<'_> {
                     Var::Field(i) if self.enforced => Ok(Node::EnforcedFieldWrite(Box::new(
                         EnforcedFieldNode::new(FieldIndex(i), Some(*v), self.site, (pos.line, pos.col)),
                     ))),
-                    Var::Field(i) => Ok(Node::FieldWrite(FieldIndex(i), v)),
+                    Var::Field(i) => Ok(Node::FieldWrite(FieldIndex(i), (pos.line, pos.col), v)),
                     Var::Global => err(
                         *pos,
                         format!(
@@ -463,7 +463,7 @@ impl Lowerer<'_> {
                 Var::Field(i) if self.enforced => Node::EnforcedFieldRead(Box::new(
                     EnforcedFieldNode::new(FieldIndex(i), None, self.site, (pos.line, pos.col)),
                 )),
-                Var::Field(i) => Node::FieldRead(FieldIndex(i)),
+                Var::Field(i) => Node::FieldRead(FieldIndex(i), (pos.line, pos.col)),
                 Var::Global if self.enforced => {
                     let id = self.vm.intern(name);
                     Node::EnforcedGlobalRead(Box::new(EnforcedGlobalNode::new(
@@ -664,6 +664,7 @@ impl Lowerer<'_> {
                     cond,
                     body,
                     while_true: sel.starts_with("whileTrue"),
+                    pos: (pos.line, pos.col),
                 }))))
             }
             "and:" | "or:" | "&&" | "||" => {
@@ -732,7 +733,7 @@ impl Lowerer<'_> {
         }
         let field = match &send.receiver {
             Node::SelfRef => None,
-            Node::FieldRead(FieldIndex(i)) => Some(*i),
+            Node::FieldRead(FieldIndex(i), _) => Some(*i),
             _ => return None,
         };
         let selector = match &send.args[0] {
@@ -759,11 +760,11 @@ fn trivial_form(body: &Node, num_args: usize, num_slots: usize) -> Option<Trivia
         return None;
     }
     match (body, num_args) {
-        (Node::FieldRead(FieldIndex(i)), 0) => Some(Trivial::Getter(*i)),
+        (Node::FieldRead(FieldIndex(i), _), 0) => Some(Trivial::Getter(*i)),
         (Node::Const(v), 0) => Some(Trivial::Constant(*v)),
         (Node::SelfRef, 0) => Some(Trivial::ReturnSelf),
         (Node::Sequence(ns), 1) => match &ns[..] {
-            [Node::FieldWrite(FieldIndex(i), v), Node::SelfRef]
+            [Node::FieldWrite(FieldIndex(i), _, v), Node::SelfRef]
                 if matches!(**v, Node::LocalRead(SlotIndex(0))) =>
             {
                 Some(Trivial::Setter(*i))

@@ -180,6 +180,8 @@ pub struct LoopNode {
     pub body: Option<Node>,
     /// Loop while the condition is true (`whileTrue:`) or false.
     pub while_true: bool,
+    /// Line and column of the `whileTrue:`, for a non-Boolean condition.
+    pub pos: (u32, u32),
 }
 
 impl LoopNode {
@@ -200,23 +202,28 @@ impl LoopNode {
             } else if c == stop {
                 return Ok(vm.nil);
             } else {
-                return Err(not_boolean(vm, c, self.while_true));
+                let e = not_boolean(vm, c, self.while_true);
+                return crate::interpreter::failed_at(self.pos, e, vm);
             }
         }
     }
 }
 
+/// A loop condition that is not a Boolean: bad input, an `ArgumentError`.
 #[cold]
 fn not_boolean(vm: &mut Vm, c: Value, while_true: bool) -> Unwind {
     let class = vm.class_name_of(c);
-    Unwind::error(format!(
-        "{} condition answered an instance of {class}, not a Boolean",
-        if while_true {
-            "whileTrue:"
-        } else {
-            "whileFalse:"
-        }
-    ))
+    Unwind::error_as(
+        crate::error::ErrorClass::ArgumentError,
+        format!(
+            "{} condition answered an instance of {class}, not a Boolean",
+            if while_true {
+                "whileTrue:"
+            } else {
+                "whileFalse:"
+            }
+        ),
+    )
 }
 
 /// Inlined `and:` / `or:` (also `&&` / `||`) with a literal block argument.

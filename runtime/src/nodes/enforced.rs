@@ -421,7 +421,10 @@ impl EnforcedFieldNode {
     pub fn read(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         let key = vm.owner_key(f.receiver);
         match self.domains.lookup(vm, key) {
-            None => self.index.read(vm, f.receiver),
+            None => match self.index.read(vm, f.receiver) {
+                Ok(v) => Ok(v),
+                Err(e) => crate::interpreter::failed_at(self.domains.pos, e, vm),
+            },
             Some(h) => {
                 let i = Value::small(self.index.0 as i64 + 1);
                 vm.call_handler(h, key, &[i, f.receiver])
@@ -435,7 +438,11 @@ impl EnforcedFieldNode {
         let v = self.value.as_ref().expect("a field write").eval(vm, f)?;
         let key = vm.owner_key(f.receiver);
         match self.domains.lookup(vm, key) {
-            None => self.index.write(vm, f.receiver, v)?,
+            None => {
+                if let Err(e) = self.index.write(vm, f.receiver, v) {
+                    return crate::interpreter::failed_at(self.domains.pos, e, vm);
+                }
+            }
             Some(h) => {
                 let i = Value::small(self.index.0 as i64 + 1);
                 vm.call_handler(h, key, &[v, i, f.receiver])?;

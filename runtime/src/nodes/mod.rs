@@ -63,10 +63,11 @@ pub enum Node {
     OuterRead(OuterVar),
     /// Write a slot of an enclosing scope; answers the value.
     OuterWrite(OuterVar, Box<Node>),
-    /// Read a field of `self`.
-    FieldRead(FieldIndex),
-    /// Write a field of `self`; answers the value.
-    FieldWrite(FieldIndex, Box<Node>),
+    /// Read a field of `self`, at (line, column) for the error when `self`
+    /// has no such field.
+    FieldRead(FieldIndex, (u32, u32)),
+    /// Write a field of `self` (position as for reads); answers the value.
+    FieldWrite(FieldIndex, (u32, u32), Box<Node>),
     /// Read a global through its cached cell.
     GlobalRead(Box<GlobalReadNode>),
     /// A message send (two or more arguments, or any arity when built by
@@ -121,7 +122,7 @@ impl Node {
             | Node::SelfRef
             | Node::LocalRead(_)
             | Node::OuterRead(_)
-            | Node::FieldRead(_)
+            | Node::FieldRead(..)
             | Node::GlobalRead(_)
             | Node::EnforcedFieldRead(_)
             | Node::EnforcedGlobalRead(_)
@@ -137,7 +138,7 @@ impl Node {
             }
             Node::LocalWrite(_, v)
             | Node::OuterWrite(_, v)
-            | Node::FieldWrite(_, v)
+            | Node::FieldWrite(_, _, v)
             | Node::Return(v)
             | Node::NonLocalReturn(v) => f(v),
             Node::Send(s) | Node::Send0(s) | Node::Send1(s) | Node::BinarySpecial(s) => {

@@ -131,9 +131,12 @@ impl PerformCache {
             .site
             .get()
             .unwrap_or((crate::trace::Site::NONE, (0, 0)));
-        vm.register_dependent(selector, Dependent::Chain(&*e.chain, site, pos));
+        vm.register_dependent(
+            selector,
+            Dependent::Chain(&*e.chain, lookup_class, site, pos),
+        );
         let dnu = vm.well_known.dnu;
-        vm.register_dependent(dnu, Dependent::Chain(&*e.chain, site, pos));
+        vm.register_dependent(dnu, Dependent::Chain(&*e.chain, lookup_class, site, pos));
         self.entries[n].set(Some(e));
         self.len.set(n as u8 + 1);
         if let Some((site, pos)) = self.site.get() {

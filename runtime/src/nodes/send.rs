@@ -430,12 +430,12 @@ pub(crate) fn specialize_chain(
     let target = vm.resolve_target(class, selector)?;
     if !chain.is_generic() {
         if chain.mark_registered() {
-            vm.register_dependent(selector, Dependent::Chain(chain, site, pos));
+            vm.register_dependent(selector, Dependent::Chain(chain, Value::ZERO, site, pos));
             // A DNU entry also depends on the lookup of the handler; it is
             // cheaper to register every chain than to track which ones ever
             // held a DNU entry.
             let dnu = vm.well_known.dnu;
-            vm.register_dependent(dnu, Dependent::Chain(chain, site, pos));
+            vm.register_dependent(dnu, Dependent::Chain(chain, Value::ZERO, site, pos));
         }
         let grew = chain.add(CacheEntry { shape, target }, vm.verify_caches);
         crate::trace::chain_event(

@@ -53,41 +53,59 @@ impl OuterVar {
     }
 }
 
+/// A field access on an object that has no such field: a method of a class
+/// with fields running on a receiver made by a primitive of a built-in class
+/// (`Array new:` in an `Array` subclass), or on an unrelated receiver through
+/// `perform:inSuperclass:` or `invokeOn:with:`. Bad input, so an
+/// `ArgumentError` the program can handle.
 #[cold]
-fn bad_field(rcvr: Value, i: usize) -> Unwind {
-    Unwind::error(format!(
-        "field {} accessed on an object without such a field ({})",
-        i + 1,
-        if rcvr.is_small() {
-            "an Integer"
-        } else {
-            "a built-in object"
+#[inline(never)]
+fn bad_field(vm: &Vm, rcvr: Value, i: usize) -> Unwind {
+    let storage = if rcvr.is_small() {
+        "a small Integer"
+    } else {
+        match object::kind_of(rcvr) {
+            Kind::Array => "the storage of an Array",
+            Kind::String | Kind::Symbol => "the storage of a String",
+            Kind::Double => "the storage of a Double",
+            Kind::BigInt => "the storage of an Integer",
+            Kind::Block => "the storage of a Block",
+            Kind::Method => "the storage of a Method",
+            _ => "fewer fields",
         }
-    ))
+    };
+    Unwind::error_as(
+        crate::error::ErrorClass::ArgumentError,
+        format!(
+            "field {} accessed on an instance of {} without such a field (it has {storage})",
+            i + 1,
+            vm.class_name_of(rcvr)
+        ),
+    )
 }
 
 impl FieldIndex {
     /// Reads this field of `rcvr`.
     #[inline(always)]
-    pub fn read(self, _vm: &Vm, rcvr: Value) -> VmResult {
+    pub fn read(self, vm: &Vm, rcvr: Value) -> VmResult {
         if rcvr.is_ptr() && matches!(object::kind_of(rcvr), Kind::Object | Kind::Class) {
             if let Some(v) = object::slots(rcvr).get(self.0) {
                 return Ok(*v);
             }
         }
-        Err(bad_field(rcvr, self.0))
+        Err(bad_field(vm, rcvr, self.0))
     }
 
     /// Writes this field of `rcvr`.
     #[inline(always)]
-    pub fn write(self, _vm: &Vm, rcvr: Value, v: Value) -> Result<(), Unwind> {
+    pub fn write(self, vm: &Vm, rcvr: Value, v: Value) -> Result<(), Unwind> {
         if rcvr.is_ptr() && matches!(object::kind_of(rcvr), Kind::Object | Kind::Class) {
             if let Some(s) = object::slots(rcvr).get_mut(self.0) {
                 *s = v;
                 return Ok(());
             }
         }
-        Err(bad_field(rcvr, self.0))
+        Err(bad_field(vm, rcvr, self.0))
     }
 }
 

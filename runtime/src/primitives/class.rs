@@ -1,6 +1,7 @@
 //! Class primitives: instantiation and structural reflection.
 
 use super::class_arg;
+use crate::error::ErrorClass;
 use crate::interpreter::{Args, Unwind};
 use crate::object;
 use crate::value::Value;
@@ -15,10 +16,13 @@ fn class_new(vm: &mut Vm, a: Args) -> VmResult {
     let c = class_arg(vm, "Class>>#new", a.rcvr(vm))?;
     let data = vm.class_data(c);
     if data.is_metaclass || c == vm.classes.class || c == vm.classes.metaclass {
-        return Err(Unwind::error(format!(
-            "Class>>#new: cannot instantiate {} (classes are defined by class files)",
-            vm.class_name(c)
-        )));
+        return Err(Unwind::error_as(
+            ErrorClass::ArgumentError,
+            format!(
+                "Class>>#new: cannot instantiate {} (classes are defined by class files)",
+                vm.class_name(c)
+            ),
+        ));
     }
     Ok(vm.new_instance(c))
 }
@@ -52,11 +56,35 @@ fn class_methods(vm: &mut Vm, a: Args) -> VmResult {
     Ok(vm.new_array_from(&objs))
 }
 
+/// A change to a class in enforced execution goes through the *current*
+/// domain's `requestExecutionOfPrimitive:with:on:`, not the receiver owner's:
+/// a class belongs to the standard domain and is shared by all domains (its
+/// methods decide how everyone's instances behave), so, as for
+/// `global:put:`, the domain running the code decides. None when the
+/// primitive runs now (not enforced, or the current domain does not
+/// customise the handler); otherwise what the handler answered.
+fn class_change_request(vm: &mut Vm, a: Args, selector: &str) -> Option<VmResult> {
+    if !vm.omop.enforced {
+        return None;
+    }
+    let key = vm.omop.current;
+    let h = vm.domain_handler(key, crate::omop::Handler::Primitive)?;
+    let rcvr = a.rcvr(vm);
+    let sel = vm.intern(selector);
+    let class = vm.class_of(rcvr);
+    let prim = vm.lookup(class, sel)?.object.get();
+    let args = vm.new_array_from_stack(a.base + 1, a.argc);
+    Some(vm.call_handler(h, key, &[prim, args, rcvr]))
+}
+
 /// `Class>>compile: source`: defines (or replaces) a method from SOM source;
-/// answers the new Method. A syntax error is a SOM-level error whose message
-/// is the `file:line:col:` diagnostic.
+/// answers the new Method. A syntax error is an `ArgumentError` (the source
+/// is a bad argument) whose message is the `file:line:col:` diagnostic.
 fn class_compile(vm: &mut Vm, a: Args) -> VmResult {
     let c = class_arg(vm, "Class>>#compile:", a.rcvr(vm))?;
+    if let Some(r) = class_change_request(vm, a, "compile:") {
+        return r;
+    }
     let source = super::text_arg(vm, "Class>>#compile:", a.arg(vm, 0))?.to_string();
     let fe = vm.frontend.clone().expect("front end installed");
     let t0 = std::time::Instant::now();
@@ -67,7 +95,7 @@ fn class_compile(vm: &mut Vm, a: Args) -> VmResult {
             let m = vm.install_method(c, def);
             Ok(m.object.get())
         }
-        Err(msg) => Err(Unwind::error(msg)),
+        Err(msg) => Err(Unwind::error_as(ErrorClass::ArgumentError, msg)),
     }
 }
 
@@ -75,6 +103,9 @@ fn class_compile(vm: &mut Vm, a: Args) -> VmResult {
 /// it, or nil when the class had none of that name.
 fn class_remove_method(vm: &mut Vm, a: Args) -> VmResult {
     let c = class_arg(vm, "Class>>#removeMethod:", a.rcvr(vm))?;
+    if let Some(r) = class_change_request(vm, a, "removeMethod:") {
+        return r;
+    }
     let sel = super::symbol_arg(vm, "Class>>#removeMethod:", a.arg(vm, 0))?;
     Ok(match vm.remove_method(c, sel) {
         Some(m) => m.object.get(),

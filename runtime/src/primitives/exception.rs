@@ -102,7 +102,8 @@ fn block_on_do(vm: &mut Vm, a: Args) -> VmResult {
     let class = a.arg(vm, 0);
     let handler = block_arg(vm, "Block>>#on:do:", a.arg(vm, 1))?;
     if block_arity(handler) > 1 {
-        return Err(Unwind::error(
+        return Err(Unwind::error_as(
+            crate::error::ErrorClass::ArgumentError,
             "Block>>#on:do: the handler block must take zero or one argument",
         ));
     }
@@ -153,26 +154,27 @@ fn run_handler(vm: &mut Vm, exc: Value) -> Option<VmResult> {
         if !rec.enabled {
             continue;
         }
-        match vm.send(rec.class, handles, &[exc]) {
+        // `handles:` runs with this record (and those inside it) disabled,
+        // as a handler block does: an exception it raises (a selector that
+        // does not understand `handles:`, a failing `handles:`) goes to the
+        // handlers outside instead of asking this record again, endlessly.
+        let saved = disable_from(vm, i);
+        let r = vm.send(rec.class, handles, &[exc]);
+        restore_from(vm, i, saved);
+        match r {
             Ok(v) if v == vm.true_ => {}
             Ok(_) => continue,
             Err(e) => return Some(Err(e)),
         }
         set_handler_id(vm, exc, Value::small(rec.id as i64));
-        let saved: Vec<bool> = vm.handlers[i..].iter().map(|r| r.enabled).collect();
-        for r in &mut vm.handlers[i..] {
-            r.enabled = false;
-        }
+        let saved = disable_from(vm, i);
         let args: &[Value] = if block_arity(rec.block) == 1 {
             &[exc]
         } else {
             &[]
         };
         let r = vm.with_saved_execution(rec.execution, |vm| vm.call_block(rec.block, args));
-        // Records above `i` may be gone when the handler unwound.
-        for (r, e) in vm.handlers[i..].iter_mut().zip(saved) {
-            r.enabled = e;
-        }
+        restore_from(vm, i, saved);
         return Some(match r {
             Ok(v) => {
                 vm.unwind_value = v;
@@ -188,6 +190,24 @@ fn run_handler(vm: &mut Vm, exc: Value) -> Option<VmResult> {
         });
     }
     None
+}
+
+/// Disables the handler records from `i` on; answers their previous states
+/// for [`restore_from`].
+fn disable_from(vm: &mut Vm, i: usize) -> Vec<bool> {
+    let saved = vm.handlers[i..].iter().map(|r| r.enabled).collect();
+    for r in &mut vm.handlers[i..] {
+        r.enabled = false;
+    }
+    saved
+}
+
+/// Restores the states [`disable_from`] saved. Records above `i` may be gone
+/// when the code run in between unwound.
+fn restore_from(vm: &mut Vm, i: usize, saved: Vec<bool>) {
+    for (r, e) in vm.handlers[i..].iter_mut().zip(saved) {
+        r.enabled = e;
+    }
 }
 
 /// Whether some `on:do:` could take an exception signalled now; when none
