@@ -428,6 +428,13 @@ impl Vm {
         Ok(())
     }
 
+    /// The lowest native stack address code may reach before it must report
+    /// "stack overflow": recursive work that is not a SOM activation (the
+    /// front end's parser and lowering) checks against it per level.
+    pub fn native_stack_limit(&self) -> usize {
+        self.native_stack_limit
+    }
+
     /// Counts a new SOM activation; fails with "stack overflow" (counting
     /// nothing) when [`MAX_ACTIVATION_DEPTH`] activations are live already or
     /// the native stack is nearly exhausted. Every success is paired with one

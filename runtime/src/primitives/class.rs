@@ -53,8 +53,8 @@ fn class_methods(vm: &mut Vm, a: Args) -> VmResult {
 }
 
 /// `Class>>compile: source`: defines (or replaces) a method from SOM source;
-/// answers the new Method. A syntax error is a SOM-level error whose message
-/// is the `file:line:col:` diagnostic.
+/// answers the new Method. A syntax error is an `ArgumentError` whose
+/// message is the `file:line:col:` diagnostic.
 fn class_compile(vm: &mut Vm, a: Args) -> VmResult {
     let c = class_arg(vm, "Class>>#compile:", a.rcvr(vm))?;
     let source = super::text_arg(vm, "Class>>#compile:", a.arg(vm, 0))?.to_string();
@@ -67,7 +67,11 @@ fn class_compile(vm: &mut Vm, a: Args) -> VmResult {
             let m = vm.install_method(c, def);
             Ok(m.object.get())
         }
-        Err(msg) => Err(Unwind::error(msg)),
+        // The source is a wrong argument: a handler can catch it.
+        Err(msg) => Err(Unwind::error_as(
+            crate::error::ErrorClass::ArgumentError,
+            msg,
+        )),
     }
 }
 
