@@ -390,7 +390,10 @@ fn exception_resume(vm: &mut Vm, a: Args) -> VmResult {
         let name = vm.class_name_of(exc);
         return Err(signal_error(
             vm,
-            format!("Exception>>#resume: an {name} is not resumable"),
+            format!(
+                "Exception>>#resume: {} is not resumable",
+                super::with_article(&name)
+            ),
         ));
     }
     vm.unwind_value = a.arg(vm, 0);
