@@ -519,10 +519,13 @@ impl Lowerer<'_> {
                 let v = self.vm.new_double(*d);
                 self.vm.make_immortal(v)
             }
-            Lit::Str(s) => {
-                let v = self.vm.new_string(s);
-                self.vm.make_immortal(v)
-            }
+            Lit::Str(s) => match self.vm.new_string(s) {
+                Ok(v) => self.vm.make_immortal(v),
+                Err(_) => {
+                    let e = som_runtime::interpreter::take_error();
+                    return err(pos, e.message);
+                }
+            },
             Lit::Symbol(s) => {
                 let id = self.vm.intern(s);
                 self.vm.symbol_value(id)

@@ -108,7 +108,7 @@ pub fn format_double(d: f64) -> String {
 fn double_as_string(vm: &mut Vm, a: Args) -> VmResult {
     let x = rcvr(vm, "Double>>#asString", a.rcvr(vm))?;
     let s = format_double(x);
-    Ok(vm.new_string(&s))
+    vm.new_string(&s)
 }
 
 fn double_positive_infinity(vm: &mut Vm, _a: Args) -> VmResult {

@@ -231,7 +231,7 @@ pub(crate) fn signal_runtime_error(
     };
     let exc = vm.new_instance(class);
     let sel = vm.intern("messageText:");
-    let msg = vm.new_string(&text);
+    let msg = vm.new_string(&text)?;
     vm.send(exc, sel, &[msg])?;
     init(vm, exc)?;
     match run_handler(vm, exc) {

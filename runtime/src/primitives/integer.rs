@@ -396,7 +396,7 @@ fn integer_as_string(vm: &mut Vm, a: Args) -> VmResult {
         IntRef::Small(i) => i.to_string(),
         IntRef::Big(b) => b.to_string(),
     };
-    Ok(vm.new_string(&s))
+    vm.new_string(&s)
 }
 
 fn integer_as_32bit_signed(vm: &mut Vm, a: Args) -> VmResult {

@@ -15,7 +15,7 @@ fn string_concatenate(vm: &mut Vm, a: Args) -> VmResult {
     let r = text_arg(vm, "String>>#concatenate:", a.arg(vm, 0))?;
     // Both operands stay reachable from the value stack and objects never
     // move, so their text can be copied straight into the new string.
-    Ok(vm.new_string_concat(l, r))
+    vm.new_string_concat(l, r)
 }
 
 fn string_as_symbol(vm: &mut Vm, a: Args) -> VmResult {
@@ -77,7 +77,7 @@ fn string_prim_substring(vm: &mut Vm, a: Args) -> VmResult {
     let to = int_arg(vm, "String>>#primSubstringFrom:to:", a.arg(vm, 1))?;
     let n = object::str_char_count(r) as i64;
     if to < from {
-        return Ok(vm.new_string(""));
+        return vm.new_string("");
     }
     if from < 1 || to > n {
         return Err(Unwind::error_as(
@@ -104,7 +104,7 @@ fn string_prim_substring(vm: &mut Vm, a: Args) -> VmResult {
     };
     // The receiver stays reachable from the value stack and never moves, so
     // the slice stays valid while the new string is allocated.
-    Ok(vm.new_string(sub))
+    vm.new_string(sub)
 }
 
 /// `String>>charAt:` (1-based); one-character ASCII results are shared
@@ -121,7 +121,7 @@ fn string_char_at(vm: &mut Vm, a: Args) -> VmResult {
     let c = s.chars().nth(i).unwrap_or(' ');
     let mut buf = [0u8; 4];
     let text: &str = c.encode_utf8(&mut buf);
-    Ok(vm.new_string(text))
+    vm.new_string(text)
 }
 
 fn symbol_as_string(vm: &mut Vm, a: Args) -> VmResult {
@@ -130,7 +130,7 @@ fn symbol_as_string(vm: &mut Vm, a: Args) -> VmResult {
         return Err(wrong_receiver(vm, "Symbol>>#asString", "a Symbol", r));
     }
     let s = object::str_of(r).to_string();
-    Ok(vm.new_string(&s))
+    vm.new_string(&s)
 }
 
 pub(super) fn install(vm: &mut Vm) {
