@@ -12,13 +12,78 @@
 //! overflow" error at `som_runtime::vm::MAX_ACTIVATION_DEPTH` activations, well
 //! before the native stack is exhausted; the VM's native-stack guard reports the
 //! same error for any other deep Rust recursion.
+//!
+//! Memory: a String longer than `som_runtime::vm::MAX_STRING_LENGTH` or an
+//! Array longer than `MAX_ARRAY_LENGTH` is a catchable SOM error; any other
+//! allocation the system refuses ends the process with `som: out of memory`
+//! and status 1 ([`ExitOnOutOfMemory`]), never a crash.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
 
 use som_compiler::SomFrontend;
 use som_runtime::{LoadError, Outcome, Vm};
+
+/// The system allocator, except that an allocation it refuses ends the
+/// process with `som: out of memory` and status 1. Rust's default is an
+/// abort, and the VM's heap has no way to go on without the memory.
+struct ExitOnOutOfMemory;
+
+#[global_allocator]
+static ALLOCATOR: ExitOnOutOfMemory = ExitOnOutOfMemory;
+
+/// Reports that memory is exhausted and ends the process. Only async-signal-
+/// safe calls: allocating (or running exit handlers that might) is what just
+/// failed.
+#[cold]
+#[inline(never)]
+fn out_of_memory() -> ! {
+    const MESSAGE: &[u8] = b"som: out of memory\n";
+    // SAFETY: write(2) reads MESSAGE's bytes, a static buffer; _exit(2) ends
+    // the process without touching the heap.
+    unsafe {
+        libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len());
+        libc::_exit(1)
+    }
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments and
+// only adds a check of the result, so `System`'s guarantees carry over.
+unsafe impl GlobalAlloc for ExitOnOutOfMemory {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc` is `System.alloc`'s.
+        let p = unsafe { System.alloc(layout) };
+        if p.is_null() {
+            out_of_memory();
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if p.is_null() {
+            out_of_memory();
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, that is from `System`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: `ptr` came from `System`; the caller's contract is its.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if p.is_null() {
+            out_of_memory();
+        }
+        p
+    }
+}
 
 /// Native stack of the interpreter thread. Virtual memory: only the pages a
 /// program actually uses are committed. `MAX_ACTIVATION_DEPTH` activations use

@@ -151,3 +151,41 @@ fn a_missing_classpath_entry_is_a_warning() {
         text(&o.stderr)
     );
 }
+
+/// An allocation the system refuses (here: under a 1.5 GB address-space
+/// limit, a 2 GB Array) ends the program with `som: out of memory` and status
+/// 1, not an abort or a segfault.
+#[test]
+fn allocation_failure_is_a_clean_exit() {
+    use std::os::unix::process::CommandExt;
+    let dir = scratch_dir("cli");
+    let file = dir.path().join("Hog.som");
+    std::fs::write(
+        &file,
+        "Hog = ( run = ( | a | a := Array new: 268435456. a length println ) )",
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_som"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg(file.to_str().unwrap());
+    // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 1500 << 20,
+                rlim_max: 1500 << 20,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+    let o = cmd.output().expect("run som");
+    assert_eq!(o.status.code(), Some(1), "stderr: {}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("som: out of memory"),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -178,7 +178,7 @@ fn redefinition_drops_exactly_the_dependent_entries() {
     );
 
     // Redefining R2>>foo invalidates R2's entry only.
-    let src = vm.new_string("foo = ( ^20 )");
+    let src = vm.new_string("foo = ( ^20 )").expect("a short string");
     send(&mut vm, classes[1], "compile:", &[src]);
     assert_eq!(
         chain_of(&mut vm, site_class, "call:", "foo"),
@@ -192,7 +192,7 @@ fn redefinition_drops_exactly_the_dependent_entries() {
     );
 
     // A method of another selector leaves the chain alone.
-    let src = vm.new_string("bar = ( ^0 )");
+    let src = vm.new_string("bar = ( ^0 )").expect("a short string");
     send(&mut vm, classes[0], "compile:", &[src]);
     assert_eq!(
         chain_of(&mut vm, site_class, "call:", "foo"),
@@ -201,7 +201,7 @@ fn redefinition_drops_exactly_the_dependent_entries() {
 
     // Defining foo in Object (superclass of all three) invalidates every entry.
     let object = class(&mut vm, "Object");
-    let src = vm.new_string("foo = ( ^0 )");
+    let src = vm.new_string("foo = ( ^0 )").expect("a short string");
     send(&mut vm, object, "compile:", &[src]);
     // Object>>foo does not change what R1..R3 answer (they override it), but
     // their lookups could have changed, so every entry is re-specialized.
@@ -313,7 +313,7 @@ fn reflective_sites_cache_per_key_and_go_generic() {
     assert_eq!(send(&mut vm, obj, "can:", &[no]), vm.false_);
     assert_eq!(reflect_of(&mut vm, "can:", "respondsTo:"), (2, false));
     // Defining #nothing invalidates that answer only.
-    let src = vm.new_string("nothing = ( ^nil )");
+    let src = vm.new_string("nothing = ( ^nil )").expect("a short string");
     send(&mut vm, class_v, "compile:", &[src]);
     assert_eq!(reflect_of(&mut vm, "can:", "respondsTo:"), (1, false));
     assert_eq!(send(&mut vm, obj, "can:", &[no]), vm.true_);

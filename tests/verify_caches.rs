@@ -109,7 +109,9 @@ fn registration_is_bounded_per_site() {
     let round = |vm: &mut som_runtime::Vm, n: usize| {
         for i in 0..n {
             send(vm, obj, "can:", &[sels[i % sels.len()]]);
-            let src = vm.new_string(&format!("value = ( ^{i} )"));
+            let src = vm
+                .new_string(&format!("value = ( ^{i} )"))
+                .expect("a short string");
             send(vm, base, "compile:", &[src]);
             assert_eq!(send(vm, obj, "value", &[]), Value::small(i as i64));
         }

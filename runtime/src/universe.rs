@@ -586,12 +586,15 @@ impl Vm {
         let arr = self.new_array(args.len());
         let base = self.sp();
         let _ = self.push(arr);
+        let mut r = Ok(arr);
         for (i, a) in args.iter().enumerate() {
-            let s = self.new_string(a);
-            object::slots(arr)[i] = s;
+            match self.new_string(a) {
+                Ok(s) => object::slots(arr)[i] = s,
+                Err(e) => r = Err(e),
+            }
         }
         let sel = self.well_known.initialize;
-        let r = self.send(self.system, sel, &[arr]);
+        let r = r.and_then(|arr| self.send(self.system, sel, &[arr]));
         self.set_sp(base);
         self.finish(r.map(|_| ()))
     }

@@ -56,6 +56,27 @@ pub const VALUE_STACK_SLOTS: usize = 16 * 1024 * 1024;
 /// route (`tests/stack_depth.rs`).
 pub const MAX_ACTIVATION_DEPTH: usize = 100_000;
 
+/// Longest String or Symbol, in bytes of UTF-8. Every String the VM makes is
+/// created through [`Vm::new_string`] or [`Vm::new_string_concat`], which
+/// report a longer one as an `ArgumentError` before allocating anything, so
+/// a program that builds ever longer strings gets a catchable error instead
+/// of exhausting memory (or overflowing the 32-bit length of the object
+/// header). Why 2^28 (256 MiB): the same bound as
+/// `primitives::array::MAX_ARRAY_LENGTH`, far beyond what SOM programs
+/// build, and reaching it by doubling costs a test well under a second and
+/// under 400 MB.
+pub const MAX_STRING_LENGTH: usize = 1 << 28;
+
+/// The error for a String or Symbol of `len` bytes, over [`MAX_STRING_LENGTH`].
+#[cold]
+#[inline(never)]
+fn string_too_long(len: usize) -> Unwind {
+    Unwind::error_as(
+        crate::error::ErrorClass::ArgumentError,
+        format!("a String of {len} bytes is longer than the limit of {MAX_STRING_LENGTH} bytes"),
+    )
+}
+
 /// Bytes of native stack kept free below the current frame; an activation that
 /// would go deeper reports "stack overflow" instead of faulting. A backstop for
 /// Rust recursion that is not a SOM activation (primitives calling back into
@@ -431,6 +452,13 @@ impl Vm {
         Ok(())
     }
 
+    /// The lowest native stack address code may reach before it must report
+    /// "stack overflow": recursive work that is not a SOM activation (the
+    /// front end's parser and lowering) checks against it per level.
+    pub fn native_stack_limit(&self) -> usize {
+        self.native_stack_limit
+    }
+
     /// Counts a new SOM activation; fails with "stack overflow" (counting
     /// nothing) when [`MAX_ACTIVATION_DEPTH`] activations are live already or
     /// the native stack is nearly exhausted. Every success is paired with one
@@ -693,16 +721,23 @@ impl Vm {
         v
     }
 
-    /// A new String.
-    pub fn new_string(&mut self, s: &str) -> Value {
+    /// A new String; longer than [`MAX_STRING_LENGTH`] is an error.
+    pub fn new_string(&mut self, s: &str) -> VmResult {
+        if s.len() > MAX_STRING_LENGTH {
+            return Err(string_too_long(s.len()));
+        }
         let shape = self.instance_shape(self.classes.string);
-        self.new_text(Kind::String, s, shape, 0)
+        Ok(self.new_text(Kind::String, s, shape, 0))
     }
 
-    /// A new String holding `a` followed by `b`.
-    pub fn new_string_concat(&mut self, a: &str, b: &str) -> Value {
-        let shape = self.instance_shape(self.classes.string);
+    /// A new String holding `a` followed by `b`; longer than
+    /// [`MAX_STRING_LENGTH`] is an error.
+    pub fn new_string_concat(&mut self, a: &str, b: &str) -> VmResult {
         let len = a.len() + b.len();
+        if len > MAX_STRING_LENGTH {
+            return Err(string_too_long(len));
+        }
+        let shape = self.instance_shape(self.classes.string);
         let v = self.allocate(Kind::String, len, shape);
         let chars = if a.is_ascii() && b.is_ascii() {
             len
@@ -717,7 +752,7 @@ impl Vm {
             std::ptr::copy_nonoverlapping(a.as_ptr(), dst, a.len());
             std::ptr::copy_nonoverlapping(b.as_ptr(), dst.add(a.len()), b.len());
         }
-        v
+        Ok(v)
     }
 
     /// The shared one-character String for an ASCII byte.
@@ -729,7 +764,8 @@ impl Vm {
         }
         let text = [b & 127];
         let s = std::str::from_utf8(&text).expect("ASCII");
-        let v = self.new_string(s);
+        let shape = self.instance_shape(self.classes.string);
+        let v = self.new_text(Kind::String, s, shape, 0);
         self.make_immortal(v);
         self.char_strings[i] = v;
         v

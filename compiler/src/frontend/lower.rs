@@ -405,6 +405,13 @@ impl Lowerer<'_> {
     }
 
     fn expr(&mut self, e: &Expr) -> LResult<Node> {
+        // Lowering recurses once per level of the tree (at most
+        // `MAX_NESTING`), and it runs at any depth of a running program
+        // (class loading, `compile:`, an enforced twin): near the end of the
+        // native stack it reports instead of faulting.
+        if self.vm.check_native_stack().is_err() {
+            return Err(self.out_of_stack(e));
+        }
         match e {
             Expr::Var(name, pos) => Ok(self.variable(name, *pos)),
             Expr::Assign(name, pos, value) => {
@@ -445,6 +452,21 @@ impl Lowerer<'_> {
                 args,
                 pos,
             } => self.send(recv, sel, args, *pos),
+        }
+    }
+
+    #[cold]
+    fn out_of_stack(&mut self, e: &Expr) -> Diagnostic {
+        // The check left its error pending; this one replaces it.
+        let _ = som_runtime::interpreter::take_error();
+        let pos = match e {
+            Expr::Var(_, p) | Expr::Assign(_, p, _) | Expr::Lit(_, p) => *p,
+            Expr::Block(b) => b.pos,
+            Expr::Send { pos, .. } => *pos,
+        };
+        Diagnostic {
+            pos,
+            message: "stack overflow (no native stack left to compile this nesting)".into(),
         }
     }
 
@@ -497,10 +519,13 @@ impl Lowerer<'_> {
                 let v = self.vm.new_double(*d);
                 self.vm.make_immortal(v)
             }
-            Lit::Str(s) => {
-                let v = self.vm.new_string(s);
-                self.vm.make_immortal(v)
-            }
+            Lit::Str(s) => match self.vm.new_string(s) {
+                Ok(v) => self.vm.make_immortal(v),
+                Err(_) => {
+                    let e = som_runtime::interpreter::take_error();
+                    return err(pos, e.message);
+                }
+            },
             Lit::Symbol(s) => {
                 let id = self.vm.intern(s);
                 self.vm.symbol_value(id)

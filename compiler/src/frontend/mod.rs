@@ -116,7 +116,8 @@ impl SomFrontend {
 impl Frontend for SomFrontend {
     fn compile_class(&self, vm: &mut Vm, path: &Path, source: &str) -> Result<ClassDef, String> {
         let file = path.display().to_string();
-        let ast = parser::parse_class(source).map_err(|d| d.render(&file))?;
+        let ast = parser::parse_class_guarded(source, vm.native_stack_limit())
+            .map_err(|d| d.render(&file))?;
         let superclass = self.superclass(vm, &file, &ast)?;
         let nil = vm.nil;
         let mut fields = vm.instance_field_names(superclass);
@@ -162,7 +163,8 @@ impl Frontend for SomFrontend {
 
     fn compile_method(&self, vm: &mut Vm, class: Value, source: &str) -> Result<MethodDef, String> {
         let file = format!("<{} compile:>", vm.class_name(class));
-        let m = parser::parse_method(source).map_err(|d| d.render(&file))?;
+        let m = parser::parse_method_guarded(source, vm.native_stack_limit())
+            .map_err(|d| d.render(&file))?;
         let superclass = vm.class_data(class).superclass.get();
         let ctx = Rc::new(ClassContext {
             class_name: vm.class_name(class).to_string(),

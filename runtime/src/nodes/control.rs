@@ -439,9 +439,14 @@ impl ToDoNode {
 
     #[cold]
     fn slow(&self, vm: &mut Vm, f: &Frame, from: Value, to: Value, step: Value) -> VmResult {
-        // Double receivers count in Doubles, as Double>>to:do: does.
-        if let (Some(start), ToDoKind::Up | ToDoKind::Down) = (vm.as_f64(from), self.kind) {
-            if !from.is_small() && self.step.is_none() {
+        // Only a Double receiver counts in Doubles, as Double>>to:do: does.
+        // Every other receiver (a big integer counts exactly, in Integers,
+        // whatever the limit) gets the real send: `vm.as_f64` would also
+        // convert a big integer, and rounding its counter loses the steps.
+        let double_from = from.is_ptr() && object::kind_of(from) == object::Kind::Double;
+        if let (true, ToDoKind::Up | ToDoKind::Down) = (double_from, self.kind) {
+            let start = object::double_of(from);
+            if self.step.is_none() {
                 if let Some(limit) = vm.as_f64(to) {
                     let mut i = start;
                     loop {

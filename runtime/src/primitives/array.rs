@@ -1,6 +1,6 @@
 //! Array primitives: fixed-size, 1-based, bounds-checked.
 
-use super::{int_arg, wrong_arg};
+use super::{index_arg, int_arg, wrong_receiver};
 use crate::interpreter::{is_kind, Args, Unwind};
 use crate::object::{self, Kind};
 use crate::value::Value;
@@ -14,40 +14,24 @@ fn rcvr_array(vm: &Vm, prim: &str, v: Value) -> Result<Value, Unwind> {
     if is_kind(v, Kind::Array) {
         Ok(v)
     } else {
-        Err(wrong_arg(vm, prim, "an Array receiver", v))
+        Err(wrong_receiver(vm, prim, "an Array", v))
     }
-}
-
-#[cold]
-fn out_of_bounds(prim: &str, i: i64, len: usize) -> Unwind {
-    Unwind::error_as(
-        crate::error::ErrorClass::IndexOutOfBounds,
-        format!("{prim}: index {i} out of bounds for Array of length {len}"),
-    )
 }
 
 fn array_at(vm: &mut Vm, a: Args) -> VmResult {
     let arr = rcvr_array(vm, "Array>>#at:", a.rcvr(vm))?;
-    let i = int_arg(vm, "Array>>#at:", a.arg(vm, 0))?;
     let s = object::slots(arr);
-    if i >= 1 && (i as usize) <= s.len() {
-        Ok(s[i as usize - 1])
-    } else {
-        Err(out_of_bounds("Array>>#at:", i, s.len()))
-    }
+    let i = index_arg(vm, "Array>>#at:", a.arg(vm, 0), s.len(), "Array of ")?;
+    Ok(s[i])
 }
 
 fn array_at_put(vm: &mut Vm, a: Args) -> VmResult {
     let arr = rcvr_array(vm, "Array>>#at:put:", a.rcvr(vm))?;
-    let i = int_arg(vm, "Array>>#at:put:", a.arg(vm, 0))?;
-    let v = a.arg(vm, 1);
     let s = object::slots(arr);
-    if i >= 1 && (i as usize) <= s.len() {
-        s[i as usize - 1] = v;
-        Ok(v)
-    } else {
-        Err(out_of_bounds("Array>>#at:put:", i, s.len()))
-    }
+    let i = index_arg(vm, "Array>>#at:put:", a.arg(vm, 0), s.len(), "Array of ")?;
+    let v = a.arg(vm, 1);
+    s[i] = v;
+    Ok(v)
 }
 
 fn array_length(vm: &mut Vm, a: Args) -> VmResult {

@@ -7,7 +7,7 @@ use crate::vm::{Vm, VmResult};
 fn block_value_n(vm: &mut Vm, a: Args) -> VmResult {
     let b = a.rcvr(vm);
     if !is_kind(b, Kind::Block) {
-        return Err(super::wrong_arg(vm, "Block>>#value", "a Block receiver", b));
+        return Err(super::wrong_receiver(vm, "Block>>#value", "a Block", b));
     }
     // SAFETY: block bodies point to immortal MethodData.
     let m = unsafe { &*object::block_body(b).method };

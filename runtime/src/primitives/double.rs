@@ -4,7 +4,7 @@
 use num_bigint::BigInt;
 use num_traits::FromPrimitive;
 
-use super::{text_arg, wrong_arg};
+use super::{text_arg, wrong_arg, wrong_receiver};
 use crate::interpreter::{Args, Unwind};
 use crate::object::{self, Kind};
 use crate::value::Value;
@@ -14,7 +14,7 @@ fn rcvr(vm: &Vm, prim: &str, v: Value) -> Result<f64, Unwind> {
     if v.is_ptr() && object::kind_of(v) == Kind::Double {
         Ok(object::double_of(v))
     } else {
-        Err(wrong_arg(vm, prim, "a Double receiver", v))
+        Err(wrong_receiver(vm, prim, "a Double", v))
     }
 }
 
@@ -108,7 +108,7 @@ pub fn format_double(d: f64) -> String {
 fn double_as_string(vm: &mut Vm, a: Args) -> VmResult {
     let x = rcvr(vm, "Double>>#asString", a.rcvr(vm))?;
     let s = format_double(x);
-    Ok(vm.new_string(&s))
+    vm.new_string(&s)
 }
 
 fn double_positive_infinity(vm: &mut Vm, _a: Args) -> VmResult {

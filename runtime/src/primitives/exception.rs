@@ -251,7 +251,7 @@ pub(crate) fn signal_runtime_error(
     };
     let exc = vm.new_instance(class);
     let sel = vm.intern("messageText:");
-    let msg = vm.new_string(&text);
+    let msg = vm.new_string(&text)?;
     vm.send(exc, sel, &[msg])?;
     init(vm, exc)?;
     match run_handler(vm, exc) {
@@ -410,7 +410,10 @@ fn exception_resume(vm: &mut Vm, a: Args) -> VmResult {
         let name = vm.class_name_of(exc);
         return Err(signal_error(
             vm,
-            format!("Exception>>#resume: an {name} is not resumable"),
+            format!(
+                "Exception>>#resume: {} is not resumable",
+                super::with_article(&name)
+            ),
         ));
     }
     vm.unwind_value = a.arg(vm, 0);

@@ -8,7 +8,7 @@ use num_bigint::BigInt;
 use num_integer::Integer as _;
 use num_traits::{Signed, ToPrimitive, Zero};
 
-use super::{int_arg, text_arg, wrong_arg};
+use super::{int_arg, text_arg, wrong_arg, wrong_receiver};
 use crate::interpreter::{Args, Unwind};
 use crate::object::{self, Kind};
 use crate::value::Value;
@@ -104,7 +104,7 @@ fn to_f64(i: &IntRef) -> f64 {
 }
 
 fn rcvr_int<'a>(vm: &Vm, prim: &str, v: Value) -> Result<IntRef<'a>, Unwind> {
-    int_ref(v).ok_or_else(|| wrong_arg(vm, prim, "an Integer receiver", v))
+    int_ref(v).ok_or_else(|| wrong_receiver(vm, prim, "an Integer", v))
 }
 
 macro_rules! arith {
@@ -396,7 +396,7 @@ fn integer_as_string(vm: &mut Vm, a: Args) -> VmResult {
         IntRef::Small(i) => i.to_string(),
         IntRef::Big(b) => b.to_string(),
     };
-    Ok(vm.new_string(&s))
+    vm.new_string(&s)
 }
 
 fn integer_as_32bit_signed(vm: &mut Vm, a: Args) -> VmResult {

@@ -1,6 +1,6 @@
 //! Method and Primitive primitives: reflection on invokables.
 
-use super::wrong_arg;
+use super::{wrong_arg, wrong_receiver};
 use crate::interpreter::{invoke, is_kind, Args, Unwind};
 use crate::method::MethodData;
 use crate::object::{self, Kind};
@@ -11,7 +11,7 @@ fn rcvr_method(vm: &Vm, prim: &str, v: Value) -> Result<&'static MethodData, Unw
     if is_kind(v, Kind::Method) {
         Ok(object::method_data_of(v))
     } else {
-        Err(wrong_arg(vm, prim, "a Method receiver", v))
+        Err(wrong_receiver(vm, prim, "a Method", v))
     }
 }
 

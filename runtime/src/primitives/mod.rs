@@ -75,16 +75,94 @@ impl Vm {
     }
 }
 
-/// The error for a primitive given an argument of the wrong class.
+/// `name` with its indefinite article: "an Integer", "a ZeroDivide".
+pub fn with_article(name: &str) -> String {
+    let vowel = name
+        .chars()
+        .next()
+        .is_some_and(|c| "AEIOUaeiou".contains(c));
+    format!("{} {name}", if vowel { "an" } else { "a" })
+}
+
+/// How an error message names a value that is not what a primitive wants.
+/// An instance of String (Array, Integer...) that `new` made is an ordinary
+/// object without the contents of its class's values: saying only "an
+/// instance of String" would contradict "must be a String".
+fn describe(vm: &Vm, expected: &str, got: Value) -> String {
+    let class = vm.class_name_of(got);
+    let named = with_article(&class);
+    if expected == named {
+        format!("an instance of {class} made by new (it has no {class} contents)")
+    } else {
+        format!("an instance of {class}")
+    }
+}
+
+/// The error for a primitive given an argument of the wrong class;
+/// `expected` is the class wanted, with its article ("an Integer").
 #[cold]
 pub(crate) fn wrong_arg(vm: &Vm, prim: &str, expected: &str, got: Value) -> Unwind {
     Unwind::error_as(
         crate::error::ErrorClass::ArgumentError,
         format!(
-            "{prim}: argument must be {expected}, not an instance of {}",
-            vm.class_name_of(got)
+            "{prim}: argument must be {expected}, not {}",
+            describe(vm, expected, got)
         ),
     )
+}
+
+/// The error for a primitive sent to a receiver of the wrong class (a
+/// primitive method inherited by, or copied to, another class).
+#[cold]
+pub(crate) fn wrong_receiver(vm: &Vm, prim: &str, expected: &str, got: Value) -> Unwind {
+    Unwind::error_as(
+        crate::error::ErrorClass::ArgumentError,
+        format!(
+            "{prim}: receiver must be {expected}, not {}",
+            describe(vm, expected, got)
+        ),
+    )
+}
+
+/// The decimal text of an Integer (small or big).
+fn integer_text(v: Value) -> String {
+    match v.small_int() {
+        Some(i) => i.to_string(),
+        None => crate::object::bigint_of(v).to_string(),
+    }
+}
+
+/// The error for an Integer argument outside what a primitive can take.
+#[cold]
+fn out_of_range(prim: &str, v: Value) -> Unwind {
+    Unwind::error_as(
+        crate::error::ErrorClass::ArgumentError,
+        format!("{prim}: argument {} is out of range", integer_text(v)),
+    )
+}
+
+/// A 1-based index argument into something of `len` elements, as a 0-based
+/// offset. Every Integer outside `1..=len` (a big one too) is an
+/// `IndexOutOfBounds` error; `what` names the receiver in its message
+/// ("Array of length 3").
+pub(crate) fn index_arg(
+    vm: &Vm,
+    prim: &str,
+    v: Value,
+    len: usize,
+    what: &str,
+) -> Result<usize, Unwind> {
+    match v.small_int() {
+        Some(i) if i >= 1 && (i as u64) <= len as u64 => Ok(i as usize - 1),
+        _ if is_kind(v, Kind::BigInt) || v.is_small() => Err(Unwind::error_as(
+            crate::error::ErrorClass::IndexOutOfBounds,
+            format!(
+                "{prim}: index {} out of bounds for {what}length {len}",
+                integer_text(v)
+            ),
+        )),
+        _ => Err(wrong_arg(vm, prim, "an Integer", v)),
+    }
 }
 
 /// The text of a String or Symbol argument.
@@ -93,6 +171,15 @@ pub(crate) fn text_arg<'a>(vm: &Vm, prim: &str, v: Value) -> Result<&'a str, Unw
         Ok(crate::object::str_of(v))
     } else {
         Err(wrong_arg(vm, prim, "a String", v))
+    }
+}
+
+/// The text of a String or Symbol receiver.
+pub(crate) fn text_rcvr<'a>(vm: &Vm, prim: &str, v: Value) -> Result<&'a str, Unwind> {
+    if is_kind(v, Kind::String) || is_kind(v, Kind::Symbol) {
+        Ok(crate::object::str_of(v))
+    } else {
+        Err(wrong_receiver(vm, prim, "a String", v))
     }
 }
 
@@ -112,10 +199,13 @@ pub(crate) fn symbol_arg(
     }
 }
 
-/// A small-integer argument.
+/// A small-integer argument; a big Integer is out of range.
 pub(crate) fn int_arg(vm: &Vm, prim: &str, v: Value) -> Result<i64, Unwind> {
-    v.small_int()
-        .ok_or_else(|| wrong_arg(vm, prim, "an Integer", v))
+    match v.small_int() {
+        Some(i) => Ok(i),
+        None if is_kind(v, Kind::BigInt) => Err(out_of_range(prim, v)),
+        None => Err(wrong_arg(vm, prim, "an Integer", v)),
+    }
 }
 
 /// A class argument.

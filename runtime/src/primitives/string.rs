@@ -1,13 +1,13 @@
 //! String and Symbol primitives. Strings are immutable UTF-8; indices count
 //! code points (1-based), with an O(1) path for ASCII strings.
 
-use super::{int_arg, text_arg, wrong_arg};
+use super::{index_arg, int_arg, text_arg, text_rcvr, wrong_receiver};
 use crate::interpreter::{is_kind, Args, Unwind};
 use crate::object::{self, Kind};
 use crate::vm::{Vm, VmResult};
 
 fn rcvr_text<'a>(vm: &Vm, prim: &str, a: Args) -> Result<&'a str, Unwind> {
-    text_arg(vm, prim, a.rcvr(vm))
+    text_rcvr(vm, prim, a.rcvr(vm))
 }
 
 fn string_concatenate(vm: &mut Vm, a: Args) -> VmResult {
@@ -15,7 +15,7 @@ fn string_concatenate(vm: &mut Vm, a: Args) -> VmResult {
     let r = text_arg(vm, "String>>#concatenate:", a.arg(vm, 0))?;
     // Both operands stay reachable from the value stack and objects never
     // move, so their text can be copied straight into the new string.
-    Ok(vm.new_string_concat(l, r))
+    vm.new_string_concat(l, r)
 }
 
 fn string_as_symbol(vm: &mut Vm, a: Args) -> VmResult {
@@ -77,7 +77,7 @@ fn string_prim_substring(vm: &mut Vm, a: Args) -> VmResult {
     let to = int_arg(vm, "String>>#primSubstringFrom:to:", a.arg(vm, 1))?;
     let n = object::str_char_count(r) as i64;
     if to < from {
-        return Ok(vm.new_string(""));
+        return vm.new_string("");
     }
     if from < 1 || to > n {
         return Err(Unwind::error_as(
@@ -104,7 +104,7 @@ fn string_prim_substring(vm: &mut Vm, a: Args) -> VmResult {
     };
     // The receiver stays reachable from the value stack and never moves, so
     // the slice stays valid while the new string is allocated.
-    Ok(vm.new_string(sub))
+    vm.new_string(sub)
 }
 
 /// `String>>charAt:` (1-based); one-character ASCII results are shared
@@ -112,31 +112,25 @@ fn string_prim_substring(vm: &mut Vm, a: Args) -> VmResult {
 fn string_char_at(vm: &mut Vm, a: Args) -> VmResult {
     let r = a.rcvr(vm);
     let s = rcvr_text(vm, "String>>#charAt:", a)?;
-    let i = int_arg(vm, "String>>#charAt:", a.arg(vm, 0))?;
-    let n = object::str_char_count(r) as i64;
-    if i < 1 || i > n {
-        return Err(Unwind::error_as(
-            crate::error::ErrorClass::IndexOutOfBounds,
-            format!("String>>#charAt:: index {i} out of bounds for length {n}"),
-        ));
-    }
-    if s.len() as i64 == n {
-        let b = s.as_bytes()[(i - 1) as usize];
+    let n = object::str_char_count(r);
+    let i = index_arg(vm, "String>>#charAt:", a.arg(vm, 0), n, "")?;
+    if s.len() == n {
+        let b = s.as_bytes()[i];
         return Ok(vm.ascii_char_string(b));
     }
-    let c = s.chars().nth((i - 1) as usize).unwrap_or(' ');
+    let c = s.chars().nth(i).unwrap_or(' ');
     let mut buf = [0u8; 4];
     let text: &str = c.encode_utf8(&mut buf);
-    Ok(vm.new_string(text))
+    vm.new_string(text)
 }
 
 fn symbol_as_string(vm: &mut Vm, a: Args) -> VmResult {
     let r = a.rcvr(vm);
     if !is_kind(r, Kind::Symbol) {
-        return Err(wrong_arg(vm, "Symbol>>#asString", "a Symbol receiver", r));
+        return Err(wrong_receiver(vm, "Symbol>>#asString", "a Symbol", r));
     }
     let s = object::str_of(r).to_string();
-    Ok(vm.new_string(&s))
+    vm.new_string(&s)
 }
 
 pub(super) fn install(vm: &mut Vm) {

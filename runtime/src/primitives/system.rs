@@ -49,7 +49,7 @@ fn system_has_global(vm: &mut Vm, a: Args) -> VmResult {
 fn system_load_file(vm: &mut Vm, a: Args) -> VmResult {
     let path = text_arg(vm, "System>>#loadFile:", a.arg(vm, 0))?.to_string();
     match std::fs::read_to_string(&path) {
-        Ok(s) => Ok(vm.new_string(&s)),
+        Ok(s) => vm.new_string(&s),
         Err(_) => Ok(vm.nil),
     }
 }
