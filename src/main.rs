@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
 
+use som_compiler::jit::CraneliftTier;
 use som_compiler::SomFrontend;
+use som_runtime::tier::JitMode;
 use som_runtime::{LoadError, Outcome, Vm};
 
 /// The system allocator, except that an allocation it refuses ends the
@@ -102,11 +104,21 @@ sends it #run: with the arguments (or #run).
 options:
   -cp, --cp, --classpath DIRS   directories to search for classes, separated by ':'
   --gc-stress                   collect garbage before every allocation (testing)
-  --trace dispatch              log every dispatch-chain transition to stderr
-                                (RUST_LOG=metasom::dispatch=trace does the same)
+  --jit=off|on|eager            the compiled tier: off (interpreter only), on
+                                (default: bodies compiled once hot), eager
+                                (compiled at first call, recompiled when a
+                                chain they were compiled from changes)
+  --print-ir='Class>>#selector'  print each compilation of that method (the
+                                optimized CLIF and the machine code) to stderr
+  --trace dispatch,jit          log every dispatch-chain transition (dispatch)
+                                and every compilation and invalidation (jit)
+                                to stderr (RUST_LOG=metasom::dispatch=trace,
+                                metasom::jit=trace do the same)
   --dispatch-stats              print a summary of all send sites at exit (stderr)
   --verify-caches               re-check every cache hit against a full lookup;
-                                a disagreement is a VM bug (exit status 70)
+                                a disagreement is a VM bug (exit status 70);
+                                checks the interpreter's caches, so the
+                                compiled tier is off
   -h, --help                    show this help
   --version                     show the version
 
@@ -121,6 +133,8 @@ struct Options {
     trace: Vec<String>,
     dispatch_stats: bool,
     verify_caches: bool,
+    jit: JitMode,
+    print_ir: Option<String>,
     program: Vec<String>,
 }
 
@@ -135,6 +149,8 @@ fn parse_args(args: Vec<String>) -> Cli {
     let mut trace = Vec::new();
     let mut dispatch_stats = false;
     let mut verify_caches = false;
+    let mut jit = JitMode::On;
+    let mut print_ir = None;
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];
@@ -157,8 +173,8 @@ fn parse_args(args: Vec<String>) -> Cli {
                     return Cli::Exit(2);
                 };
                 for what in v.split(',') {
-                    if what != "dispatch" {
-                        eprintln!("som: cannot trace '{what}' (known: dispatch)");
+                    if what != "dispatch" && what != "jit" {
+                        eprintln!("som: cannot trace '{what}' (known: dispatch, jit)");
                         return Cli::Exit(2);
                     }
                     trace.push(what.to_string());
@@ -171,6 +187,22 @@ fn parse_args(args: Vec<String>) -> Cli {
             }
             "--verify-caches" => {
                 verify_caches = true;
+                i += 1;
+            }
+            s if s.starts_with("--jit=") => {
+                jit = match &s["--jit=".len()..] {
+                    "off" => JitMode::Off,
+                    "on" => JitMode::On,
+                    "eager" => JitMode::Eager,
+                    other => {
+                        eprintln!("som: --jit takes off, on or eager, not '{other}'");
+                        return Cli::Exit(2);
+                    }
+                };
+                i += 1;
+            }
+            s if s.starts_with("--print-ir=") => {
+                print_ir = Some(s["--print-ir=".len()..].to_string());
                 i += 1;
             }
             "-h" | "--help" => {
@@ -199,6 +231,8 @@ fn parse_args(args: Vec<String>) -> Cli {
         trace,
         dispatch_stats,
         verify_caches,
+        jit,
+        print_ir,
         program,
     })
 }
@@ -267,6 +301,17 @@ fn run(opts: Options) -> u8 {
         return 1;
     }
     vm.heap.stress = opts.gc_stress;
+    let mode = if opts.verify_caches {
+        JitMode::Off
+    } else {
+        opts.jit
+    };
+    if mode != JitMode::Off {
+        match CraneliftTier::new(opts.print_ir.clone()) {
+            Ok(t) => vm.set_tier(Some(Rc::new(t)), mode),
+            Err(e) => eprintln!("som: warning: compiled tier unavailable ({e}); interpreting"),
+        }
+    }
     match vm.load_class_from_path(&main_file, Some(&class_name)) {
         Ok(_) => {}
         Err(LoadError::Compile(msg)) | Err(LoadError::Definition(msg)) => {
@@ -297,11 +342,14 @@ fn run(opts: Options) -> u8 {
 /// enable events; they go to stderr so program output is unchanged.
 fn init_tracing(trace: &[String]) {
     let mut filter = std::env::var("RUST_LOG").unwrap_or_default();
-    if trace.iter().any(|t| t == "dispatch") {
-        if !filter.is_empty() {
-            filter.push(',');
+    for (what, target) in [("dispatch", "metasom::dispatch"), ("jit", "metasom::jit")] {
+        if trace.iter().any(|t| t == what) {
+            if !filter.is_empty() {
+                filter.push(',');
+            }
+            filter.push_str(target);
+            filter.push_str("=trace");
         }
-        filter.push_str("metasom::dispatch=trace");
     }
     if filter.is_empty() {
         return;

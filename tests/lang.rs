@@ -15,10 +15,13 @@
 //! "
 //! ```
 //!
-//! Each test runs once per execution configuration: the plain interpreter,
-//! the interpreter with `--gc-stress` (a collection before every allocation)
-//! and with `--verify-caches` (every cache hit re-checked against a full
-//! lookup; a disagreement is a VM bug, exit status 70).
+//! Each test runs once per execution configuration, all expected to behave
+//! identically: the interpreter alone (`--jit=off`), with `--gc-stress` (a
+//! collection before every allocation) and with `--verify-caches` (every
+//! cache hit re-checked against a full lookup; a disagreement is a VM bug,
+//! exit status 70); the compiled tier forced on (`--jit=eager`: every body
+//! compiled at its first call and recompiled as its chains learn), alone and
+//! under `--gc-stress`; and the default (`--jit=on`).
 //! Set `LANG_TEST_FILTER=substring` to run a subset.
 
 use std::path::{Path, PathBuf};
@@ -171,10 +174,13 @@ fn main() {
     if let Ok(f) = std::env::var("LANG_TEST_FILTER") {
         files.retain(|p| p.to_string_lossy().contains(&f));
     }
-    let configs: [(&str, &[&str]); 3] = [
-        ("interp", &[]),
-        ("gc-stress", &["--gc-stress"]),
+    let configs: [(&str, &[&str]); 6] = [
+        ("jit-off", &["--jit=off"]),
+        ("gc-stress", &["--jit=off", "--gc-stress"]),
         ("verify-caches", &["--verify-caches"]),
+        ("jit-eager", &["--jit=eager"]),
+        ("jit-eager-gc-stress", &["--jit=eager", "--gc-stress"]),
+        ("jit-on", &[]),
     ];
     let jobs: Vec<(PathBuf, &str, &[&str])> = files
         .iter()

@@ -3,11 +3,11 @@
 //! - [`frontend`]: SOM source to the runtime's AST (lexer, parser, lowering),
 //!   implementing `som_runtime::hooks::Frontend`.
 //!
-//! The Cranelift tier (`jit`) will live here too, behind a cargo feature, so the
-//! interpreter and its tests build without Cranelift.
+//! - [`jit`]: the Cranelift tier, implementing `som_runtime::tier::Tier`.
 
 #![deny(missing_docs)]
 
 pub mod frontend;
+pub mod jit;
 
 pub use frontend::SomFrontend;

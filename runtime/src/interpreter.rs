@@ -68,6 +68,18 @@ impl Unwind {
 }
 
 impl Unwind {
+    /// The unwind's code (never 0), as compiled code carries it.
+    #[inline(always)]
+    pub const fn code(self) -> u64 {
+        self.0
+    }
+
+    /// The unwind of a code from [`Unwind::code`].
+    #[inline(always)]
+    pub const fn from_code(code: u64) -> Unwind {
+        Unwind(code)
+    }
+
     /// A SOM-level error.
     #[cold]
     pub fn error(message: impl Into<String>) -> Unwind {
@@ -197,7 +209,10 @@ fn offer_to_handlers(vm: &mut Vm, pos: Option<(u32, u32)>) -> Option<VmResult> {
     ))
 }
 
-/// One activation of a method or block.
+/// One activation of a method or block. `repr(C)`: compiled code reads it
+/// and builds frames of inlined activations at the offsets in
+/// [`crate::tier::layout`].
+#[repr(C)]
 pub struct Frame {
     /// `self`.
     pub receiver: Value,
@@ -435,7 +450,7 @@ fn activate_method(
         }
     };
     vm.frame = &frame;
-    let result = eval_body(&body.body, vm, &frame);
+    let result = crate::tier::run_body(vm, m, body, &frame);
     vm.frame = frame.parent;
     let ctx = frame.ctx.get();
     if ctx.is_ptr() {
@@ -473,7 +488,7 @@ fn activate_block(
         }
     };
     vm.frame = &frame;
-    let result = eval_body(&body.body, vm, &frame);
+    let result = crate::tier::run_body(vm, m, body, &frame);
     vm.frame = frame.parent;
     let r = match result {
         Ok(v) => Ok(v),
@@ -486,7 +501,7 @@ fn activate_block(
 /// Evaluates a method or block body; the statement loop of a sequence runs
 /// here rather than in a further call.
 #[inline(always)]
-fn eval_body(body: &Node, vm: &mut Vm, f: &Frame) -> VmResult {
+pub(crate) fn eval_body(body: &Node, vm: &mut Vm, f: &Frame) -> VmResult {
     match body {
         Node::Sequence(ns) => {
             let (last, init) = ns.split_last().expect("non-empty sequence");
@@ -565,6 +580,32 @@ fn unwind_through(
             }
             other => return Err(other),
         }
+    }
+}
+
+/// Handles an unwind arriving at an activation that compiled code inlined,
+/// through its materialized `frame`, as [`unwind_through`] would at a real
+/// one: a non-local return to its home answers the value (so does a handled
+/// error); an error gets the activation's backtrace line. `restart` of an
+/// inlined method is passed on as `RESTART` to the compiled code, which
+/// re-runs the inlined body.
+#[cold]
+#[inline(never)]
+pub(crate) fn unwind_inlined(vm: &mut Vm, frame: &Frame, e: Unwind) -> VmResult {
+    match e {
+        Unwind::NON_LOCAL if vm.unwind_home == frame.ctx.get() && vm.unwind_home.is_ptr() => {
+            vm.unwind_home = Value::ZERO;
+            Ok(vm.take_unwind_value())
+        }
+        Unwind::ERROR => {
+            match offer_to_handlers(vm, None) {
+                None | Some(Err(Unwind::ERROR)) => {}
+                Some(r) => return r,
+            }
+            push_backtrace(vm, frame.method);
+            Err(Unwind::ERROR)
+        }
+        other => Err(other),
     }
 }
 

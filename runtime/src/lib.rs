@@ -19,6 +19,7 @@ pub mod object;
 pub mod omop;
 pub mod primitives;
 pub mod symbols;
+pub mod tier;
 pub mod trace;
 pub mod universe;
 pub mod value;

@@ -38,6 +38,8 @@ pub struct AstBody {
     pub num_slots: usize,
     /// Slots live in a heap context because a nested block captures them.
     pub needs_context: bool,
+    /// The compiled tier's state of this body.
+    pub tier: crate::tier::TierCell,
 }
 
 /// What executes when the invokable runs.

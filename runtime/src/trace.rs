@@ -65,6 +65,12 @@ pub fn enabled() -> bool {
     tracing::enabled!(target: "metasom::dispatch", tracing::Level::TRACE)
 }
 
+/// Whether tier events (compilations, invalidations) are wanted.
+#[inline]
+pub fn jit_enabled() -> bool {
+    tracing::enabled!(target: "metasom::jit", tracing::Level::TRACE)
+}
+
 fn state_name(chain: &DispatchChain) -> &'static str {
     match chain.state() {
         ChainState::Uninitialized => "uninitialized",

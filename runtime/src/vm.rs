@@ -188,6 +188,8 @@ pub enum Dependent {
     Domain(*const crate::nodes::DomainChain),
     /// An enforced super send's cached target.
     EnforcedSuper(*const crate::nodes::EnforcedSendNode),
+    /// Compiled code that inlined a lookup of the selector.
+    Code(&'static crate::tier::UnitState),
 }
 
 /// The virtual machine.
@@ -211,10 +213,14 @@ pub struct Vm {
     pub system: Value,
     stack: Box<[Value]>,
     sp: usize,
-    /// How many more SOM activations may start: [`MAX_ACTIVATION_DEPTH`]
-    /// minus the live ones.
-    activations_left: usize,
-    native_stack_limit: usize,
+    /// How many more SOM activations may start ([`MAX_ACTIVATION_DEPTH`]
+    /// minus the live ones) and the native stack limit: the state compiled
+    /// code updates itself.
+    pub(crate) tier_state: crate::tier::TierVm,
+    /// The compiled tier, if installed.
+    pub(crate) tier: Option<std::rc::Rc<dyn crate::tier::Tier>>,
+    /// When bodies are compiled.
+    pub jit_mode: crate::tier::JitMode,
     native_stack_base: usize,
     /// Directories searched for class files, in order.
     pub classpath: Vec<PathBuf>,
@@ -331,8 +337,12 @@ impl Vm {
             system: dummy,
             stack,
             sp: 0,
-            activations_left: MAX_ACTIVATION_DEPTH,
-            native_stack_limit: low + NATIVE_STACK_RESERVE,
+            tier_state: crate::tier::TierVm {
+                activations_left: MAX_ACTIVATION_DEPTH,
+                native_stack_limit: low + NATIVE_STACK_RESERVE,
+            },
+            tier: None,
+            jit_mode: crate::tier::JitMode::Off,
             native_stack_base: high,
             classpath,
             embedded: Vec::new(),
@@ -446,7 +456,7 @@ impl Vm {
     #[inline(always)]
     pub fn check_native_stack(&self) -> Result<(), Unwind> {
         let here = &self as *const _ as usize;
-        if here < self.native_stack_limit {
+        if here < self.tier_state.native_stack_limit {
             return Err(stack_overflow());
         }
         Ok(())
@@ -456,7 +466,7 @@ impl Vm {
     /// "stack overflow": recursive work that is not a SOM activation (the
     /// front end's parser and lowering) checks against it per level.
     pub fn native_stack_limit(&self) -> usize {
-        self.native_stack_limit
+        self.tier_state.native_stack_limit
     }
 
     /// Counts a new SOM activation; fails with "stack overflow" (counting
@@ -468,23 +478,23 @@ impl Vm {
         // One combined test on the hot path: a count of activations left
         // (so the check is a compare with zero) and the native-stack backstop.
         let here = &self as *const _ as usize;
-        if self.activations_left == 0 || here < self.native_stack_limit {
+        if self.tier_state.activations_left == 0 || here < self.tier_state.native_stack_limit {
             return Err(stack_overflow());
         }
-        self.activations_left -= 1;
+        self.tier_state.activations_left -= 1;
         Ok(())
     }
 
     /// Ends an activation counted by [`Vm::enter_activation`].
     #[inline(always)]
     pub fn leave_activation(&mut self) {
-        debug_assert!(self.activations_left < MAX_ACTIVATION_DEPTH);
-        self.activations_left += 1;
+        debug_assert!(self.tier_state.activations_left < MAX_ACTIVATION_DEPTH);
+        self.tier_state.activations_left += 1;
     }
 
     /// Live SOM activations.
     pub fn activation_depth(&self) -> usize {
-        MAX_ACTIVATION_DEPTH - self.activations_left
+        MAX_ACTIVATION_DEPTH - self.tier_state.activations_left
     }
 
     // ----- allocation --------------------------------------------------------
@@ -1016,6 +1026,14 @@ impl Vm {
                     let lc = node.lookup_class.unwrap_or(Value::ZERO);
                     if node.super_target.get().is_some() && self.inherits_from(lc, class) {
                         node.super_target.set(None);
+                        dropped += 1;
+                    }
+                }
+                Dependent::Code(u) => {
+                    // A unit depends on its lookups in every class: cheaper
+                    // to recompile on a rare change than to record classes.
+                    if u.valid.get() != 0 {
+                        crate::tier::invalidate_unit(u.body, "method changed");
                         dropped += 1;
                     }
                 }

@@ -206,6 +206,7 @@ impl Lowerer<'_> {
                     body,
                     num_slots: scope.num_slots,
                     needs_context: scope.needs_context,
+                    tier: Default::default(),
                 })
             }))
         };
@@ -216,6 +217,7 @@ impl Lowerer<'_> {
                 body: body_node,
                 num_slots: scope.num_slots,
                 needs_context: scope.needs_context,
+                tier: Default::default(),
             }),
             holder: std::cell::Cell::new(Value::ZERO),
             object: std::cell::Cell::new(Value::ZERO),
@@ -262,6 +264,7 @@ impl Lowerer<'_> {
                     body,
                     num_slots: scope.num_slots,
                     needs_context: scope.needs_context,
+                    tier: Default::default(),
                 })
             }))
         };
@@ -278,6 +281,7 @@ impl Lowerer<'_> {
                 body,
                 num_slots: scope.num_slots,
                 needs_context: scope.needs_context,
+                tier: Default::default(),
             }),
             holder: std::cell::Cell::new(Value::ZERO),
             object: std::cell::Cell::new(Value::ZERO),

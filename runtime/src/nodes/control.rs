@@ -202,10 +202,17 @@ impl LoopNode {
             } else if c == stop {
                 return Ok(vm.nil);
             } else {
-                let e = not_boolean(vm, c, self.while_true);
-                return crate::interpreter::failed_at(self.pos, e, vm);
+                return self.not_boolean_at(vm, c);
             }
         }
+    }
+
+    /// The error of a condition that answered `c`, not a Boolean.
+    #[cold]
+    #[inline(never)]
+    pub fn not_boolean_at(&self, vm: &mut Vm, c: Value) -> VmResult {
+        let e = not_boolean(vm, c, self.while_true);
+        crate::interpreter::failed_at(self.pos, e, vm)
     }
 }
 
@@ -307,6 +314,14 @@ impl ToDoNode {
             Some(n) => n.eval(vm, f)?,
             None => Value::small(1),
         };
+        self.run(vm, f, from, to, step)
+    }
+
+    /// Runs the loop with its operands evaluated (`to` nil for
+    /// `timesRepeat:`, `step` 1 without `by:`): the rest of
+    /// [`ToDoNode::eval`], and what compiled code calls when its own fast
+    /// path does not apply.
+    pub fn run(&self, vm: &mut Vm, f: &Frame, from: Value, to: Value, step: Value) -> VmResult {
         if let (Some(start), Some(step_i)) = (from.small_int(), step.small_int()) {
             let limit = match self.kind {
                 ToDoKind::Times => Some(start),

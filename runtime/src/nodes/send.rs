@@ -346,6 +346,13 @@ impl SendNode {
             let v = a.eval(vm, f)?;
             vm.push(v)?;
         }
+        self.dispatch_nary(vm, base, rcvr)
+    }
+
+    /// The send of two or more arguments, with receiver and arguments on the
+    /// stack at `base`.
+    #[inline(always)]
+    fn dispatch_nary(&self, vm: &mut Vm, base: usize, rcvr: Value) -> VmResult {
         match self.special {
             Some(SpecialOp::AtPut) => {
                 let (i, v) = (vm.stack_at(base + 1), vm.stack_at(base + 2));
@@ -375,6 +382,39 @@ impl SendNode {
         };
         vm.set_sp(base);
         r
+    }
+
+    /// The send with receiver and arguments already evaluated (`values[0]`
+    /// the receiver): what the compiled tier calls for a site it did not
+    /// inline. The same specializations, chains and nested caches as
+    /// [`SendNode::eval`], so the site learns the same way in both tiers.
+    pub fn send_values(&self, vm: &mut Vm, values: &[Value]) -> VmResult {
+        let r = self.send_values_body(vm, values);
+        crate::interpreter::sent(self.pos, r, vm)
+    }
+
+    fn send_values_body(&self, vm: &mut Vm, values: &[Value]) -> VmResult {
+        let rcvr = values[0];
+        match values.len() {
+            1 => {
+                if self.special == Some(SpecialOp::Value) && is_block_of_arity(vm, rcvr, 0) {
+                    let base = vm.sp();
+                    return call_block_directly(vm, base, &[rcvr]);
+                }
+                self.dispatch(vm, rcvr, Value::ZERO, 0)
+            }
+            2 => match self.special {
+                Some(op) => self.special_or_dispatch(vm, op, rcvr, values[1]),
+                None => self.dispatch(vm, rcvr, values[1], 1),
+            },
+            _ => {
+                let base = vm.sp();
+                for v in values {
+                    vm.push(*v)?;
+                }
+                self.dispatch_nary(vm, base, rcvr)
+            }
+        }
     }
 
     /// Runs a reflective primitive through this site's nested cache (out of

@@ -1,0 +1,127 @@
+//! The runtime entry points compiled code calls, with their Cranelift
+//! signatures. The functions themselves are `som_runtime::tier::entry`; this
+//! table is the only place their addresses enter compiled code (as constants
+//! of `call_indirect`, so the code needs no relocation).
+
+use cranelift_codegen::ir::{self, types::I64, AbiParam, Signature};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::FunctionBuilder;
+
+use som_runtime::tier::entry as rt;
+
+/// One entry point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Entry {
+    /// `rt_send(vm, node, argv, argc) -> (status, value)`
+    Send,
+    /// `rt_eval_node(vm, frame, node) -> (status, value)`
+    EvalNode,
+    /// `rt_fallback(vm, frame, fallback, cond) -> (status, value)`
+    Fallback,
+    /// `rt_loop_not_boolean(vm, node, c) -> (status, value)`
+    LoopNotBoolean,
+    /// `rt_to_do(vm, frame, node, from, to, step) -> (status, value)`
+    ToDo,
+    /// `rt_field(vm, rcvr, index, pos, value) -> (status, value)`
+    Field,
+    /// `rt_literal_array(vm, template) -> value`
+    LiteralArray,
+    /// `rt_stack_overflow(vm, pos) -> (status, value)`
+    StackOverflow,
+    /// `rt_unwind_inlined(vm, frame, status, pos) -> (status, value)`
+    UnwindInlined,
+}
+
+const ALL: [Entry; 9] = [
+    Entry::Send,
+    Entry::EvalNode,
+    Entry::Fallback,
+    Entry::LoopNotBoolean,
+    Entry::ToDo,
+    Entry::Field,
+    Entry::LiteralArray,
+    Entry::StackOverflow,
+    Entry::UnwindInlined,
+];
+
+impl Entry {
+    /// The function's address.
+    pub fn address(self) -> usize {
+        match self {
+            Entry::Send => rt::rt_send as *const () as usize,
+            Entry::EvalNode => rt::rt_eval_node as *const () as usize,
+            Entry::Fallback => rt::rt_fallback as *const () as usize,
+            Entry::LoopNotBoolean => rt::rt_loop_not_boolean as *const () as usize,
+            Entry::ToDo => rt::rt_to_do as *const () as usize,
+            Entry::Field => rt::rt_field as *const () as usize,
+            Entry::LiteralArray => rt::rt_literal_array as *const () as usize,
+            Entry::StackOverflow => rt::rt_stack_overflow as *const () as usize,
+            Entry::UnwindInlined => rt::rt_unwind_inlined as *const () as usize,
+        }
+    }
+
+    /// The name listings show for the function.
+    pub fn name(self) -> &'static str {
+        match self {
+            Entry::Send => "rt_send",
+            Entry::EvalNode => "rt_eval_node",
+            Entry::Fallback => "rt_fallback",
+            Entry::LoopNotBoolean => "rt_loop_not_boolean",
+            Entry::ToDo => "rt_to_do",
+            Entry::Field => "rt_field",
+            Entry::LiteralArray => "rt_literal_array",
+            Entry::StackOverflow => "rt_stack_overflow",
+            Entry::UnwindInlined => "rt_unwind_inlined",
+        }
+    }
+
+    /// The entry point at `address`, if it is one.
+    pub fn at(address: usize) -> Option<Entry> {
+        ALL.into_iter().find(|e| e.address() == address)
+    }
+
+    /// (parameters, results), all 64-bit words.
+    fn arity(self) -> (usize, usize) {
+        match self {
+            Entry::Send => (4, 2),
+            Entry::EvalNode => (3, 2),
+            Entry::Fallback => (4, 2),
+            Entry::LoopNotBoolean => (3, 2),
+            Entry::ToDo => (6, 2),
+            Entry::Field => (5, 2),
+            Entry::LiteralArray => (2, 1),
+            Entry::StackOverflow => (2, 2),
+            Entry::UnwindInlined => (4, 2),
+        }
+    }
+}
+
+/// The signatures imported into the function being built, one per entry
+/// point used.
+pub(crate) struct EntrySigs {
+    call_conv: CallConv,
+    refs: Vec<(Entry, ir::SigRef)>,
+}
+
+impl EntrySigs {
+    pub fn new(call_conv: CallConv) -> EntrySigs {
+        EntrySigs {
+            call_conv,
+            refs: Vec::new(),
+        }
+    }
+
+    /// The signature of `e` in the function `b` builds.
+    pub fn get(&mut self, b: &mut FunctionBuilder<'_>, e: Entry) -> ir::SigRef {
+        if let Some((_, r)) = self.refs.iter().find(|(x, _)| *x == e) {
+            return *r;
+        }
+        let (params, results) = e.arity();
+        let mut sig = Signature::new(self.call_conv);
+        sig.params.extend((0..params).map(|_| AbiParam::new(I64)));
+        sig.returns.extend((0..results).map(|_| AbiParam::new(I64)));
+        let r = b.import_signature(sig);
+        self.refs.push((e, r));
+        r
+    }
+}

@@ -1,0 +1,343 @@
+//! The Cranelift tier: hot method and block bodies compiled by partial
+//! evaluation of their specialized AST.
+//!
+//! The runtime asks for a body through `som_runtime::tier::Tier` once it is
+//! hot (`--jit=on`) or at once (`--jit=eager`). The lowering walks the body
+//! with the chains as they are now: chain keys become constants, chain
+//! entries shape guards leading to their inlined targets, and what no guard
+//! needs disappears. One file per node family, mirroring
+//! `runtime/src/nodes/`: [`variables`], [`send`], [`control`], [`block`];
+//! [`unit`] holds what they share (activations, locals, calls, unwinding).
+//!
+//! **Guard failure** (one strategy everywhere): a guard that misses takes a
+//! cold path that finishes the operation generically (the send through
+//! `rt_send`, which runs the site's chains exactly as the interpreter does)
+//! and rejoins the compiled code at the merge point with a boxed value.
+//! Nothing the fast path relies on is destroyed: values are always boxed
+//! SOM words, and no fact about a value survives a call that was not inlined.
+//! No frame is reconstructed and the interpreter never resumes mid-body.
+//! Consequences: a site whose receivers change keeps paying for the call
+//! until its unit is recompiled; in eager mode, a chain that changes state
+//! makes the runtime recompile the unit at its next invocation.
+//!
+//! **Invalidation**: every inlined lookup is guarded by the unit's `valid`
+//! word (see `som_runtime::tier`), cleared when a method of an inlined
+//! selector changes; stale code then takes its generic paths until it
+//! returns, and new activations run the interpreter until the body is hot
+//! again.
+//!
+//! Compiled code is relocation-free: runtime functions, chains, shapes and
+//! constants are immediates (all of them immortal), so each unit is copied
+//! into its own executable mapping ([`code_heap`]).
+
+mod block;
+mod code_heap;
+mod control;
+mod entry;
+mod listing;
+mod send;
+mod unit;
+mod variables;
+
+use std::cell::{Cell, RefCell};
+
+use cranelift_codegen::ir::{self, types::I64, AbiParam, InstBuilder, Signature, UserFuncName};
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::{control::ControlPlane, Context};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+
+use som_runtime::method::{AstBody, MethodData};
+use som_runtime::nodes::Node;
+use som_runtime::tier::{fingerprint, layout, BodyFn, Compiled, Tier, UnitState};
+use som_runtime::Vm;
+
+pub use unit::{INLINE_BUDGET, MAX_INLINE_DEPTH};
+
+use entry::EntrySigs;
+use unit::{FrameRef, Lowerer, Scope, Slots};
+
+/// Counters of the tier's work, for `--dispatch-stats` and benchmarks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TierStats {
+    /// Units compiled.
+    pub compilations: u64,
+    /// Time spent compiling, in microseconds.
+    pub compile_micros: u64,
+    /// Bytes of executable memory holding compiled code.
+    pub code_bytes: usize,
+}
+
+/// The Cranelift tier.
+pub struct CraneliftTier {
+    isa: OwnedTargetIsa,
+    fctx: RefCell<FunctionBuilderContext>,
+    heap: code_heap::CodeHeap,
+    print_ir: Option<String>,
+    stats: Cell<TierStats>,
+}
+
+impl CraneliftTier {
+    /// A tier for the host machine. `print_ir` (`Class>>#selector`) names a
+    /// method whose compilations are listed on standard error.
+    pub fn new(print_ir: Option<String>) -> Result<CraneliftTier, String> {
+        let mut fb = settings::builder();
+        let set = |fb: &mut settings::Builder, k: &str, v: &str| {
+            fb.set(k, v)
+                .map_err(|e| format!("cranelift setting {k}: {e}"))
+        };
+        set(&mut fb, "opt_level", "speed")?;
+        // The verifier checks every function in debug builds (tests), where
+        // compile time matters less than catching a malformed lowering.
+        let verify = if cfg!(debug_assertions) {
+            "true"
+        } else {
+            "false"
+        };
+        set(&mut fb, "enable_verifier", verify)?;
+        set(&mut fb, "is_pic", "false")?;
+        set(&mut fb, "preserve_frame_pointers", "true")?;
+        // Stack probes would call a helper through a relocation.
+        set(&mut fb, "enable_probestack", "false")?;
+        let isa = cranelift_native::builder()
+            .map_err(|e| format!("no Cranelift backend for this machine: {e}"))?
+            .finish(settings::Flags::new(fb))
+            .map_err(|e| format!("cranelift: {e}"))?;
+        Ok(CraneliftTier {
+            isa,
+            fctx: RefCell::new(FunctionBuilderContext::new()),
+            heap: Default::default(),
+            print_ir,
+            stats: Cell::new(TierStats::default()),
+        })
+    }
+
+    /// What the tier has done so far.
+    pub fn stats(&self) -> TierStats {
+        self.stats.get()
+    }
+
+    fn body_signature(&self) -> Signature {
+        let mut sig = Signature::new(self.isa.default_call_conv());
+        sig.params.push(AbiParam::new(I64));
+        sig.params.push(AbiParam::new(I64));
+        sig.returns.push(AbiParam::new(I64));
+        sig.returns.push(AbiParam::new(I64));
+        sig
+    }
+
+    fn compile_unit(
+        &self,
+        vm: &mut Vm,
+        m: &'static MethodData,
+        body: &'static AstBody,
+    ) -> Result<Compiled, String> {
+        let start = std::time::Instant::now();
+        let unit: &'static UnitState = Box::leak(Box::new(UnitState {
+            valid: Cell::new(1),
+            body,
+            method: m,
+            fingerprint: fingerprint(body),
+            code_bytes: Cell::new(0),
+        }));
+        let mut ctx = Context::new();
+        ctx.func.signature = self.body_signature();
+        ctx.func.name = UserFuncName::user(0, 0);
+        let mut fctx = self.fctx.borrow_mut();
+        let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+        let mut lw = Lowerer {
+            b,
+            vm: ir::Value::from_u32(0),
+            consts: vm.tier_constants(),
+            unit,
+            tier_vm: vm.tier_vm() as i64,
+            scopes: Vec::new(),
+            depends_on: Vec::new(),
+            budget: INLINE_BUDGET,
+            sigs: EntrySigs::new(self.isa.default_call_conv()),
+            inlined: Vec::new(),
+            embedded: Default::default(),
+        };
+        lw.lower_unit(m, body);
+        let (depends_on, inlined) = (std::mem::take(&mut lw.depends_on), lw.inlined.len());
+        let embedded = std::mem::take(&mut lw.embedded);
+        lw.b.seal_all_blocks();
+        lw.b.finalize(self.isa.frontend_config());
+        let clif_insts = ctx.func.dfg.num_insts();
+        if self.wants_listing(vm, m) {
+            ctx.set_disasm(true);
+        }
+        let code = ctx
+            .compile(&*self.isa, &mut ControlPlane::default())
+            .map_err(|e| format!("cranelift: {:?}", e.inner))?;
+        if !code.buffer.relocs().is_empty() {
+            return Err("compiled code needs relocations".into());
+        }
+        let bytes = code.code_buffer().to_vec();
+        let listing = code.vcode.clone();
+        let addr = self.heap.install(&bytes)?;
+        unit.code_bytes.set(bytes.len());
+        if self.wants_listing(vm, m) {
+            let clif = listing::normalize(&ctx.func.display().to_string(), &embedded);
+            let code = listing::normalize(&listing.unwrap_or_default(), &embedded);
+            eprintln!(
+                "; unit {} ({} CLIF instructions, {} bytes of code)\n; optimized CLIF\n{clif}; machine code\n{code}",
+                describe(vm, m),
+                clif_insts,
+                bytes.len(),
+            );
+        }
+        let micros = start.elapsed().as_micros() as u64;
+        let mut st = self.stats.get();
+        st.compilations += 1;
+        st.compile_micros += micros;
+        st.code_bytes = self.heap.live_bytes();
+        self.stats.set(st);
+        if som_runtime::trace::jit_enabled() {
+            tracing::trace!(
+                target: "metasom::jit",
+                unit = describe(vm, m),
+                inlined,
+                clif_insts,
+                code_bytes = bytes.len(),
+                micros,
+                "compiled"
+            );
+        }
+        // SAFETY: `addr` holds the machine code of a function with the
+        // BodyFn signature (two i64 parameters, two i64 results, the host's
+        // default calling convention = extern "C").
+        let entry: BodyFn = unsafe { std::mem::transmute::<*const u8, BodyFn>(addr) };
+        Ok(Compiled {
+            entry,
+            unit,
+            depends_on,
+        })
+    }
+
+    fn wants_listing(&self, vm: &Vm, m: &MethodData) -> bool {
+        self.print_ir.as_deref() == Some(describe(vm, m).as_str())
+    }
+}
+
+/// `Class>>#selector` (or the enclosing method's, for a block).
+fn describe(vm: &Vm, m: &MethodData) -> String {
+    if m.is_block {
+        return format!("[] in {}", m.source.site);
+    }
+    let holder = m.holder.get();
+    let class = if vm.is_class(holder) {
+        vm.class_name(holder).to_string()
+    } else {
+        "?".to_string()
+    };
+    format!("{class}>>#{}", vm.symbols.text(m.signature))
+}
+
+impl Tier for CraneliftTier {
+    fn compile(
+        &self,
+        vm: &mut Vm,
+        m: &'static MethodData,
+        body: &'static AstBody,
+    ) -> Option<Compiled> {
+        match self.compile_unit(vm, m, body) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                // A lowering the backend rejects is a VM bug; the body stays
+                // interpreted, so the program still runs correctly.
+                if som_runtime::trace::jit_enabled() {
+                    tracing::trace!(target: "metasom::jit", unit = describe(vm, m), error = %e, "declined");
+                }
+                debug_assert!(false, "compiling {}: {e}", describe(vm, m));
+                None
+            }
+        }
+    }
+}
+
+impl Lowerer<'_> {
+    /// Lowers the unit's own activation: entry, body, exit.
+    fn lower_unit(&mut self, m: &'static MethodData, body: &'static AstBody) {
+        let entry = self.b.create_block();
+        self.b.append_block_params_for_function_params(entry);
+        self.b.switch_to_block(entry);
+        self.b.seal_block(entry);
+        let params = self.b.block_params(entry).to_vec();
+        self.vm = params[0];
+        let frame = params[1];
+        let receiver = self.load(frame, layout::FRAME_RECEIVER);
+        let slots_ptr = self.load(frame, layout::FRAME_SLOTS);
+        let slots = if body.needs_context {
+            Slots::Memory(slots_ptr)
+        } else {
+            let vars = self.new_vars(body.num_slots);
+            for (i, var) in vars.iter().enumerate() {
+                let v = self.load(slots_ptr, (i * 8) as i32);
+                self.b.def_var(*var, v);
+            }
+            Slots::Vars(vars)
+        };
+        let exit = self.value_block();
+        let unwind = self.cold_block();
+        self.b.append_block_param(unwind, I64);
+        self.scopes.push(Scope {
+            method: m,
+            receiver,
+            slots,
+            frame: FrameRef::Real {
+                frame,
+                slots: slots_ptr,
+            },
+            exit,
+            unwind,
+            restart: None,
+            call_pos: (m.source.line, m.source.col),
+        });
+        let v = self.lower(&body.body);
+        self.jump_with(exit, v);
+        self.finish_unwind(true);
+        self.b.seal_block(exit);
+        let v = self.enter_value_block(exit);
+        let zero = self.iconst(0);
+        self.b.ins().return_(&[zero, v]);
+        self.scopes.pop();
+    }
+
+    /// Lowers one node; answers its value.
+    pub(crate) fn lower(&mut self, node: &'static Node) -> ir::Value {
+        match node {
+            Node::Const(v) => self.som_const(*v),
+            Node::LiteralArray(t) => self.lower_literal_array(*t),
+            Node::SelfRef => self.receiver(),
+            Node::LocalRead(i) => self.read_local(i.0),
+            Node::LocalWrite(i, n) => {
+                let v = self.lower(n);
+                self.write_local(i.0, v);
+                v
+            }
+            Node::FieldRead(i, pos) => self.lower_field_read(*i, *pos),
+            Node::FieldWrite(i, pos, n) => self.lower_field_write(*i, *pos, n),
+            Node::GlobalRead(g) => self.lower_global_read(node, g),
+            Node::Send(s) | Node::Send0(s) | Node::Send1(s) | Node::BinarySpecial(s) => {
+                self.lower_send(s)
+            }
+            Node::Sequence(ns) => self.lower_sequence(ns),
+            Node::Return(n) => self.lower_return(n),
+            Node::If(n) => self.lower_if(n),
+            Node::IfElse(n) => self.lower_if_else(n),
+            Node::AndOr(n) => self.lower_and_or(n),
+            Node::Loop(n) => self.lower_loop(n),
+            Node::ToDo(n) => self.lower_to_do(n),
+            Node::Block(_)
+            | Node::NonLocalReturn(_)
+            | Node::OuterRead(_)
+            | Node::OuterWrite(..)
+            | Node::SuperSend(_)
+            | Node::EnforcedSend(_)
+            | Node::EnforcedFieldRead(_)
+            | Node::EnforcedFieldWrite(_)
+            | Node::EnforcedGlobalRead(_) => self.lower_in_interpreter(node),
+        }
+    }
+}

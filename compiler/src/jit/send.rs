@@ -1,0 +1,496 @@
+//! Lowering of sends (the tier's side of `runtime/src/nodes/send.rs`).
+//!
+//! A send evaluates its receiver and arguments, then:
+//! 1. a special selector (`+`, `<`, `at:`...) computes small-integer and
+//!    plain-Array cases inline, with overflow and bounds checks;
+//! 2. the site's dispatch chain becomes one guard per entry on the receiver's
+//!    shape (behind the unit's `valid` word), each leading to its target
+//!    inlined: a trivial method (accessor, constant, `^self`, `==`, `class`)
+//!    or an AST method's body in a new [`Scope`];
+//! 3. everything else (a miss, a generic site, a primitive or DNU target) is
+//!    `rt_send`, which runs the site's chains as the interpreter would and
+//!    lets them keep learning.
+//!
+//! Inlining policy: an AST method whose slots stay in its frame (no heap
+//! context, no block literals), within [`INLINE_BUDGET`] nodes and
+//! [`MAX_INLINE_DEPTH`] levels; a method inlines into itself at most once,
+//! so recursion ends in a call.
+
+use cranelift_codegen::ir::{self, condcodes::IntCC, types::I64, InstBuilder, StackSlotData};
+use cranelift_codegen::ir::{BlockArg, StackSlotKind};
+
+use som_runtime::dispatch::Target;
+use som_runtime::method::{AstBody, MethodData, MethodKind, Trivial};
+use som_runtime::nodes::{Node, SendNode, SpecialOp};
+use som_runtime::object::Shape;
+use som_runtime::tier::layout;
+
+use super::entry::Entry;
+use super::unit::{Lowerer, Scope, Slots, MAX_INLINE_DEPTH};
+
+impl Lowerer<'_> {
+    pub(crate) fn lower_send(&mut self, s: &'static SendNode) -> ir::Value {
+        let mut values = vec![self.lower(&s.receiver)];
+        for a in s.args.iter() {
+            values.push(self.lower(a));
+        }
+        let done = self.value_block();
+        let generic = self.cold_block();
+        if let Some(op) = s.special {
+            self.special(op, &values, done, s);
+        }
+        self.cached_targets(s, &values, done, generic);
+        self.b.ins().jump(generic, &[]);
+        self.b.seal_block(generic);
+        self.b.switch_to_block(generic);
+        let v = self.generic_send(s, &values);
+        self.jump_with(done, v);
+        self.b.seal_block(done);
+        self.enter_value_block(done)
+    }
+
+    /// `rt_send` with the evaluated receiver and arguments.
+    fn generic_send(&mut self, s: &'static SendNode, values: &[ir::Value]) -> ir::Value {
+        let slot = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            (values.len() * 8) as u32,
+            3,
+        ));
+        for (i, v) in values.iter().enumerate() {
+            self.b.ins().stack_store(I64, *v, slot, (i * 8) as i32);
+        }
+        let argv = self.b.ins().stack_addr(I64, slot, 0);
+        let vm = self.vm;
+        let node = self.addr("node", s as *const SendNode as i64);
+        let argc = self.iconst((values.len() - 1) as i64);
+        self.call_fallible(Entry::Send, &[vm, node, argv, argc])
+    }
+
+    /// The shape of `v`.
+    fn shape_of(&mut self, v: ir::Value) -> ir::Value {
+        let small = self.b.create_block();
+        let ptr = self.b.create_block();
+        let done = self.value_block();
+        let tag = self.is_small(v);
+        self.b.ins().brif(tag, small, &[], ptr, &[]);
+        self.b.seal_block(small);
+        self.b.seal_block(ptr);
+        self.b.switch_to_block(small);
+        let s = self.addr("shape", self.consts.int_shape as i64);
+        self.jump_with(done, s);
+        self.b.switch_to_block(ptr);
+        let s = self.load(v, layout::HEADER_SHAPE);
+        self.jump_with(done, s);
+        self.b.seal_block(done);
+        self.enter_value_block(done)
+    }
+
+    /// One guard per chain entry, each to its inlined target; falls through
+    /// (in the current block) when none matches.
+    fn cached_targets(
+        &mut self,
+        s: &'static SendNode,
+        values: &[ir::Value],
+        done: ir::Block,
+        generic: ir::Block,
+    ) {
+        if s.chain.is_generic() {
+            return;
+        }
+        let entries: Vec<_> = s
+            .chain
+            .entries()
+            .into_iter()
+            .filter(|e| self.inlinable_target(e.target, values.len() - 1))
+            .collect();
+        if entries.is_empty() {
+            return;
+        }
+        self.depends_on.push(s.selector);
+        self.guard_valid(generic);
+        let shape = self.shape_of(values[0]);
+        for e in entries {
+            self.embedded.note(e.shape as u64, "shape");
+            let hit = self.b.create_block();
+            let next = self.b.create_block();
+            let is = self.b.ins().icmp_imm_s(IntCC::Equal, shape, e.shape as i64);
+            self.b.ins().brif(is, hit, &[], next, &[]);
+            self.b.seal_block(hit);
+            self.b.seal_block(next);
+            self.b.switch_to_block(hit);
+            let Target::Method(m) = e.target else {
+                unreachable!("only method targets are inlined")
+            };
+            self.inline_target(s, m, e.shape, values, done, generic);
+            self.b.switch_to_block(next);
+        }
+    }
+
+    /// Whether `t` is inlined at a site with `argc` arguments.
+    fn inlinable_target(&self, t: Target, argc: usize) -> bool {
+        let Target::Method(m) = t else {
+            return false;
+        };
+        if m.num_args != argc || m.reflective.is_some() {
+            return false;
+        }
+        match m.trivial {
+            Some(
+                Trivial::Constant(_)
+                | Trivial::ReturnSelf
+                | Trivial::Getter(_)
+                | Trivial::Setter(_)
+                | Trivial::Identity
+                | Trivial::ClassOf,
+            ) => true,
+            _ => self.inlinable_method(m).is_some(),
+        }
+    }
+
+    /// The body of `m` if it may be inlined here.
+    fn inlinable_method(&self, m: &'static MethodData) -> Option<&'static AstBody> {
+        let MethodKind::Ast(body) = &m.kind else {
+            return None;
+        };
+        if m.is_block || body.needs_context || self.scopes.len() > MAX_INLINE_DEPTH {
+            return None;
+        }
+        let already = self
+            .scopes
+            .iter()
+            .filter(|s| std::ptr::eq(s.method, m))
+            .count();
+        if already > 1 {
+            return None;
+        }
+        let mut size = 0;
+        let mut frameless = true;
+        body.body.for_each_unit_node(&mut |n| {
+            size += 1;
+            if matches!(
+                n,
+                Node::Block(_)
+                    | Node::NonLocalReturn(_)
+                    | Node::OuterRead(_)
+                    | Node::OuterWrite(..)
+                    | Node::EnforcedSend(_)
+                    | Node::EnforcedFieldRead(_)
+                    | Node::EnforcedFieldWrite(_)
+                    | Node::EnforcedGlobalRead(_)
+            ) {
+                frameless = false;
+            }
+        });
+        (frameless && size <= self.budget).then_some(body)
+    }
+
+    /// Emits target `m` (reached for receivers of `shape`) and jumps to
+    /// `done` with its result.
+    fn inline_target(
+        &mut self,
+        s: &'static SendNode,
+        m: &'static MethodData,
+        shape: *const Shape,
+        values: &[ir::Value],
+        done: ir::Block,
+        generic: ir::Block,
+    ) {
+        let rcvr = values[0];
+        let v = match m.trivial {
+            Some(Trivial::Constant(c)) => self.som_const(c),
+            Some(Trivial::ReturnSelf) => rcvr,
+            Some(Trivial::Identity) => {
+                let same = self.b.ins().icmp(IntCC::Equal, rcvr, values[1]);
+                self.boolean(same)
+            }
+            Some(Trivial::ClassOf) => {
+                // SAFETY: shapes are interned and never freed.
+                let class = unsafe { (*shape).class };
+                self.som_const(class)
+            }
+            Some(Trivial::Getter(i)) => {
+                let fast = self.b.create_block();
+                let ptr = self.b.create_block();
+                let meta_ok = self.plain_object_with(rcvr, i, ptr);
+                self.b.ins().brif(meta_ok, fast, &[], generic, &[]);
+                self.b.seal_block(fast);
+                self.b.switch_to_block(fast);
+                self.load(rcvr, layout::BODY + (i * 8) as i32)
+            }
+            Some(Trivial::Setter(i)) => {
+                let fast = self.b.create_block();
+                let ptr = self.b.create_block();
+                let meta_ok = self.plain_object_with(rcvr, i, ptr);
+                self.b.ins().brif(meta_ok, fast, &[], generic, &[]);
+                self.b.seal_block(fast);
+                self.b.switch_to_block(fast);
+                self.store(values[1], rcvr, layout::BODY + (i * 8) as i32);
+                rcvr
+            }
+            _ => {
+                let body = self
+                    .inlinable_method(m)
+                    .expect("checked by inlinable_target");
+                self.inline_method(s, m, body, values)
+            }
+        };
+        self.jump_with(done, v);
+    }
+
+    /// Tests (after the shape guard, so `obj` is a heap object unless the
+    /// shape is the small integers') that `obj` is a plain object with more
+    /// than `i` fields; answers the condition. `ptr` is a scratch block the
+    /// test continues in.
+    fn plain_object_with(&mut self, obj: ir::Value, i: usize, ptr: ir::Block) -> ir::Value {
+        let low = self.b.ins().band_imm_s(obj, 7);
+        let not_ptr = self.b.create_block();
+        let merge = self.value_block();
+        self.b.ins().brif(low, not_ptr, &[], ptr, &[]);
+        self.b.seal_block(not_ptr);
+        self.b.seal_block(ptr);
+        self.b.switch_to_block(not_ptr);
+        let no = self.iconst(0);
+        self.jump_with(merge, no);
+        self.b.switch_to_block(ptr);
+        let meta = self.load(obj, layout::HEADER_META);
+        let kind = self.b.ins().band_imm_s(meta, 0xff);
+        let is_object = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, kind, layout::KIND_OBJECT);
+        let len = self.b.ins().ushr_imm_s(meta, layout::META_LEN_SHIFT);
+        let has = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThan, len, i as i64);
+        let both = self.b.ins().band(is_object, has);
+        let both = self.b.ins().uextend(I64, both);
+        self.jump_with(merge, both);
+        self.b.seal_block(merge);
+        self.enter_value_block(merge)
+    }
+
+    /// `true` or `false` for a condition.
+    pub(crate) fn boolean(&mut self, c: ir::Value) -> ir::Value {
+        let t = self.som_const(self.consts.true_);
+        let f = self.som_const(self.consts.false_);
+        self.b.ins().select(c, t, f)
+    }
+
+    /// Inlines the body of `m` as a new activation; answers its result.
+    fn inline_method(
+        &mut self,
+        s: &'static SendNode,
+        m: &'static MethodData,
+        body: &'static AstBody,
+        values: &[ir::Value],
+    ) -> ir::Value {
+        let mut size = 0;
+        body.body.for_each_unit_node(&mut |_| size += 1);
+        self.budget = self.budget.saturating_sub(size);
+        self.inlined.push(m);
+        self.enter_activation(s.pos);
+        let vars = self.new_vars(body.num_slots);
+        for (i, var) in vars.iter().enumerate() {
+            if i < m.num_args {
+                self.b.def_var(*var, values[i + 1]);
+            }
+        }
+        let frame = self.inlined_frame(body.num_slots);
+        let exit = self.value_block();
+        let unwind = self.cold_block();
+        self.b.append_block_param(unwind, I64);
+        let restart = self.b.create_block();
+        self.b.ins().jump(restart, &[]);
+        self.b.switch_to_block(restart);
+        let nil = self.nil();
+        for var in &vars[m.num_args..] {
+            self.b.def_var(*var, nil);
+        }
+        self.scopes.push(Scope {
+            method: m,
+            receiver: values[0],
+            slots: Slots::Vars(vars),
+            frame,
+            exit,
+            unwind,
+            restart: Some(restart),
+            call_pos: s.pos,
+        });
+        let v = self.lower(&body.body);
+        self.jump_with(exit, v);
+        self.finish_unwind(false);
+        self.b.seal_block(restart);
+        self.scopes.pop();
+        self.b.seal_block(exit);
+        let v = self.enter_value_block(exit);
+        self.leave_activation();
+        v
+    }
+
+    // ----- special selectors ---------------------------------------------------
+
+    /// The inline cases of a special selector: jumps to `done` when they
+    /// apply, else continues in the current block.
+    fn special(
+        &mut self,
+        op: SpecialOp,
+        values: &[ir::Value],
+        done: ir::Block,
+        s: &'static SendNode,
+    ) {
+        let applies = match (op, values.len()) {
+            (SpecialOp::At, 2) | (SpecialOp::AtPut, 3) => self.consts.array_intact,
+            (
+                SpecialOp::Add
+                | SpecialOp::Sub
+                | SpecialOp::Mul
+                | SpecialOp::Lt
+                | SpecialOp::Gt
+                | SpecialOp::Le
+                | SpecialOp::Ge
+                | SpecialOp::Eq
+                | SpecialOp::Ne
+                | SpecialOp::BitAnd,
+                2,
+            ) => self.consts.integer_intact,
+            _ => false,
+        };
+        if !applies {
+            return;
+        }
+        // The inline case is a lookup result taken on trust (the core
+        // library's method): it holds only while the unit is valid.
+        let cont = self.b.create_block();
+        self.guard_valid(cont);
+        match (op, values.len()) {
+            (SpecialOp::At, 2) if self.consts.array_intact => {
+                self.depends_on.push(s.selector);
+                self.array_access(values, None, done);
+            }
+            (SpecialOp::AtPut, 3) if self.consts.array_intact => {
+                self.depends_on.push(s.selector);
+                self.array_access(&values[..2], Some(values[2]), done);
+            }
+            (
+                SpecialOp::Add
+                | SpecialOp::Sub
+                | SpecialOp::Mul
+                | SpecialOp::Lt
+                | SpecialOp::Gt
+                | SpecialOp::Le
+                | SpecialOp::Ge
+                | SpecialOp::Eq
+                | SpecialOp::Ne
+                | SpecialOp::BitAnd,
+                2,
+            ) if self.consts.integer_intact => {
+                self.depends_on.push(s.selector);
+                self.small_integer_op(op, values[0], values[1], done);
+            }
+            _ => {}
+        }
+        self.b.ins().jump(cont, &[]);
+        self.b.seal_block(cont);
+        self.b.switch_to_block(cont);
+    }
+
+    fn small_integer_op(&mut self, op: SpecialOp, a: ir::Value, b: ir::Value, done: ir::Block) {
+        let both = self.b.ins().band(a, b);
+        let tag = self.is_small(both);
+        let fast = self.b.create_block();
+        let not = self.b.create_block();
+        self.b.ins().brif(tag, fast, &[], not, &[]);
+        self.b.seal_block(fast);
+        self.b.switch_to_block(fast);
+        let compare = |cc| Some(cc);
+        let cc = match op {
+            SpecialOp::Lt => compare(IntCC::SignedLessThan),
+            SpecialOp::Gt => compare(IntCC::SignedGreaterThan),
+            SpecialOp::Le => compare(IntCC::SignedLessThanOrEqual),
+            SpecialOp::Ge => compare(IntCC::SignedGreaterThanOrEqual),
+            SpecialOp::Eq => compare(IntCC::Equal),
+            SpecialOp::Ne => compare(IntCC::NotEqual),
+            _ => None,
+        };
+        if let Some(cc) = cc {
+            // Tagging preserves order: compare the tagged words.
+            let c = self.b.ins().icmp(cc, a, b);
+            let v = self.boolean(c);
+            self.jump_with(done, v);
+        } else if op == SpecialOp::BitAnd {
+            let v = self.b.ins().band(a, b);
+            self.jump_with(done, v);
+        } else {
+            // (2x+1) + (2y+1) - 1 = 2(x+y)+1; overflow of the tagged word is
+            // exactly overflow of the 63-bit range.
+            let b1 = self.b.ins().iadd_imm_s(b, -1);
+            let (v, of) = match op {
+                SpecialOp::Add => self.b.ins().sadd_overflow(a, b1),
+                SpecialOp::Sub => self.b.ins().ssub_overflow(a, b1),
+                _ => {
+                    let x = self.b.ins().sshr_imm_s(a, 1);
+                    let (p, of) = self.b.ins().smul_overflow(x, b1);
+                    let p = self.b.ins().bor_imm_s(p, 1);
+                    (p, of)
+                }
+            };
+            let ok = self.b.create_block();
+            self.b.ins().brif(of, not, &[], ok, &[]);
+            self.b.seal_block(ok);
+            self.b.switch_to_block(ok);
+            self.jump_with(done, v);
+        }
+        self.b.seal_block(not);
+        self.b.switch_to_block(not);
+    }
+
+    /// `at:` (`value` None) or `at:put:` on a plain Array with a small
+    /// in-range index.
+    fn array_access(&mut self, values: &[ir::Value], value: Option<ir::Value>, done: ir::Block) {
+        let (arr, index) = (values[0], values[1]);
+        let not = self.b.create_block();
+        let ptr = self.b.create_block();
+        let low = self.b.ins().band_imm_s(arr, 7);
+        self.b.ins().brif(low, not, &[], ptr, &[]);
+        self.b.seal_block(ptr);
+        self.b.switch_to_block(ptr);
+        let shape = self.load(arr, layout::HEADER_SHAPE);
+        let is_array = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, shape, self.consts.array_shape as i64);
+        self.embedded.note(self.consts.array_shape as u64, "shape");
+        let small = self.is_small(index);
+        let is_array = self.b.ins().uextend(I64, is_array);
+        let both = self.b.ins().band(is_array, small);
+        let checked = self.b.create_block();
+        self.b.ins().brif(both, checked, &[], not, &[]);
+        self.b.seal_block(checked);
+        self.b.switch_to_block(checked);
+        let meta = self.load(arr, layout::HEADER_META);
+        let len = self.b.ins().ushr_imm_s(meta, layout::META_LEN_SHIFT);
+        let i = self.b.ins().sshr_imm_s(index, 1);
+        let i0 = self.b.ins().iadd_imm_s(i, -1);
+        // Unsigned: an index below 1 wraps to a huge offset.
+        let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, i0, len);
+        let fast = self.b.create_block();
+        self.b.ins().brif(inside, fast, &[], not, &[]);
+        self.b.seal_block(fast);
+        self.b.switch_to_block(fast);
+        let off = self.b.ins().ishl_imm_s(i0, 3);
+        let addr = self.b.ins().iadd(arr, off);
+        match value {
+            None => {
+                let v = self.load(addr, layout::BODY);
+                self.jump_with(done, v);
+            }
+            Some(v) => {
+                self.store(v, addr, layout::BODY);
+                self.b.ins().jump(done, &[BlockArg::Value(v)]);
+            }
+        }
+        self.b.seal_block(not);
+        self.b.switch_to_block(not);
+    }
+}

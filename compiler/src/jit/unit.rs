@@ -1,0 +1,427 @@
+//! The lowering of one compilation unit: a method or block body with the
+//! methods it inlines, as one Cranelift function
+//! `(vm, frame) -> (status, value)` (see `som_runtime::tier::BodyFn`).
+//!
+//! Invariants:
+//! - every node lowers to one `i64` SOM value in the current block; code after
+//!   a jump (a `^`) continues in a fresh, unreachable block;
+//! - each activation in the unit (the unit's own, and every inlined method) is
+//!   a [`Scope`]: its locals are Cranelift variables (or, for a body whose
+//!   slots live in a heap context, memory); before any call that may read or
+//!   write them (the interpreter evaluating a node, a control-flow fallback),
+//!   they are written to the activation's frame and read back afterwards;
+//! - an inlined activation has no frame until a cold path needs one: then
+//!   its [`Frame`](som_runtime::interpreter::Frame) is built in a stack slot,
+//!   so the runtime sees it as if it had been activated;
+//! - a call's non-zero status goes to the unwind block of the innermost
+//!   scope, which handles it as that activation would (backtrace line,
+//!   non-local return to it, restart) and passes the rest outwards; the
+//!   unit's own unwind block returns the status to the runtime's activation.
+
+use cranelift_codegen::ir::{
+    self, condcodes::IntCC, types::I64, BlockArg, InstBuilder, MemFlagsData, StackSlotData,
+    StackSlotKind,
+};
+use cranelift_frontend::{FunctionBuilder, Variable};
+
+use som_runtime::method::MethodData;
+use som_runtime::nodes::Node;
+use som_runtime::symbols::SymbolId;
+use som_runtime::tier::{layout, TierConstants, UnitState};
+use som_runtime::Unwind;
+
+use super::entry::{Entry, EntrySigs};
+
+/// Most AST nodes the inlined methods of one unit may add (counted over the
+/// inlined bodies): keeps compile time near a millisecond
+/// (`cranelift-notes`: about 2 µs per CLIF instruction).
+pub const INLINE_BUDGET: usize = 600;
+
+/// Deepest nesting of inlined methods.
+pub const MAX_INLINE_DEPTH: usize = 6;
+
+/// Where an activation's slots live.
+#[derive(Clone)]
+pub(crate) enum Slots {
+    /// In Cranelift variables; the frame's memory is written on demand.
+    Vars(Vec<Variable>),
+    /// In memory at this address (the slots of a heap context), read and
+    /// written directly.
+    Memory(ir::Value),
+}
+
+/// How a scope's frame is reached.
+#[derive(Clone, Copy)]
+pub(crate) enum FrameRef {
+    /// The activation's own frame (the function's parameter) and the address
+    /// of its slots.
+    Real { frame: ir::Value, slots: ir::Value },
+    /// An inlined activation: its frame and slots are built in these stack
+    /// slots by cold paths.
+    Inlined {
+        frame: ir::StackSlot,
+        slots: ir::StackSlot,
+    },
+}
+
+/// One activation inside the unit.
+pub(crate) struct Scope {
+    pub method: &'static MethodData,
+    pub receiver: ir::Value,
+    pub slots: Slots,
+    pub frame: FrameRef,
+    /// Receives the activation's result.
+    pub exit: ir::Block,
+    /// Receives the status of an unwind leaving a call in this activation.
+    pub unwind: ir::Block,
+    /// Re-runs an inlined method's body (`restart`).
+    pub restart: Option<ir::Block>,
+    /// Position of the send that inlined this activation, in its parent.
+    pub call_pos: (u32, u32),
+}
+
+/// The state of one compilation.
+pub(crate) struct Lowerer<'a> {
+    pub b: FunctionBuilder<'a>,
+    pub vm: ir::Value,
+    pub consts: TierConstants,
+    pub unit: &'static UnitState,
+    pub tier_vm: i64,
+    pub scopes: Vec<Scope>,
+    pub depends_on: Vec<SymbolId>,
+    pub budget: usize,
+    pub sigs: EntrySigs,
+    /// Methods inlined, for traces.
+    pub inlined: Vec<&'static MethodData>,
+    /// Addresses embedded, for listings.
+    pub embedded: super::listing::Constants,
+}
+
+/// Flags of loads and stores of VM data: aligned, and never trapping.
+pub(crate) fn mem() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+impl<'a> Lowerer<'a> {
+    // ----- values and blocks ---------------------------------------------------
+
+    pub fn iconst(&mut self, v: i64) -> ir::Value {
+        self.b.ins().iconst(I64, v)
+    }
+
+    /// An embedded address of some kind (a shape, a node, a cell...).
+    pub fn addr(&mut self, kind: &'static str, v: i64) -> ir::Value {
+        self.embedded.note(v as u64, kind);
+        self.iconst(v)
+    }
+
+    /// A source position packed for an entry point.
+    pub fn pos(&mut self, pos: (u32, u32)) -> ir::Value {
+        let p = som_runtime::tier::entry::pack_pos(pos) as i64;
+        self.addr("pos", p)
+    }
+
+    pub fn som_const(&mut self, v: som_runtime::Value) -> ir::Value {
+        if v.is_ptr() {
+            return self.addr("object", v.bits() as i64);
+        }
+        self.iconst(v.bits() as i64)
+    }
+
+    pub fn nil(&mut self) -> ir::Value {
+        let nil = self.consts.nil;
+        self.som_const(nil)
+    }
+
+    /// A new block taking one SOM value.
+    pub fn value_block(&mut self) -> ir::Block {
+        let blk = self.b.create_block();
+        self.b.append_block_param(blk, I64);
+        blk
+    }
+
+    /// A new cold block.
+    pub fn cold_block(&mut self) -> ir::Block {
+        let blk = self.b.create_block();
+        self.b.set_cold_block(blk);
+        blk
+    }
+
+    pub fn jump_with(&mut self, blk: ir::Block, v: ir::Value) {
+        self.b.ins().jump(blk, &[BlockArg::Value(v)]);
+    }
+
+    /// Continues in `blk`, answering its parameter.
+    pub fn enter_value_block(&mut self, blk: ir::Block) -> ir::Value {
+        self.b.switch_to_block(blk);
+        self.b.block_params(blk)[0]
+    }
+
+    /// After a jump: code lowered from here on is unreachable; it goes in a
+    /// fresh block and the value it needs is a dummy.
+    pub fn dead_end(&mut self) -> ir::Value {
+        let blk = self.b.create_block();
+        self.b.switch_to_block(blk);
+        self.b.seal_block(blk);
+        self.iconst(0)
+    }
+
+    pub fn load(&mut self, base: ir::Value, offset: i32) -> ir::Value {
+        self.b.ins().load(I64, mem(), base, offset)
+    }
+
+    pub fn store(&mut self, v: ir::Value, base: ir::Value, offset: i32) {
+        self.b.ins().store(mem(), v, base, offset);
+    }
+
+    /// Whether `v` is a small integer (1) or not (0).
+    pub fn is_small(&mut self, v: ir::Value) -> ir::Value {
+        self.b.ins().band_imm_s(v, layout::SMALL_TAG)
+    }
+
+    /// Branches to `miss` unless `unit.valid`: the guard in front of every
+    /// speculative path.
+    pub fn guard_valid(&mut self, miss: ir::Block) {
+        let addr = self.addr("unit", self.unit as *const UnitState as i64);
+        let valid = self.load(addr, som_runtime::tier::UNIT_VALID_OFFSET);
+        let ok = self.b.create_block();
+        self.b.ins().brif(valid, ok, &[], miss, &[]);
+        self.b.seal_block(ok);
+        self.b.switch_to_block(ok);
+    }
+
+    // ----- scopes and locals ---------------------------------------------------
+
+    pub fn scope(&self) -> &Scope {
+        self.scopes.last().expect("a scope")
+    }
+
+    pub fn receiver(&self) -> ir::Value {
+        self.scope().receiver
+    }
+
+    pub fn read_local(&mut self, i: usize) -> ir::Value {
+        match &self.scope().slots {
+            Slots::Vars(vars) => {
+                let var = vars[i];
+                self.b.use_var(var)
+            }
+            Slots::Memory(base) => {
+                let base = *base;
+                self.load(base, (i * 8) as i32)
+            }
+        }
+    }
+
+    pub fn write_local(&mut self, i: usize, v: ir::Value) {
+        match &self.scope().slots {
+            Slots::Vars(vars) => {
+                let var = vars[i];
+                self.b.def_var(var, v)
+            }
+            Slots::Memory(base) => {
+                let base = *base;
+                self.store(v, base, (i * 8) as i32)
+            }
+        }
+    }
+
+    /// Writes the current scope's variables to its frame and answers the
+    /// frame's address (building it first for an inlined activation).
+    pub fn materialize(&mut self) -> ir::Value {
+        let sc = self.scopes.last().expect("a scope");
+        let (frame, receiver, method) = (sc.frame, sc.receiver, sc.method);
+        let vars = match &sc.slots {
+            Slots::Vars(v) => v.clone(),
+            Slots::Memory(_) => Vec::new(),
+        };
+        match frame {
+            FrameRef::Real { frame, slots } => {
+                for (i, var) in vars.iter().enumerate() {
+                    let v = self.b.use_var(*var);
+                    self.store(v, slots, (i * 8) as i32);
+                }
+                frame
+            }
+            FrameRef::Inlined { frame, slots } => {
+                let slots_addr = self.b.ins().stack_addr(I64, slots, 0);
+                for (i, var) in vars.iter().enumerate() {
+                    let v = self.b.use_var(*var);
+                    self.store(v, slots_addr, (i * 8) as i32);
+                }
+                let f = self.b.ins().stack_addr(I64, frame, 0);
+                let zero = self.iconst(0);
+                let m = self.addr("method", method as *const MethodData as i64);
+                self.store(receiver, f, layout::FRAME_RECEIVER);
+                self.store(slots_addr, f, layout::FRAME_SLOTS);
+                self.store(zero, f, layout::FRAME_CTX);
+                self.store(zero, f, layout::FRAME_CLOSURE);
+                self.store(m, f, layout::FRAME_METHOD);
+                self.store(zero, f, layout::FRAME_PARENT);
+                f
+            }
+        }
+    }
+
+    /// Reads the current scope's variables back from its frame after a call
+    /// that may have written them.
+    pub fn reload(&mut self) {
+        let sc = self.scopes.last().expect("a scope");
+        let Slots::Vars(vars) = sc.slots.clone() else {
+            return;
+        };
+        let base = match sc.frame {
+            FrameRef::Real { slots, .. } => slots,
+            FrameRef::Inlined { slots, .. } => self.b.ins().stack_addr(I64, slots, 0),
+        };
+        for (i, var) in vars.iter().enumerate() {
+            let v = self.load(base, (i * 8) as i32);
+            self.b.def_var(*var, v);
+        }
+    }
+
+    // ----- calls into the runtime ------------------------------------------------
+
+    /// Calls entry point `e`; answers its results.
+    pub fn call(&mut self, e: Entry, args: &[ir::Value]) -> Vec<ir::Value> {
+        let sig = self.sigs.get(&mut self.b, e);
+        let addr = self.iconst(e.address() as i64);
+        let inst = self.b.ins().call_indirect(sig, addr, args);
+        self.b.inst_results(inst).to_vec()
+    }
+
+    /// Calls an entry point answering (status, value); a non-zero status
+    /// unwinds. Answers the value.
+    pub fn call_fallible(&mut self, e: Entry, args: &[ir::Value]) -> ir::Value {
+        let r = self.call(e, args);
+        self.check_status(r[0]);
+        r[1]
+    }
+
+    /// Calls an entry point that takes the current frame (VM, frame, rest):
+    /// the scope's variables are written to the frame before and read back
+    /// after.
+    pub fn call_with_frame(&mut self, e: Entry, rest: &[ir::Value]) -> ir::Value {
+        let frame = self.materialize();
+        let mut args = vec![self.vm, frame];
+        args.extend_from_slice(rest);
+        let r = self.call(e, &args);
+        self.reload();
+        self.check_status(r[0]);
+        r[1]
+    }
+
+    /// Goes on when `status` is 0; otherwise to the innermost unwind block.
+    pub fn check_status(&mut self, status: ir::Value) {
+        let ok = self.b.create_block();
+        let unwind = self.scope().unwind;
+        self.b
+            .ins()
+            .brif(status, unwind, &[BlockArg::Value(status)], ok, &[]);
+        self.b.seal_block(ok);
+        self.b.switch_to_block(ok);
+    }
+
+    /// Evaluates `node` in the interpreter, in the current activation.
+    pub fn interpret(&mut self, node: &'static Node) -> ir::Value {
+        let n = self.addr("node", node as *const Node as i64);
+        self.call_with_frame(Entry::EvalNode, &[n])
+    }
+
+    // ----- activations -----------------------------------------------------------
+
+    /// Fills the unwind block of the innermost scope (once every jump to it
+    /// has been emitted) and seals it.
+    pub fn finish_unwind(&mut self, outermost: bool) {
+        let sc = self.scopes.last().expect("a scope");
+        let (unwind, exit, restart, call_pos) = (sc.unwind, sc.exit, sc.restart, sc.call_pos);
+        self.b.switch_to_block(unwind);
+        self.b.seal_block(unwind);
+        let status = self.b.block_params(unwind)[0];
+        if outermost {
+            let zero = self.iconst(0);
+            self.b.ins().return_(&[status, zero]);
+            return;
+        }
+        let frame = self.materialize();
+        let pos = self.pos(call_pos);
+        let vm = self.vm;
+        let r = self.call(Entry::UnwindInlined, &[vm, frame, status, pos]);
+        let (st, value) = (r[0], r[1]);
+        let handled = self.cold_block();
+        let not_handled = self.cold_block();
+        self.b.ins().brif(st, not_handled, &[], handled, &[]);
+        self.b.seal_block(handled);
+        self.b.seal_block(not_handled);
+        self.b.switch_to_block(handled);
+        self.jump_with(exit, value);
+        self.b.switch_to_block(not_handled);
+        if let Some(restart) = restart {
+            let again = self.cold_block();
+            let leave = self.cold_block();
+            let is_restart =
+                self.b
+                    .ins()
+                    .icmp_imm_s(IntCC::Equal, st, Unwind::RESTART.code() as i64);
+            self.b.ins().brif(is_restart, again, &[], leave, &[]);
+            self.b.seal_block(again);
+            self.b.seal_block(leave);
+            self.b.switch_to_block(again);
+            self.b.ins().jump(restart, &[]);
+            self.b.switch_to_block(leave);
+        }
+        self.leave_activation();
+        let parent_unwind = self.scopes[self.scopes.len() - 2].unwind;
+        self.b.ins().jump(parent_unwind, &[BlockArg::Value(st)]);
+    }
+
+    /// Counts an inlined activation's start: the same budget of
+    /// `MAX_ACTIVATION_DEPTH` as the interpreter's activations. Running out
+    /// is "stack overflow" at the inlining send.
+    pub fn enter_activation(&mut self, call_pos: (u32, u32)) {
+        let tvm = self.addr("vm", self.tier_vm);
+        let left = self.load(tvm, layout::VM_ACTIVATIONS_LEFT);
+        let ok = self.b.create_block();
+        let overflow = self.cold_block();
+        self.b.ins().brif(left, ok, &[], overflow, &[]);
+        self.b.seal_block(ok);
+        self.b.seal_block(overflow);
+        self.b.switch_to_block(overflow);
+        let pos = self.pos(call_pos);
+        let vm = self.vm;
+        let r = self.call(Entry::StackOverflow, &[vm, pos]);
+        let unwind = self.scope().unwind;
+        self.b.ins().jump(unwind, &[BlockArg::Value(r[0])]);
+        self.b.switch_to_block(ok);
+        let less = self.b.ins().iadd_imm_s(left, -1);
+        self.store(less, tvm, layout::VM_ACTIVATIONS_LEFT);
+    }
+
+    /// Counts an inlined activation's end.
+    pub fn leave_activation(&mut self) {
+        let tvm = self.addr("vm", self.tier_vm);
+        let left = self.load(tvm, layout::VM_ACTIVATIONS_LEFT);
+        let more = self.b.ins().iadd_imm_s(left, 1);
+        self.store(more, tvm, layout::VM_ACTIVATIONS_LEFT);
+    }
+
+    /// Declares `n` fresh variables.
+    pub fn new_vars(&mut self, n: usize) -> Vec<Variable> {
+        (0..n).map(|_| self.b.declare_var(I64)).collect()
+    }
+
+    /// Stack slots for the frame and `n` slots of an inlined activation.
+    pub fn inlined_frame(&mut self, n: usize) -> FrameRef {
+        let frame = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            layout::FRAME_SIZE,
+            3,
+        ));
+        let slots = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            (n.max(1) * 8) as u32,
+            3,
+        ));
+        FrameRef::Inlined { frame, slots }
+    }
+}

@@ -1,0 +1,120 @@
+//! Lowering of variable access: literals, `self`, locals, fields and globals
+//! (the tier's side of `runtime/src/nodes/variables.rs`).
+//!
+//! Fields are a load or store at a constant offset behind one check of the
+//! receiver's kind and length (a shape does not fix the layout, see
+//! `som_runtime::object`); anything else (class-side fields, the error) is
+//! the runtime's `rt_field`. A global is a load from its cell; an unbound cell
+//! (a class not loaded yet, `unknownGlobal:`) is the interpreter's.
+
+use cranelift_codegen::ir::{self, condcodes::IntCC, InstBuilder};
+
+use som_runtime::nodes::{FieldIndex, GlobalReadNode, Node};
+use som_runtime::tier::layout;
+
+use super::entry::Entry;
+use super::unit::Lowerer;
+
+impl Lowerer<'_> {
+    pub(crate) fn lower_literal_array(&mut self, template: som_runtime::Value) -> ir::Value {
+        let vm = self.vm;
+        let t = self.som_const(template);
+        self.call(Entry::LiteralArray, &[vm, t])[0]
+    }
+
+    /// Branches to `fast` when `obj` is a plain object with more than `i`
+    /// fields, else to `slow`.
+    fn check_field(&mut self, obj: ir::Value, i: usize, fast: ir::Block, slow: ir::Block) {
+        let ptr = self.b.create_block();
+        let low = self.b.ins().band_imm_s(obj, 7);
+        self.b.ins().brif(low, slow, &[], ptr, &[]);
+        self.b.seal_block(ptr);
+        self.b.switch_to_block(ptr);
+        let meta = self.load(obj, layout::HEADER_META);
+        let kind = self.b.ins().band_imm_s(meta, 0xff);
+        let is_object = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, kind, layout::KIND_OBJECT);
+        let len = self.b.ins().ushr_imm_s(meta, layout::META_LEN_SHIFT);
+        let has = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThan, len, i as i64);
+        let both = self.b.ins().band(is_object, has);
+        self.b.ins().brif(both, fast, &[], slow, &[]);
+    }
+
+    pub(crate) fn lower_field_read(&mut self, i: FieldIndex, pos: (u32, u32)) -> ir::Value {
+        let rcvr = self.receiver();
+        let fast = self.b.create_block();
+        let slow = self.cold_block();
+        let done = self.value_block();
+        self.check_field(rcvr, i.0, fast, slow);
+        self.b.seal_block(fast);
+        self.b.seal_block(slow);
+        self.b.switch_to_block(fast);
+        let v = self.load(rcvr, layout::BODY + (i.0 * 8) as i32);
+        self.jump_with(done, v);
+        self.b.switch_to_block(slow);
+        let vm = self.vm;
+        let (index, pos, zero) = (self.iconst(i.0 as i64), self.pos(pos), self.iconst(0));
+        let v = self.call_fallible(Entry::Field, &[vm, rcvr, index, pos, zero]);
+        self.jump_with(done, v);
+        self.b.seal_block(done);
+        self.enter_value_block(done)
+    }
+
+    pub(crate) fn lower_field_write(
+        &mut self,
+        i: FieldIndex,
+        pos: (u32, u32),
+        value: &'static Node,
+    ) -> ir::Value {
+        let v = self.lower(value);
+        let rcvr = self.receiver();
+        let fast = self.b.create_block();
+        let slow = self.cold_block();
+        let done = self.b.create_block();
+        self.check_field(rcvr, i.0, fast, slow);
+        self.b.seal_block(fast);
+        self.b.seal_block(slow);
+        self.b.switch_to_block(fast);
+        self.store(v, rcvr, layout::BODY + (i.0 * 8) as i32);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(slow);
+        let vm = self.vm;
+        let (index, pos) = (self.iconst(i.0 as i64), self.pos(pos));
+        self.call_fallible(Entry::Field, &[vm, rcvr, index, pos, v]);
+        self.b.ins().jump(done, &[]);
+        self.b.seal_block(done);
+        self.b.switch_to_block(done);
+        v
+    }
+
+    pub(crate) fn lower_global_read(
+        &mut self,
+        node: &'static Node,
+        g: &'static GlobalReadNode,
+    ) -> ir::Value {
+        let Some(cell) = g.cell.get() else {
+            // Never read yet: the interpreter binds the cell.
+            return self.interpret(node);
+        };
+        let addr = self.addr("cell", std::ptr::from_ref(&cell.value) as i64);
+        let v = self.load(addr, 0);
+        let bound = self.b.create_block();
+        let unbound = self.cold_block();
+        let done = self.value_block();
+        self.b.ins().brif(v, bound, &[], unbound, &[]);
+        self.b.seal_block(bound);
+        self.b.seal_block(unbound);
+        self.b.switch_to_block(bound);
+        self.jump_with(done, v);
+        self.b.switch_to_block(unbound);
+        let r = self.interpret(node);
+        self.jump_with(done, r);
+        self.b.seal_block(done);
+        self.enter_value_block(done)
+    }
+}

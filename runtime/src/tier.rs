@@ -1,0 +1,647 @@
+//! The runtime's side of the compiled tier: the whole interface compiled code
+//! and the tier's compiler see (the part called TierAbi in the architecture).
+//!
+//! - [`Tier`] is the hook through which the runtime asks for a body to be
+//!   compiled, as [`crate::hooks::Frontend`] is for source. The runtime never
+//!   depends on the compiler crate.
+//! - [`TierCell`] sits in every [`AstBody`]: the entry of its compiled code
+//!   (if any), the invocation countdown and the recompilation count.
+//! - [`TierVm`] is the one `#[repr(C)]` block of VM state compiled code reads
+//!   and writes directly (activation budget, native stack limit); [`layout`]
+//!   collects the object-layout constants it embeds.
+//! - The `rt_*` functions are the `extern "C"` entry points compiled code
+//!   calls; they are the only way it reaches the runtime.
+//!
+//! Invariants:
+//! - a compiled body is a drop-in replacement for evaluating the body in the
+//!   interpreter: it runs inside the activation the interpreter built (its
+//!   [`Frame`], value-stack slots and heap context), answers the same
+//!   [`VmResult`] as a [`TierRet`], and leaves every unwind it does not
+//!   handle to that activation, so backtraces, non-local returns, exceptions
+//!   and `restart` behave as in the interpreter;
+//! - compiled code speculates only behind guards that re-read live state (a
+//!   shape word, a tag bit, a global cell) or its unit's `valid` word, which
+//!   [`Vm::invalidate_lookups`] clears for every unit that inlined a lookup of
+//!   the changed selector; the word is re-read after every call compiled code
+//!   makes, the only places metaobjects can change (the VM is single-threaded);
+//! - collection happens only inside calls into the runtime; references held
+//!   by compiled frames live in registers or native stack slots, which the
+//!   collector scans conservatively (it never moves objects).
+
+use std::cell::Cell;
+
+use crate::interpreter::{Frame, Unwind};
+use crate::method::{AstBody, MethodData};
+use crate::nodes::{Fallback, LoopNode, Node, SendNode, ToDoNode};
+use crate::value::Value;
+use crate::vm::{Vm, VmResult};
+
+/// Invocations of a body before it is compiled with `--jit=on`. Chains must
+/// have seen the receivers of the hot path by then, or the compiled code
+/// would only call back into the runtime: a thousand calls (as in HotSpot's
+/// client compiler) warm the chains of any realistic method.
+pub const INVOCATION_THRESHOLD: u32 = 1000;
+
+/// Times one body may be recompiled (after invalidation, or in eager mode
+/// after one of its chains changed state) before it stays interpreted: a
+/// metaobject that keeps changing would otherwise make the tier compile
+/// forever.
+pub const MAX_RECOMPILES: u32 = 16;
+
+/// When bodies are compiled (`som --jit=off|on|eager`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum JitMode {
+    /// Never: everything is interpreted.
+    Off,
+    /// After [`INVOCATION_THRESHOLD`] invocations.
+    #[default]
+    On,
+    /// At the first invocation, and again whenever a chain the code was
+    /// compiled from has changed state, so that tests run specialized code.
+    Eager,
+}
+
+/// A compiled body: called with the VM and the activation's frame.
+pub type BodyFn = unsafe extern "C" fn(vm: *mut Vm, frame: *const Frame) -> TierRet;
+
+/// What compiled code and the entry points answer: status 0 and a value, or
+/// the [`Unwind`] code in `status`. Two words, returned in two registers.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TierRet {
+    /// 0, or the unwind code.
+    pub status: u64,
+    /// The result when `status` is 0.
+    pub value: u64,
+}
+
+impl TierRet {
+    /// Encodes an evaluation result.
+    #[inline(always)]
+    pub fn from_result(r: VmResult) -> TierRet {
+        match r {
+            Ok(v) => TierRet {
+                status: 0,
+                value: v.bits(),
+            },
+            Err(e) => TierRet {
+                status: e.code(),
+                value: 0,
+            },
+        }
+    }
+
+    /// Decodes into an evaluation result.
+    #[inline(always)]
+    pub fn into_result(self) -> VmResult {
+        if self.status == 0 {
+            Ok(Value::from_bits(self.value))
+        } else {
+            Err(Unwind::from_code(self.status))
+        }
+    }
+}
+
+/// The tier's state of one AST body.
+pub struct TierCell {
+    entry: Cell<Option<BodyFn>>,
+    countdown: Cell<u32>,
+    recompiles: Cell<u32>,
+    armed: Cell<bool>,
+    unit: Cell<Option<&'static UnitState>>,
+}
+
+impl Default for TierCell {
+    fn default() -> Self {
+        // Countdown 1: the first invocation decides, in the VM's mode, when
+        // the body is compiled (see `tier_up`).
+        TierCell {
+            entry: Cell::new(None),
+            countdown: Cell::new(1),
+            recompiles: Cell::new(0),
+            armed: Cell::new(false),
+            unit: Cell::new(None),
+        }
+    }
+}
+
+impl TierCell {
+    /// The compiled code, if the body has valid compiled code.
+    #[inline(always)]
+    pub fn entry(&self) -> Option<BodyFn> {
+        self.entry.get()
+    }
+
+    /// Counts an interpreted invocation; true when it is time to compile.
+    #[inline(always)]
+    fn count(&self) -> bool {
+        let n = self.countdown.get();
+        if n > 1 {
+            self.countdown.set(n - 1);
+            return false;
+        }
+        n == 1
+    }
+
+    /// The unit currently installed, if any.
+    pub fn unit(&self) -> Option<&'static UnitState> {
+        self.unit.get()
+    }
+
+    /// How often the body was compiled.
+    pub fn compilations(&self) -> u32 {
+        self.recompiles.get()
+    }
+}
+
+/// The validity record of one compiled unit. Compiled code embeds its
+/// address and tests `valid` before taking any speculative path.
+#[repr(C)]
+pub struct UnitState {
+    /// 1 while every lookup the unit inlined still holds; 0 afterwards.
+    pub valid: Cell<u64>,
+    /// The body the unit was compiled from.
+    pub body: &'static AstBody,
+    /// The method (or block) the body belongs to.
+    pub method: &'static MethodData,
+    /// State of the chains the code was compiled from ([`fingerprint`]).
+    pub fingerprint: u64,
+    /// Bytes of machine code.
+    pub code_bytes: Cell<usize>,
+}
+
+/// Offset of [`UnitState::valid`] (0: compiled code loads the word at the
+/// embedded address).
+pub const UNIT_VALID_OFFSET: i32 = std::mem::offset_of!(UnitState, valid) as i32;
+
+/// What a compilation delivers.
+pub struct Compiled {
+    /// The machine code's entry.
+    pub entry: BodyFn,
+    /// Its validity record (leaked: compiled code embeds its address).
+    pub unit: &'static UnitState,
+    /// Selectors whose lookups the code inlined: a change to a method with
+    /// one of them invalidates the unit.
+    pub depends_on: Vec<crate::symbols::SymbolId>,
+}
+
+/// The compiled tier, as the runtime sees it.
+pub trait Tier {
+    /// Compiles `body` of `m`; None when the tier declines (the body then
+    /// stays interpreted). Errors are VM bugs of the tier, reported by it.
+    fn compile(
+        &self,
+        vm: &mut Vm,
+        m: &'static MethodData,
+        body: &'static AstBody,
+    ) -> Option<Compiled>;
+}
+
+/// The VM state compiled code accesses directly, at fixed offsets.
+#[repr(C)]
+pub struct TierVm {
+    /// How many more SOM activations may start (see
+    /// [`crate::vm::MAX_ACTIVATION_DEPTH`]); inlined activations count too.
+    pub activations_left: usize,
+    /// Lowest native stack address activations may reach.
+    pub native_stack_limit: usize,
+}
+
+/// Offsets and constants of the object layout that compiled code embeds.
+pub mod layout {
+    use crate::interpreter::Frame;
+    use crate::object::{Header, Kind, Shape};
+
+    /// Offset of the shape word in an object header.
+    pub const HEADER_SHAPE: i32 = std::mem::offset_of!(Header, shape) as i32;
+    /// Offset of the meta word (kind in the low byte, length in the high 32 bits).
+    pub const HEADER_META: i32 = std::mem::offset_of!(Header, meta) as i32;
+    /// Offset of the first body word.
+    pub const BODY: i32 = crate::object::HEADER_SIZE as i32;
+    /// Offset of the class in a [`Shape`].
+    pub const SHAPE_CLASS: i32 = std::mem::offset_of!(Shape, class) as i32;
+    /// Kind byte of plain objects.
+    pub const KIND_OBJECT: i64 = Kind::Object as i64;
+    /// Kind byte of Arrays.
+    pub const KIND_ARRAY: i64 = Kind::Array as i64;
+    /// Shift of the length in the meta word.
+    pub const META_LEN_SHIFT: i64 = 32;
+    /// Tag bit of small integers.
+    pub const SMALL_TAG: i64 = 1;
+    /// Offsets in a [`Frame`].
+    pub const FRAME_RECEIVER: i32 = std::mem::offset_of!(Frame, receiver) as i32;
+    /// See [`FRAME_RECEIVER`].
+    pub const FRAME_SLOTS: i32 = std::mem::offset_of!(Frame, slots) as i32;
+    /// See [`FRAME_RECEIVER`].
+    pub const FRAME_CTX: i32 = std::mem::offset_of!(Frame, ctx) as i32;
+    /// See [`FRAME_RECEIVER`].
+    pub const FRAME_CLOSURE: i32 = std::mem::offset_of!(Frame, closure) as i32;
+    /// See [`FRAME_RECEIVER`].
+    pub const FRAME_METHOD: i32 = std::mem::offset_of!(Frame, method) as i32;
+    /// See [`FRAME_RECEIVER`].
+    pub const FRAME_PARENT: i32 = std::mem::offset_of!(Frame, parent) as i32;
+    /// Size of a [`Frame`].
+    pub const FRAME_SIZE: u32 = std::mem::size_of::<Frame>() as u32;
+    /// Offset of `activations_left` in [`super::TierVm`].
+    pub const VM_ACTIVATIONS_LEFT: i32 =
+        std::mem::offset_of!(super::TierVm, activations_left) as i32;
+}
+
+/// A summary of the state of every chain in `body` (outside nested block
+/// bodies): it changes whenever one of them gains or loses an entry or goes
+/// generic, which is when eager mode recompiles.
+pub fn fingerprint(body: &AstBody) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    body.body.for_each_unit_node(&mut |n| {
+        let (len, generic) = match n.as_send() {
+            Some(s) => {
+                let p =
+                    s.perform.entries().len() as u64 + ((s.reflect.entries().len() as u64) << 8);
+                (s.chain.chain_len() as u64 + (p << 4), s.chain.is_generic())
+            }
+            None => return,
+        };
+        h = (h ^ (len << 1 | generic as u64)).wrapping_mul(0x100_0000_01b3);
+    });
+    h
+}
+
+impl Node {
+    /// Calls `f` on this node and every node below it that runs in the same
+    /// activation (the bodies of block literals are other units).
+    pub fn for_each_unit_node(&self, f: &mut dyn FnMut(&Node)) {
+        f(self);
+        self.for_each_child(&mut |c| c.for_each_unit_node(f));
+    }
+}
+
+// ----- tiering ----------------------------------------------------------------
+
+/// Runs `body` of `m` in the activation `frame`: its compiled code if it has
+/// some, else the interpreter (compiling first once the body is hot).
+#[inline(always)]
+pub(crate) fn run_body(
+    vm: &mut Vm,
+    m: &'static MethodData,
+    body: &'static AstBody,
+    frame: &Frame,
+) -> VmResult {
+    if let Some(code) = body.tier.entry() {
+        if vm.jit_mode == JitMode::Eager && !eager_current(body) {
+            return recompile_and_run(vm, m, body, frame);
+        }
+        return call_compiled(code, vm, frame);
+    }
+    if body.tier.count() {
+        return tier_up(vm, m, body, frame);
+    }
+    crate::interpreter::eval_body(&body.body, vm, frame)
+}
+
+#[inline(always)]
+fn call_compiled(code: BodyFn, vm: &mut Vm, frame: &Frame) -> VmResult {
+    // SAFETY: `code` was compiled for this body by the tier, which
+    // guarantees the BodyFn contract: it reads the frame and the VM only
+    // through their documented layouts and entry points.
+    unsafe { code(vm, frame) }.into_result()
+}
+
+fn eager_current(body: &AstBody) -> bool {
+    body.tier
+        .unit()
+        .is_none_or(|u| u.fingerprint == fingerprint(body))
+}
+
+#[cold]
+#[inline(never)]
+fn recompile_and_run(
+    vm: &mut Vm,
+    m: &'static MethodData,
+    body: &'static AstBody,
+    frame: &Frame,
+) -> VmResult {
+    if body.tier.recompiles.get() >= MAX_RECOMPILES {
+        // Keeps running the code it has: the chains keep changing.
+        let u = body.tier.unit().expect("a unit");
+        let entry = body.tier.entry().expect("an entry");
+        if u.fingerprint != fingerprint(body) {
+            return call_compiled(entry, vm, frame);
+        }
+    }
+    invalidate_unit(body, "chains changed");
+    tier_up(vm, m, body, frame)
+}
+
+/// Compiles a hot body and runs it.
+#[cold]
+#[inline(never)]
+fn tier_up(vm: &mut Vm, m: &'static MethodData, body: &'static AstBody, frame: &Frame) -> VmResult {
+    body.tier.countdown.set(0);
+    let tier = match (&vm.tier, vm.jit_mode) {
+        (Some(t), JitMode::On | JitMode::Eager) => t.clone(),
+        _ => return crate::interpreter::eval_body(&body.body, vm, frame),
+    };
+    if vm.jit_mode == JitMode::On && !body.tier.armed.replace(true) {
+        // First invocation: start counting towards the threshold.
+        body.tier.countdown.set(INVOCATION_THRESHOLD - 1);
+        return crate::interpreter::eval_body(&body.body, vm, frame);
+    }
+    if body.tier.recompiles.get() >= MAX_RECOMPILES {
+        return crate::interpreter::eval_body(&body.body, vm, frame);
+    }
+    body.tier.recompiles.set(body.tier.recompiles.get() + 1);
+    let start = std::time::Instant::now();
+    let compiled = tier.compile(vm, m, body);
+    vm.compile_time += start.elapsed();
+    match compiled {
+        Some(c) => {
+            for sel in &c.depends_on {
+                vm.register_dependent(*sel, crate::vm::Dependent::Code(c.unit));
+            }
+            body.tier.unit.set(Some(c.unit));
+            body.tier.entry.set(Some(c.entry));
+            call_compiled(c.entry, vm, frame)
+        }
+        None => crate::interpreter::eval_body(&body.body, vm, frame),
+    }
+}
+
+/// Drops the compiled code of `body` (running activations finish on it,
+/// taking their generic paths); it is compiled again once hot again.
+pub fn invalidate_unit(body: &AstBody, reason: &str) {
+    if let Some(u) = body.tier.unit.take() {
+        u.valid.set(0);
+        body.tier.entry.set(None);
+        // The next invocation re-arms the countdown in the VM's mode.
+        body.tier.countdown.set(1);
+        body.tier.armed.set(false);
+        if crate::trace::jit_enabled() {
+            tracing::trace!(
+                target: "metasom::jit",
+                unit = u.method.source.site,
+                reason,
+                "invalidated"
+            );
+        }
+    }
+}
+
+impl Vm {
+    /// Installs the compiled tier and chooses when it compiles.
+    pub fn set_tier(&mut self, tier: Option<std::rc::Rc<dyn Tier>>, mode: JitMode) {
+        self.tier = tier;
+        self.jit_mode = if self.tier.is_some() {
+            mode
+        } else {
+            JitMode::Off
+        };
+    }
+
+    /// The block of VM state compiled code reads and writes.
+    pub fn tier_vm(&mut self) -> *mut TierVm {
+        &mut self.tier_state
+    }
+
+    /// The constants compiled code compares with.
+    pub fn tier_constants(&self) -> TierConstants {
+        TierConstants {
+            nil: self.nil,
+            true_: self.true_,
+            false_: self.false_,
+            int_shape: self.int_shape,
+            array_shape: self.array_shape,
+            integer_intact: self.integer_intact,
+            array_intact: self.array_intact,
+        }
+    }
+}
+
+/// VM constants a compilation embeds.
+#[derive(Clone, Copy)]
+pub struct TierConstants {
+    /// nil.
+    pub nil: Value,
+    /// true.
+    pub true_: Value,
+    /// false.
+    pub false_: Value,
+    /// The shape of small integers.
+    pub int_shape: *const crate::object::Shape,
+    /// The shape of plain Arrays.
+    pub array_shape: *const crate::object::Shape,
+    /// Integer's arithmetic is the core library's.
+    pub integer_intact: bool,
+    /// Array's `at:`/`at:put:` are the core library's.
+    pub array_intact: bool,
+}
+
+// ----- entry points -----------------------------------------------------------
+
+/// The `extern "C"` functions compiled code calls. Each takes the VM first;
+/// none unwinds (a Rust panic inside would abort at the boundary, so they
+/// call only code that reports failures as [`Unwind`]s).
+pub mod entry {
+    use super::*;
+
+    /// Packs a source position for an entry point argument.
+    pub const fn pack_pos(pos: (u32, u32)) -> u64 {
+        ((pos.0 as u64) << 32) | pos.1 as u64
+    }
+
+    fn unpack_pos(p: u64) -> (u32, u32) {
+        ((p >> 32) as u32, p as u32)
+    }
+
+    /// Makes an inlined activation's materialized frame the innermost one for
+    /// the duration of a call, so backtraces and `printStackTrace` see it.
+    struct Linked {
+        saved: *const Frame,
+    }
+
+    fn link(vm: &mut Vm, frame: *mut Frame) -> Linked {
+        let saved = vm.frame;
+        if !std::ptr::eq(frame, saved) {
+            // SAFETY: compiled code passes a frame it built in its own stack
+            // frame (or the activation's), live for the whole call.
+            unsafe {
+                if (*frame).parent.is_null() {
+                    (*frame).parent = saved;
+                }
+            }
+            vm.frame = frame;
+        }
+        Linked { saved }
+    }
+
+    fn unlink(vm: &mut Vm, l: Linked) {
+        vm.frame = l.saved;
+    }
+
+    /// A send compiled code did not inline: receiver and arguments at
+    /// `argv[0..=argc]`, dispatched through the site's own chains exactly as
+    /// the interpreter's send node would.
+    ///
+    /// # Safety
+    /// `vm` is the running VM, `node` a send node of the compiled body and
+    /// `argv` points to `argc + 1` values.
+    pub unsafe extern "C" fn rt_send(
+        vm: *mut Vm,
+        node: *const SendNode,
+        argv: *const Value,
+        argc: usize,
+    ) -> TierRet {
+        // SAFETY: per the contract above.
+        let (vm, node, values) =
+            unsafe { (&mut *vm, &*node, std::slice::from_raw_parts(argv, argc + 1)) };
+        TierRet::from_result(node.send_values(vm, values))
+    }
+
+    /// Evaluates `node` of the compiled body in the interpreter, in `frame`.
+    ///
+    /// # Safety
+    /// `frame` is the activation's frame or one materialized by compiled
+    /// code, with its slots written back; `node` belongs to that frame's body.
+    pub unsafe extern "C" fn rt_eval_node(
+        vm: *mut Vm,
+        frame: *mut Frame,
+        node: *const Node,
+    ) -> TierRet {
+        // SAFETY: per the contract above.
+        let (vm, node) = unsafe { (&mut *vm, &*node) };
+        let l = link(vm, frame);
+        // SAFETY: as above.
+        let r = node.eval(vm, unsafe { &*frame });
+        unlink(vm, l);
+        TierRet::from_result(r)
+    }
+
+    /// The real send of an inlined conditional whose receiver `cond` is not
+    /// a Boolean.
+    ///
+    /// # Safety
+    /// As for [`rt_eval_node`]; `fallback` belongs to the frame's body.
+    pub unsafe extern "C" fn rt_fallback(
+        vm: *mut Vm,
+        frame: *mut Frame,
+        fallback: *const Fallback,
+        cond: Value,
+    ) -> TierRet {
+        // SAFETY: per the contract above.
+        let (vm, fb) = unsafe { (&mut *vm, &*fallback) };
+        let l = link(vm, frame);
+        // SAFETY: as above.
+        let r = fb.send(vm, unsafe { &*frame }, cond, &[]);
+        unlink(vm, l);
+        TierRet::from_result(r)
+    }
+
+    /// An inlined `whileTrue:` whose condition answered `c`, not a Boolean.
+    ///
+    /// # Safety
+    /// `node` is a loop node of a compiled body.
+    pub unsafe extern "C" fn rt_loop_not_boolean(
+        vm: *mut Vm,
+        node: *const LoopNode,
+        c: Value,
+    ) -> TierRet {
+        // SAFETY: per the contract above.
+        let (vm, node) = unsafe { (&mut *vm, &*node) };
+        TierRet::from_result(node.not_boolean_at(vm, c))
+    }
+
+    /// Runs an inlined counting loop the compiled fast path does not cover
+    /// (limits near the end of the small range, big or Double operands, a
+    /// step that is not positive), with operands already evaluated.
+    ///
+    /// # Safety
+    /// As for [`rt_eval_node`]; `node` belongs to the frame's body.
+    pub unsafe extern "C" fn rt_to_do(
+        vm: *mut Vm,
+        frame: *mut Frame,
+        node: *const ToDoNode,
+        from: Value,
+        to: Value,
+        step: Value,
+    ) -> TierRet {
+        // SAFETY: per the contract above.
+        let (vm, node) = unsafe { (&mut *vm, &*node) };
+        let l = link(vm, frame);
+        // SAFETY: as above.
+        let r = node.run(vm, unsafe { &*frame }, from, to, step);
+        unlink(vm, l);
+        TierRet::from_result(r)
+    }
+
+    /// A field access whose receiver has no such plain field (a class-side
+    /// field, or an error): `value` is ZERO for a read.
+    ///
+    /// # Safety
+    /// `vm` is the running VM.
+    pub unsafe extern "C" fn rt_field(
+        vm: *mut Vm,
+        rcvr: Value,
+        index: usize,
+        pos: u64,
+        value: Value,
+    ) -> TierRet {
+        // SAFETY: per the contract above.
+        let vm = unsafe { &mut *vm };
+        let i = crate::nodes::FieldIndex(index);
+        let r = if value == Value::ZERO {
+            i.read(vm, rcvr)
+        } else {
+            i.write(vm, rcvr, value).map(|()| value)
+        };
+        let r = match r {
+            Ok(v) => Ok(v),
+            Err(e) => crate::interpreter::failed_at(unpack_pos(pos), e, vm),
+        };
+        TierRet::from_result(r)
+    }
+
+    /// A fresh copy of a literal array.
+    ///
+    /// # Safety
+    /// `template` is a literal array template of a compiled body.
+    pub unsafe extern "C" fn rt_literal_array(vm: *mut Vm, template: Value) -> Value {
+        // SAFETY: per the contract above.
+        unsafe { &mut *vm }.copy_literal_array(template)
+    }
+
+    /// Stack overflow at the start of an activation inlined by the send at
+    /// `pos`: that send fails, as it would have failing to activate.
+    ///
+    /// # Safety
+    /// `vm` is the running VM.
+    pub unsafe extern "C" fn rt_stack_overflow(vm: *mut Vm, pos: u64) -> TierRet {
+        // SAFETY: per the contract above.
+        let vm = unsafe { &mut *vm };
+        let e = Err(Unwind::error("stack overflow"));
+        TierRet::from_result(crate::interpreter::sent(unpack_pos(pos), e, vm))
+    }
+
+    /// An unwind (`status`) left a call made in an inlined activation whose
+    /// materialized frame is `frame`: handles it as the activation would
+    /// have ([`crate::interpreter`]'s `unwind_through`), then, if it goes on,
+    /// as the send at `pos` in the enclosing activation that was inlined
+    /// would have. Status 0: the inlined activation answers the value.
+    ///
+    /// # Safety
+    /// As for [`rt_eval_node`].
+    pub unsafe extern "C" fn rt_unwind_inlined(
+        vm: *mut Vm,
+        frame: *mut Frame,
+        status: u64,
+        pos: u64,
+    ) -> TierRet {
+        // SAFETY: per the contract above.
+        let vm = unsafe { &mut *vm };
+        let l = link(vm, frame);
+        // SAFETY: as above.
+        let r =
+            crate::interpreter::unwind_inlined(vm, unsafe { &*frame }, Unwind::from_code(status));
+        unlink(vm, l);
+        let r = crate::interpreter::sent(unpack_pos(pos), r, vm);
+        TierRet::from_result(r)
+    }
+}
