@@ -4,12 +4,15 @@
 //!
 //! - the unit TestSuite (`TestHarness.som`) with SOM's core library and with
 //!   ours: 221 of 221 tests must pass;
-//! - the unit TestSuite again under `--gc-stress`, with both libraries;
+//! - the unit TestSuite again under `--gc-stress`, with both libraries, and
+//!   with the compiled tier forced on (`--jit=eager`), alone and under
+//!   `--gc-stress`;
 //! - the BasicInterpreterTests table (SOM-st/SOM
 //!   `TestSuite/BasicInterpreterTests`), through the public API, again with
 //!   both core libraries;
 //! - every Are-We-Fast-Yet benchmark (`Examples/AreWeFastYet`) runs one
-//!   iteration to a verified result.
+//!   iteration to a verified result, with the tier off, on (the default) and
+//!   eager.
 
 mod common;
 
@@ -94,6 +97,16 @@ needs_som_home! {
     }
 }
 
+needs_som_home! {
+    fn test_suite_with_the_tier_forced_on() {
+        let home = som_home();
+        for flags in [&["--jit=eager"][..], &["--jit=eager", "--gc-stress"]] {
+            run_harness(&home.join("Smalltalk").display().to_string(), &home, flags);
+            run_harness(&our_test_classpath(&home), &home, flags);
+        }
+    }
+}
+
 fn our_test_classpath(home: &Path) -> String {
     format!(
         "{}:{}",
@@ -126,11 +139,15 @@ needs_som_home! {
         let home = som_home();
         let dir = home.join("Examples/AreWeFastYet");
         let mut failures = Vec::new();
-        for (name, inner, dirs) in AWFY {
+        for ((name, inner, dirs), mode) in AWFY
+            .iter()
+            .flat_map(|b| ["--jit=off", "--jit=on", "--jit=eager"].map(|m| (b, m)))
+        {
             let mut cp = vec![dir.join("Core").display().to_string()];
             cp.extend(dirs.iter().map(|d| dir.join(d).display().to_string()));
             cp.push(common::root().join("smalltalk-src/core").display().to_string());
             let out = Command::new(env!("CARGO_BIN_EXE_som"))
+                .arg(mode)
                 .arg("-cp")
                 .arg(cp.join(":"))
                 .arg(dir.join("Harness.som"))
@@ -140,7 +157,7 @@ needs_som_home! {
             let stdout = String::from_utf8_lossy(&out.stdout);
             if !out.status.success() || !stdout.contains(&format!("{name}: iterations=1")) {
                 failures.push(format!(
-                    "{name}: {}\n{stdout}{}",
+                    "{name} ({mode}): {}\n{stdout}{}",
                     out.status,
                     String::from_utf8_lossy(&out.stderr)
                 ));

@@ -140,6 +140,10 @@ struct Options {
     som: PathBuf,
     compare: Option<PathBuf>,
     compare_core: Option<PathBuf>,
+    /// `--jit` mode of our VM (None: its default).
+    jit: Option<String>,
+    /// `--compare-jit`: the other VM is ours in this mode.
+    compare_jit: Option<String>,
     som_home: Option<PathBuf>,
     core: PathBuf,
     runs: u32,
@@ -152,11 +156,14 @@ struct Options {
 
 const USAGE: &str =
     "usage: som-bench [--som PATH] [--som-home DIR] [--core DIR] [--runs N] [--iterations N]
-                 [--warmup N] [--scale F] [--compare VM [--compare-core DIR]] SUITE [BENCHMARK...]
+                 [--warmup N] [--scale F] [--jit MODE] [--compare VM [--compare-core DIR] |
+                 --compare-jit MODE] SUITE [BENCHMARK...]
 
 SUITE is 'classic', 'awfy', 'overhead' (AWFY with and without OMOP enforcement),
 'reflection' or 'omop' (our own benchmarks; no SOM_HOME needed). --scale multiplies every inner-iteration count
-(e.g. 0.1 for a quick smoke run). Defaults: --runs 3 --iterations 5 --warmup 1,
+(e.g. 0.1 for a quick smoke run). --jit off|on|eager runs our VM in that tier
+mode; --compare-jit MODE compares it with itself in another mode (e.g. --jit on
+--compare-jit off: the compiled tier against the interpreter, run by run). Defaults: --runs 3 --iterations 5 --warmup 1,
 --som target/release/som, --core smalltalk-src/core, --som-home $SOM_HOME.";
 
 /// What the command line asks for.
@@ -172,6 +179,8 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
         som: root.join("target/release/som"),
         compare: None,
         compare_core: None,
+        jit: None,
+        compare_jit: None,
         som_home: std::env::var_os("SOM_HOME").map(PathBuf::from),
         core: root.join("smalltalk-src/core"),
         runs: 3,
@@ -192,6 +201,8 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
             "--som" => o.som = PathBuf::from(value(i)?),
             "--compare" => o.compare = Some(PathBuf::from(value(i)?)),
             "--compare-core" => o.compare_core = Some(PathBuf::from(value(i)?)),
+            "--jit" => o.jit = Some(jit_mode(&value(i)?)?),
+            "--compare-jit" => o.compare_jit = Some(jit_mode(&value(i)?)?),
             "--som-home" => o.som_home = Some(PathBuf::from(value(i)?)),
             "--core" => o.core = PathBuf::from(value(i)?),
             "--runs" => o.runs = value(i)?.parse().map_err(|_| "bad --runs")?,
@@ -214,6 +225,13 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
     }
     if o.suite.is_empty() {
         return Err(format!("som-bench: no suite given\n{USAGE}"));
+    }
+    if o.compare_jit.is_some() {
+        if o.compare.is_some() {
+            return Err("som-bench: --compare-jit compares our VM with itself; drop --compare".into());
+        }
+        o.compare = Some(o.som.clone());
+        o.compare_core = Some(o.core.clone());
     }
     if !SUITES.contains(&o.suite.as_str()) {
         return Err(format!(
@@ -266,10 +284,20 @@ fn stats(mut times: Vec<f64>) -> Stats {
     }
 }
 
-/// A VM to run: its binary and the core library to put on its class path.
+/// A `--jit` mode, checked.
+fn jit_mode(m: &str) -> Result<String, String> {
+    match m {
+        "off" | "on" | "eager" => Ok(m.to_string()),
+        other => Err(format!("som-bench: --jit takes off, on or eager, not '{other}'")),
+    }
+}
+
+/// A VM to run: its binary, the core library to put on its class path, and
+/// the tier mode to give it (ours only).
 struct Vm<'a> {
     binary: &'a Path,
     core: &'a Path,
+    jit: Option<&'a str>,
 }
 
 /// Runs one benchmark once; answers the post-warm-up iteration times.
@@ -293,6 +321,7 @@ fn run_once(
     cp.extend(bench.dirs.iter().map(|d| dir.join(d).display().to_string()));
     cp.push(vm.core.display().to_string());
     let out = Command::new(vm.binary)
+        .args(vm.jit.map(|m| format!("--jit={m}")))
         .arg("-cp")
         .arg(cp.join(":"))
         .arg(harness)
@@ -461,6 +490,7 @@ fn main() -> ExitCode {
     let ours = Vm {
         binary: &o.som,
         core: &o.core,
+        jit: o.jit.as_deref(),
     };
     let compare_core = o
         .compare_core
@@ -469,6 +499,7 @@ fn main() -> ExitCode {
     let theirs = o.compare.as_deref().map(|binary| Vm {
         binary,
         core: &compare_core,
+        jit: o.compare_jit.as_deref(),
     });
     let mut failed = 0;
     let mut medians: Vec<(&str, f64)> = Vec::new();

@@ -30,11 +30,18 @@
 
 use std::cell::Cell;
 
-use crate::interpreter::{Frame, Unwind};
-use crate::method::{AstBody, MethodData};
+use crate::interpreter::Frame;
 use crate::nodes::{Fallback, LoopNode, Node, SendNode, ToDoNode};
 use crate::value::Value;
-use crate::vm::{Vm, VmResult};
+use crate::vm::VmResult;
+
+// The runtime types the tier's compiler works with, re-exported so that it
+// depends on this module, the chains it reads (`nodes`, `dispatch`) and the
+// data layer only, never on the VM's internals.
+pub use crate::interpreter::Unwind;
+pub use crate::method::{AstBody, MethodData, MethodKind, Trivial};
+pub use crate::trace::jit_enabled;
+pub use crate::vm::Vm;
 
 /// Invocations of a body before it is compiled with `--jit=on`. Chains must
 /// have seen the receivers of the hot path by then, or the compiled code
@@ -375,7 +382,7 @@ pub fn invalidate_unit(body: &AstBody, reason: &str) {
         // The next invocation re-arms the countdown in the VM's mode.
         body.tier.countdown.set(1);
         body.tier.armed.set(false);
-        if crate::trace::jit_enabled() {
+        if jit_enabled() {
             tracing::trace!(
                 target: "metasom::jit",
                 unit = u.method.source.site,

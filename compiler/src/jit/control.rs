@@ -170,7 +170,7 @@ impl Lowerer<'_> {
         };
         let step = match &n.step {
             Some(s) => self.lower(s),
-            None => self.iconst(som_runtime::Value::small(1).bits() as i64),
+            None => self.iconst(som_runtime::value::Value::small(1).bits() as i64),
         };
         let down = n.kind == ToDoKind::Down;
         // The loop answers its receiver, or what the fallback send answers.

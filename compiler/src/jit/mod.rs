@@ -47,10 +47,10 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{control::ControlPlane, Context};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 
-use som_runtime::method::{AstBody, MethodData};
+use som_runtime::tier::{AstBody, MethodData};
 use som_runtime::nodes::Node;
 use som_runtime::tier::{fingerprint, layout, BodyFn, Compiled, Tier, UnitState};
-use som_runtime::Vm;
+use som_runtime::tier::Vm;
 
 pub use unit::{INLINE_BUDGET, MAX_INLINE_DEPTH};
 
@@ -193,7 +193,7 @@ impl CraneliftTier {
         st.compile_micros += micros;
         st.code_bytes = self.heap.live_bytes();
         self.stats.set(st);
-        if som_runtime::trace::jit_enabled() {
+        if som_runtime::tier::jit_enabled() {
             tracing::trace!(
                 target: "metasom::jit",
                 unit = describe(vm, m),
@@ -246,7 +246,7 @@ impl Tier for CraneliftTier {
             Err(e) => {
                 // A lowering the backend rejects is a VM bug; the body stays
                 // interpreted, so the program still runs correctly.
-                if som_runtime::trace::jit_enabled() {
+                if som_runtime::tier::jit_enabled() {
                     tracing::trace!(target: "metasom::jit", unit = describe(vm, m), error = %e, "declined");
                 }
                 debug_assert!(false, "compiling {}: {e}", describe(vm, m));

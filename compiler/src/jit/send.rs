@@ -20,7 +20,7 @@ use cranelift_codegen::ir::{self, condcodes::IntCC, types::I64, InstBuilder, Sta
 use cranelift_codegen::ir::{BlockArg, StackSlotKind};
 
 use som_runtime::dispatch::Target;
-use som_runtime::method::{AstBody, MethodData, MethodKind, Trivial};
+use som_runtime::tier::{AstBody, MethodData, MethodKind, Trivial};
 use som_runtime::nodes::{Node, SendNode, SpecialOp};
 use som_runtime::object::Shape;
 use som_runtime::tier::layout;
@@ -35,11 +35,17 @@ impl Lowerer<'_> {
             values.push(self.lower(a));
         }
         let done = self.value_block();
-        let generic = self.cold_block();
+        let generic = self.b.create_block();
+        let mut fast = false;
         if let Some(op) = s.special {
-            self.special(op, &values, done, s);
+            fast |= self.special(op, &values, done, s);
         }
-        self.cached_targets(s, &values, done, generic);
+        fast |= self.cached_targets(s, &values, done, generic);
+        if fast {
+            // A miss of the inline cases; when there are none, the call is
+            // the send's only path and stays hot.
+            self.b.set_cold_block(generic);
+        }
         self.b.ins().jump(generic, &[]);
         self.b.seal_block(generic);
         self.b.switch_to_block(generic);
@@ -86,16 +92,17 @@ impl Lowerer<'_> {
     }
 
     /// One guard per chain entry, each to its inlined target; falls through
-    /// (in the current block) when none matches.
+    /// (in the current block) when none matches. Answers whether it emitted
+    /// any.
     fn cached_targets(
         &mut self,
         s: &'static SendNode,
         values: &[ir::Value],
         done: ir::Block,
         generic: ir::Block,
-    ) {
+    ) -> bool {
         if s.chain.is_generic() {
-            return;
+            return false;
         }
         let entries: Vec<_> = s
             .chain
@@ -104,7 +111,7 @@ impl Lowerer<'_> {
             .filter(|e| self.inlinable_target(e.target, values.len() - 1))
             .collect();
         if entries.is_empty() {
-            return;
+            return false;
         }
         self.depends_on.push(s.selector);
         self.guard_valid(generic);
@@ -124,6 +131,7 @@ impl Lowerer<'_> {
             self.inline_target(s, m, e.shape, values, done, generic);
             self.b.switch_to_block(next);
         }
+        true
     }
 
     /// Whether `t` is inlined at a site with `argc` arguments.
@@ -141,6 +149,7 @@ impl Lowerer<'_> {
                 | Trivial::Getter(_)
                 | Trivial::Setter(_)
                 | Trivial::Identity
+                | Trivial::TextEquals
                 | Trivial::ClassOf,
             ) => true,
             _ => self.inlinable_method(m).is_some(),
@@ -203,6 +212,16 @@ impl Lowerer<'_> {
                 let same = self.b.ins().icmp(IntCC::Equal, rcvr, values[1]);
                 self.boolean(same)
             }
+            Some(Trivial::TextEquals) => {
+                // Identical texts (always so for equal Symbols) are equal;
+                // comparing characters is the primitive's job.
+                let same = self.b.create_block();
+                let same_c = self.b.ins().icmp(IntCC::Equal, rcvr, values[1]);
+                self.b.ins().brif(same_c, same, &[], generic, &[]);
+                self.b.seal_block(same);
+                self.b.switch_to_block(same);
+                self.som_const(self.consts.true_)
+            }
             Some(Trivial::ClassOf) => {
                 // SAFETY: shapes are interned and never freed.
                 let class = unsafe { (*shape).class };
@@ -227,12 +246,15 @@ impl Lowerer<'_> {
                 self.store(values[1], rcvr, layout::BODY + (i * 8) as i32);
                 rcvr
             }
-            _ => {
-                let body = self
-                    .inlinable_method(m)
-                    .expect("checked by inlinable_target");
-                self.inline_method(s, m, body, values)
-            }
+            _ => match self.inlinable_method(m) {
+                Some(body) => self.inline_method(s, m, body, values),
+                None => {
+                    // Earlier entries of this chain used up the budget: the
+                    // call is the generic path's.
+                    self.b.ins().jump(generic, &[]);
+                    return;
+                }
+            },
         };
         self.jump_with(done, v);
     }
@@ -331,14 +353,15 @@ impl Lowerer<'_> {
     // ----- special selectors ---------------------------------------------------
 
     /// The inline cases of a special selector: jumps to `done` when they
-    /// apply, else continues in the current block.
+    /// apply, else continues in the current block. Answers whether there
+    /// are any.
     fn special(
         &mut self,
         op: SpecialOp,
         values: &[ir::Value],
         done: ir::Block,
         s: &'static SendNode,
-    ) {
+    ) -> bool {
         let applies = match (op, values.len()) {
             (SpecialOp::At, 2) | (SpecialOp::AtPut, 3) => self.consts.array_intact,
             (
@@ -357,7 +380,7 @@ impl Lowerer<'_> {
             _ => false,
         };
         if !applies {
-            return;
+            return false;
         }
         // The inline case is a lookup result taken on trust (the core
         // library's method): it holds only while the unit is valid.
@@ -393,6 +416,7 @@ impl Lowerer<'_> {
         self.b.ins().jump(cont, &[]);
         self.b.seal_block(cont);
         self.b.switch_to_block(cont);
+        true
     }
 
     fn small_integer_op(&mut self, op: SpecialOp, a: ir::Value, b: ir::Value, done: ir::Block) {

@@ -11,7 +11,7 @@
 //!   write them (the interpreter evaluating a node, a control-flow fallback),
 //!   they are written to the activation's frame and read back afterwards;
 //! - an inlined activation has no frame until a cold path needs one: then
-//!   its [`Frame`](som_runtime::interpreter::Frame) is built in a stack slot,
+//!   its runtime `Frame` is built in a stack slot,
 //!   so the runtime sees it as if it had been activated;
 //! - a call's non-zero status goes to the unwind block of the innermost
 //!   scope, which handles it as that activation would (backtrace line,
@@ -24,11 +24,11 @@ use cranelift_codegen::ir::{
 };
 use cranelift_frontend::{FunctionBuilder, Variable};
 
-use som_runtime::method::MethodData;
+use som_runtime::tier::MethodData;
 use som_runtime::nodes::Node;
 use som_runtime::symbols::SymbolId;
 use som_runtime::tier::{layout, TierConstants, UnitState};
-use som_runtime::Unwind;
+use som_runtime::tier::Unwind;
 
 use super::entry::{Entry, EntrySigs};
 
@@ -121,7 +121,7 @@ impl<'a> Lowerer<'a> {
         self.addr("pos", p)
     }
 
-    pub fn som_const(&mut self, v: som_runtime::Value) -> ir::Value {
+    pub fn som_const(&mut self, v: som_runtime::value::Value) -> ir::Value {
         if v.is_ptr() {
             return self.addr("object", v.bits() as i64);
         }

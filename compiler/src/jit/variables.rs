@@ -16,7 +16,7 @@ use super::entry::Entry;
 use super::unit::Lowerer;
 
 impl Lowerer<'_> {
-    pub(crate) fn lower_literal_array(&mut self, template: som_runtime::Value) -> ir::Value {
+    pub(crate) fn lower_literal_array(&mut self, template: som_runtime::value::Value) -> ir::Value {
         let vm = self.vm;
         let t = self.som_const(template);
         self.call(Entry::LiteralArray, &[vm, t])[0]

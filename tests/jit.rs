@@ -1,0 +1,161 @@
+//! The compiled tier seen through the `som` binary: what it compiles
+//! (`--print-ir` listings), what it reports (`--trace jit`) and its flags.
+//! That compiled code computes what the interpreter computes is the job of
+//! the language tests, which run every program with the tier off and eager.
+
+use std::process::{Command, Output};
+
+const SOM: &str = env!("CARGO_BIN_EXE_som");
+
+fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs a reflection benchmark under the harness with extra flags.
+fn run_benchmark(name: &str, flags: &[&str]) -> Output {
+    Command::new(SOM)
+        .current_dir(root())
+        .args(flags)
+        .args([
+            "-cp",
+            "smalltalk-src/core:benchmarks/reflection",
+            "benchmarks/harness/Harness.som",
+            name,
+            "3",
+            "5",
+        ])
+        .output()
+        .expect("som runs")
+}
+
+/// The listings `--print-ir` printed, one per compilation.
+fn listings(stderr: &str) -> Vec<String> {
+    stderr
+        .split("; unit ")
+        .skip(1)
+        .map(|s| format!("; unit {s}"))
+        .collect()
+}
+
+/// The CLIF blocks of a listing that are not cold, as (header, body).
+fn hot_blocks(listing: &str) -> Vec<(String, String)> {
+    let clif = listing
+        .split("; optimized CLIF")
+        .nth(1)
+        .and_then(|s| s.split("; machine code").next())
+        .expect("a CLIF section");
+    let mut blocks = Vec::new();
+    let mut cur: Option<(String, String)> = None;
+    for line in clif.lines() {
+        if line.starts_with("block") {
+            if let Some(b) = cur.take() {
+                blocks.push(b);
+            }
+            cur = Some((line.to_string(), String::new()));
+        } else if let Some((_, body)) = cur.as_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    blocks.extend(cur);
+    blocks.retain(|(h, _)| !h.contains(" cold"));
+    blocks
+}
+
+#[test]
+fn direct_and_indirect_add_loops_compile_to_hot_code_without_calls() {
+    for bench in ["DirectAdd", "IndirectAdd"] {
+        let out = run_benchmark(
+            bench,
+            &["--jit=eager", "--print-ir=AddBenchmark>>#benchmark"],
+        );
+        assert!(out.status.success(), "{bench}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let all = listings(&err);
+        let last = all.last().expect("the benchmark loop was compiled");
+        assert!(
+            last.contains("inlined") || last.contains("block"),
+            "{bench}: {last}"
+        );
+        let hot = hot_blocks(last);
+        assert!(!hot.is_empty(), "{bench}: no hot code in\n{last}");
+        for (header, body) in &hot {
+            assert!(
+                !body.contains("call"),
+                "{bench}: hot block {header} calls the runtime:\n{body}\nin\n{last}"
+            );
+        }
+        // The loop is there: a back edge to a block that compares the counter.
+        assert!(
+            last.contains("icmp sle"),
+            "{bench}: no counting loop:\n{last}"
+        );
+    }
+}
+
+#[test]
+fn listings_are_normalized_so_two_runs_print_the_same() {
+    let a = run_benchmark(
+        "DirectAdd",
+        &["--jit=eager", "--print-ir=Calculator>>#inc:"],
+    );
+    let b = run_benchmark(
+        "DirectAdd",
+        &["--jit=eager", "--print-ir=Calculator>>#inc:"],
+    );
+    let (la, lb) = (
+        listings(&String::from_utf8_lossy(&a.stderr)),
+        listings(&String::from_utf8_lossy(&b.stderr)),
+    );
+    assert!(!la.is_empty());
+    assert_eq!(la, lb);
+    assert!(la[0].contains("; machine code"));
+    // Embedded addresses appear by kind, never as numbers.
+    assert!(la.iter().any(|l| l.contains("unit#0")), "{}", la[0]);
+    assert!(!la[0].contains("0x7f"), "{}", la[0]);
+}
+
+#[test]
+fn trace_jit_reports_compilations_and_invalidations() {
+    let out = Command::new(SOM)
+        .current_dir(root())
+        .args([
+            "--jit=eager",
+            "--trace",
+            "jit",
+            "tests/lang/tier/TierRedefineInlined.som",
+        ])
+        .output()
+        .expect("som runs");
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("metasom::jit"), "{err}");
+    assert!(
+        err.contains("compiled unit=\"TierRedefineInlined>>#sum:redefineAt:\""),
+        "{err}"
+    );
+    assert!(err.contains("invalidated"), "{err}");
+    assert!(err.contains("reason=\"method changed\""), "{err}");
+}
+
+#[test]
+fn jit_mode_is_checked() {
+    let out = Command::new(SOM)
+        .args(["--jit=sometimes", "x.som"])
+        .output()
+        .expect("som runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--jit takes off, on or eager"));
+}
+
+#[test]
+fn the_tier_is_on_by_default_and_off_when_asked() {
+    let on = run_benchmark("DirectAdd", &["--trace", "jit"]);
+    assert!(String::from_utf8_lossy(&on.stderr).contains("compiled unit"));
+    let off = run_benchmark("DirectAdd", &["--jit=off", "--trace", "jit"]);
+    assert!(!String::from_utf8_lossy(&off.stderr).contains("compiled unit"));
+    assert_eq!(
+        String::from_utf8_lossy(&on.stdout).lines().count(),
+        String::from_utf8_lossy(&off.stdout).lines().count()
+    );
+}
