@@ -63,8 +63,15 @@ fn hot_blocks(listing: &str) -> Vec<(String, String)> {
 }
 
 #[test]
-fn direct_and_indirect_add_loops_compile_to_hot_code_without_calls() {
-    for bench in ["DirectAdd", "IndirectAdd"] {
+fn the_six_reflection_loops_compile_to_hot_code_without_calls() {
+    for bench in [
+        "DirectAdd",
+        "IndirectAdd",
+        "PerformAdd",
+        "DnuAdd",
+        "DnuPerformAdd",
+        "ProxyAdd",
+    ] {
         let out = run_benchmark(
             bench,
             &["--jit=eager", "--print-ir=AddBenchmark>>#benchmark"],

@@ -168,7 +168,7 @@ mode; --compare-jit MODE compares it with itself in another mode (e.g. --jit on
 
 /// What the command line asks for.
 enum Cli {
-    Run(Options),
+    Run(Box<Options>),
     /// `--help`: print the usage on stdout and succeed.
     Help,
 }
@@ -228,7 +228,9 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
     }
     if o.compare_jit.is_some() {
         if o.compare.is_some() {
-            return Err("som-bench: --compare-jit compares our VM with itself; drop --compare".into());
+            return Err(
+                "som-bench: --compare-jit compares our VM with itself; drop --compare".into(),
+            );
         }
         o.compare = Some(o.som.clone());
         o.compare_core = Some(o.core.clone());
@@ -249,7 +251,7 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
     if !(o.inner_scale.is_finite() && o.inner_scale > 0.0) {
         return Err("som-bench: --scale must be a positive number".into());
     }
-    Ok(Cli::Run(o))
+    Ok(Cli::Run(Box::new(o)))
 }
 
 /// Statistics of one benchmark's iteration times (microseconds).
@@ -288,7 +290,9 @@ fn stats(mut times: Vec<f64>) -> Stats {
 fn jit_mode(m: &str) -> Result<String, String> {
     match m {
         "off" | "on" | "eager" => Ok(m.to_string()),
-        other => Err(format!("som-bench: --jit takes off, on or eager, not '{other}'")),
+        other => Err(format!(
+            "som-bench: --jit takes off, on or eager, not '{other}'"
+        )),
     }
 }
 

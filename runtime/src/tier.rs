@@ -409,6 +409,13 @@ impl Vm {
         &mut self.tier_state
     }
 
+    /// The address of the flag that says whether execution is enforced
+    /// (OMOP). Compiled code reads it where the interpreter would; the Vm
+    /// stays in place while SOM code runs.
+    pub fn tier_enforced_flag(&self) -> *const bool {
+        &self.omop.enforced
+    }
+
     /// The constants compiled code compares with.
     pub fn tier_constants(&self) -> TierConstants {
         TierConstants {
@@ -417,6 +424,7 @@ impl Vm {
             false_: self.false_,
             int_shape: self.int_shape,
             array_shape: self.array_shape,
+            array_class: self.classes.array,
             integer_intact: self.integer_intact,
             array_intact: self.array_intact,
         }
@@ -436,6 +444,8 @@ pub struct TierConstants {
     pub int_shape: *const crate::object::Shape,
     /// The shape of plain Arrays.
     pub array_shape: *const crate::object::Shape,
+    /// The class Array.
+    pub array_class: Value,
     /// Integer's arithmetic is the core library's.
     pub integer_intact: bool,
     /// Array's `at:`/`at:put:` are the core library's.
@@ -604,6 +614,17 @@ pub mod entry {
             Err(e) => crate::interpreter::failed_at(unpack_pos(pos), e, vm),
         };
         TierRet::from_result(r)
+    }
+
+    /// A new Array of the `n` values at `argv` (an Array compiled code kept
+    /// out of the heap, escaping).
+    ///
+    /// # Safety
+    /// `argv` points to `n` values.
+    pub unsafe extern "C" fn rt_new_array(vm: *mut Vm, argv: *const Value, n: usize) -> Value {
+        // SAFETY: per the contract above.
+        let (vm, values) = unsafe { (&mut *vm, std::slice::from_raw_parts(argv, n)) };
+        vm.new_array_from(values)
     }
 
     /// A fresh copy of a literal array.

@@ -30,9 +30,12 @@ pub(crate) enum Entry {
     StackOverflow,
     /// `rt_unwind_inlined(vm, frame, status, pos) -> (status, value)`
     UnwindInlined,
+    /// `rt_new_array(vm, argv, n) -> value`
+    NewArray,
 }
 
-const ALL: [Entry; 9] = [
+const ALL: [Entry; 10] = [
+    Entry::NewArray,
     Entry::Send,
     Entry::EvalNode,
     Entry::Fallback,
@@ -57,6 +60,7 @@ impl Entry {
             Entry::LiteralArray => rt::rt_literal_array as *const () as usize,
             Entry::StackOverflow => rt::rt_stack_overflow as *const () as usize,
             Entry::UnwindInlined => rt::rt_unwind_inlined as *const () as usize,
+            Entry::NewArray => rt::rt_new_array as *const () as usize,
         }
     }
 
@@ -72,6 +76,7 @@ impl Entry {
             Entry::LiteralArray => "rt_literal_array",
             Entry::StackOverflow => "rt_stack_overflow",
             Entry::UnwindInlined => "rt_unwind_inlined",
+            Entry::NewArray => "rt_new_array",
         }
     }
 
@@ -92,6 +97,7 @@ impl Entry {
             Entry::LiteralArray => (2, 1),
             Entry::StackOverflow => (2, 2),
             Entry::UnwindInlined => (4, 2),
+            Entry::NewArray => (3, 1),
         }
     }
 }

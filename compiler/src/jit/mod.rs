@@ -47,10 +47,10 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{control::ControlPlane, Context};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 
-use som_runtime::tier::{AstBody, MethodData};
 use som_runtime::nodes::Node;
-use som_runtime::tier::{fingerprint, layout, BodyFn, Compiled, Tier, UnitState};
 use som_runtime::tier::Vm;
+use som_runtime::tier::{fingerprint, layout, BodyFn, Compiled, Tier, UnitState};
+use som_runtime::tier::{AstBody, MethodData};
 
 pub use unit::{INLINE_BUDGET, MAX_INLINE_DEPTH};
 
@@ -140,6 +140,10 @@ impl CraneliftTier {
             fingerprint: fingerprint(body),
             code_bytes: Cell::new(0),
         }));
+        let consts = vm.tier_constants();
+        let tier_vm = vm.tier_vm() as i64;
+        let enforced_flag = vm.tier_enforced_flag() as i64;
+        let dnu_selector = vm.well_known.dnu;
         let mut ctx = Context::new();
         ctx.func.signature = self.body_signature();
         ctx.func.name = UserFuncName::user(0, 0);
@@ -148,21 +152,25 @@ impl CraneliftTier {
         let mut lw = Lowerer {
             b,
             vm: ir::Value::from_u32(0),
-            consts: vm.tier_constants(),
+            consts,
             unit,
-            tier_vm: vm.tier_vm() as i64,
+            tier_vm,
             scopes: Vec::new(),
             depends_on: Vec::new(),
             budget: INLINE_BUDGET,
             sigs: EntrySigs::new(self.isa.default_call_conv()),
             inlined: Vec::new(),
             embedded: Default::default(),
+            syms: &vm.symbols,
+            dnu_selector,
+            enforced_flag,
         };
         lw.lower_unit(m, body);
         let (depends_on, inlined) = (std::mem::take(&mut lw.depends_on), lw.inlined.len());
         let embedded = std::mem::take(&mut lw.embedded);
         lw.b.seal_all_blocks();
         lw.b.finalize(self.isa.frontend_config());
+        propagate_cold(&mut ctx.func);
         let clif_insts = ctx.func.dfg.num_insts();
         if self.wants_listing(vm, m) {
             ctx.set_disasm(true);
@@ -217,6 +225,34 @@ impl CraneliftTier {
 
     fn wants_listing(&self, vm: &Vm, m: &MethodData) -> bool {
         self.print_ir.as_deref() == Some(describe(vm, m).as_str())
+    }
+}
+
+/// Marks cold every block reached only from cold blocks: Cranelift's cold
+/// mark is not transitive, and a slow path is often several blocks (a call,
+/// its status test, the rest of the generic operation).
+fn propagate_cold(func: &mut ir::Function) {
+    let cfg = cranelift_codegen::flowgraph::ControlFlowGraph::with_function(func);
+    let entry = func.layout.entry_block();
+    loop {
+        let mut changed = false;
+        let blocks: Vec<ir::Block> = func.layout.blocks().collect();
+        for blk in blocks {
+            if Some(blk) == entry || func.layout.is_cold(blk) {
+                continue;
+            }
+            let mut preds = cfg.pred_iter(blk).peekable();
+            if preds.peek().is_none() {
+                continue;
+            }
+            if preds.all(|p| func.layout.is_cold(p.block)) {
+                func.layout.set_cold(blk);
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
     }
 }
 
@@ -284,6 +320,7 @@ impl Lowerer<'_> {
         self.scopes.push(Scope {
             method: m,
             receiver,
+            bindings: vec![unit::Binding::Plain; body.num_slots],
             slots,
             frame: FrameRef::Real {
                 frame,

@@ -20,27 +20,67 @@ use cranelift_codegen::ir::{self, condcodes::IntCC, types::I64, InstBuilder, Sta
 use cranelift_codegen::ir::{BlockArg, StackSlotKind};
 
 use som_runtime::dispatch::Target;
-use som_runtime::tier::{AstBody, MethodData, MethodKind, Trivial};
 use som_runtime::nodes::{Node, SendNode, SpecialOp};
+use som_runtime::nodes::{PerformEntry, PerformKind, Reflective};
 use som_runtime::object::Shape;
 use som_runtime::tier::layout;
+use som_runtime::tier::{AstBody, MethodData, MethodKind, Trivial};
+use som_runtime::value::Value;
 
 use super::entry::Entry;
-use super::unit::{Lowerer, Scope, Slots, MAX_INLINE_DEPTH};
+use super::unit::{Binding, Lowerer, Scope, Slots, MAX_INLINE_DEPTH};
+
+/// An argument as the lowering holds it.
+#[derive(Clone)]
+pub(crate) enum Arg {
+    /// An ordinary value.
+    Word(ir::Value),
+    /// A constant the lowering knows (a DNU handler's selector).
+    Const(Value),
+    /// An Array never allocated: its elements.
+    Virtual(Vec<ir::Value>),
+    /// `Array with: x` not sent yet: the send and its receiver and argument.
+    /// Its guard decides between the virtual Array (the fast path) and the
+    /// real send (the generic path).
+    Pending(&'static SendNode, ir::Value, ir::Value),
+}
 
 impl Lowerer<'_> {
     pub(crate) fn lower_send(&mut self, s: &'static SendNode) -> ir::Value {
-        let mut values = vec![self.lower(&s.receiver)];
-        for a in s.args.iter() {
-            values.push(self.lower(a));
+        let rcvr = self.lower(&s.receiver);
+        let mut args = Vec::new();
+        let n = s.args.len();
+        for (i, a) in s.args.iter().enumerate() {
+            if let Some(e) = self.virtual_of(a) {
+                args.push(Arg::Virtual(e));
+            } else if i + 1 == n && self.performs_with_array(s) && self.array_with(a).is_some() {
+                let inner = self.array_with(a).expect("checked");
+                let r = self.lower(&inner.receiver);
+                let x = self.lower(&inner.args[0]);
+                args.push(Arg::Pending(inner, r, x));
+            } else {
+                args.push(Arg::Word(self.lower(a)));
+            }
         }
         let done = self.value_block();
         let generic = self.b.create_block();
         let mut fast = false;
-        if let Some(op) = s.special {
-            fast |= self.special(op, &values, done, s);
+        if let Some(Arg::Pending(inner, r, _)) = args.last().cloned() {
+            // The fast path relies on the Array never being made: on a miss
+            // the generic path sends `with:` and then this send.
+            self.guard_array_with(inner, r, generic);
+            fast = true;
         }
-        fast |= self.cached_targets(s, &values, done, generic);
+        let words: Option<Vec<ir::Value>> = std::iter::once(Some(rcvr))
+            .chain(args.iter().map(|a| match a {
+                Arg::Word(v) => Some(*v),
+                _ => None,
+            }))
+            .collect();
+        if let (Some(op), Some(words)) = (s.special, &words) {
+            fast |= self.special(op, words, done, s);
+        }
+        fast |= self.cached_targets(s, rcvr, &args, done, generic);
         if fast {
             // A miss of the inline cases; when there are none, the call is
             // the send's only path and stays hot.
@@ -49,10 +89,65 @@ impl Lowerer<'_> {
         self.b.ins().jump(generic, &[]);
         self.b.seal_block(generic);
         self.b.switch_to_block(generic);
+        let mut values = vec![rcvr];
+        for a in &args {
+            let v = self.realize(a);
+            values.push(v);
+        }
         let v = self.generic_send(s, &values);
         self.jump_with(done, v);
         self.b.seal_block(done);
         self.enter_value_block(done)
+    }
+
+    /// An argument as an ordinary value: a virtual Array is allocated, a
+    /// pending `with:` sent.
+    pub(crate) fn realize(&mut self, a: &Arg) -> ir::Value {
+        match a {
+            Arg::Word(v) => *v,
+            Arg::Const(c) => self.som_const(*c),
+            Arg::Virtual(e) => self.new_array(e),
+            Arg::Pending(inner, r, x) => self.generic_send(inner, &[*r, *x]),
+        }
+    }
+
+    /// Whether the site has performed with an argument Array.
+    fn performs_with_array(&self, s: &SendNode) -> bool {
+        !s.chain.is_generic()
+            && s.chain.entries().iter().any(|e| {
+                matches!(e.target, Target::Method(m)
+                    if m.reflective == Some(Reflective::Perform(PerformKind { with_array: true, in_superclass: false })))
+            })
+    }
+
+    /// `node` if it is a send of `with:` whose chain knows only
+    /// `Array class>>with:`.
+    fn array_with(&self, node: &'static Node) -> Option<&'static SendNode> {
+        let s = node.as_send()?;
+        if s.args.len() != 1 || s.chain.is_generic() {
+            return None;
+        }
+        let e = s.chain.entries();
+        match e.as_slice() {
+            [one] => match one.target {
+                Target::Method(m) if m.trivial == Some(Trivial::ArrayWith) => Some(s),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Branches to `miss` unless `r` is the class Array, still answering
+    /// `with:` with the core library's primitive.
+    fn guard_array_with(&mut self, inner: &'static SendNode, r: ir::Value, miss: ir::Block) {
+        self.depends_on.push(inner.selector);
+        self.guard_valid(miss);
+        let array = self.som_const(self.consts.array_class);
+        let is = self.b.ins().icmp(IntCC::Equal, r, array);
+        let ok = self.b.create_block();
+        self.b.ins().brif(is, ok, &[], miss, &[]);
+        self.b.seal_block(ok);
+        self.b.switch_to_block(ok);
     }
 
     /// `rt_send` with the evaluated receiver and arguments.
@@ -97,7 +192,8 @@ impl Lowerer<'_> {
     fn cached_targets(
         &mut self,
         s: &'static SendNode,
-        values: &[ir::Value],
+        rcvr: ir::Value,
+        args: &[Arg],
         done: ir::Block,
         generic: ir::Block,
     ) -> bool {
@@ -108,14 +204,15 @@ impl Lowerer<'_> {
             .chain
             .entries()
             .into_iter()
-            .filter(|e| self.inlinable_target(e.target, values.len() - 1))
+            .filter(|e| self.inlinable_target(s, e.target, args))
             .collect();
         if entries.is_empty() {
             return false;
         }
         self.depends_on.push(s.selector);
+        self.depends_on.push(self.dnu_selector);
         self.guard_valid(generic);
-        let shape = self.shape_of(values[0]);
+        let shape = self.shape_of(rcvr);
         for e in entries {
             self.embedded.note(e.shape as u64, "shape");
             let hit = self.b.create_block();
@@ -125,35 +222,228 @@ impl Lowerer<'_> {
             self.b.seal_block(hit);
             self.b.seal_block(next);
             self.b.switch_to_block(hit);
-            let Target::Method(m) = e.target else {
-                unreachable!("only method targets are inlined")
-            };
-            self.inline_target(s, m, e.shape, values, done, generic);
+            self.emit_target(s, s.selector, e.target, e.shape, rcvr, args, done, generic);
             self.b.switch_to_block(next);
         }
         true
     }
 
-    /// Whether `t` is inlined at a site with `argc` arguments.
-    fn inlinable_target(&self, t: Target, argc: usize) -> bool {
-        let Target::Method(m) = t else {
-            return false;
+    /// Whether target `t` of site `s` is inlined for these arguments.
+    fn inlinable_target(&self, s: &SendNode, t: Target, args: &[Arg]) -> bool {
+        let all_words = args
+            .iter()
+            .all(|a| matches!(a, Arg::Word(_) | Arg::Const(_)));
+        match t {
+            Target::Method(m) => {
+                if m.num_args != args.len() {
+                    return false;
+                }
+                match m.reflective {
+                    Some(Reflective::Perform(k)) => self.perform_plan(s, k, args).is_some(),
+                    Some(_) => false,
+                    None => match m.trivial {
+                        Some(
+                            Trivial::Constant(_)
+                            | Trivial::ReturnSelf
+                            | Trivial::Getter(_)
+                            | Trivial::Setter(_)
+                            | Trivial::Identity
+                            | Trivial::TextEquals
+                            | Trivial::ClassOf,
+                        ) => all_words,
+                        _ => self.inlinable_method(m).is_some(),
+                    },
+                }
+            }
+            Target::Dnu(h) => h.num_args == 2 && self.inlinable_method(h).is_some(),
+            Target::Empty => false,
+        }
+    }
+
+    /// For a `perform:` site: the performed entry and its arguments, when
+    /// the selector is a constant the site's perform chain knows and the
+    /// arguments are known (on the stack, or a virtual Array).
+    fn perform_plan(
+        &self,
+        s: &SendNode,
+        k: PerformKind,
+        args: &[Arg],
+    ) -> Option<(&'static PerformEntry, Vec<Arg>)> {
+        if k.in_superclass || s.perform.is_generic() {
+            return None;
+        }
+        let sel = self.const_of(&s.args[0])?;
+        let entry = s
+            .perform
+            .entries()
+            .into_iter()
+            .find(|e| e.selector_value == sel && e.lookup_class == Value::ZERO)?;
+        let performed: Vec<Arg> = if k.with_array {
+            match args.get(1)? {
+                Arg::Virtual(e) => e.iter().map(|v| Arg::Word(*v)).collect(),
+                Arg::Pending(_, _, x) => vec![Arg::Word(*x)],
+                _ => return None,
+            }
+        } else {
+            args[1..].to_vec()
         };
-        if m.num_args != argc || m.reflective.is_some() {
-            return false;
+        (performed.len() == entry.arity).then_some((entry, performed))
+    }
+
+    /// Emits target `t` of a send of `selector` (reached for receivers of
+    /// `shape`) and jumps to `done` with its result.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site per kind of target, all alike"
+    )]
+    fn emit_target(
+        &mut self,
+        s: &'static SendNode,
+        selector: som_runtime::symbols::SymbolId,
+        t: Target,
+        shape: *const Shape,
+        rcvr: ir::Value,
+        args: &[Arg],
+        done: ir::Block,
+        generic: ir::Block,
+    ) {
+        let v = match t {
+            Target::Method(m) => match m.reflective {
+                Some(Reflective::Perform(k)) => {
+                    let (entry, performed) = self
+                        .perform_plan(s, k, args)
+                        .expect("checked by inlinable_target");
+                    self.perform_entry(s, entry, shape, rcvr, &performed, done, generic);
+                    return;
+                }
+                _ => match self.trivial(m, shape, rcvr, args, generic) {
+                    Some(v) => v,
+                    None => match self.inlinable_method(m) {
+                        Some(body) => self.inline_method(s, m, body, rcvr, args),
+                        None => {
+                            // Earlier entries used up the budget: the call is
+                            // the generic path's.
+                            self.b.ins().jump(generic, &[]);
+                            return;
+                        }
+                    },
+                },
+            },
+            Target::Dnu(h) => match self.inlinable_method(h) {
+                Some(body) => {
+                    let elems: Vec<ir::Value> = args.iter().map(|a| self.realize(a)).collect();
+                    let sel = self.syms.object(selector);
+                    let hargs = [Arg::Const(sel), Arg::Virtual(elems)];
+                    self.inline_method(s, h, body, rcvr, &hargs)
+                }
+                None => {
+                    self.b.ins().jump(generic, &[]);
+                    return;
+                }
+            },
+            Target::Empty => unreachable!("empty entries are never cached"),
+        };
+        self.jump_with(done, v);
+    }
+
+    /// A performed entry: the receiver's shape is known (`shape`), so its
+    /// target in the entry's chain is known too, with no further guard.
+    #[allow(clippy::too_many_arguments, reason = "the send's state, passed on")]
+    fn perform_entry(
+        &mut self,
+        s: &'static SendNode,
+        entry: &'static PerformEntry,
+        shape: *const Shape,
+        rcvr: ir::Value,
+        performed: &[Arg],
+        done: ir::Block,
+        generic: ir::Block,
+    ) {
+        let Some(t) = entry
+            .chain
+            .entries()
+            .into_iter()
+            .find(|e| std::ptr::eq(e.shape, shape))
+            .map(|e| e.target)
+        else {
+            self.b.ins().jump(generic, &[]);
+            return;
+        };
+        if !self.inlinable_target(s, t, performed)
+            || matches!(t, Target::Method(m) if m.reflective.is_some())
+        {
+            self.b.ins().jump(generic, &[]);
+            return;
         }
-        match m.trivial {
-            Some(
-                Trivial::Constant(_)
-                | Trivial::ReturnSelf
-                | Trivial::Getter(_)
-                | Trivial::Setter(_)
-                | Trivial::Identity
-                | Trivial::TextEquals
-                | Trivial::ClassOf,
-            ) => true,
-            _ => self.inlinable_method(m).is_some(),
-        }
+        // Performing in enforced execution is an enforced send: only the
+        // base level takes the fast path.
+        let flag = self.addr("vm", self.enforced_flag);
+        let enforced = self.b.ins().uload8(I64, super::unit::mem(), flag, 0);
+        let base = self.b.create_block();
+        self.b.ins().brif(enforced, generic, &[], base, &[]);
+        self.b.seal_block(base);
+        self.b.switch_to_block(base);
+        self.depends_on.push(entry.selector);
+        self.emit_target(s, entry.selector, t, shape, rcvr, performed, done, generic);
+    }
+
+    /// A trivial method's work, inline; None for other methods.
+    fn trivial(
+        &mut self,
+        m: &'static MethodData,
+        shape: *const Shape,
+        rcvr: ir::Value,
+        args: &[Arg],
+        generic: ir::Block,
+    ) -> Option<ir::Value> {
+        let t = m.trivial?;
+        let word = |a: Option<&Arg>, me: &mut Self| a.map(|a| me.realize(a));
+        Some(match t {
+            Trivial::Constant(c) => self.som_const(c),
+            Trivial::ReturnSelf => rcvr,
+            Trivial::Identity => {
+                let arg = word(args.first(), self)?;
+                let same = self.b.ins().icmp(IntCC::Equal, rcvr, arg);
+                self.boolean(same)
+            }
+            Trivial::TextEquals => {
+                // Identical texts (always so for equal Symbols) are equal;
+                // comparing characters is the primitive's job.
+                let arg = word(args.first(), self)?;
+                let same = self.b.create_block();
+                let same_c = self.b.ins().icmp(IntCC::Equal, rcvr, arg);
+                self.b.ins().brif(same_c, same, &[], generic, &[]);
+                self.b.seal_block(same);
+                self.b.switch_to_block(same);
+                self.som_const(self.consts.true_)
+            }
+            Trivial::ClassOf => {
+                // SAFETY: shapes are interned and never freed.
+                let class = unsafe { (*shape).class };
+                self.som_const(class)
+            }
+            Trivial::Getter(i) => {
+                let fast = self.b.create_block();
+                let ptr = self.b.create_block();
+                let meta_ok = self.plain_object_with(rcvr, i, ptr);
+                self.b.ins().brif(meta_ok, fast, &[], generic, &[]);
+                self.b.seal_block(fast);
+                self.b.switch_to_block(fast);
+                self.load(rcvr, layout::BODY + (i * 8) as i32)
+            }
+            Trivial::Setter(i) => {
+                let arg = word(args.first(), self)?;
+                let fast = self.b.create_block();
+                let ptr = self.b.create_block();
+                let meta_ok = self.plain_object_with(rcvr, i, ptr);
+                self.b.ins().brif(meta_ok, fast, &[], generic, &[]);
+                self.b.seal_block(fast);
+                self.b.switch_to_block(fast);
+                self.store(arg, rcvr, layout::BODY + (i * 8) as i32);
+                rcvr
+            }
+            Trivial::ArrayWith | Trivial::Forward { .. } => return None,
+        })
     }
 
     /// The body of `m` if it may be inlined here.
@@ -191,72 +481,6 @@ impl Lowerer<'_> {
             }
         });
         (frameless && size <= self.budget).then_some(body)
-    }
-
-    /// Emits target `m` (reached for receivers of `shape`) and jumps to
-    /// `done` with its result.
-    fn inline_target(
-        &mut self,
-        s: &'static SendNode,
-        m: &'static MethodData,
-        shape: *const Shape,
-        values: &[ir::Value],
-        done: ir::Block,
-        generic: ir::Block,
-    ) {
-        let rcvr = values[0];
-        let v = match m.trivial {
-            Some(Trivial::Constant(c)) => self.som_const(c),
-            Some(Trivial::ReturnSelf) => rcvr,
-            Some(Trivial::Identity) => {
-                let same = self.b.ins().icmp(IntCC::Equal, rcvr, values[1]);
-                self.boolean(same)
-            }
-            Some(Trivial::TextEquals) => {
-                // Identical texts (always so for equal Symbols) are equal;
-                // comparing characters is the primitive's job.
-                let same = self.b.create_block();
-                let same_c = self.b.ins().icmp(IntCC::Equal, rcvr, values[1]);
-                self.b.ins().brif(same_c, same, &[], generic, &[]);
-                self.b.seal_block(same);
-                self.b.switch_to_block(same);
-                self.som_const(self.consts.true_)
-            }
-            Some(Trivial::ClassOf) => {
-                // SAFETY: shapes are interned and never freed.
-                let class = unsafe { (*shape).class };
-                self.som_const(class)
-            }
-            Some(Trivial::Getter(i)) => {
-                let fast = self.b.create_block();
-                let ptr = self.b.create_block();
-                let meta_ok = self.plain_object_with(rcvr, i, ptr);
-                self.b.ins().brif(meta_ok, fast, &[], generic, &[]);
-                self.b.seal_block(fast);
-                self.b.switch_to_block(fast);
-                self.load(rcvr, layout::BODY + (i * 8) as i32)
-            }
-            Some(Trivial::Setter(i)) => {
-                let fast = self.b.create_block();
-                let ptr = self.b.create_block();
-                let meta_ok = self.plain_object_with(rcvr, i, ptr);
-                self.b.ins().brif(meta_ok, fast, &[], generic, &[]);
-                self.b.seal_block(fast);
-                self.b.switch_to_block(fast);
-                self.store(values[1], rcvr, layout::BODY + (i * 8) as i32);
-                rcvr
-            }
-            _ => match self.inlinable_method(m) {
-                Some(body) => self.inline_method(s, m, body, values),
-                None => {
-                    // Earlier entries of this chain used up the budget: the
-                    // call is the generic path's.
-                    self.b.ins().jump(generic, &[]);
-                    return;
-                }
-            },
-        };
-        self.jump_with(done, v);
     }
 
     /// Tests (after the shape guard, so `obj` is a heap object unless the
@@ -299,24 +523,53 @@ impl Lowerer<'_> {
         self.b.ins().select(c, t, f)
     }
 
-    /// Inlines the body of `m` as a new activation; answers its result.
+    /// Inlines the body of `m` as a new activation with receiver `rcvr` and
+    /// `args`; answers its result.
     fn inline_method(
         &mut self,
         s: &'static SendNode,
         m: &'static MethodData,
         body: &'static AstBody,
-        values: &[ir::Value],
+        rcvr: ir::Value,
+        args: &[Arg],
     ) -> ir::Value {
         let mut size = 0;
-        body.body.for_each_unit_node(&mut |_| size += 1);
+        let mut reads = vec![0usize; body.num_slots];
+        let mut written = vec![false; body.num_slots];
+        body.body.for_each_unit_node(&mut |n| {
+            size += 1;
+            match n {
+                Node::LocalRead(i) => reads[i.0] += 1,
+                Node::LocalWrite(i, _) => written[i.0] = true,
+                _ => {}
+            }
+        });
+        // A loop counter is written by its loop, not by a LocalWrite.
+        body.body.for_each_unit_node(&mut |n| {
+            if let Node::ToDo(t) = n {
+                if let Some(c) = t.counter {
+                    written[c.0] = true;
+                }
+            }
+        });
         self.budget = self.budget.saturating_sub(size);
         self.inlined.push(m);
         self.enter_activation(s.pos);
         let vars = self.new_vars(body.num_slots);
-        for (i, var) in vars.iter().enumerate() {
-            if i < m.num_args {
-                self.b.def_var(*var, values[i + 1]);
-            }
+        let mut bindings = vec![Binding::Plain; body.num_slots];
+        for (i, a) in args.iter().enumerate() {
+            let var = vars[i];
+            let binding = match a {
+                Arg::Const(c) if !written[i] => Binding::Const(*c),
+                Arg::Virtual(e) if !written[i] && reads[i] <= 1 => Binding::Virtual(e.clone()),
+                _ => Binding::Plain,
+            };
+            let v = match (&binding, a) {
+                (Binding::Virtual(_), _) => self.iconst(0),
+                _ => self.realize(a),
+            };
+            self.b.def_var(var, v);
+            bindings[i] = binding;
         }
         let frame = self.inlined_frame(body.num_slots);
         let exit = self.value_block();
@@ -331,8 +584,9 @@ impl Lowerer<'_> {
         }
         self.scopes.push(Scope {
             method: m,
-            receiver: values[0],
+            receiver: rcvr,
             slots: Slots::Vars(vars),
+            bindings,
             frame,
             exit,
             unwind,

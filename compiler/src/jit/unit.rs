@@ -24,11 +24,11 @@ use cranelift_codegen::ir::{
 };
 use cranelift_frontend::{FunctionBuilder, Variable};
 
-use som_runtime::tier::MethodData;
 use som_runtime::nodes::Node;
 use som_runtime::symbols::SymbolId;
-use som_runtime::tier::{layout, TierConstants, UnitState};
+use som_runtime::tier::MethodData;
 use som_runtime::tier::Unwind;
+use som_runtime::tier::{layout, TierConstants, UnitState};
 
 use super::entry::{Entry, EntrySigs};
 
@@ -50,6 +50,21 @@ pub(crate) enum Slots {
     Memory(ir::Value),
 }
 
+/// What the lowering knows of an argument slot of an inlined activation
+/// that its body never writes.
+#[derive(Clone)]
+pub(crate) enum Binding {
+    /// Nothing beyond its variable.
+    Plain,
+    /// A constant (the selector of a `doesNotUnderstand:` handler, a
+    /// literal passed in): reads fold to it.
+    Const(som_runtime::value::Value),
+    /// An Array that was never allocated (a DNU handler's arguments, an
+    /// inlined `Array with:`), read once: its elements. A use that needs
+    /// the object allocates it there, once per execution.
+    Virtual(Vec<ir::Value>),
+}
+
 /// How a scope's frame is reached.
 #[derive(Clone, Copy)]
 pub(crate) enum FrameRef {
@@ -69,6 +84,8 @@ pub(crate) struct Scope {
     pub method: &'static MethodData,
     pub receiver: ir::Value,
     pub slots: Slots,
+    /// Per slot; `Plain` for every slot of the unit's own activation.
+    pub bindings: Vec<Binding>,
     pub frame: FrameRef,
     /// Receives the activation's result.
     pub exit: ir::Block,
@@ -95,6 +112,13 @@ pub(crate) struct Lowerer<'a> {
     pub inlined: Vec<&'static MethodData>,
     /// Addresses embedded, for listings.
     pub embedded: super::listing::Constants,
+    /// The Symbols of selectors (for a DNU handler's selector argument).
+    pub syms: &'a som_runtime::symbols::SymbolTable,
+    /// `doesNotUnderstand:arguments:`, which every inlined DNU entry
+    /// depends on.
+    pub dnu_selector: SymbolId,
+    /// Address of the VM's enforcement flag (a byte).
+    pub enforced_flag: i64,
 }
 
 /// Flags of loads and stores of VM data: aligned, and never trapping.
@@ -201,6 +225,11 @@ impl<'a> Lowerer<'a> {
     }
 
     pub fn read_local(&mut self, i: usize) -> ir::Value {
+        match self.scope().bindings.get(i).cloned() {
+            Some(Binding::Const(v)) => return self.som_const(v),
+            Some(Binding::Virtual(elems)) => return self.new_array(&elems),
+            _ => {}
+        }
         match &self.scope().slots {
             Slots::Vars(vars) => {
                 let var = vars[i];
@@ -244,9 +273,17 @@ impl<'a> Lowerer<'a> {
                 frame
             }
             FrameRef::Inlined { frame, slots } => {
-                let slots_addr = self.b.ins().stack_addr(I64, slots, 0);
+                let bindings = self.scopes.last().expect("a scope").bindings.clone();
+                let mut values = Vec::new();
                 for (i, var) in vars.iter().enumerate() {
-                    let v = self.b.use_var(*var);
+                    let v = match bindings.get(i) {
+                        Some(Binding::Virtual(elems)) => self.new_array(elems),
+                        _ => self.b.use_var(*var),
+                    };
+                    values.push(v);
+                }
+                let slots_addr = self.b.ins().stack_addr(I64, slots, 0);
+                for (i, v) in values.into_iter().enumerate() {
                     self.store(v, slots_addr, (i * 8) as i32);
                 }
                 let f = self.b.ins().stack_addr(I64, frame, 0);
@@ -274,9 +311,52 @@ impl<'a> Lowerer<'a> {
             FrameRef::Real { slots, .. } => slots,
             FrameRef::Inlined { slots, .. } => self.b.ins().stack_addr(I64, slots, 0),
         };
+        let bindings = self.scopes.last().expect("a scope").bindings.clone();
         for (i, var) in vars.iter().enumerate() {
+            if let Some(Binding::Virtual(_)) = bindings.get(i) {
+                continue;
+            }
             let v = self.load(base, (i * 8) as i32);
             self.b.def_var(*var, v);
+        }
+    }
+
+    /// Allocates an Array holding `elems` (a virtual Array escaping).
+    pub fn new_array(&mut self, elems: &[ir::Value]) -> ir::Value {
+        let slot = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            (elems.len().max(1) * 8) as u32,
+            3,
+        ));
+        for (i, v) in elems.iter().enumerate() {
+            self.b.ins().stack_store(I64, *v, slot, (i * 8) as i32);
+        }
+        let argv = self.b.ins().stack_addr(I64, slot, 0);
+        let n = self.iconst(elems.len() as i64);
+        let vm = self.vm;
+        self.call(Entry::NewArray, &[vm, argv, n])[0]
+    }
+
+    /// The constant a node evaluates to, if the lowering knows it.
+    pub fn const_of(&self, node: &Node) -> Option<som_runtime::value::Value> {
+        match node {
+            Node::Const(v) => Some(*v),
+            Node::LocalRead(i) => match self.scope().bindings.get(i.0) {
+                Some(Binding::Const(v)) => Some(*v),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The elements of a virtual Array a node reads, if it is one.
+    pub fn virtual_of(&self, node: &Node) -> Option<Vec<ir::Value>> {
+        match node {
+            Node::LocalRead(i) => match self.scope().bindings.get(i.0) {
+                Some(Binding::Virtual(e)) => Some(e.clone()),
+                _ => None,
+            },
+            _ => None,
         }
     }
 

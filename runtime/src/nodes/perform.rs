@@ -270,6 +270,38 @@ impl PerformCache {
     }
 }
 
+impl PerformCache {
+    /// The target of performing `selector` (given as the Symbol
+    /// `selector_value`) on `rcvr`, through this site's chains, growing them
+    /// as [`PerformCache::perform`] does. For a forwarding DNU handler, whose
+    /// `perform:withArguments:` site does not run: the forwarded sends still
+    /// build the chains the compiled tier inlines.
+    pub fn target_for(
+        &self,
+        vm: &mut Vm,
+        selector: SymbolId,
+        selector_value: Value,
+        rcvr: Value,
+    ) -> Result<Target, Unwind> {
+        let entry = match self.find(selector_value, Value::ZERO) {
+            Some(e) => Some(e),
+            None => self.add(vm, selector, selector_value, Value::ZERO),
+        };
+        let Some(e) = entry else {
+            return resolve(vm, rcvr, selector, Value::ZERO);
+        };
+        let shape = vm.shape_of(rcvr);
+        if let Some(t) = e.chain.lookup(shape) {
+            return Ok(t);
+        }
+        let t = resolve(vm, rcvr, selector, Value::ZERO)?;
+        if !vm.verify_caches && !e.chain.is_generic() {
+            e.chain.add(CacheEntry { shape, target: t }, false);
+        }
+        Ok(t)
+    }
+}
+
 fn resolve(
     vm: &mut Vm,
     rcvr: Value,

@@ -750,7 +750,7 @@ pub fn call_dnu(
         // stands for: a forward that reaches itself again must end in the
         // same "stack overflow" as running the handler would.
         vm.enter_activation()?;
-        let r = forward(vm, field, to.unwrap_or(selector), base, argc);
+        let r = forward(vm, handler, field, to.unwrap_or(selector), base, argc);
         vm.leave_activation();
         if let Some(r) = r {
             return r;
@@ -772,6 +772,7 @@ pub fn call_dnu(
 #[inline(always)]
 fn forward(
     vm: &mut Vm,
+    handler: &'static MethodData,
     field: Option<usize>,
     selector: SymbolId,
     base: usize,
@@ -796,11 +797,37 @@ fn forward(
         return None;
     }
     vm.set_stack_at(base, target);
-    let t = match vm.resolve_target(class, selector) {
+    // The handler's own `perform:withArguments:` site keeps the chains of
+    // the forwarded sends, as if it ran.
+    let t = match forward_site(handler) {
+        Some(site) if !vm.verify_caches => {
+            let sel_value = vm.symbol_value(selector);
+            site.perform.target_for(vm, selector, sel_value, target)
+        }
+        _ => vm.resolve_target(class, selector),
+    };
+    let t = match t {
         Ok(t) => t,
         Err(e) => return Some(Err(e)),
     };
     Some(call_target(vm, t, selector, base, argc))
+}
+
+/// The `perform:withArguments:` send of a forwarding DNU handler (see
+/// [`Trivial::Forward`]).
+pub fn forward_site(handler: &'static MethodData) -> Option<&'static SendNode> {
+    let crate::method::MethodKind::Ast(body) = &handler.kind else {
+        return None;
+    };
+    let last = match &body.body {
+        Node::Sequence(ns) => ns.last()?,
+        n => n,
+    };
+    match last {
+        Node::Return(n) => n.as_send(),
+        n => n.as_send(),
+    }
+    .filter(|s| s.args.len() == 2)
 }
 
 /// A send to `super`: lookup starts in the superclass of the method's holder,
