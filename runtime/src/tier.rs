@@ -175,6 +175,10 @@ pub struct UnitState {
     pub fingerprint: u64,
     /// Bytes of machine code.
     pub code_bytes: Cell<usize>,
+    /// Address of the machine code (0 once freed).
+    pub code: Cell<usize>,
+    /// Activations running the code now.
+    pub active: Cell<u32>,
 }
 
 /// Offset of [`UnitState::valid`] (0: compiled code loads the word at the
@@ -196,12 +200,30 @@ pub struct Compiled {
 pub trait Tier {
     /// Compiles `body` of `m`; None when the tier declines (the body then
     /// stays interpreted). Errors are VM bugs of the tier, reported by it.
-    fn compile(
-        &self,
-        vm: &mut Vm,
-        m: &'static MethodData,
-        body: &'static AstBody,
-    ) -> Option<Compiled>;
+    fn compile(&self, vm: &mut Vm, m: &'static MethodData, body: &'static AstBody)
+        -> Option<Compiled>;
+
+    /// Frees the machine code of an invalidated unit that no activation runs
+    /// and no entry cell points to any more.
+    fn release(&self, unit: &'static UnitState);
+
+    /// What the tier has done, for `--dispatch-stats`.
+    fn report(&self) -> TierReport;
+}
+
+/// The tier's account of its work.
+#[derive(Clone, Debug, Default)]
+pub struct TierReport {
+    /// Units compiled so far.
+    pub compilations: u64,
+    /// Units whose code is still mapped.
+    pub live_units: usize,
+    /// Bytes of executable memory holding live code.
+    pub live_bytes: usize,
+    /// Microseconds spent compiling.
+    pub compile_micros: u64,
+    /// Send sites (addresses of their nodes) in live compiled code.
+    pub compiled_sites: std::collections::HashSet<usize>,
 }
 
 /// The VM state compiled code accesses directly, at fixed offsets.
@@ -297,7 +319,7 @@ pub(crate) fn run_body(
         if vm.jit_mode == JitMode::Eager && !eager_current(body) {
             return recompile_and_run(vm, m, body, frame);
         }
-        return call_compiled(code, vm, frame);
+        return call_compiled(code, body, vm, frame);
     }
     if body.tier.count() {
         return tier_up(vm, m, body, frame);
@@ -305,12 +327,43 @@ pub(crate) fn run_body(
     crate::interpreter::eval_body(&body.body, vm, frame)
 }
 
+/// Runs compiled code, counting the activation on its unit so that the
+/// code is freed only once nothing runs it.
 #[inline(always)]
-fn call_compiled(code: BodyFn, vm: &mut Vm, frame: &Frame) -> VmResult {
+fn call_compiled(code: BodyFn, body: &AstBody, vm: &mut Vm, frame: &Frame) -> VmResult {
+    let unit = body.tier.unit.get().expect("compiled code has a unit");
+    unit.active.set(unit.active.get() + 1);
     // SAFETY: `code` was compiled for this body by the tier, which
     // guarantees the BodyFn contract: it reads the frame and the VM only
-    // through their documented layouts and entry points.
-    unsafe { code(vm, frame) }.into_result()
+    // through their documented layouts and entry points. Its unit is live
+    // (`active` > 0), so the code stays mapped while it runs.
+    let r = unsafe { code(vm, frame) }.into_result();
+    unit.active.set(unit.active.get() - 1);
+    if unit.valid.get() == 0 && unit.active.get() == 0 {
+        release_unit(vm, unit);
+    }
+    r
+}
+
+/// Frees an invalidated unit's code once no activation runs it (the
+/// invalidation already removed it from its entry cell).
+#[cold]
+fn release_unit(vm: &Vm, unit: &'static UnitState) {
+    if unit.code.get() == 0 || unit.active.get() != 0 || unit.valid.get() != 0 {
+        return;
+    }
+    if let Some(t) = &vm.tier {
+        let bytes = unit.code_bytes.get();
+        t.release(unit);
+        if jit_enabled() {
+            tracing::trace!(
+                target: "metasom::jit",
+                unit = unit.method.source.site,
+                code_bytes = bytes,
+                "code freed"
+            );
+        }
+    }
 }
 
 fn eager_current(body: &AstBody) -> bool {
@@ -332,10 +385,10 @@ fn recompile_and_run(
         let u = body.tier.unit().expect("a unit");
         let entry = body.tier.entry().expect("an entry");
         if u.fingerprint != fingerprint(body) {
-            return call_compiled(entry, vm, frame);
+            return call_compiled(entry, body, vm, frame);
         }
     }
-    invalidate_unit(body, "chains changed");
+    invalidate_unit(vm, body, "chains changed");
     tier_up(vm, m, body, frame)
 }
 
@@ -367,15 +420,16 @@ fn tier_up(vm: &mut Vm, m: &'static MethodData, body: &'static AstBody, frame: &
             }
             body.tier.unit.set(Some(c.unit));
             body.tier.entry.set(Some(c.entry));
-            call_compiled(c.entry, vm, frame)
+            call_compiled(c.entry, body, vm, frame)
         }
         None => crate::interpreter::eval_body(&body.body, vm, frame),
     }
 }
 
 /// Drops the compiled code of `body` (running activations finish on it,
-/// taking their generic paths); it is compiled again once hot again.
-pub fn invalidate_unit(body: &AstBody, reason: &str) {
+/// taking their generic paths; it is freed when the last one returns); the
+/// body is compiled again once hot again.
+pub fn invalidate_unit(vm: &Vm, body: &AstBody, reason: &str) {
     if let Some(u) = body.tier.unit.take() {
         u.valid.set(0);
         body.tier.entry.set(None);
@@ -390,6 +444,18 @@ pub fn invalidate_unit(body: &AstBody, reason: &str) {
                 "invalidated"
             );
         }
+        release_unit(vm, u);
+    }
+}
+
+/// Invalidates the compiled code of a method that was replaced or removed
+/// (its plain body and its enforced twin): nothing will call it again.
+pub fn retire_method(vm: &Vm, m: &MethodData) {
+    if let crate::method::MethodKind::Ast(body) = &m.kind {
+        invalidate_unit(vm, body, "method replaced");
+    }
+    if let Some(twin) = m.enforced.get() {
+        invalidate_unit(vm, twin, "method replaced");
     }
 }
 
@@ -402,6 +468,11 @@ impl Vm {
         } else {
             JitMode::Off
         };
+    }
+
+    /// What the compiled tier has done, if there is one.
+    pub fn tier_report(&self) -> Option<TierReport> {
+        self.tier.as_ref().map(|t| t.report())
     }
 
     /// The block of VM state compiled code reads and writes.

@@ -309,12 +309,17 @@ impl Vm {
         };
         let mut deepest: Vec<(usize, String)> = Vec::new();
         let mut send_sites = 0;
+        let report = self.tier_report();
+        let compiled = |s: usize| report.as_ref().is_some_and(|r| r.compiled_sites.contains(&s));
+        let mut compiled_sites = 0;
         for &rec in &self.sites {
             match rec {
                 Recorded::Send(s) => {
                     // SAFETY: sites live in leaked AST nodes.
                     let site = unsafe { &*s };
                     send_sites += 1;
+                    let in_code = compiled(s as usize);
+                    compiled_sites += in_code as usize;
                     count(chain_kind(&site.chain), site.chain.state());
                     let entries = site.perform.entries();
                     if !entries.is_empty() || site.perform.is_generic() {
@@ -340,10 +345,11 @@ impl Vm {
                                 depth
                             },
                             format!(
-                                "{} {} #{}",
+                                "{} {} #{}{}",
                                 site.site,
                                 site.site.at(site.pos),
-                                self.symbols.text(site.selector)
+                                self.symbols.text(site.selector),
+                                if in_code { " (compiled)" } else { "" }
                             ),
                         ));
                     }
@@ -377,6 +383,16 @@ impl Vm {
                 out,
                 "{:<10} {:>14} {:>12} {:>12} {:>8}",
                 kind, c[0], c[1], c[2], c[3]
+            );
+        }
+        if let Some(r) = &report {
+            let _ = writeln!(
+                out,
+                "compiled tier: {} compilations in {:.1} ms, {} units live ({} bytes of code); {compiled_sites} of the {send_sites} send sites are in compiled code",
+                r.compilations,
+                r.compile_micros as f64 / 1000.0,
+                r.live_units,
+                r.live_bytes
             );
         }
         deepest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));

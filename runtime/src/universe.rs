@@ -505,8 +505,11 @@ impl Vm {
         self.make_permanent(obj);
         m.object.set(obj);
         let data = self.class_data(class);
-        data.methods.borrow_mut().insert(m.signature, m);
+        let replaced = data.methods.borrow_mut().insert(m.signature, m);
         data.version.set(data.version.get() + 1);
+        if let Some(old) = replaced {
+            crate::tier::retire_method(self, old);
+        }
         if self.bootstrapped {
             self.invalidate_lookups(class, m.signature);
         } else {
@@ -552,6 +555,7 @@ impl Vm {
         let data = self.class_data(class);
         let removed = data.methods.borrow_mut().shift_remove(&selector)?;
         data.version.set(data.version.get() + 1);
+        crate::tier::retire_method(self, removed);
         self.note_class_changed(class);
         self.invalidate_lookups(class, selector);
         Some(removed)

@@ -957,9 +957,13 @@ impl Vm {
     /// `class>>selector` can affect. Answers how many entries were dropped.
     pub fn invalidate_lookups(&mut self, class: Value, selector: SymbolId) -> usize {
         self.flush_lookup_cache();
-        let Some(deps) = self.dependents.get(&selector).cloned() else {
+        let Some(deps) = self.dependents.get_mut(&selector) else {
             return 0;
         };
+        // Units invalidated earlier are gone for good: forget them, so the
+        // registry does not grow with recompilations.
+        deps.retain(|d| !matches!(d, Dependent::Code(u) if u.valid.get() == 0));
+        let deps = deps.clone();
         let mut dropped = 0;
         for dep in deps {
             match dep {
@@ -1032,8 +1036,9 @@ impl Vm {
                 Dependent::Code(u) => {
                     // A unit depends on its lookups in every class: cheaper
                     // to recompile on a rare change than to record classes.
-                    if u.valid.get() != 0 {
-                        crate::tier::invalidate_unit(u.body, "method changed");
+                    let current = u.body.tier.unit().is_some_and(|c| std::ptr::eq(c, u));
+                    if u.valid.get() != 0 && current {
+                        crate::tier::invalidate_unit(self, u.body, "method changed");
                         dropped += 1;
                     }
                 }

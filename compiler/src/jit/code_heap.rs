@@ -3,15 +3,18 @@
 //! Code is relocation-free (every address it needs is an immediate), so a
 //! unit's bytes are copied into their own anonymous mapping, which is then
 //! made read+execute. Memory is never writable and executable at once.
-//! Units are never freed yet: their code stays mapped for the life of the
-//! process (counted in [`CodeHeap::live_bytes`]).
+//! A unit's mapping is unmapped when the runtime releases the unit (it was
+//! invalidated and no activation runs it), so live code stays bounded by
+//! what is valid or running ([`CodeHeap::live_bytes`]).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 
 /// The mappings holding compiled code.
 #[derive(Default)]
 pub(crate) struct CodeHeap {
     bytes: Cell<usize>,
+    maps: RefCell<HashMap<usize, usize>>,
 }
 
 impl CodeHeap {
@@ -45,7 +48,26 @@ impl CodeHeap {
             }
         }
         self.bytes.set(self.bytes.get() + len);
+        self.maps.borrow_mut().insert(p as usize, len);
         Ok(p as *const u8)
+    }
+
+    /// Unmaps the code installed at `addr`.
+    ///
+    /// # Safety
+    /// No activation runs that code and nothing will call it again.
+    pub unsafe fn free(&self, addr: usize) {
+        if let Some(len) = self.maps.borrow_mut().remove(&addr) {
+            // SAFETY: `addr` is a mapping of `len` bytes made by `install`,
+            // unused per the caller's contract.
+            unsafe { libc::munmap(addr as *mut libc::c_void, len) };
+            self.bytes.set(self.bytes.get() - len);
+        }
+    }
+
+    /// Number of live mappings.
+    pub fn live_units(&self) -> usize {
+        self.maps.borrow().len()
     }
 
     /// Bytes of executable memory in use.

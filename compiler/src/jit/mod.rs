@@ -49,7 +49,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 
 use som_runtime::nodes::Node;
 use som_runtime::tier::Vm;
-use som_runtime::tier::{fingerprint, layout, BodyFn, Compiled, Tier, UnitState};
+use som_runtime::tier::{fingerprint, layout, BodyFn, Compiled, Tier, TierReport, UnitState};
 use som_runtime::tier::{AstBody, MethodData};
 
 pub use unit::{INLINE_BUDGET, MAX_INLINE_DEPTH};
@@ -75,6 +75,8 @@ pub struct CraneliftTier {
     heap: code_heap::CodeHeap,
     print_ir: Option<String>,
     stats: Cell<TierStats>,
+    /// The send sites each live unit (by code address) compiled.
+    sites: RefCell<std::collections::HashMap<usize, Vec<usize>>>,
 }
 
 impl CraneliftTier {
@@ -109,6 +111,7 @@ impl CraneliftTier {
             heap: Default::default(),
             print_ir,
             stats: Cell::new(TierStats::default()),
+            sites: Default::default(),
         })
     }
 
@@ -139,6 +142,8 @@ impl CraneliftTier {
             method: m,
             fingerprint: fingerprint(body),
             code_bytes: Cell::new(0),
+            code: Cell::new(0),
+            active: Cell::new(0),
         }));
         let consts = vm.tier_constants();
         let tier_vm = vm.tier_vm() as i64;
@@ -161,6 +166,7 @@ impl CraneliftTier {
             sigs: EntrySigs::new(self.isa.default_call_conv()),
             inlined: Vec::new(),
             embedded: Default::default(),
+            sites: Vec::new(),
             syms: &vm.symbols,
             dnu_selector,
             enforced_flag,
@@ -168,6 +174,7 @@ impl CraneliftTier {
         lw.lower_unit(m, body);
         let (depends_on, inlined) = (std::mem::take(&mut lw.depends_on), lw.inlined.len());
         let embedded = std::mem::take(&mut lw.embedded);
+        let sites = std::mem::take(&mut lw.sites);
         lw.b.seal_all_blocks();
         lw.b.finalize(self.isa.frontend_config());
         propagate_cold(&mut ctx.func);
@@ -185,6 +192,8 @@ impl CraneliftTier {
         let listing = code.vcode.clone();
         let addr = self.heap.install(&bytes)?;
         unit.code_bytes.set(bytes.len());
+        unit.code.set(addr as usize);
+        self.sites.borrow_mut().insert(addr as usize, sites);
         if self.wants_listing(vm, m) {
             let clif = listing::normalize(&ctx.func.display().to_string(), &embedded);
             let code = listing::normalize(&listing.unwrap_or_default(), &embedded);
@@ -271,6 +280,27 @@ fn describe(vm: &Vm, m: &MethodData) -> String {
 }
 
 impl Tier for CraneliftTier {
+    fn release(&self, unit: &'static UnitState) {
+        let addr = unit.code.replace(0);
+        if addr != 0 {
+            self.sites.borrow_mut().remove(&addr);
+            // SAFETY: the runtime releases a unit only once it is invalid,
+            // out of its entry cell and run by no activation.
+            unsafe { self.heap.free(addr) };
+        }
+    }
+
+    fn report(&self) -> TierReport {
+        let st = self.stats.get();
+        TierReport {
+            compilations: st.compilations,
+            live_units: self.heap.live_units(),
+            live_bytes: self.heap.live_bytes(),
+            compile_micros: st.compile_micros,
+            compiled_sites: self.sites.borrow().values().flatten().copied().collect(),
+        }
+    }
+
     fn compile(
         &self,
         vm: &mut Vm,

@@ -47,6 +47,7 @@ pub(crate) enum Arg {
 
 impl Lowerer<'_> {
     pub(crate) fn lower_send(&mut self, s: &'static SendNode) -> ir::Value {
+        self.sites.push(s as *const SendNode as usize);
         let rcvr = self.lower(&s.receiver);
         let mut args = Vec::new();
         let n = s.args.len();

@@ -112,6 +112,8 @@ pub(crate) struct Lowerer<'a> {
     pub inlined: Vec<&'static MethodData>,
     /// Addresses embedded, for listings.
     pub embedded: super::listing::Constants,
+    /// The send sites lowered (node addresses), for `--dispatch-stats`.
+    pub sites: Vec<usize>,
     /// The Symbols of selectors (for a DNU handler's selector argument).
     pub syms: &'a som_runtime::symbols::SymbolTable,
     /// `doesNotUnderstand:arguments:`, which every inlined DNU entry
