@@ -166,3 +166,23 @@ fn the_tier_is_on_by_default_and_off_when_asked() {
         String::from_utf8_lossy(&off.stdout).lines().count()
     );
 }
+
+#[test]
+fn a_long_loop_in_a_method_run_once_enters_compiled_code() {
+    let out = Command::new(SOM)
+        .current_dir(root())
+        .args(["--trace", "jit", "tests/lang/tier/TierOsr.som"])
+        .output()
+        .expect("som runs");
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    // One compilation of `run`'s first loop, entered in its middle.
+    assert!(err.contains("OSR entry unit=\"TierOsr>>#run\""), "{err}");
+    let off = Command::new(SOM)
+        .current_dir(root())
+        .args(["--jit=off", "--trace", "jit", "tests/lang/tier/TierOsr.som"])
+        .output()
+        .expect("som runs");
+    assert!(!String::from_utf8_lossy(&off.stderr).contains("OSR entry"));
+    assert_eq!(out.stdout, off.stdout);
+}

@@ -49,6 +49,15 @@ pub use crate::vm::Vm;
 /// client compiler) warm the chains of any realistic method.
 pub const INVOCATION_THRESHOLD: u32 = 1000;
 
+/// Back edges of an interpreted loop before it is compiled and entered
+/// in the middle (on-stack replacement) with `--jit=on`: a loop that long
+/// is worth a compilation even in a method called once.
+pub const BACKEDGE_THRESHOLD: u32 = 5000;
+
+/// Back edges before OSR with `--jit=eager`: the first iteration runs in the
+/// interpreter so that the chains of the loop body have learned something.
+pub const EAGER_BACKEDGE_THRESHOLD: u32 = 2;
+
 /// Times one body may be recompiled (after invalidation, or in eager mode
 /// after one of its chains changed state) before it stays interpreted: a
 /// metaobject that keeps changing would otherwise make the tier compile
@@ -70,6 +79,19 @@ pub enum JitMode {
 
 /// A compiled body: called with the VM and the activation's frame.
 pub type BodyFn = unsafe extern "C" fn(vm: *mut Vm, frame: *const Frame) -> TierRet;
+
+/// A compiled loop, entered from the interpreter in the middle of the loop
+/// (on-stack replacement) with the activation's frame. For a counting loop,
+/// `i` is the next counter value and `limit`, `step` its bounds (all
+/// untagged; the interpreter checked they cannot overflow); a `whileTrue:`
+/// loop ignores them and starts at its condition. Answers the loop's value.
+pub type OsrFn = unsafe extern "C" fn(
+    vm: *mut Vm,
+    frame: *const Frame,
+    i: i64,
+    limit: i64,
+    step: i64,
+) -> TierRet;
 
 /// What compiled code and the entry points answer: status 0 and a value, or
 /// the [`Unwind`] code in `status`. Two words, returned in two registers.
@@ -109,9 +131,10 @@ impl TierRet {
     }
 }
 
-/// The tier's state of one AST body.
+/// The tier's state of one AST body (its code is a [`BodyFn`]) or of one
+/// loop node (an [`OsrFn`]).
 pub struct TierCell {
-    entry: Cell<Option<BodyFn>>,
+    code: Cell<usize>,
     countdown: Cell<u32>,
     recompiles: Cell<u32>,
     armed: Cell<bool>,
@@ -123,7 +146,7 @@ impl Default for TierCell {
         // Countdown 1: the first invocation decides, in the VM's mode, when
         // the body is compiled (see `tier_up`).
         TierCell {
-            entry: Cell::new(None),
+            code: Cell::new(0),
             countdown: Cell::new(1),
             recompiles: Cell::new(0),
             armed: Cell::new(false),
@@ -136,7 +159,35 @@ impl TierCell {
     /// The compiled code, if the body has valid compiled code.
     #[inline(always)]
     pub fn entry(&self) -> Option<BodyFn> {
-        self.entry.get()
+        match self.code.get() {
+            0 => None,
+            // SAFETY: a body's cell only ever holds the address of a BodyFn
+            // (`install`), and the code stays mapped while installed.
+            a => Some(unsafe { std::mem::transmute::<usize, BodyFn>(a) }),
+        }
+    }
+
+    /// The compiled loop, if the loop node has valid compiled code.
+    #[inline(always)]
+    fn osr_entry(&self) -> Option<OsrFn> {
+        match self.code.get() {
+            0 => None,
+            // SAFETY: a loop node's cell only ever holds the address of an
+            // OsrFn, mapped while installed.
+            a => Some(unsafe { std::mem::transmute::<usize, OsrFn>(a) }),
+        }
+    }
+
+    fn install(&self, code: usize, unit: &'static UnitState) {
+        self.unit.set(Some(unit));
+        self.code.set(code);
+    }
+
+    /// Counts a back edge of an interpreted loop; true when it is time to
+    /// compile the loop and enter it.
+    #[inline(always)]
+    pub fn count_back_edge(&self) -> bool {
+        self.count()
     }
 
     /// Counts an interpreted invocation; true when it is time to compile.
@@ -167,8 +218,11 @@ impl TierCell {
 pub struct UnitState {
     /// 1 while every lookup the unit inlined still holds; 0 afterwards.
     pub valid: Cell<u64>,
-    /// The body the unit was compiled from.
+    /// The body the unit was compiled from (for a loop: its enclosing body).
     pub body: &'static AstBody,
+    /// Where the unit's code is installed: the body's cell, or the loop
+    /// node's.
+    pub cell: &'static TierCell,
     /// The method (or block) the body belongs to.
     pub method: &'static MethodData,
     /// State of the chains the code was compiled from ([`fingerprint`]).
@@ -186,9 +240,9 @@ pub struct UnitState {
 pub const UNIT_VALID_OFFSET: i32 = std::mem::offset_of!(UnitState, valid) as i32;
 
 /// What a compilation delivers.
-pub struct Compiled {
+pub struct Compiled<F = BodyFn> {
     /// The machine code's entry.
-    pub entry: BodyFn,
+    pub entry: F,
     /// Its validity record (leaked: compiled code embeds its address).
     pub unit: &'static UnitState,
     /// Selectors whose lookups the code inlined: a change to a method with
@@ -200,8 +254,23 @@ pub struct Compiled {
 pub trait Tier {
     /// Compiles `body` of `m`; None when the tier declines (the body then
     /// stays interpreted). Errors are VM bugs of the tier, reported by it.
-    fn compile(&self, vm: &mut Vm, m: &'static MethodData, body: &'static AstBody)
-        -> Option<Compiled>;
+    fn compile(
+        &self,
+        vm: &mut Vm,
+        m: &'static MethodData,
+        body: &'static AstBody,
+    ) -> Option<Compiled>;
+
+    /// Compiles `node`, a `whileTrue:` or counting loop of `body` (of `m`),
+    /// as a unit entered in the middle of the loop ([`OsrFn`]).
+    fn compile_loop(
+        &self,
+        vm: &mut Vm,
+        m: &'static MethodData,
+        body: &'static AstBody,
+        node: HotLoop,
+        cell: &'static TierCell,
+    ) -> Option<Compiled<OsrFn>>;
 
     /// Frees the machine code of an invalidated unit that no activation runs
     /// and no entry cell points to any more.
@@ -332,12 +401,21 @@ pub(crate) fn run_body(
 #[inline(always)]
 fn call_compiled(code: BodyFn, body: &AstBody, vm: &mut Vm, frame: &Frame) -> VmResult {
     let unit = body.tier.unit.get().expect("compiled code has a unit");
+    run_unit(unit, vm, |vm| {
+        // SAFETY: `code` was compiled for this body by the tier, which
+        // guarantees the BodyFn contract: it reads the frame and the VM
+        // only through their documented layouts and entry points. Its unit
+        // is live (`active` > 0), so the code stays mapped while it runs.
+        unsafe { code(vm, frame) }
+    })
+}
+
+/// Runs code of `unit`, counting the activation so the code is freed only
+/// once nothing runs it.
+#[inline(always)]
+fn run_unit(unit: &'static UnitState, vm: &mut Vm, f: impl FnOnce(&mut Vm) -> TierRet) -> VmResult {
     unit.active.set(unit.active.get() + 1);
-    // SAFETY: `code` was compiled for this body by the tier, which
-    // guarantees the BodyFn contract: it reads the frame and the VM only
-    // through their documented layouts and entry points. Its unit is live
-    // (`active` > 0), so the code stays mapped while it runs.
-    let r = unsafe { code(vm, frame) }.into_result();
+    let r = f(vm).into_result();
     unit.active.set(unit.active.get() - 1);
     if unit.valid.get() == 0 && unit.active.get() == 0 {
         release_unit(vm, unit);
@@ -388,7 +466,7 @@ fn recompile_and_run(
             return call_compiled(entry, body, vm, frame);
         }
     }
-    invalidate_unit(vm, body, "chains changed");
+    invalidate_unit(vm, &body.tier, "chains changed");
     tier_up(vm, m, body, frame)
 }
 
@@ -418,8 +496,7 @@ fn tier_up(vm: &mut Vm, m: &'static MethodData, body: &'static AstBody, frame: &
             for sel in &c.depends_on {
                 vm.register_dependent(*sel, crate::vm::Dependent::Code(c.unit));
             }
-            body.tier.unit.set(Some(c.unit));
-            body.tier.entry.set(Some(c.entry));
+            body.tier.install(c.entry as usize, c.unit);
             call_compiled(c.entry, body, vm, frame)
         }
         None => crate::interpreter::eval_body(&body.body, vm, frame),
@@ -429,13 +506,14 @@ fn tier_up(vm: &mut Vm, m: &'static MethodData, body: &'static AstBody, frame: &
 /// Drops the compiled code of `body` (running activations finish on it,
 /// taking their generic paths; it is freed when the last one returns); the
 /// body is compiled again once hot again.
-pub fn invalidate_unit(vm: &Vm, body: &AstBody, reason: &str) {
-    if let Some(u) = body.tier.unit.take() {
+pub fn invalidate_unit(vm: &Vm, cell: &TierCell, reason: &str) {
+    if let Some(u) = cell.unit.take() {
         u.valid.set(0);
-        body.tier.entry.set(None);
-        // The next invocation re-arms the countdown in the VM's mode.
-        body.tier.countdown.set(1);
-        body.tier.armed.set(false);
+        cell.code.set(0);
+        // The next invocation (back edge) re-arms the countdown in the VM's
+        // mode.
+        cell.countdown.set(1);
+        cell.armed.set(false);
         if jit_enabled() {
             tracing::trace!(
                 target: "metasom::jit",
@@ -452,10 +530,117 @@ pub fn invalidate_unit(vm: &Vm, body: &AstBody, reason: &str) {
 /// (its plain body and its enforced twin): nothing will call it again.
 pub fn retire_method(vm: &Vm, m: &MethodData) {
     if let crate::method::MethodKind::Ast(body) = &m.kind {
-        invalidate_unit(vm, body, "method replaced");
+        invalidate_unit(vm, &body.tier, "method replaced");
     }
     if let Some(twin) = m.enforced.get() {
-        invalidate_unit(vm, twin, "method replaced");
+        invalidate_unit(vm, &twin.tier, "method replaced");
+    }
+}
+
+// ----- on-stack replacement -----------------------------------------------------
+
+/// A hot interpreted loop (`node`, with the tier cell `cell`) enters
+/// compiled code at its next iteration: answers the loop's result, or None
+/// when there is no compiled code for it (the interpreter goes on).
+/// `i`, `limit`, `step` as for [`OsrFn`].
+#[cold]
+#[inline(never)]
+pub(crate) fn osr(
+    vm: &mut Vm,
+    frame: &Frame,
+    node: HotLoop,
+    cell: &'static TierCell,
+    i: i64,
+    limit: i64,
+    step: i64,
+) -> Option<VmResult> {
+    if cell.osr_entry().is_none() && !compile_loop(vm, frame, node, cell) {
+        return None;
+    }
+    let code = cell.osr_entry()?;
+    let unit = cell.unit.get()?;
+    // The next run of this loop enters the code at its first back edge.
+    cell.countdown.set(1);
+    if jit_enabled() {
+        tracing::trace!(target: "metasom::jit", unit = frame.method.source.site, i, "OSR entry");
+    }
+    Some(run_unit(unit, vm, |vm| {
+        // SAFETY: `code` was compiled for this loop by the tier (the OsrFn
+        // contract); the interpreter is at the loop's next iteration with
+        // its variables in `frame`.
+        unsafe { code(vm, frame, i, limit, step) }
+    }))
+}
+
+/// A loop the interpreter found hot.
+#[derive(Clone, Copy)]
+pub enum HotLoop {
+    /// An inlined `to:do:` (and its variants).
+    ToDo(&'static ToDoNode),
+    /// An inlined `whileTrue:` / `whileFalse:`.
+    While(&'static LoopNode),
+}
+
+impl HotLoop {
+    /// Whether `n` is this loop's node.
+    pub fn is(self, n: &Node) -> bool {
+        match (self, n) {
+            (HotLoop::ToDo(a), Node::ToDo(b)) => std::ptr::eq(a, &**b),
+            (HotLoop::While(a), Node::Loop(b)) => std::ptr::eq(a, &**b),
+            _ => false,
+        }
+    }
+}
+
+/// Compiles a hot loop; answers whether there is code for it now.
+fn compile_loop(vm: &mut Vm, frame: &Frame, node: HotLoop, cell: &'static TierCell) -> bool {
+    let tier = match (&vm.tier, vm.jit_mode) {
+        (Some(t), JitMode::On | JitMode::Eager) => t.clone(),
+        _ => {
+            // Never again: the mode does not compile.
+            cell.countdown.set(0);
+            return false;
+        }
+    };
+    if !cell.armed.replace(true) {
+        cell.countdown.set(match vm.jit_mode {
+            JitMode::Eager => EAGER_BACKEDGE_THRESHOLD,
+            _ => BACKEDGE_THRESHOLD,
+        });
+        return false;
+    }
+    cell.countdown.set(0);
+    if cell.recompiles.get() >= MAX_RECOMPILES {
+        return false;
+    }
+    let m = frame.method;
+    // The body running the loop: the method's (or block's) own, or its
+    // enforced twin.
+    let contains = |b: &AstBody| {
+        let mut found = false;
+        b.body.for_each_unit_node(&mut |n| found |= node.is(n));
+        found
+    };
+    let body = match &m.kind {
+        crate::method::MethodKind::Ast(b) if contains(b) => b,
+        _ => match m.enforced.get() {
+            Some(b) if contains(b) => b,
+            _ => return false,
+        },
+    };
+    cell.recompiles.set(cell.recompiles.get() + 1);
+    let start = std::time::Instant::now();
+    let compiled = tier.compile_loop(vm, m, body, node, cell);
+    vm.compile_time += start.elapsed();
+    match compiled {
+        Some(c) => {
+            for sel in &c.depends_on {
+                vm.register_dependent(*sel, crate::vm::Dependent::Code(c.unit));
+            }
+            cell.install(c.entry as usize, c.unit);
+            true
+        }
+        None => false,
     }
 }
 
@@ -705,6 +890,19 @@ pub mod entry {
     pub unsafe extern "C" fn rt_literal_array(vm: *mut Vm, template: Value) -> Value {
         // SAFETY: per the contract above.
         unsafe { &mut *vm }.copy_literal_array(template)
+    }
+
+    /// `^value` in a loop compiled for on-stack replacement: the method
+    /// returns `value`, as the interpreter's `^` (an unwind to the method's
+    /// activation).
+    ///
+    /// # Safety
+    /// `vm` is the running VM.
+    pub unsafe extern "C" fn rt_return(vm: *mut Vm, value: Value) -> TierRet {
+        // SAFETY: per the contract above.
+        let vm = unsafe { &mut *vm };
+        vm.unwind_value = value;
+        TierRet::from_result(Err(Unwind::RETURN))
     }
 
     /// Stack overflow at the start of an activation inlined by the send at

@@ -310,7 +310,11 @@ impl Vm {
         let mut deepest: Vec<(usize, String)> = Vec::new();
         let mut send_sites = 0;
         let report = self.tier_report();
-        let compiled = |s: usize| report.as_ref().is_some_and(|r| r.compiled_sites.contains(&s));
+        let compiled = |s: usize| {
+            report
+                .as_ref()
+                .is_some_and(|r| r.compiled_sites.contains(&s))
+        };
         let mut compiled_sites = 0;
         for &rec in &self.sites {
             match rec {

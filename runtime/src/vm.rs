@@ -1036,9 +1036,9 @@ impl Vm {
                 Dependent::Code(u) => {
                     // A unit depends on its lookups in every class: cheaper
                     // to recompile on a rare change than to record classes.
-                    let current = u.body.tier.unit().is_some_and(|c| std::ptr::eq(c, u));
+                    let current = u.cell.unit().is_some_and(|c| std::ptr::eq(c, u));
                     if u.valid.get() != 0 && current {
-                        crate::tier::invalidate_unit(self, u.body, "method changed");
+                        crate::tier::invalidate_unit(self, u.cell, "method changed");
                         dropped += 1;
                     }
                 }

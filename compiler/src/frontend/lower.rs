@@ -694,6 +694,7 @@ impl Lowerer<'_> {
                     body,
                     while_true: sel.starts_with("whileTrue"),
                     pos: (pos.line, pos.col),
+                    osr: Default::default(),
                 }))))
             }
             "and:" | "or:" | "&&" | "||" => {
@@ -742,6 +743,7 @@ impl Lowerer<'_> {
                     body,
                     kind,
                     fallback,
+                    osr: Default::default(),
                 }))))
             }
             _ => Ok(None),

@@ -34,6 +34,16 @@ impl Lowerer<'_> {
 
     pub(crate) fn lower_return(&mut self, value: &'static Node) -> ir::Value {
         let v = self.lower(value);
+        if self.osr && self.scopes.len() == 1 {
+            // The method is the interpreter's activation around the loop:
+            // `^` unwinds to it, as in the interpreter.
+            let vm = self.vm;
+            self.call_fallible(Entry::Return, &[vm, v]);
+            // rt_return always unwinds; this edge only ends the block.
+            let exit = self.scope().exit;
+            self.jump_with(exit, v);
+            return self.dead_end();
+        }
         let exit = self.scope().exit;
         self.jump_with(exit, v);
         self.dead_end()
@@ -159,6 +169,54 @@ impl Lowerer<'_> {
         self.b.seal_block(header);
         self.b.seal_block(exit);
         self.b.switch_to_block(exit);
+        self.nil()
+    }
+
+    /// A counting loop entered in the middle by OSR: counter `i`, bounds
+    /// checked by the interpreter (small, positive step, no overflow).
+    pub(crate) fn lower_to_do_entered(
+        &mut self,
+        n: &'static ToDoNode,
+        i0: ir::Value,
+        limit: ir::Value,
+        step: ir::Value,
+    ) -> ir::Value {
+        let down = n.kind == ToDoKind::Down;
+        let i = self.b.declare_var(I64);
+        self.b.def_var(i, i0);
+        let header = self.b.create_block();
+        let body = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().jump(header, &[]);
+        self.b.switch_to_block(header);
+        let cur = self.b.use_var(i);
+        let cc = if down {
+            IntCC::SignedGreaterThanOrEqual
+        } else {
+            IntCC::SignedLessThanOrEqual
+        };
+        let go = self.b.ins().icmp(cc, cur, limit);
+        self.b.ins().brif(go, body, &[], done, &[]);
+        self.b.seal_block(body);
+        self.b.switch_to_block(body);
+        if let Some(c) = n.counter {
+            let tagged = self.b.ins().ishl_imm_s(cur, 1);
+            let tagged = self.b.ins().bor_imm_s(tagged, 1);
+            self.write_local(c.0, tagged);
+        }
+        self.lower(&n.body);
+        let cur = self.b.use_var(i);
+        let next = if down {
+            self.b.ins().isub(cur, step)
+        } else {
+            self.b.ins().iadd(cur, step)
+        };
+        self.b.def_var(i, next);
+        self.b.ins().jump(header, &[]);
+        self.b.seal_block(header);
+        self.b.seal_block(done);
+        self.b.switch_to_block(done);
+        // The interpreter answers the loop's receiver itself.
         self.nil()
     }
 

@@ -32,9 +32,12 @@ pub(crate) enum Entry {
     UnwindInlined,
     /// `rt_new_array(vm, argv, n) -> value`
     NewArray,
+    /// `rt_return(vm, value) -> (status, value)`
+    Return,
 }
 
-const ALL: [Entry; 10] = [
+const ALL: [Entry; 11] = [
+    Entry::Return,
     Entry::NewArray,
     Entry::Send,
     Entry::EvalNode,
@@ -61,6 +64,7 @@ impl Entry {
             Entry::StackOverflow => rt::rt_stack_overflow as *const () as usize,
             Entry::UnwindInlined => rt::rt_unwind_inlined as *const () as usize,
             Entry::NewArray => rt::rt_new_array as *const () as usize,
+            Entry::Return => rt::rt_return as *const () as usize,
         }
     }
 
@@ -77,6 +81,7 @@ impl Entry {
             Entry::StackOverflow => "rt_stack_overflow",
             Entry::UnwindInlined => "rt_unwind_inlined",
             Entry::NewArray => "rt_new_array",
+            Entry::Return => "rt_return",
         }
     }
 
@@ -98,6 +103,7 @@ impl Entry {
             Entry::StackOverflow => (2, 2),
             Entry::UnwindInlined => (4, 2),
             Entry::NewArray => (3, 1),
+            Entry::Return => (2, 2),
         }
     }
 }

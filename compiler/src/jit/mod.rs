@@ -49,7 +49,9 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 
 use som_runtime::nodes::Node;
 use som_runtime::tier::Vm;
-use som_runtime::tier::{fingerprint, layout, BodyFn, Compiled, Tier, TierReport, UnitState};
+use som_runtime::tier::{
+    fingerprint, layout, BodyFn, Compiled, HotLoop, OsrFn, Tier, TierCell, TierReport, UnitState,
+};
 use som_runtime::tier::{AstBody, MethodData};
 
 pub use unit::{INLINE_BUDGET, MAX_INLINE_DEPTH};
@@ -134,11 +136,13 @@ impl CraneliftTier {
         vm: &mut Vm,
         m: &'static MethodData,
         body: &'static AstBody,
-    ) -> Result<Compiled, String> {
+        hot_loop: Option<(HotLoop, &'static TierCell)>,
+    ) -> Result<Compiled<usize>, String> {
         let start = std::time::Instant::now();
         let unit: &'static UnitState = Box::leak(Box::new(UnitState {
             valid: Cell::new(1),
             body,
+            cell: hot_loop.map_or(&body.tier, |(_, c)| c),
             method: m,
             fingerprint: fingerprint(body),
             code_bytes: Cell::new(0),
@@ -151,6 +155,12 @@ impl CraneliftTier {
         let dnu_selector = vm.well_known.dnu;
         let mut ctx = Context::new();
         ctx.func.signature = self.body_signature();
+        if hot_loop.is_some() {
+            // i, limit, step of an OsrFn.
+            for _ in 0..3 {
+                ctx.func.signature.params.push(AbiParam::new(I64));
+            }
+        }
         ctx.func.name = UserFuncName::user(0, 0);
         let mut fctx = self.fctx.borrow_mut();
         let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
@@ -167,11 +177,12 @@ impl CraneliftTier {
             inlined: Vec::new(),
             embedded: Default::default(),
             sites: Vec::new(),
+            osr: false,
             syms: &vm.symbols,
             dnu_selector,
             enforced_flag,
         };
-        lw.lower_unit(m, body);
+        lw.lower_unit(m, body, hot_loop.map(|(l, _)| l));
         let (depends_on, inlined) = (std::mem::take(&mut lw.depends_on), lw.inlined.len());
         let embedded = std::mem::take(&mut lw.embedded);
         let sites = std::mem::take(&mut lw.sites);
@@ -184,7 +195,7 @@ impl CraneliftTier {
         }
         let code = ctx
             .compile(&*self.isa, &mut ControlPlane::default())
-            .map_err(|e| format!("cranelift: {:?}", e.inner))?;
+            .map_err(|e| format!("cranelift: {:?}\n{}", e.inner, e.func.display()))?;
         if !code.buffer.relocs().is_empty() {
             return Err("compiled code needs relocations".into());
         }
@@ -221,12 +232,8 @@ impl CraneliftTier {
                 "compiled"
             );
         }
-        // SAFETY: `addr` holds the machine code of a function with the
-        // BodyFn signature (two i64 parameters, two i64 results, the host's
-        // default calling convention = extern "C").
-        let entry: BodyFn = unsafe { std::mem::transmute::<*const u8, BodyFn>(addr) };
         Ok(Compiled {
-            entry,
+            entry: addr as usize,
             unit,
             depends_on,
         })
@@ -280,6 +287,33 @@ fn describe(vm: &Vm, m: &MethodData) -> String {
 }
 
 impl Tier for CraneliftTier {
+    fn compile_loop(
+        &self,
+        vm: &mut Vm,
+        m: &'static MethodData,
+        body: &'static AstBody,
+        node: HotLoop,
+        cell: &'static TierCell,
+    ) -> Option<Compiled<OsrFn>> {
+        match self.compile_unit(vm, m, body, Some((node, cell))) {
+            Ok(c) => Some(Compiled {
+                // SAFETY: the code was compiled with the OsrFn signature
+                // (five i64 parameters, two i64 results, the host's default
+                // calling convention = extern "C").
+                entry: unsafe { std::mem::transmute::<usize, OsrFn>(c.entry) },
+                unit: c.unit,
+                depends_on: c.depends_on,
+            }),
+            Err(e) => {
+                if som_runtime::tier::jit_enabled() {
+                    tracing::trace!(target: "metasom::jit", unit = describe(vm, m), error = %e, "declined");
+                }
+                debug_assert!(false, "compiling a loop of {}: {e}", describe(vm, m));
+                None
+            }
+        }
+    }
+
     fn release(&self, unit: &'static UnitState) {
         let addr = unit.code.replace(0);
         if addr != 0 {
@@ -307,8 +341,15 @@ impl Tier for CraneliftTier {
         m: &'static MethodData,
         body: &'static AstBody,
     ) -> Option<Compiled> {
-        match self.compile_unit(vm, m, body) {
-            Ok(c) => Some(c),
+        match self.compile_unit(vm, m, body, None) {
+            Ok(c) => Some(Compiled {
+                // SAFETY: the code was compiled with the BodyFn signature
+                // (two i64 parameters, two i64 results, the host's default
+                // calling convention = extern "C").
+                entry: unsafe { std::mem::transmute::<usize, BodyFn>(c.entry) },
+                unit: c.unit,
+                depends_on: c.depends_on,
+            }),
             Err(e) => {
                 // A lowering the backend rejects is a VM bug; the body stays
                 // interpreted, so the program still runs correctly.
@@ -324,7 +365,7 @@ impl Tier for CraneliftTier {
 
 impl Lowerer<'_> {
     /// Lowers the unit's own activation: entry, body, exit.
-    fn lower_unit(&mut self, m: &'static MethodData, body: &'static AstBody) {
+    fn lower_unit(&mut self, m: &'static MethodData, body: &'static AstBody, hot: Option<HotLoop>) {
         let entry = self.b.create_block();
         self.b.append_block_params_for_function_params(entry);
         self.b.switch_to_block(entry);
@@ -361,11 +402,23 @@ impl Lowerer<'_> {
             restart: None,
             call_pos: (m.source.line, m.source.col),
         });
-        let v = self.lower(&body.body);
+        self.osr = hot.is_some();
+        let v = match hot {
+            None => self.lower(&body.body),
+            Some(HotLoop::While(n)) => self.lower_loop(n),
+            Some(HotLoop::ToDo(n)) => {
+                let (i, limit, step) = (params[2], params[3], params[4]);
+                self.lower_to_do_entered(n, i, limit, step)
+            }
+        };
         self.jump_with(exit, v);
         self.finish_unwind(true);
         self.b.seal_block(exit);
         let v = self.enter_value_block(exit);
+        if hot.is_some() {
+            // The interpreter goes on after the loop with the frame's slots.
+            self.materialize();
+        }
         let zero = self.iconst(0);
         self.b.ins().return_(&[zero, v]);
         self.scopes.pop();

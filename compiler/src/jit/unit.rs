@@ -114,6 +114,9 @@ pub(crate) struct Lowerer<'a> {
     pub embedded: super::listing::Constants,
     /// The send sites lowered (node addresses), for `--dispatch-stats`.
     pub sites: Vec<usize>,
+    /// The unit is a loop entered by OSR: its own `^` returns from the
+    /// interpreted method around it.
+    pub osr: bool,
     /// The Symbols of selectors (for a DNU handler's selector argument).
     pub syms: &'a som_runtime::symbols::SymbolTable,
     /// `doesNotUnderstand:arguments:`, which every inlined DNU entry

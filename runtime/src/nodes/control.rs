@@ -182,6 +182,8 @@ pub struct LoopNode {
     pub while_true: bool,
     /// Line and column of the `whileTrue:`, for a non-Boolean condition.
     pub pos: (u32, u32),
+    /// Back-edge counter and compiled code for on-stack replacement.
+    pub osr: crate::tier::TierCell,
 }
 
 impl LoopNode {
@@ -198,6 +200,14 @@ impl LoopNode {
             if c == go {
                 if let Some(b) = &self.body {
                     b.eval(vm, f)?;
+                }
+                if self.osr.count_back_edge() {
+                    // SAFETY: nodes live in leaked ASTs, never freed.
+                    let me: &'static LoopNode = unsafe { &*(self as *const LoopNode) };
+                    let hot = crate::tier::HotLoop::While(me);
+                    if let Some(r) = crate::tier::osr(vm, f, hot, &me.osr, 0, 0, 0) {
+                        return r;
+                    }
                 }
             } else if c == stop {
                 return Ok(vm.nil);
@@ -292,9 +302,39 @@ pub struct ToDoNode {
     pub kind: ToDoKind,
     /// The real send for non-numeric receivers.
     pub fallback: Fallback,
+    /// Back-edge counter and compiled code for on-stack replacement.
+    pub osr: crate::tier::TierCell,
 }
 
 impl ToDoNode {
+    /// Counts a back edge of the fast loop, entering compiled code when the
+    /// loop is hot: Some(result) when compiled code ran the rest of it.
+    #[inline(always)]
+    fn back_edge(
+        &self,
+        vm: &mut Vm,
+        f: &Frame,
+        i: i64,
+        limit: i64,
+        step: i64,
+    ) -> Option<Result<Option<i128>, Unwind>> {
+        if !self.osr.count_back_edge() {
+            return None;
+        }
+        // SAFETY: nodes live in leaked ASTs, never freed.
+        let me: &'static ToDoNode = unsafe { &*(self as *const ToDoNode) };
+        let r = crate::tier::osr(
+            vm,
+            f,
+            crate::tier::HotLoop::ToDo(me),
+            &me.osr,
+            i,
+            limit,
+            step,
+        )?;
+        Some(r.map(|_| None))
+    }
+
     /// Runs the loop; answers the receiver, like the SOM methods it replaces.
     ///
     /// The fast path counts in small integers. It computes exactly what the
@@ -367,6 +407,9 @@ impl ToDoNode {
                 }
                 self.body.eval(vm, f)?;
                 i += step;
+                if let Some(r) = self.back_edge(vm, f, i, limit, step) {
+                    return r;
+                }
             }
             return Ok(None);
         }
@@ -402,6 +445,9 @@ impl ToDoNode {
                 }
                 self.body.eval(vm, f)?;
                 i -= step;
+                if let Some(r) = self.back_edge(vm, f, i, limit, step) {
+                    return r;
+                }
             }
             return Ok(None);
         }
