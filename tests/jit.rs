@@ -186,3 +186,26 @@ fn a_long_loop_in_a_method_run_once_enters_compiled_code() {
     assert!(!String::from_utf8_lossy(&off.stderr).contains("OSR entry"));
     assert_eq!(out.stdout, off.stdout);
 }
+
+#[test]
+fn failing_guards_are_traced_and_make_the_unit_recompile() {
+    let out = Command::new(SOM)
+        .current_dir(root())
+        .args(["--trace", "jit", "tests/lang/tier/TierGuardFailures.som"])
+        .output()
+        .expect("som runs");
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("guard failed unit=\"TierGuardFailures>>#ask:\"")
+            && err.contains("expected=TierBase seen=TierThing2"),
+        "{err}"
+    );
+    let invalidated = err
+        .find("invalidated unit=\"TierGuardFailures>>#ask:\" reason=\"guard failures\"")
+        .expect("invalidated after the failures");
+    assert!(
+        err[invalidated..].contains("compiled unit=\"TierGuardFailures>>#ask:\""),
+        "recompiled: {err}"
+    );
+}

@@ -58,6 +58,16 @@ pub const BACKEDGE_THRESHOLD: u32 = 5000;
 /// interpreter so that the chains of the loop body have learned something.
 pub const EAGER_BACKEDGE_THRESHOLD: u32 = 2;
 
+/// Guard failures a unit takes (sends reaching the generic path of a site
+/// whose chain it inlined) before it is invalidated, to be recompiled from
+/// what the chains have learned since: the receivers changed.
+pub const GUARD_MISS_LIMIT: u32 = 1000;
+
+/// Compilations of one body after which the sites whose guards failed
+/// before are compiled generically (a call, no inlining): their receivers
+/// do not settle.
+pub const UNSTABLE_AFTER_COMPILATIONS: u32 = 4;
+
 /// Times one body may be recompiled (after invalidation, or in eager mode
 /// after one of its chains changed state) before it stays interpreted: a
 /// metaobject that keeps changing would otherwise make the tier compile
@@ -233,6 +243,8 @@ pub struct UnitState {
     pub code: Cell<usize>,
     /// Activations running the code now.
     pub active: Cell<u32>,
+    /// Guard failures so far ([`GUARD_MISS_LIMIT`]).
+    pub misses: Cell<u32>,
 }
 
 /// Offset of [`UnitState::valid`] (0: compiled code loads the word at the
@@ -767,6 +779,61 @@ pub mod entry {
         let (vm, node, values) =
             unsafe { (&mut *vm, &*node, std::slice::from_raw_parts(argv, argc + 1)) };
         TierRet::from_result(node.send_values(vm, values))
+    }
+
+    /// [`rt_send`] for the generic path of a site whose chain (or special
+    /// case) `unit` compiled inline: a guard failed. Counts it, and once
+    /// the unit has failed [`GUARD_MISS_LIMIT`] times, marks the site
+    /// unstable and invalidates the unit.
+    ///
+    /// # Safety
+    /// As for [`rt_send`]; `unit` is the calling code's unit.
+    pub unsafe extern "C" fn rt_send_miss(
+        vm: *mut Vm,
+        node: *const SendNode,
+        argv: *const Value,
+        argc: usize,
+        unit: *const UnitState,
+    ) -> TierRet {
+        // SAFETY: per the contract above; units are leaked.
+        let (vmr, nd, u) = unsafe { (&mut *vm, &*node, &*unit) };
+        guard_failed(vmr, nd, u, unsafe { *argv });
+        // SAFETY: per the contract above.
+        unsafe { rt_send(vm, node, argv, argc) }
+    }
+
+    #[cold]
+    fn guard_failed(vm: &mut Vm, node: &SendNode, u: &'static UnitState, rcvr: Value) {
+        let n = u.misses.get() + 1;
+        u.misses.set(n);
+        if jit_enabled() {
+            let expected: Vec<String> = node
+                .chain
+                .entries()
+                .iter()
+                // SAFETY: shapes are interned and never freed.
+                .map(|e| vm.class_name(unsafe { (*e.shape).class }).to_string())
+                .collect();
+            tracing::trace!(
+                target: "metasom::jit",
+                unit = u.method.source.site,
+                site = %node.site.at(node.pos),
+                selector = vm.symbols.text(node.selector),
+                expected = %expected.join(","),
+                seen = %vm.class_name_of(rcvr),
+                misses = n,
+                "guard failed"
+            );
+        }
+        if n >= GUARD_MISS_LIMIT && u.valid.get() != 0 {
+            node.unstable.set(true);
+            let current = u.cell.unit().is_some_and(|c| std::ptr::eq(c, u));
+            if current {
+                invalidate_unit(vm, u.cell, "guard failures");
+            } else {
+                u.valid.set(0);
+            }
+        }
     }
 
     /// Evaluates `node` of the compiled body in the interpreter, in `frame`.

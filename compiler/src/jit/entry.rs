@@ -34,9 +34,12 @@ pub(crate) enum Entry {
     NewArray,
     /// `rt_return(vm, value) -> (status, value)`
     Return,
+    /// `rt_send_miss(vm, node, argv, argc, unit) -> (status, value)`
+    SendMiss,
 }
 
-const ALL: [Entry; 11] = [
+const ALL: [Entry; 12] = [
+    Entry::SendMiss,
     Entry::Return,
     Entry::NewArray,
     Entry::Send,
@@ -65,6 +68,7 @@ impl Entry {
             Entry::UnwindInlined => rt::rt_unwind_inlined as *const () as usize,
             Entry::NewArray => rt::rt_new_array as *const () as usize,
             Entry::Return => rt::rt_return as *const () as usize,
+            Entry::SendMiss => rt::rt_send_miss as *const () as usize,
         }
     }
 
@@ -82,6 +86,7 @@ impl Entry {
             Entry::UnwindInlined => "rt_unwind_inlined",
             Entry::NewArray => "rt_new_array",
             Entry::Return => "rt_return",
+            Entry::SendMiss => "rt_send_miss",
         }
     }
 
@@ -104,6 +109,7 @@ impl Entry {
             Entry::UnwindInlined => (4, 2),
             Entry::NewArray => (3, 1),
             Entry::Return => (2, 2),
+            Entry::SendMiss => (5, 2),
         }
     }
 }

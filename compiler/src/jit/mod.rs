@@ -148,6 +148,7 @@ impl CraneliftTier {
             code_bytes: Cell::new(0),
             code: Cell::new(0),
             active: Cell::new(0),
+            misses: Cell::new(0),
         }));
         let consts = vm.tier_constants();
         let tier_vm = vm.tier_vm() as i64;
@@ -178,6 +179,7 @@ impl CraneliftTier {
             embedded: Default::default(),
             sites: Vec::new(),
             osr: false,
+            compilations: hot_loop.map_or(&body.tier, |(_, c)| c).compilations(),
             syms: &vm.symbols,
             dnu_selector,
             enforced_flag,

@@ -25,6 +25,7 @@ use som_runtime::nodes::{PerformEntry, PerformKind, Reflective};
 use som_runtime::object::Shape;
 use som_runtime::tier::layout;
 use som_runtime::tier::{AstBody, MethodData, MethodKind, Trivial};
+use som_runtime::tier::{UnitState, UNSTABLE_AFTER_COMPILATIONS};
 use som_runtime::value::Value;
 
 use super::entry::Entry;
@@ -95,7 +96,11 @@ impl Lowerer<'_> {
             let v = self.realize(a);
             values.push(v);
         }
-        let v = self.generic_send(s, &values);
+        let v = if fast {
+            self.missed_send(s, &values)
+        } else {
+            self.generic_send(s, &values)
+        };
         self.jump_with(done, v);
         self.b.seal_block(done);
         self.enter_value_block(done)
@@ -151,8 +156,19 @@ impl Lowerer<'_> {
         self.b.switch_to_block(ok);
     }
 
-    /// `rt_send` with the evaluated receiver and arguments.
-    fn generic_send(&mut self, s: &'static SendNode, values: &[ir::Value]) -> ir::Value {
+    /// `rt_send_miss` (a guard failed) with the evaluated receiver and
+    /// arguments.
+    fn missed_send(&mut self, s: &'static SendNode, values: &[ir::Value]) -> ir::Value {
+        let argv = self.spill_values(values);
+        let vm = self.vm;
+        let node = self.addr("node", s as *const SendNode as i64);
+        let argc = self.iconst((values.len() - 1) as i64);
+        let unit = self.addr("unit", self.unit as *const UnitState as i64);
+        self.call_fallible(Entry::SendMiss, &[vm, node, argv, argc, unit])
+    }
+
+    /// Stores `values` in a stack slot; answers its address.
+    fn spill_values(&mut self, values: &[ir::Value]) -> ir::Value {
         let slot = self.b.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
             (values.len() * 8) as u32,
@@ -161,7 +177,12 @@ impl Lowerer<'_> {
         for (i, v) in values.iter().enumerate() {
             self.b.ins().stack_store(I64, *v, slot, (i * 8) as i32);
         }
-        let argv = self.b.ins().stack_addr(I64, slot, 0);
+        self.b.ins().stack_addr(I64, slot, 0)
+    }
+
+    /// `rt_send` with the evaluated receiver and arguments.
+    fn generic_send(&mut self, s: &'static SendNode, values: &[ir::Value]) -> ir::Value {
+        let argv = self.spill_values(values);
         let vm = self.vm;
         let node = self.addr("node", s as *const SendNode as i64);
         let argc = self.iconst((values.len() - 1) as i64);
@@ -199,6 +220,10 @@ impl Lowerer<'_> {
         generic: ir::Block,
     ) -> bool {
         if s.chain.is_generic() {
+            return false;
+        }
+        if s.unstable.get() && self.compilations > UNSTABLE_AFTER_COMPILATIONS {
+            // Its receivers kept changing: a call, not guards that fail.
             return false;
         }
         let entries: Vec<_> = s

@@ -117,6 +117,8 @@ pub(crate) struct Lowerer<'a> {
     /// The unit is a loop entered by OSR: its own `^` returns from the
     /// interpreted method around it.
     pub osr: bool,
+    /// How often the unit's body (or loop) was compiled, this time included.
+    pub compilations: u32,
     /// The Symbols of selectors (for a DNU handler's selector argument).
     pub syms: &'a som_runtime::symbols::SymbolTable,
     /// `doesNotUnderstand:arguments:`, which every inlined DNU entry

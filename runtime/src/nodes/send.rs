@@ -170,6 +170,9 @@ pub struct SendNode {
     pub perform: crate::nodes::PerformCache,
     /// The cache used when the target is another reflective primitive.
     pub reflect: crate::nodes::ReflectCache,
+    /// Set by the compiled tier when the guards it compiled at this site
+    /// kept failing: later recompilations may compile the site generically.
+    pub unstable: Cell<bool>,
 }
 
 impl SendNode {
@@ -200,6 +203,7 @@ impl SendNode {
                 r.set_site(site, pos);
                 r
             },
+            unstable: Cell::new(false),
         }
     }
 
