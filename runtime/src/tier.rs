@@ -797,7 +797,9 @@ pub mod entry {
     ) -> TierRet {
         // SAFETY: per the contract above; units are leaked.
         let (vmr, nd, u) = unsafe { (&mut *vm, &*node, &*unit) };
-        guard_failed(vmr, nd, u, unsafe { *argv });
+        // SAFETY: `argv` holds at least the receiver.
+        let rcvr = unsafe { *argv };
+        guard_failed(vmr, nd, u, rcvr);
         // SAFETY: per the contract above.
         unsafe { rt_send(vm, node, argv, argc) }
     }
