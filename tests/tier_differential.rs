@@ -59,7 +59,7 @@ fn statement(t: &mut Tape, depth: u32) -> String {
     match t.pick(8) {
         0 => format!("a := {}.", expr(t, 2)),
         1 => format!("b := b + {}.", expr(t, 2)),
-        2 => format!("c := (objs at: i % 3 + 1) val."),
+        2 => "c := (objs at: i % 3 + 1) val.".to_string(),
         3 => format!(
             "i % {} = 0 ifTrue: [ {} ] ifFalse: [ {} ].",
             t.pick(4) + 2,
@@ -81,7 +81,7 @@ fn statement(t: &mut Tape, depth: u32) -> String {
             t.pick(5) + 2
         ),
         6 => format!("self instVarAt: 2 put: {}.", expr(t, 1)),
-        _ => format!("a := a \\\\ {} + 1.", t.pick(7) + 1).replace("\\\\", "%"),
+        _ => format!("a := a % {} + 1.", t.pick(7) + 1),
     }
 }
 
