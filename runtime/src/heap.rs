@@ -147,6 +147,26 @@ struct ClassAlloc {
     free: *mut Header,
 }
 
+/// Addresses of the allocation state of one size class (see
+/// [`Heap::bump_refs`]): compiled code allocates inline by the same rule as
+/// the heap (no collection due, room left in the bump region), and calls
+/// the runtime otherwise.
+#[derive(Clone, Copy, Debug)]
+pub struct BumpRefs {
+    /// The bump cursor (`usize`).
+    pub cursor: *mut usize,
+    /// The end of the bump region (`usize`).
+    pub limit: *const usize,
+    /// Bytes allocated since the last collection (`usize`).
+    pub bytes_since_gc: *mut usize,
+    /// Bytes allowed between collections (`usize`).
+    pub budget: *const usize,
+    /// `--gc-stress` (`bool`): every allocation collects first.
+    pub stress: *const bool,
+    /// The statistics' allocated bytes (`u64`).
+    pub allocated: *mut u64,
+}
+
 /// The object heap.
 pub struct Heap {
     classes: [ClassAlloc; SIZE_CLASSES.len()],
@@ -245,6 +265,25 @@ impl Heap {
             stats: GcStats::default(),
             mark_stack: Vec::new(),
         }
+    }
+
+    /// Where compiled code bumps the allocation cursor for objects of
+    /// `size` bytes (a small size class): the addresses of the words the
+    /// fast path of [`Heap::allocate_uninit`] reads and writes. Valid while
+    /// the heap stays in place (the VM does not move while SOM code runs).
+    pub fn bump_refs(&mut self, size: usize) -> Option<BumpRefs> {
+        let ci = class_index(size)?;
+        if SIZE_CLASSES[ci] != size {
+            return None;
+        }
+        Some(BumpRefs {
+            cursor: &mut self.classes[ci].cursor,
+            limit: &self.classes[ci].limit,
+            bytes_since_gc: &mut self.bytes_since_gc,
+            budget: &self.budget,
+            stress: &self.stress,
+            allocated: &mut self.stats.allocated_bytes,
+        })
     }
 
     /// Whether the allocation budget is spent and a collection is due.

@@ -684,8 +684,9 @@ impl Vm {
         &self.omop.enforced
     }
 
-    /// The constants compiled code compares with.
-    pub fn tier_constants(&self) -> TierConstants {
+    /// The constants compiled code compares with (and the heap's bump
+    /// state, which is why it takes the VM mutably).
+    pub fn tier_constants(&mut self) -> TierConstants {
         TierConstants {
             nil: self.nil,
             true_: self.true_,
@@ -693,6 +694,12 @@ impl Vm {
             int_shape: self.int_shape,
             array_shape: self.array_shape,
             array_class: self.classes.array,
+            double_shape: self.double_shape,
+            double_intact: self.double_intact,
+            double_bump: self
+                .heap
+                .bump_refs(crate::object::object_size(crate::object::Kind::Double, 1)),
+            double_meta: crate::object::Header::meta_word(crate::object::Kind::Double, 1),
             integer_intact: self.integer_intact,
             array_intact: self.array_intact,
         }
@@ -714,6 +721,14 @@ pub struct TierConstants {
     pub array_shape: *const crate::object::Shape,
     /// The class Array.
     pub array_class: Value,
+    /// The shape of Doubles.
+    pub double_shape: *const crate::object::Shape,
+    /// Double's arithmetic and comparisons are the core library's.
+    pub double_intact: bool,
+    /// Where a Double is allocated inline.
+    pub double_bump: Option<crate::heap::BumpRefs>,
+    /// The meta word of a new Double.
+    pub double_meta: u64,
     /// Integer's arithmetic is the core library's.
     pub integer_intact: bool,
     /// Array's `at:`/`at:put:` are the core library's.
@@ -950,6 +965,15 @@ pub mod entry {
         // SAFETY: per the contract above.
         let (vm, values) = unsafe { (&mut *vm, std::slice::from_raw_parts(argv, n)) };
         vm.new_array_from(values)
+    }
+
+    /// A new Double (compiled code's allocation when the inline bump fails).
+    ///
+    /// # Safety
+    /// `vm` is the running VM.
+    pub unsafe extern "C" fn rt_new_double(vm: *mut Vm, bits: u64) -> Value {
+        // SAFETY: per the contract above.
+        unsafe { &mut *vm }.new_double(f64::from_bits(bits))
     }
 
     /// A fresh copy of a literal array.

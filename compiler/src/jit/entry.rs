@@ -36,9 +36,12 @@ pub(crate) enum Entry {
     Return,
     /// `rt_send_miss(vm, node, argv, argc, unit) -> (status, value)`
     SendMiss,
+    /// `rt_new_double(vm, bits) -> value`
+    NewDouble,
 }
 
-const ALL: [Entry; 12] = [
+const ALL: [Entry; 13] = [
+    Entry::NewDouble,
     Entry::SendMiss,
     Entry::Return,
     Entry::NewArray,
@@ -69,6 +72,7 @@ impl Entry {
             Entry::NewArray => rt::rt_new_array as *const () as usize,
             Entry::Return => rt::rt_return as *const () as usize,
             Entry::SendMiss => rt::rt_send_miss as *const () as usize,
+            Entry::NewDouble => rt::rt_new_double as *const () as usize,
         }
     }
 
@@ -87,6 +91,7 @@ impl Entry {
             Entry::NewArray => "rt_new_array",
             Entry::Return => "rt_return",
             Entry::SendMiss => "rt_send_miss",
+            Entry::NewDouble => "rt_new_double",
         }
     }
 
@@ -110,6 +115,7 @@ impl Entry {
             Entry::NewArray => (3, 1),
             Entry::Return => (2, 2),
             Entry::SendMiss => (5, 2),
+            Entry::NewDouble => (2, 1),
         }
     }
 }

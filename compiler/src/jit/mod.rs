@@ -36,6 +36,7 @@ mod control;
 mod entry;
 mod listing;
 mod send;
+mod special;
 mod unit;
 mod variables;
 

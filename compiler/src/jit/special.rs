@@ -1,0 +1,343 @@
+//! Lowering of the special selectors of a send (the part of
+//! `runtime/src/nodes/send.rs` that computes `SpecialOp`s in place):
+//! small-integer arithmetic and comparisons (overflow checked, continuing
+//! in the generic send, which makes big integers), Double arithmetic and
+//! comparisons with a small-integer or Double argument (the result
+//! allocated inline by bumping the heap's cursor), and `at:`/`at:put:` on
+//! plain Arrays with bounds checks. Each applies only while the class keeps
+//! the core library's method (checked when compiling, and guarded by the
+//! unit's `valid` word, which a change to that method clears).
+
+use cranelift_codegen::ir::{self, condcodes::FloatCC, condcodes::IntCC, types::F64, types::I64};
+use cranelift_codegen::ir::{BlockArg, InstBuilder, MemFlagsData};
+
+use som_runtime::nodes::{SendNode, SpecialOp};
+use som_runtime::tier::layout;
+
+use super::entry::Entry;
+use super::unit::Lowerer;
+
+impl Lowerer<'_> {
+    /// The inline cases of a special selector: jumps to `done` when they
+    /// apply, else continues in the current block. Answers whether there
+    /// are any.
+    pub(crate) fn special(
+        &mut self,
+        op: SpecialOp,
+        values: &[ir::Value],
+        done: ir::Block,
+        s: &'static SendNode,
+    ) -> bool {
+        let doubles = self.consts.double_intact
+            && matches!(
+                op,
+                SpecialOp::Add
+                    | SpecialOp::Sub
+                    | SpecialOp::Mul
+                    | SpecialOp::Lt
+                    | SpecialOp::Gt
+                    | SpecialOp::Le
+                    | SpecialOp::Ge
+                    | SpecialOp::Eq
+                    | SpecialOp::Ne
+            )
+            && values.len() == 2;
+        let applies = doubles
+            || match (op, values.len()) {
+                (SpecialOp::At, 2) | (SpecialOp::AtPut, 3) => self.consts.array_intact,
+                (
+                    SpecialOp::Add
+                    | SpecialOp::Sub
+                    | SpecialOp::Mul
+                    | SpecialOp::Lt
+                    | SpecialOp::Gt
+                    | SpecialOp::Le
+                    | SpecialOp::Ge
+                    | SpecialOp::Eq
+                    | SpecialOp::Ne
+                    | SpecialOp::BitAnd,
+                    2,
+                ) => self.consts.integer_intact,
+                _ => false,
+            };
+        if !applies {
+            return false;
+        }
+        // The inline case is a lookup result taken on trust (the core
+        // library's method): it holds only while the unit is valid.
+        let cont = self.b.create_block();
+        self.guard_valid(cont);
+        match (op, values.len()) {
+            (SpecialOp::At, 2) if self.consts.array_intact => {
+                self.depends_on.push(s.selector);
+                self.array_access(values, None, done);
+            }
+            (SpecialOp::AtPut, 3) if self.consts.array_intact => {
+                self.depends_on.push(s.selector);
+                self.array_access(&values[..2], Some(values[2]), done);
+            }
+            (
+                SpecialOp::Add
+                | SpecialOp::Sub
+                | SpecialOp::Mul
+                | SpecialOp::Lt
+                | SpecialOp::Gt
+                | SpecialOp::Le
+                | SpecialOp::Ge
+                | SpecialOp::Eq
+                | SpecialOp::Ne
+                | SpecialOp::BitAnd,
+                2,
+            ) if self.consts.integer_intact => {
+                self.depends_on.push(s.selector);
+                self.small_integer_op(op, values[0], values[1], done);
+            }
+            _ => {}
+        }
+        if doubles {
+            self.depends_on.push(s.selector);
+            self.double_op(op, values[0], values[1], done);
+        }
+        self.b.ins().jump(cont, &[]);
+        self.b.seal_block(cont);
+        self.b.switch_to_block(cont);
+        true
+    }
+
+    fn small_integer_op(&mut self, op: SpecialOp, a: ir::Value, b: ir::Value, done: ir::Block) {
+        let both = self.b.ins().band(a, b);
+        let tag = self.is_small(both);
+        let fast = self.b.create_block();
+        let not = self.b.create_block();
+        self.b.ins().brif(tag, fast, &[], not, &[]);
+        self.b.seal_block(fast);
+        self.b.switch_to_block(fast);
+        let compare = |cc| Some(cc);
+        let cc = match op {
+            SpecialOp::Lt => compare(IntCC::SignedLessThan),
+            SpecialOp::Gt => compare(IntCC::SignedGreaterThan),
+            SpecialOp::Le => compare(IntCC::SignedLessThanOrEqual),
+            SpecialOp::Ge => compare(IntCC::SignedGreaterThanOrEqual),
+            SpecialOp::Eq => compare(IntCC::Equal),
+            SpecialOp::Ne => compare(IntCC::NotEqual),
+            _ => None,
+        };
+        if let Some(cc) = cc {
+            // Tagging preserves order: compare the tagged words.
+            let c = self.b.ins().icmp(cc, a, b);
+            let v = self.boolean(c);
+            self.jump_with(done, v);
+        } else if op == SpecialOp::BitAnd {
+            let v = self.b.ins().band(a, b);
+            self.jump_with(done, v);
+        } else {
+            // (2x+1) + (2y+1) - 1 = 2(x+y)+1; overflow of the tagged word is
+            // exactly overflow of the 63-bit range.
+            let b1 = self.b.ins().iadd_imm_s(b, -1);
+            let (v, of) = match op {
+                SpecialOp::Add => self.b.ins().sadd_overflow(a, b1),
+                SpecialOp::Sub => self.b.ins().ssub_overflow(a, b1),
+                _ => {
+                    let x = self.b.ins().sshr_imm_s(a, 1);
+                    let (p, of) = self.b.ins().smul_overflow(x, b1);
+                    let p = self.b.ins().bor_imm_s(p, 1);
+                    (p, of)
+                }
+            };
+            let ok = self.b.create_block();
+            self.b.ins().brif(of, not, &[], ok, &[]);
+            self.b.seal_block(ok);
+            self.b.switch_to_block(ok);
+            self.jump_with(done, v);
+        }
+        self.b.seal_block(not);
+        self.b.switch_to_block(not);
+    }
+
+    /// `at:` (`value` None) or `at:put:` on a plain Array with a small
+    /// in-range index.
+    fn array_access(&mut self, values: &[ir::Value], value: Option<ir::Value>, done: ir::Block) {
+        let (arr, index) = (values[0], values[1]);
+        let not = self.b.create_block();
+        let ptr = self.b.create_block();
+        let low = self.b.ins().band_imm_s(arr, 7);
+        self.b.ins().brif(low, not, &[], ptr, &[]);
+        self.b.seal_block(ptr);
+        self.b.switch_to_block(ptr);
+        let shape = self.load(arr, layout::HEADER_SHAPE);
+        let is_array = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, shape, self.consts.array_shape as i64);
+        self.embedded.note(self.consts.array_shape as u64, "shape");
+        let small = self.is_small(index);
+        let is_array = self.b.ins().uextend(I64, is_array);
+        let both = self.b.ins().band(is_array, small);
+        let checked = self.b.create_block();
+        self.b.ins().brif(both, checked, &[], not, &[]);
+        self.b.seal_block(checked);
+        self.b.switch_to_block(checked);
+        let meta = self.load(arr, layout::HEADER_META);
+        let len = self.b.ins().ushr_imm_s(meta, layout::META_LEN_SHIFT);
+        let i = self.b.ins().sshr_imm_s(index, 1);
+        let i0 = self.b.ins().iadd_imm_s(i, -1);
+        // Unsigned: an index below 1 wraps to a huge offset.
+        let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, i0, len);
+        let fast = self.b.create_block();
+        self.b.ins().brif(inside, fast, &[], not, &[]);
+        self.b.seal_block(fast);
+        self.b.switch_to_block(fast);
+        let off = self.b.ins().ishl_imm_s(i0, 3);
+        let addr = self.b.ins().iadd(arr, off);
+        match value {
+            None => {
+                let v = self.load(addr, layout::BODY);
+                self.jump_with(done, v);
+            }
+            Some(v) => {
+                self.store(v, addr, layout::BODY);
+                self.b.ins().jump(done, &[BlockArg::Value(v)]);
+            }
+        }
+        self.b.seal_block(not);
+        self.b.switch_to_block(not);
+    }
+
+    /// `op` on a Double receiver and a small-integer or Double argument;
+    /// continues in the current block otherwise.
+    fn double_op(&mut self, op: SpecialOp, a: ir::Value, b: ir::Value, done: ir::Block) {
+        let not = self.b.create_block();
+        let fa = self.double_of(a, not);
+        let have = self.b.create_block();
+        self.b.append_block_param(have, F64);
+        let b_small = self.b.create_block();
+        let b_other = self.b.create_block();
+        let tag = self.is_small(b);
+        self.b.ins().brif(tag, b_small, &[], b_other, &[]);
+        self.b.seal_block(b_small);
+        self.b.seal_block(b_other);
+        self.b.switch_to_block(b_small);
+        let bi = self.b.ins().sshr_imm_s(b, 1);
+        let fb = self.b.ins().fcvt_from_sint(F64, bi);
+        self.b.ins().jump(have, &[BlockArg::Value(fb)]);
+        self.b.switch_to_block(b_other);
+        let fb = self.double_of(b, not);
+        self.b.ins().jump(have, &[BlockArg::Value(fb)]);
+        self.b.seal_block(have);
+        self.b.switch_to_block(have);
+        let fb = self.b.block_params(have)[0];
+        let cc = match op {
+            SpecialOp::Lt => Some(FloatCC::LessThan),
+            SpecialOp::Gt => Some(FloatCC::GreaterThan),
+            SpecialOp::Le => Some(FloatCC::LessThanOrEqual),
+            SpecialOp::Ge => Some(FloatCC::GreaterThanOrEqual),
+            SpecialOp::Eq => Some(FloatCC::Equal),
+            SpecialOp::Ne => Some(FloatCC::NotEqual),
+            _ => None,
+        };
+        let v = match cc {
+            Some(cc) => {
+                let c = self.b.ins().fcmp(cc, fa, fb);
+                self.boolean(c)
+            }
+            None => {
+                let r = match op {
+                    SpecialOp::Add => self.b.ins().fadd(fa, fb),
+                    SpecialOp::Sub => self.b.ins().fsub(fa, fb),
+                    _ => self.b.ins().fmul(fa, fb),
+                };
+                self.box_double(r)
+            }
+        };
+        self.jump_with(done, v);
+        self.b.seal_block(not);
+        self.b.switch_to_block(not);
+    }
+
+    /// The f64 of `v` if it is a Double; else to `not`.
+    fn double_of(&mut self, v: ir::Value, not: ir::Block) -> ir::Value {
+        let ptr = self.b.create_block();
+        let is = self.b.create_block();
+        let low = self.b.ins().band_imm_s(v, 7);
+        self.b.ins().brif(low, not, &[], ptr, &[]);
+        self.b.seal_block(ptr);
+        self.b.switch_to_block(ptr);
+        let shape = self.load(v, layout::HEADER_SHAPE);
+        let d = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, shape, self.consts.double_shape as i64);
+        self.embedded.note(self.consts.double_shape as u64, "shape");
+        self.b.ins().brif(d, is, &[], not, &[]);
+        self.b.seal_block(is);
+        self.b.switch_to_block(is);
+        self.b
+            .ins()
+            .load(F64, MemFlagsData::trusted(), v, layout::BODY)
+    }
+
+    /// A new Double holding `f`: bumped inline from the heap's cursor when no
+    /// collection is due and the bump region has room, as the heap itself
+    /// would; otherwise (cold) allocated by the runtime.
+    pub(crate) fn box_double(&mut self, f: ir::Value) -> ir::Value {
+        let boxed = self.value_block();
+        let slow = self.cold_block();
+        if let Some(bump) = self.consts.double_bump {
+            let size =
+                som_runtime::object::object_size(som_runtime::object::Kind::Double, 1) as i64;
+            let stress_at = self.addr("vm", bump.stress as i64);
+            let stress = self.b.ins().uload8(I64, super::unit::mem(), stress_at, 0);
+            let no_stress = self.b.create_block();
+            self.b.ins().brif(stress, slow, &[], no_stress, &[]);
+            self.b.seal_block(no_stress);
+            self.b.switch_to_block(no_stress);
+            let bsg_at = self.addr("vm", bump.bytes_since_gc as i64);
+            let budget_at = self.addr("vm", bump.budget as i64);
+            let bsg = self.load(bsg_at, 0);
+            let budget = self.load(budget_at, 0);
+            let due = self
+                .b
+                .ins()
+                .icmp(IntCC::UnsignedGreaterThanOrEqual, bsg, budget);
+            let not_due = self.b.create_block();
+            self.b.ins().brif(due, slow, &[], not_due, &[]);
+            self.b.seal_block(not_due);
+            self.b.switch_to_block(not_due);
+            let cursor_at = self.addr("vm", bump.cursor as i64);
+            let limit_at = self.addr("vm", bump.limit as i64);
+            let cur = self.load(cursor_at, 0);
+            let limit = self.load(limit_at, 0);
+            let next = self.b.ins().iadd_imm_s(cur, size);
+            let over = self.b.ins().icmp(IntCC::UnsignedGreaterThan, next, limit);
+            let room = self.b.create_block();
+            self.b.ins().brif(over, slow, &[], room, &[]);
+            self.b.seal_block(room);
+            self.b.switch_to_block(room);
+            self.store(next, cursor_at, 0);
+            let bsg2 = self.b.ins().iadd_imm_s(bsg, size);
+            self.store(bsg2, bsg_at, 0);
+            let alloc_at = self.addr("vm", bump.allocated as i64);
+            let allocated = self.load(alloc_at, 0);
+            let allocated = self.b.ins().iadd_imm_s(allocated, size);
+            self.store(allocated, alloc_at, 0);
+            let shape = self.addr("shape", self.consts.double_shape as i64);
+            let meta = self.iconst(self.consts.double_meta as i64);
+            self.store(shape, cur, layout::HEADER_SHAPE);
+            self.store(meta, cur, layout::HEADER_META);
+            self.b
+                .ins()
+                .store(MemFlagsData::trusted(), f, cur, layout::BODY);
+            self.jump_with(boxed, cur);
+        } else {
+            self.b.ins().jump(slow, &[]);
+        }
+        self.b.seal_block(slow);
+        self.b.switch_to_block(slow);
+        let bits = self.b.ins().bitcast(I64, MemFlagsData::new(), f);
+        let vm = self.vm;
+        let v = self.call(Entry::NewDouble, &[vm, bits])[0];
+        self.jump_with(boxed, v);
+        self.b.seal_block(boxed);
+        self.enter_value_block(boxed)
+    }
+}
