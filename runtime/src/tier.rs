@@ -332,6 +332,10 @@ pub mod layout {
     pub const SHAPE_CLASS: i32 = std::mem::offset_of!(Shape, class) as i32;
     /// Kind byte of plain objects.
     pub const KIND_OBJECT: i64 = Kind::Object as i64;
+    /// Kind byte of Symbols.
+    pub const KIND_SYMBOL: i64 = Kind::Symbol as i64;
+    /// Kind byte of class objects.
+    pub const KIND_CLASS: i64 = Kind::Class as i64;
     /// Kind byte of Arrays.
     pub const KIND_ARRAY: i64 = Kind::Array as i64;
     /// Shift of the length in the meta word.
@@ -694,6 +698,7 @@ impl Vm {
             int_shape: self.int_shape,
             array_shape: self.array_shape,
             array_class: self.classes.array,
+            metaclass: self.classes.metaclass,
             double_shape: self.double_shape,
             double_intact: self.double_intact,
             double_bump: self
@@ -721,6 +726,8 @@ pub struct TierConstants {
     pub array_shape: *const crate::object::Shape,
     /// The class Array.
     pub array_class: Value,
+    /// The class Metaclass.
+    pub metaclass: Value,
     /// The shape of Doubles.
     pub double_shape: *const crate::object::Shape,
     /// Double's arithmetic and comparisons are the core library's.

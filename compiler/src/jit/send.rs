@@ -82,7 +82,8 @@ impl Lowerer<'_> {
         if let (Some(op), Some(words)) = (s.special, &words) {
             fast |= self.special(op, words, done, s);
         }
-        fast |= self.cached_targets(s, rcvr, &args, done, generic);
+        let guarded = self.cached_targets(s, rcvr, &args, done, generic);
+        fast |= guarded;
         if fast {
             // A miss of the inline cases; when there are none, the call is
             // the send's only path and stays hot.
@@ -96,7 +97,10 @@ impl Lowerer<'_> {
             let v = self.realize(a);
             values.push(v);
         }
-        let v = if fast {
+        // Only a receiver the chain's guards did not expect is a guard
+        // failure; a special case that does not apply (a `<` on Strings) is
+        // an ordinary send.
+        let v = if guarded {
             self.missed_send(s, &values)
         } else {
             self.generic_send(s, &values)
@@ -342,7 +346,7 @@ impl Lowerer<'_> {
                     self.perform_entry(s, entry, shape, rcvr, &performed, done, generic);
                     return;
                 }
-                _ => match self.trivial(m, shape, rcvr, args, generic) {
+                _ => match self.trivial(s, m, shape, rcvr, args, generic) {
                     Some(v) => v,
                     None => match self.inlinable_method(m) {
                         Some(body) => self.inline_method(s, m, body, rcvr, args),
@@ -416,6 +420,7 @@ impl Lowerer<'_> {
     /// A trivial method's work, inline; None for other methods.
     fn trivial(
         &mut self,
+        s: &'static SendNode,
         m: &'static MethodData,
         shape: *const Shape,
         rcvr: ir::Value,
@@ -435,13 +440,46 @@ impl Lowerer<'_> {
             Trivial::TextEquals => {
                 // Identical texts (always so for equal Symbols) are equal;
                 // comparing characters is the primitive's job.
+                // Texts that differ are the normal case here, not a guard
+                // failure: the primitive compares them.
                 let arg = word(args.first(), self)?;
                 let same = self.b.create_block();
+                let differ = self.b.create_block();
+                let merge = self.value_block();
                 let same_c = self.b.ins().icmp(IntCC::Equal, rcvr, arg);
-                self.b.ins().brif(same_c, same, &[], generic, &[]);
+                self.b.ins().brif(same_c, same, &[], differ, &[]);
                 self.b.seal_block(same);
+                self.b.seal_block(differ);
                 self.b.switch_to_block(same);
-                self.som_const(self.consts.true_)
+                let t = self.som_const(self.consts.true_);
+                self.jump_with(merge, t);
+                self.b.switch_to_block(differ);
+                // Two Symbols that are not identical differ (Symbols are
+                // interned); other texts are compared by the primitive.
+                let f = self.som_const(self.consts.false_);
+                let compare = self.cold_block();
+                let both = self.b.create_block();
+                let rk = self.kind_of_ptr_or(rcvr, compare);
+                let ak = self.kind_of_ptr_or(arg, compare);
+                let rs = self
+                    .b
+                    .ins()
+                    .icmp_imm_s(IntCC::Equal, rk, layout::KIND_SYMBOL);
+                let as_ = self
+                    .b
+                    .ins()
+                    .icmp_imm_s(IntCC::Equal, ak, layout::KIND_SYMBOL);
+                let syms = self.b.ins().band(rs, as_);
+                self.b.ins().brif(syms, both, &[], compare, &[]);
+                self.b.seal_block(both);
+                self.b.seal_block(compare);
+                self.b.switch_to_block(both);
+                self.jump_with(merge, f);
+                self.b.switch_to_block(compare);
+                let v = self.generic_send(s, &[rcvr, arg]);
+                self.jump_with(merge, v);
+                self.b.seal_block(merge);
+                self.enter_value_block(merge)
             }
             Trivial::ClassOf => {
                 // SAFETY: shapes are interned and never freed.
@@ -449,23 +487,25 @@ impl Lowerer<'_> {
                 self.som_const(class)
             }
             Trivial::Getter(i) => {
+                let class_side = self.is_class_side(shape);
                 let fast = self.b.create_block();
                 let ptr = self.b.create_block();
-                let meta_ok = self.plain_object_with(rcvr, i, ptr);
+                let meta_ok = self.object_with(rcvr, i, class_side, ptr);
                 self.b.ins().brif(meta_ok, fast, &[], generic, &[]);
                 self.b.seal_block(fast);
                 self.b.switch_to_block(fast);
-                self.load(rcvr, layout::BODY + (i * 8) as i32)
+                self.load(rcvr, field_offset(i, class_side))
             }
             Trivial::Setter(i) => {
                 let arg = word(args.first(), self)?;
+                let class_side = self.is_class_side(shape);
                 let fast = self.b.create_block();
                 let ptr = self.b.create_block();
-                let meta_ok = self.plain_object_with(rcvr, i, ptr);
+                let meta_ok = self.object_with(rcvr, i, class_side, ptr);
                 self.b.ins().brif(meta_ok, fast, &[], generic, &[]);
                 self.b.seal_block(fast);
                 self.b.switch_to_block(fast);
-                self.store(arg, rcvr, layout::BODY + (i * 8) as i32);
+                self.store(arg, rcvr, field_offset(i, class_side));
                 rcvr
             }
             Trivial::ArrayWith | Trivial::Forward { .. } => return None,
@@ -513,7 +553,60 @@ impl Lowerer<'_> {
     /// shape is the small integers') that `obj` is a plain object with more
     /// than `i` fields; answers the condition. `ptr` is a scratch block the
     /// test continues in.
-    fn plain_object_with(&mut self, obj: ir::Value, i: usize, ptr: ir::Block) -> ir::Value {
+    /// The kind byte of `v`, continuing in the current block; to `not` when
+    /// `v` is not a heap object.
+    fn kind_of_ptr_or(&mut self, v: ir::Value, not: ir::Block) -> ir::Value {
+        let ptr = self.b.create_block();
+        let low = self.b.ins().band_imm_s(v, 7);
+        self.b.ins().brif(low, not, &[], ptr, &[]);
+        self.b.seal_block(ptr);
+        self.b.switch_to_block(ptr);
+        let meta = self.load(v, layout::HEADER_META);
+        self.b.ins().band_imm_s(meta, 0xff)
+    }
+
+    /// Whether receivers of `shape` are class objects (their class is a
+    /// metaclass), whose fields follow the class data word.
+    fn is_class_side(&self, shape: *const Shape) -> bool {
+        // SAFETY: shapes are interned and never freed; a class object's
+        // shape names its metaclass.
+        let class = unsafe { (*shape).class };
+        class.is_ptr() && {
+            let meta_shape = som_runtime::object::header(class).shape;
+            // SAFETY: as above.
+            let metaclass_class = unsafe { (*meta_shape).class };
+            metaclass_class == self.consts.metaclass
+        }
+    }
+
+    /// Tests that `obj` is a plain object (a class object when
+    /// `class_side`) with more than `i` fields; answers the condition.
+    fn object_with(
+        &mut self,
+        obj: ir::Value,
+        i: usize,
+        class_side: bool,
+        ptr: ir::Block,
+    ) -> ir::Value {
+        self.object_of_kind_with(
+            obj,
+            i,
+            if class_side {
+                layout::KIND_CLASS
+            } else {
+                layout::KIND_OBJECT
+            },
+            ptr,
+        )
+    }
+
+    fn object_of_kind_with(
+        &mut self,
+        obj: ir::Value,
+        i: usize,
+        kind_byte: i64,
+        ptr: ir::Block,
+    ) -> ir::Value {
         let low = self.b.ins().band_imm_s(obj, 7);
         let not_ptr = self.b.create_block();
         let merge = self.value_block();
@@ -526,10 +619,7 @@ impl Lowerer<'_> {
         self.b.switch_to_block(ptr);
         let meta = self.load(obj, layout::HEADER_META);
         let kind = self.b.ins().band_imm_s(meta, 0xff);
-        let is_object = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::Equal, kind, layout::KIND_OBJECT);
+        let is_object = self.b.ins().icmp_imm_s(IntCC::Equal, kind, kind_byte);
         let len = self.b.ins().ushr_imm_s(meta, layout::META_LEN_SHIFT);
         let has = self
             .b
@@ -629,4 +719,10 @@ impl Lowerer<'_> {
         self.leave_activation();
         v
     }
+}
+
+/// Offset of field `i` in a plain object, or in a class object (after its
+/// class data word) when `class_side`.
+fn field_offset(i: usize, class_side: bool) -> i32 {
+    layout::BODY + ((i + class_side as usize) * 8) as i32
 }

@@ -22,9 +22,31 @@ impl Lowerer<'_> {
         self.call(Entry::LiteralArray, &[vm, t])[0]
     }
 
-    /// Branches to `fast` when `obj` is a plain object with more than `i`
-    /// fields, else to `slow`.
+    /// Whether `self` in the current activation is a class object: the
+    /// method is defined on the class side (its holder is a metaclass).
+    fn self_is_class(&self) -> bool {
+        let holder = self.scope().method.holder.get();
+        holder.is_ptr() && {
+            let shape = som_runtime::object::header(holder).shape;
+            // SAFETY: shapes are interned and never freed.
+            unsafe { (*shape).class == self.consts.metaclass }
+        }
+    }
+
+    /// Offset of field `i` of `self`: class objects keep their fields after
+    /// the class data word.
+    fn self_field_offset(&self, i: usize) -> i32 {
+        layout::BODY + ((i + self.self_is_class() as usize) * 8) as i32
+    }
+
+    /// Branches to `fast` when `obj` is an object of the layout `self` has
+    /// (plain, or a class object) with more than `i` fields, else to `slow`.
     fn check_field(&mut self, obj: ir::Value, i: usize, fast: ir::Block, slow: ir::Block) {
+        let kind_byte = if self.self_is_class() {
+            layout::KIND_CLASS
+        } else {
+            layout::KIND_OBJECT
+        };
         let ptr = self.b.create_block();
         let low = self.b.ins().band_imm_s(obj, 7);
         self.b.ins().brif(low, slow, &[], ptr, &[]);
@@ -32,10 +54,7 @@ impl Lowerer<'_> {
         self.b.switch_to_block(ptr);
         let meta = self.load(obj, layout::HEADER_META);
         let kind = self.b.ins().band_imm_s(meta, 0xff);
-        let is_object = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::Equal, kind, layout::KIND_OBJECT);
+        let is_object = self.b.ins().icmp_imm_s(IntCC::Equal, kind, kind_byte);
         let len = self.b.ins().ushr_imm_s(meta, layout::META_LEN_SHIFT);
         let has = self
             .b
@@ -54,7 +73,8 @@ impl Lowerer<'_> {
         self.b.seal_block(fast);
         self.b.seal_block(slow);
         self.b.switch_to_block(fast);
-        let v = self.load(rcvr, layout::BODY + (i.0 * 8) as i32);
+        let off = self.self_field_offset(i.0);
+        let v = self.load(rcvr, off);
         self.jump_with(done, v);
         self.b.switch_to_block(slow);
         let vm = self.vm;
@@ -80,7 +100,8 @@ impl Lowerer<'_> {
         self.b.seal_block(fast);
         self.b.seal_block(slow);
         self.b.switch_to_block(fast);
-        self.store(v, rcvr, layout::BODY + (i.0 * 8) as i32);
+        let off = self.self_field_offset(i.0);
+        self.store(v, rcvr, off);
         self.b.ins().jump(done, &[]);
         self.b.switch_to_block(slow);
         let vm = self.vm;
