@@ -371,7 +371,11 @@ pub fn fingerprint(body: &AstBody) -> u64 {
             Some(s) => {
                 let p =
                     s.perform.entries().len() as u64 + ((s.reflect.entries().len() as u64) << 8);
-                (s.chain.chain_len() as u64 + (p << 4), s.chain.is_generic())
+                let d = (s.saw_double.get() as u64) << 16;
+                (
+                    s.chain.chain_len() as u64 + (p << 4) + d,
+                    s.chain.is_generic(),
+                )
             }
             None => return,
         };
@@ -508,7 +512,9 @@ fn tier_up(vm: &mut Vm, m: &'static MethodData, body: &'static AstBody, frame: &
     let compiled = tier.compile(vm, m, body);
     vm.compile_time += start.elapsed();
     match compiled {
-        Some(c) => {
+        Some(mut c) => {
+            c.depends_on.sort_unstable_by_key(|s| s.0);
+            c.depends_on.dedup();
             for sel in &c.depends_on {
                 vm.register_dependent(*sel, crate::vm::Dependent::Code(c.unit));
             }
@@ -649,7 +655,9 @@ fn compile_loop(vm: &mut Vm, frame: &Frame, node: HotLoop, cell: &'static TierCe
     let compiled = tier.compile_loop(vm, m, body, node, cell);
     vm.compile_time += start.elapsed();
     match compiled {
-        Some(c) => {
+        Some(mut c) => {
+            c.depends_on.sort_unstable_by_key(|s| s.0);
+            c.depends_on.dedup();
             for sel in &c.depends_on {
                 vm.register_dependent(*sel, crate::vm::Dependent::Code(c.unit));
             }
@@ -699,6 +707,7 @@ impl Vm {
             array_shape: self.array_shape,
             array_class: self.classes.array,
             metaclass: self.classes.metaclass,
+            block_intact: self.block_intact,
             double_shape: self.double_shape,
             double_intact: self.double_intact,
             double_bump: self
@@ -728,6 +737,8 @@ pub struct TierConstants {
     pub array_class: Value,
     /// The class Metaclass.
     pub metaclass: Value,
+    /// Block evaluation (`value`...) is the core library's.
+    pub block_intact: bool,
     /// The shape of Doubles.
     pub double_shape: *const crate::object::Shape,
     /// Double's arithmetic and comparisons are the core library's.

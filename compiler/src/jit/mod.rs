@@ -404,6 +404,7 @@ impl Lowerer<'_> {
             unwind,
             restart: None,
             call_pos: (m.source.line, m.source.col),
+            outer: None,
         });
         self.osr = hot.is_some();
         let v = match hot {
@@ -452,10 +453,10 @@ impl Lowerer<'_> {
             Node::AndOr(n) => self.lower_and_or(n),
             Node::Loop(n) => self.lower_loop(n),
             Node::ToDo(n) => self.lower_to_do(n),
+            Node::OuterRead(o) => self.lower_outer_read(node, *o),
+            Node::OuterWrite(o, n) => self.lower_outer_write(node, *o, n),
+            Node::NonLocalReturn(n) => self.lower_non_local_return(node, n),
             Node::Block(_)
-            | Node::NonLocalReturn(_)
-            | Node::OuterRead(_)
-            | Node::OuterWrite(..)
             | Node::SuperSend(_)
             | Node::EnforcedSend(_)
             | Node::EnforcedFieldRead(_)

@@ -20,7 +20,7 @@ use cranelift_codegen::ir::StackSlotKind;
 use cranelift_codegen::ir::{self, condcodes::IntCC, types::I64, InstBuilder, StackSlotData};
 
 use som_runtime::dispatch::Target;
-use som_runtime::nodes::{Node, SendNode};
+use som_runtime::nodes::{Node, SendNode, SpecialOp};
 use som_runtime::nodes::{PerformEntry, PerformKind, Reflective};
 use som_runtime::object::Shape;
 use som_runtime::tier::layout;
@@ -29,7 +29,7 @@ use som_runtime::tier::{UnitState, UNSTABLE_AFTER_COMPILATIONS};
 use som_runtime::value::Value;
 
 use super::entry::Entry;
-use super::unit::{Binding, Lowerer, Scope, Slots, MAX_INLINE_DEPTH};
+use super::unit::{Binding, Lowerer, Scope, Slots, INLINE_OVERHEAD, MAX_INLINE_DEPTH};
 
 /// An argument as the lowering holds it.
 #[derive(Clone)]
@@ -44,16 +44,26 @@ pub(crate) enum Arg {
     /// Its guard decides between the virtual Array (the fast path) and the
     /// real send (the generic path).
     Pending(&'static SendNode, ir::Value, ir::Value),
+    /// A block literal of scope `.1` not made a closure yet.
+    Closure(&'static Node, usize),
 }
 
 impl Lowerer<'_> {
     pub(crate) fn lower_send(&mut self, s: &'static SendNode) -> ir::Value {
         self.sites.push(s as *const SendNode as usize);
+        if let Some(v) = self.value_of_known_block(s) {
+            return v;
+        }
         let rcvr = self.lower(&s.receiver);
         let mut args = Vec::new();
         let n = s.args.len();
+        let here = self.scopes.len() - 1;
         for (i, a) in s.args.iter().enumerate() {
-            if let Some(e) = self.virtual_of(a) {
+            if let Some((node, def)) = self.closure_of(a) {
+                args.push(Arg::Closure(node, def));
+            } else if matches!(a, Node::Block(_)) && self.block_inlinable(a) {
+                args.push(Arg::Closure(a, here));
+            } else if let Some(e) = self.virtual_of(a) {
                 args.push(Arg::Virtual(e));
             } else if i + 1 == n && self.performs_with_array(s) && self.array_with(a).is_some() {
                 let inner = self.array_with(a).expect("checked");
@@ -118,7 +128,120 @@ impl Lowerer<'_> {
             Arg::Const(c) => self.som_const(*c),
             Arg::Virtual(e) => self.new_array(e),
             Arg::Pending(inner, r, x) => self.generic_send(inner, &[*r, *x]),
+            Arg::Closure(node, def) => self.make_closure(node, *def),
         }
+    }
+
+    /// `value`, `value:`, `value:with:` sent to a block literal (or to an
+    /// argument bound to one) whose body can be inlined: the body, inline,
+    /// as an activation of the block. None when the send is not one.
+    fn value_of_known_block(&mut self, s: &'static SendNode) -> Option<ir::Value> {
+        if s.special != Some(SpecialOp::Value) || !self.consts.block_intact {
+            return None;
+        }
+        let here = self.scopes.len() - 1;
+        let (node, def) = match &s.receiver {
+            n @ Node::Block(_) if self.block_inlinable(n) => (n, here),
+            n => self.closure_of(n)?,
+        };
+        let Node::Block(bl) = node else {
+            return None;
+        };
+        if bl.method.num_args != s.args.len() || !self.block_inlinable(node) {
+            return None;
+        }
+        let mut args = Vec::new();
+        for a in s.args.iter() {
+            let v = self.lower(a);
+            args.push(v);
+        }
+        // The inline case relies on Block's `value` primitives.
+        self.depends_on.push(s.selector);
+        Some(self.inline_block(s, node, bl, def, &args))
+    }
+
+    /// Whether a block literal's body may be inlined where it is evaluated:
+    /// no further block literals in it, no enforced nodes, within budget.
+    pub(crate) fn block_inlinable(&self, node: &Node) -> bool {
+        let Node::Block(bl) = node else {
+            return false;
+        };
+        let MethodKind::Ast(body) = &bl.method.kind else {
+            return false;
+        };
+        if self.scopes.len() > MAX_INLINE_DEPTH {
+            return false;
+        }
+        let mut size = 0;
+        let mut ok = true;
+        body.body.for_each_unit_node(&mut |n| {
+            size += 1;
+            if matches!(
+                n,
+                Node::Block(_)
+                    | Node::EnforcedSend(_)
+                    | Node::EnforcedFieldRead(_)
+                    | Node::EnforcedFieldWrite(_)
+                    | Node::EnforcedGlobalRead(_)
+            ) {
+                ok = false;
+            }
+        });
+        ok && size + INLINE_OVERHEAD <= self.budget
+    }
+
+    /// Inlines the body of block literal `node` (defined in scope `def`) as
+    /// an activation of the block, with arguments `args`.
+    fn inline_block(
+        &mut self,
+        s: &'static SendNode,
+        node: &'static Node,
+        bl: &'static som_runtime::nodes::BlockLiteral,
+        def: usize,
+        args: &[ir::Value],
+    ) -> ir::Value {
+        let m = bl.method;
+        let MethodKind::Ast(body) = &m.kind else {
+            unreachable!("checked by block_inlinable")
+        };
+        let mut size = 0;
+        body.body.for_each_unit_node(&mut |_| size += 1);
+        self.budget = self.budget.saturating_sub(size + INLINE_OVERHEAD);
+        self.inlined.push(m);
+        self.enter_activation(s.pos);
+        let vars = self.new_vars(body.num_slots);
+        for (i, v) in args.iter().enumerate() {
+            self.b.def_var(vars[i], *v);
+        }
+        let nil = self.nil();
+        for var in &vars[args.len()..] {
+            self.b.def_var(*var, nil);
+        }
+        let frame = self.inlined_frame(body.num_slots);
+        let exit = self.value_block();
+        let unwind = self.cold_block();
+        self.b.append_block_param(unwind, I64);
+        let receiver = self.scopes[def].receiver;
+        self.scopes.push(Scope {
+            method: m,
+            receiver,
+            slots: Slots::Vars(vars),
+            bindings: vec![Binding::Plain; body.num_slots],
+            frame,
+            exit,
+            unwind,
+            restart: None,
+            call_pos: s.pos,
+            outer: Some((def, node)),
+        });
+        let v = self.lower(&body.body);
+        self.jump_with(exit, v);
+        self.finish_unwind(false);
+        self.scopes.pop();
+        self.b.seal_block(exit);
+        let v = self.enter_value_block(exit);
+        self.leave_activation();
+        v
     }
 
     /// Whether the site has performed with an argument Array.
@@ -546,7 +669,7 @@ impl Lowerer<'_> {
                 frameless = false;
             }
         });
-        (frameless && size <= self.budget).then_some(body)
+        (frameless && size + INLINE_OVERHEAD <= self.budget).then_some(body)
     }
 
     /// Tests (after the shape guard, so `obj` is a heap object unless the
@@ -668,7 +791,7 @@ impl Lowerer<'_> {
                 }
             }
         });
-        self.budget = self.budget.saturating_sub(size);
+        self.budget = self.budget.saturating_sub(size + INLINE_OVERHEAD);
         self.inlined.push(m);
         self.enter_activation(s.pos);
         let vars = self.new_vars(body.num_slots);
@@ -678,10 +801,11 @@ impl Lowerer<'_> {
             let binding = match a {
                 Arg::Const(c) if !written[i] => Binding::Const(*c),
                 Arg::Virtual(e) if !written[i] && reads[i] <= 1 => Binding::Virtual(e.clone()),
+                Arg::Closure(n, d) if !written[i] => Binding::Closure(n, *d),
                 _ => Binding::Plain,
             };
             let v = match (&binding, a) {
-                (Binding::Virtual(_), _) => self.iconst(0),
+                (Binding::Virtual(_) | Binding::Closure(..), _) => self.iconst(0),
                 _ => self.realize(a),
             };
             self.b.def_var(var, v);
@@ -708,6 +832,7 @@ impl Lowerer<'_> {
             unwind,
             restart: Some(restart),
             call_pos: s.pos,
+            outer: None,
         });
         let v = self.lower(&body.body);
         self.jump_with(exit, v);

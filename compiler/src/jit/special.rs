@@ -29,6 +29,7 @@ impl Lowerer<'_> {
         s: &'static SendNode,
     ) -> bool {
         let doubles = self.consts.double_intact
+            && s.saw_double.get()
             && matches!(
                 op,
                 SpecialOp::Add

@@ -33,9 +33,15 @@ use som_runtime::tier::{layout, TierConstants, UnitState};
 use super::entry::{Entry, EntrySigs};
 
 /// Most AST nodes the inlined methods of one unit may add (counted over the
-/// inlined bodies): keeps compile time near a millisecond
-/// (`cranelift-notes`: about 2 µs per CLIF instruction).
-pub const INLINE_BUDGET: usize = 600;
+/// inlined bodies, plus [`INLINE_OVERHEAD`] per method): keeps a unit to a
+/// few hundred CLIF instructions, about a millisecond of compile time
+/// (`cranelift-notes`: 2-3 µs per instruction; measured here about 20
+/// instructions per node, cold paths included).
+pub const INLINE_BUDGET: usize = 80;
+
+/// What inlining a method costs beyond its nodes, in nodes: its activation
+/// count, its unwind path and the frame it may need.
+pub const INLINE_OVERHEAD: usize = 8;
 
 /// Deepest nesting of inlined methods.
 pub const MAX_INLINE_DEPTH: usize = 6;
@@ -63,6 +69,10 @@ pub(crate) enum Binding {
     /// inlined `Array with:`), read once: its elements. A use that needs
     /// the object allocates it there, once per execution.
     Virtual(Vec<ir::Value>),
+    /// A block literal of scope `def` that was never made a closure: a
+    /// `value` send to it runs the block's body inline; any other use makes
+    /// the closure there.
+    Closure(&'static Node, usize),
 }
 
 /// How a scope's frame is reached.
@@ -95,6 +105,10 @@ pub(crate) struct Scope {
     pub restart: Option<ir::Block>,
     /// Position of the send that inlined this activation, in its parent.
     pub call_pos: (u32, u32),
+    /// For an inlined block: the scope that defines it (where its outer
+    /// variables live) and its literal (to make the closure a cold path's
+    /// frame needs).
+    pub outer: Option<(usize, &'static Node)>,
 }
 
 /// The state of one compilation.
@@ -232,12 +246,19 @@ impl<'a> Lowerer<'a> {
     }
 
     pub fn read_local(&mut self, i: usize) -> ir::Value {
-        match self.scope().bindings.get(i).cloned() {
+        let top = self.scopes.len() - 1;
+        self.read_local_in(top, i)
+    }
+
+    /// Reads slot `i` of scope `idx`.
+    pub fn read_local_in(&mut self, idx: usize, i: usize) -> ir::Value {
+        match self.scopes[idx].bindings.get(i).cloned() {
             Some(Binding::Const(v)) => return self.som_const(v),
             Some(Binding::Virtual(elems)) => return self.new_array(&elems),
+            Some(Binding::Closure(node, def)) => return self.make_closure(node, def),
             _ => {}
         }
-        match &self.scope().slots {
+        match &self.scopes[idx].slots {
             Slots::Vars(vars) => {
                 let var = vars[i];
                 self.b.use_var(var)
@@ -250,7 +271,13 @@ impl<'a> Lowerer<'a> {
     }
 
     pub fn write_local(&mut self, i: usize, v: ir::Value) {
-        match &self.scope().slots {
+        let top = self.scopes.len() - 1;
+        self.write_local_in(top, i, v)
+    }
+
+    /// Writes slot `i` of scope `idx`.
+    pub fn write_local_in(&mut self, idx: usize, i: usize, v: ir::Value) {
+        match &self.scopes[idx].slots {
             Slots::Vars(vars) => {
                 let var = vars[i];
                 self.b.def_var(var, v)
@@ -265,8 +292,24 @@ impl<'a> Lowerer<'a> {
     /// Writes the current scope's variables to its frame and answers the
     /// frame's address (building it first for an inlined activation).
     pub fn materialize(&mut self) -> ir::Value {
-        let sc = self.scopes.last().expect("a scope");
-        let (frame, receiver, method) = (sc.frame, sc.receiver, sc.method);
+        let top = self.scopes.len() - 1;
+        self.materialize_at(top)
+    }
+
+    /// A real closure of the block literal `node` of scope `def` (a block
+    /// whose inlining did not cover a use).
+    pub fn make_closure(&mut self, node: &'static Node, def: usize) -> ir::Value {
+        let frame = self.materialize_at(def);
+        let n = self.addr("node", node as *const Node as i64);
+        let vm = self.vm;
+        // Making a closure only allocates: it cannot fail.
+        self.call(Entry::EvalNode, &[vm, frame, n])[1]
+    }
+
+    /// [`Lowerer::materialize`] for scope `idx`.
+    pub fn materialize_at(&mut self, idx: usize) -> ir::Value {
+        let sc = &self.scopes[idx];
+        let (frame, receiver, method, outer) = (sc.frame, sc.receiver, sc.method, sc.outer);
         let vars = match &sc.slots {
             Slots::Vars(v) => v.clone(),
             Slots::Memory(_) => Vec::new(),
@@ -280,15 +323,22 @@ impl<'a> Lowerer<'a> {
                 frame
             }
             FrameRef::Inlined { frame, slots } => {
-                let bindings = self.scopes.last().expect("a scope").bindings.clone();
+                let bindings = self.scopes[idx].bindings.clone();
                 let mut values = Vec::new();
                 for (i, var) in vars.iter().enumerate() {
                     let v = match bindings.get(i) {
                         Some(Binding::Virtual(elems)) => self.new_array(elems),
+                        Some(Binding::Closure(node, def)) => self.make_closure(node, *def),
                         _ => self.b.use_var(*var),
                     };
                     values.push(v);
                 }
+                // An inlined block's frame needs its closure: the
+                // interpreter reaches outer variables and the home through it.
+                let closure = match outer {
+                    Some((def, node)) => self.make_closure(node, def),
+                    None => self.iconst(0),
+                };
                 let slots_addr = self.b.ins().stack_addr(I64, slots, 0);
                 for (i, v) in values.into_iter().enumerate() {
                     self.store(v, slots_addr, (i * 8) as i32);
@@ -299,7 +349,7 @@ impl<'a> Lowerer<'a> {
                 self.store(receiver, f, layout::FRAME_RECEIVER);
                 self.store(slots_addr, f, layout::FRAME_SLOTS);
                 self.store(zero, f, layout::FRAME_CTX);
-                self.store(zero, f, layout::FRAME_CLOSURE);
+                self.store(closure, f, layout::FRAME_CLOSURE);
                 self.store(m, f, layout::FRAME_METHOD);
                 self.store(zero, f, layout::FRAME_PARENT);
                 f
@@ -320,7 +370,7 @@ impl<'a> Lowerer<'a> {
         };
         let bindings = self.scopes.last().expect("a scope").bindings.clone();
         for (i, var) in vars.iter().enumerate() {
-            if let Some(Binding::Virtual(_)) = bindings.get(i) {
+            if let Some(Binding::Virtual(_) | Binding::Closure(..)) = bindings.get(i) {
                 continue;
             }
             let v = self.load(base, (i * 8) as i32);
@@ -350,6 +400,18 @@ impl<'a> Lowerer<'a> {
             Node::Const(v) => Some(*v),
             Node::LocalRead(i) => match self.scope().bindings.get(i.0) {
                 Some(Binding::Const(v)) => Some(*v),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The block literal (and its defining scope) a node reads, if it is an
+    /// argument bound to one.
+    pub fn closure_of(&self, node: &Node) -> Option<(&'static Node, usize)> {
+        match node {
+            Node::LocalRead(i) => match self.scope().bindings.get(i.0) {
+                Some(Binding::Closure(n, d)) => Some((n, *d)),
                 _ => None,
             },
             _ => None,

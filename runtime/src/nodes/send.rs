@@ -173,6 +173,9 @@ pub struct SendNode {
     /// Set by the compiled tier when the guards it compiled at this site
     /// kept failing: later recompilations may compile the site generically.
     pub unstable: Cell<bool>,
+    /// Set when the interpreter computed this site's special operation on a
+    /// Double: the compiled tier emits its Double case only then.
+    pub saw_double: Cell<bool>,
 }
 
 impl SendNode {
@@ -204,6 +207,7 @@ impl SendNode {
                 r
             },
             unstable: Cell::new(false),
+            saw_double: Cell::new(false),
         }
     }
 
@@ -293,6 +297,9 @@ impl SendNode {
             }
             _ => {
                 if let Some(v) = special_op(vm, op, rcvr, arg) {
+                    if !rcvr.is_small() {
+                        self.saw_double.set(true);
+                    }
                     return Ok(v);
                 }
             }
