@@ -1029,7 +1029,7 @@ pub mod entry {
     }
 
     /// An unwind (`status`) left a call made in an inlined activation whose
-    /// materialized frame is `frame`: handles it as the activation would
+    /// frame is `frame` (its method and receiver; no slots): handles it as the activation would
     /// have ([`crate::interpreter`]'s `unwind_through`), then, if it goes on,
     /// as the send at `pos` in the enclosing activation that was inlined
     /// would have. Status 0: the inlined activation answers the value.
