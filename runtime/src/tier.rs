@@ -839,6 +839,11 @@ pub mod entry {
 
     #[cold]
     fn guard_failed(vm: &mut Vm, node: &SendNode, u: &'static UnitState, rcvr: Value) {
+        if u.valid.get() == 0 {
+            // Invalidated code still running takes its generic paths: no
+            // guard failed.
+            return;
+        }
         let n = u.misses.get() + 1;
         u.misses.set(n);
         if jit_enabled() {
