@@ -209,3 +209,50 @@ fn failing_guards_are_traced_and_make_the_unit_recompile() {
         "recompiled: {err}"
     );
 }
+
+/// (compilations, live units, live bytes) from `--dispatch-stats`.
+fn tier_stats(stderr: &str) -> (u64, u64, u64) {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("compiled tier:"))
+        .unwrap_or_else(|| panic!("no tier statistics in {stderr}"));
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit() && c != '.')
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    // "N compilations in X ms, U units live (B bytes of code); ..."
+    (nums[0], nums[2], nums[3])
+}
+
+#[test]
+fn live_code_stays_bounded_while_a_hot_method_is_redefined() {
+    let run = |count: &str| {
+        let out = Command::new(SOM)
+            .current_dir(root())
+            .args([
+                "--jit=eager",
+                "--dispatch-stats",
+                "tests/tier/RedefineMany.som",
+                count,
+            ])
+            .output()
+            .expect("som runs");
+        assert!(out.status.success(), "{out:?}");
+        tier_stats(&String::from_utf8_lossy(&out.stderr))
+    };
+    let (few_compiled, few_units, few_bytes) = run("20");
+    let (many_compiled, many_units, many_bytes) = run("400");
+    // Every version was compiled, and the code of the replaced ones freed.
+    assert!(
+        many_compiled >= few_compiled + 380,
+        "{many_compiled} vs {few_compiled}"
+    );
+    assert!(
+        many_units <= few_units + 2,
+        "{many_units} units live vs {few_units}"
+    );
+    assert!(
+        many_bytes <= few_bytes + 2 * 4096,
+        "{many_bytes} bytes live vs {few_bytes}"
+    );
+}

@@ -21,7 +21,7 @@ use cranelift_codegen::ir::{self, condcodes::IntCC, types::I64, InstBuilder, Sta
 
 use som_runtime::dispatch::Target;
 use som_runtime::nodes::{Node, SendNode, SpecialOp};
-use som_runtime::nodes::{PerformEntry, PerformKind, Reflective};
+use som_runtime::nodes::{PerformEntry, PerformKind, Reflective, Resolved};
 use som_runtime::object::Shape;
 use som_runtime::tier::layout;
 use som_runtime::tier::{AstBody, MethodData, MethodKind, Trivial};
@@ -357,7 +357,7 @@ impl Lowerer<'_> {
             .chain
             .entries()
             .into_iter()
-            .filter(|e| self.inlinable_target(s, e.target, args))
+            .filter(|e| self.inlinable_target(s, e.target, e.shape, args))
             .collect();
         if entries.is_empty() {
             return false;
@@ -382,7 +382,7 @@ impl Lowerer<'_> {
     }
 
     /// Whether target `t` of site `s` is inlined for these arguments.
-    fn inlinable_target(&self, s: &SendNode, t: Target, args: &[Arg]) -> bool {
+    fn inlinable_target(&self, s: &SendNode, t: Target, shape: *const Shape, args: &[Arg]) -> bool {
         let all_words = args
             .iter()
             .all(|a| matches!(a, Arg::Word(_) | Arg::Const(_)));
@@ -393,7 +393,7 @@ impl Lowerer<'_> {
                 }
                 match m.reflective {
                     Some(Reflective::Perform(k)) => self.perform_plan(s, k, args).is_some(),
-                    Some(_) => false,
+                    Some(k) => all_words && self.reflect_plan(s, k, shape).is_some(),
                     None => match m.trivial {
                         Some(
                             Trivial::Constant(_)
@@ -443,6 +443,81 @@ impl Lowerer<'_> {
         (performed.len() == entry.arity).then_some((entry, performed))
     }
 
+    /// For a field or global reflection site (`instVarAt:`,
+    /// `instVarAt:put:`, `instVarNamed:`, `global:`, `global:put:`): what
+    /// its cache resolved the constant key to, for receivers of `shape`.
+    fn reflect_plan(&self, s: &SendNode, k: Reflective, shape: *const Shape) -> Option<Resolved> {
+        if s.reflect.is_generic() {
+            return None;
+        }
+        let key = self.const_of(&s.args[0])?;
+        let want: *const Shape = match k {
+            Reflective::Global | Reflective::GlobalPut => std::ptr::null(),
+            Reflective::InstVarAt | Reflective::InstVarAtPut | Reflective::InstVarNamed => shape,
+            _ => return None,
+        };
+        s.reflect
+            .entries()
+            .into_iter()
+            .find(|e| std::ptr::eq(e.shape, want) && e.key == key)
+            .map(|e| e.resolved)
+    }
+
+    /// A field or global reflection, resolved by the site's cache: a field
+    /// load or store behind the receiver's layout check, or a global cell's
+    /// load or store.
+    fn reflective(
+        &mut self,
+        s: &'static SendNode,
+        k: Reflective,
+        shape: *const Shape,
+        rcvr: ir::Value,
+        args: &[Arg],
+        generic: ir::Block,
+    ) -> ir::Value {
+        let resolved = self
+            .reflect_plan(s, k, shape)
+            .expect("checked by inlinable_target");
+        let value = match args.get(1) {
+            Some(a) => Some(self.realize(a)),
+            None => None,
+        };
+        match resolved {
+            Resolved::Field(i) => {
+                let class_side = self.is_class_side(shape);
+                let fast = self.b.create_block();
+                let ptr = self.b.create_block();
+                let ok = self.object_with(rcvr, i, class_side, ptr);
+                self.b.ins().brif(ok, fast, &[], generic, &[]);
+                self.b.seal_block(fast);
+                self.b.switch_to_block(fast);
+                match value {
+                    Some(v) => {
+                        self.store(v, rcvr, field_offset(i, class_side));
+                        v
+                    }
+                    None => self.load(rcvr, field_offset(i, class_side)),
+                }
+            }
+            Resolved::Cell(cell) => {
+                let addr = self.addr("cell", std::ptr::from_ref(&cell.value) as i64);
+                match value {
+                    Some(v) => {
+                        self.store(v, addr, 0);
+                        v
+                    }
+                    None => {
+                        let v = self.load(addr, 0);
+                        // An unbound global reads as nil here.
+                        let nil = self.nil();
+                        self.b.ins().select(v, v, nil)
+                    }
+                }
+            }
+            Resolved::Answer(_) => unreachable!("respondsTo: is not planned"),
+        }
+    }
+
     /// Emits target `t` of a send of `selector` (reached for receivers of
     /// `shape`) and jumps to `done` with its result.
     #[allow(
@@ -469,6 +544,7 @@ impl Lowerer<'_> {
                     self.perform_entry(s, entry, shape, rcvr, &performed, done, generic);
                     return;
                 }
+                Some(k) => self.reflective(s, k, shape, rcvr, args, generic),
                 _ => match self.trivial(s, m, shape, rcvr, args, generic) {
                     Some(v) => v,
                     None => match self.inlinable_method(m) {
@@ -522,7 +598,7 @@ impl Lowerer<'_> {
             self.b.ins().jump(generic, &[]);
             return;
         };
-        if !self.inlinable_target(s, t, performed)
+        if !self.inlinable_target(s, t, shape, performed)
             || matches!(t, Target::Method(m) if m.reflective.is_some())
         {
             self.b.ins().jump(generic, &[]);
