@@ -478,10 +478,7 @@ impl Lowerer<'_> {
         let resolved = self
             .reflect_plan(s, k, shape)
             .expect("checked by inlinable_target");
-        let value = match args.get(1) {
-            Some(a) => Some(self.realize(a)),
-            None => None,
-        };
+        let value = args.get(1).map(|a| self.realize(a));
         match resolved {
             Resolved::Field(i) => {
                 let class_side = self.is_class_side(shape);
