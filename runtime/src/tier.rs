@@ -586,12 +586,21 @@ pub(crate) fn osr(
     if jit_enabled() {
         tracing::trace!(target: "metasom::jit", unit = frame.method.source.site, i, "OSR entry");
     }
-    Some(run_unit(unit, vm, |vm| {
+    let r = run_unit(unit, vm, |vm| {
         // SAFETY: `code` was compiled for this loop by the tier (the OsrFn
         // contract); the interpreter is at the loop's next iteration with
         // its variables in `frame`.
         unsafe { code(vm, frame, i, limit, step) }
-    }))
+    });
+    if jit_enabled() {
+        tracing::trace!(
+            target: "metasom::jit",
+            unit = frame.method.source.site,
+            completed = r.is_ok(),
+            "OSR exit"
+        );
+    }
+    Some(r)
 }
 
 /// A loop the interpreter found hot.

@@ -404,7 +404,7 @@ impl Lowerer<'_> {
                             | Trivial::TextEquals
                             | Trivial::ClassOf,
                         ) => all_words,
-                        _ => self.inlinable_method(m).is_some(),
+                        _ => self.is_array_length(m) || self.inlinable_method(m).is_some(),
                     },
                 }
             }
@@ -441,6 +441,36 @@ impl Lowerer<'_> {
             args[1..].to_vec()
         };
         (performed.len() == entry.arity).then_some((entry, performed))
+    }
+
+    /// Whether `m` is the core library's `Array>>length` primitive.
+    fn is_array_length(&self, m: &MethodData) -> bool {
+        m.is_primitive()
+            && m.num_args == 0
+            && m.holder.get() == self.consts.array_class
+            && self.syms.text(m.signature) == "length"
+    }
+
+    /// `length` of an Array (an instance of an Array class without
+    /// indexable storage takes the primitive's path).
+    fn array_length(&mut self, rcvr: ir::Value, generic: ir::Block) -> ir::Value {
+        let not = self.b.create_block();
+        let kind = self.kind_of_ptr_or(rcvr, not);
+        let is = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, kind, layout::KIND_ARRAY);
+        let fast = self.b.create_block();
+        self.b.ins().brif(is, fast, &[], not, &[]);
+        self.b.seal_block(not);
+        self.b.switch_to_block(not);
+        self.b.ins().jump(generic, &[]);
+        self.b.seal_block(fast);
+        self.b.switch_to_block(fast);
+        let meta = self.load(rcvr, layout::HEADER_META);
+        let len = self.b.ins().ushr_imm_s(meta, layout::META_LEN_SHIFT);
+        let tagged = self.b.ins().ishl_imm_s(len, 1);
+        self.b.ins().bor_imm_s(tagged, 1)
     }
 
     /// For a field or global reflection site (`instVarAt:`,
@@ -542,6 +572,7 @@ impl Lowerer<'_> {
                     return;
                 }
                 Some(k) => self.reflective(s, k, shape, rcvr, args, generic),
+                _ if self.is_array_length(m) => self.array_length(rcvr, generic),
                 _ => match self.trivial(s, m, shape, rcvr, args, generic) {
                     Some(v) => v,
                     None => match self.inlinable_method(m) {
