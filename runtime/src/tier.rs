@@ -512,16 +512,26 @@ fn tier_up(vm: &mut Vm, m: &'static MethodData, body: &'static AstBody, frame: &
     let compiled = tier.compile(vm, m, body);
     vm.compile_time += start.elapsed();
     match compiled {
-        Some(mut c) => {
-            c.depends_on.sort_unstable_by_key(|s| s.0);
-            c.depends_on.dedup();
-            for sel in &c.depends_on {
-                vm.register_dependent(*sel, crate::vm::Dependent::Code(c.unit));
-            }
+        Some(c) => {
+            register_unit(vm, c.depends_on, c.unit);
             body.tier.install(c.entry as usize, c.unit);
             call_compiled(c.entry, body, vm, frame)
         }
         None => crate::interpreter::eval_body(&body.body, vm, frame),
+    }
+}
+
+/// Registers a new unit in the dependency registry under each selector
+/// whose lookups it inlined (once per selector).
+fn register_unit(
+    vm: &mut Vm,
+    mut depends_on: Vec<crate::symbols::SymbolId>,
+    unit: &'static UnitState,
+) {
+    depends_on.sort_unstable_by_key(|s| s.0);
+    depends_on.dedup();
+    for sel in depends_on {
+        vm.register_dependent(sel, crate::vm::Dependent::Code(unit));
     }
 }
 
@@ -664,12 +674,8 @@ fn compile_loop(vm: &mut Vm, frame: &Frame, node: HotLoop, cell: &'static TierCe
     let compiled = tier.compile_loop(vm, m, body, node, cell);
     vm.compile_time += start.elapsed();
     match compiled {
-        Some(mut c) => {
-            c.depends_on.sort_unstable_by_key(|s| s.0);
-            c.depends_on.dedup();
-            for sel in &c.depends_on {
-                vm.register_dependent(*sel, crate::vm::Dependent::Code(c.unit));
-            }
+        Some(c) => {
+            register_unit(vm, c.depends_on, c.unit);
             cell.install(c.entry as usize, c.unit);
             true
         }

@@ -172,21 +172,23 @@ impl Lowerer<'_> {
         self.nil()
     }
 
-    /// A counting loop entered in the middle by OSR: counter `i`, bounds
-    /// checked by the interpreter (small, positive step, no overflow).
-    pub(crate) fn lower_to_do_entered(
+    /// The loop of an inlined counting loop over untagged `start..limit` by
+    /// `step` (which cannot overflow): the counter slot written each round,
+    /// then the body; leaves to `done` with `done_args`.
+    fn counting_loop(
         &mut self,
         n: &'static ToDoNode,
-        i0: ir::Value,
+        start: ir::Value,
         limit: ir::Value,
         step: ir::Value,
-    ) -> ir::Value {
+        done: ir::Block,
+        done_args: &[ir::BlockArg],
+    ) {
         let down = n.kind == ToDoKind::Down;
         let i = self.b.declare_var(I64);
-        self.b.def_var(i, i0);
+        self.b.def_var(i, start);
         let header = self.b.create_block();
         let body = self.b.create_block();
-        let done = self.b.create_block();
         self.b.ins().jump(header, &[]);
         self.b.switch_to_block(header);
         let cur = self.b.use_var(i);
@@ -196,7 +198,7 @@ impl Lowerer<'_> {
             IntCC::SignedLessThanOrEqual
         };
         let go = self.b.ins().icmp(cc, cur, limit);
-        self.b.ins().brif(go, body, &[], done, &[]);
+        self.b.ins().brif(go, body, &[], done, done_args);
         self.b.seal_block(body);
         self.b.switch_to_block(body);
         if let Some(c) = n.counter {
@@ -214,6 +216,19 @@ impl Lowerer<'_> {
         self.b.def_var(i, next);
         self.b.ins().jump(header, &[]);
         self.b.seal_block(header);
+    }
+
+    /// A counting loop entered in the middle by OSR: counter `i`, bounds
+    /// checked by the interpreter (small, positive step, no overflow).
+    pub(crate) fn lower_to_do_entered(
+        &mut self,
+        n: &'static ToDoNode,
+        i0: ir::Value,
+        limit: ir::Value,
+        step: ir::Value,
+    ) -> ir::Value {
+        let done = self.b.create_block();
+        self.counting_loop(n, i0, limit, step, done, &[]);
         self.b.seal_block(done);
         self.b.switch_to_block(done);
         // The interpreter answers the loop's receiver itself.
@@ -271,39 +286,7 @@ impl Lowerer<'_> {
         } else {
             start_i
         };
-        let i = self.b.declare_var(I64);
-        self.b.def_var(i, start);
-        let header = self.b.create_block();
-        let body = self.b.create_block();
-        self.b.ins().jump(header, &[]);
-        self.b.switch_to_block(header);
-        let cur = self.b.use_var(i);
-        let cc = if down {
-            IntCC::SignedGreaterThanOrEqual
-        } else {
-            IntCC::SignedLessThanOrEqual
-        };
-        let go = self.b.ins().icmp(cc, cur, limit);
-        self.b
-            .ins()
-            .brif(go, body, &[], done, &[ir::BlockArg::Value(from)]);
-        self.b.seal_block(body);
-        self.b.switch_to_block(body);
-        if let Some(c) = n.counter {
-            let tagged = self.b.ins().ishl_imm_s(cur, 1);
-            let tagged = self.b.ins().bor_imm_s(tagged, 1);
-            self.write_local(c.0, tagged);
-        }
-        self.lower(&n.body);
-        let cur = self.b.use_var(i);
-        let next = if down {
-            self.b.ins().isub(cur, step_i)
-        } else {
-            self.b.ins().iadd(cur, step_i)
-        };
-        self.b.def_var(i, next);
-        self.b.ins().jump(header, &[]);
-        self.b.seal_block(header);
+        self.counting_loop(n, start, limit, step_i, done, &[ir::BlockArg::Value(from)]);
         self.b.seal_block(slow);
         self.b.switch_to_block(slow);
         let node = self.addr("node", n as *const ToDoNode as i64);

@@ -217,31 +217,18 @@ impl Lowerer<'_> {
         for var in &vars[args.len()..] {
             self.b.def_var(*var, nil);
         }
-        let frame = self.inlined_frame(body.num_slots);
-        let exit = self.value_block();
-        let unwind = self.cold_block();
-        self.b.append_block_param(unwind, I64);
         let receiver = self.scopes[def].receiver;
-        self.scopes.push(Scope {
-            method: m,
+        let bindings = vec![Binding::Plain; body.num_slots];
+        self.run_inlined(
+            m,
+            body,
             receiver,
-            slots: Slots::Vars(vars),
-            bindings: vec![Binding::Plain; body.num_slots],
-            frame,
-            exit,
-            unwind,
-            restart: None,
-            call_pos: s.pos,
-            outer: Some((def, node)),
-        });
-        let v = self.lower(&body.body);
-        self.jump_with(exit, v);
-        self.finish_unwind(false);
-        self.scopes.pop();
-        self.b.seal_block(exit);
-        let v = self.enter_value_block(exit);
-        self.leave_activation();
-        v
+            vars,
+            bindings,
+            s.pos,
+            None,
+            Some((def, node)),
+        )
     }
 
     /// Whether the site has performed with an argument Array.
@@ -513,9 +500,7 @@ impl Lowerer<'_> {
             Resolved::Field(i) => {
                 let class_side = self.is_class_side(shape);
                 let fast = self.b.create_block();
-                let ptr = self.b.create_block();
-                let ok = self.object_with(rcvr, i, class_side, ptr);
-                self.b.ins().brif(ok, fast, &[], generic, &[]);
+                self.branch_if_fields(rcvr, i, fields_kind(class_side), fast, generic);
                 self.b.seal_block(fast);
                 self.b.switch_to_block(fast);
                 match value {
@@ -716,9 +701,7 @@ impl Lowerer<'_> {
             Trivial::Getter(i) => {
                 let class_side = self.is_class_side(shape);
                 let fast = self.b.create_block();
-                let ptr = self.b.create_block();
-                let meta_ok = self.object_with(rcvr, i, class_side, ptr);
-                self.b.ins().brif(meta_ok, fast, &[], generic, &[]);
+                self.branch_if_fields(rcvr, i, fields_kind(class_side), fast, generic);
                 self.b.seal_block(fast);
                 self.b.switch_to_block(fast);
                 self.load(rcvr, field_offset(i, class_side))
@@ -727,9 +710,7 @@ impl Lowerer<'_> {
                 let arg = word(args.first(), self)?;
                 let class_side = self.is_class_side(shape);
                 let fast = self.b.create_block();
-                let ptr = self.b.create_block();
-                let meta_ok = self.object_with(rcvr, i, class_side, ptr);
-                self.b.ins().brif(meta_ok, fast, &[], generic, &[]);
+                self.branch_if_fields(rcvr, i, fields_kind(class_side), fast, generic);
                 self.b.seal_block(fast);
                 self.b.switch_to_block(fast);
                 self.store(arg, rcvr, field_offset(i, class_side));
@@ -806,59 +787,6 @@ impl Lowerer<'_> {
         }
     }
 
-    /// Tests that `obj` is a plain object (a class object when
-    /// `class_side`) with more than `i` fields; answers the condition.
-    fn object_with(
-        &mut self,
-        obj: ir::Value,
-        i: usize,
-        class_side: bool,
-        ptr: ir::Block,
-    ) -> ir::Value {
-        self.object_of_kind_with(
-            obj,
-            i,
-            if class_side {
-                layout::KIND_CLASS
-            } else {
-                layout::KIND_OBJECT
-            },
-            ptr,
-        )
-    }
-
-    fn object_of_kind_with(
-        &mut self,
-        obj: ir::Value,
-        i: usize,
-        kind_byte: i64,
-        ptr: ir::Block,
-    ) -> ir::Value {
-        let low = self.b.ins().band_imm_s(obj, 7);
-        let not_ptr = self.b.create_block();
-        let merge = self.value_block();
-        self.b.ins().brif(low, not_ptr, &[], ptr, &[]);
-        self.b.seal_block(not_ptr);
-        self.b.seal_block(ptr);
-        self.b.switch_to_block(not_ptr);
-        let no = self.iconst(0);
-        self.jump_with(merge, no);
-        self.b.switch_to_block(ptr);
-        let meta = self.load(obj, layout::HEADER_META);
-        let kind = self.b.ins().band_imm_s(meta, 0xff);
-        let is_object = self.b.ins().icmp_imm_s(IntCC::Equal, kind, kind_byte);
-        let len = self.b.ins().ushr_imm_s(meta, layout::META_LEN_SHIFT);
-        let has = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedGreaterThan, len, i as i64);
-        let both = self.b.ins().band(is_object, has);
-        let both = self.b.ins().uextend(I64, both);
-        self.jump_with(merge, both);
-        self.b.seal_block(merge);
-        self.enter_value_block(merge)
-    }
-
     /// `true` or `false` for a condition.
     pub(crate) fn boolean(&mut self, c: ir::Value) -> ir::Value {
         let t = self.som_const(self.consts.true_);
@@ -915,10 +843,6 @@ impl Lowerer<'_> {
             self.b.def_var(var, v);
             bindings[i] = binding;
         }
-        let frame = self.inlined_frame(body.num_slots);
-        let exit = self.value_block();
-        let unwind = self.cold_block();
-        self.b.append_block_param(unwind, I64);
         let restart = self.b.create_block();
         self.b.ins().jump(restart, &[]);
         self.b.switch_to_block(restart);
@@ -926,22 +850,48 @@ impl Lowerer<'_> {
         for var in &vars[m.num_args..] {
             self.b.def_var(*var, nil);
         }
+        self.run_inlined(m, body, rcvr, vars, bindings, s.pos, Some(restart), None)
+    }
+
+    /// The rest of an inlined activation: its scope, its body, its unwind
+    /// path and its exit (which ends the activation); answers its result.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the activation's parts, all needed"
+    )]
+    fn run_inlined(
+        &mut self,
+        m: &'static MethodData,
+        body: &'static AstBody,
+        receiver: ir::Value,
+        vars: Vec<cranelift_frontend::Variable>,
+        bindings: Vec<Binding>,
+        call_pos: (u32, u32),
+        restart: Option<ir::Block>,
+        outer: Option<(usize, &'static Node)>,
+    ) -> ir::Value {
+        let frame = self.inlined_frame(body.num_slots);
+        let exit = self.value_block();
+        let unwind = self.cold_block();
+        self.b.append_block_param(unwind, I64);
         self.scopes.push(Scope {
             method: m,
-            receiver: rcvr,
+            receiver,
             slots: Slots::Vars(vars),
             bindings,
             frame,
             exit,
             unwind,
-            restart: Some(restart),
-            call_pos: s.pos,
-            outer: None,
+            restart,
+            call_pos,
+            outer,
         });
         let v = self.lower(&body.body);
         self.jump_with(exit, v);
         self.finish_unwind(false);
-        self.b.seal_block(restart);
+        if let Some(r) = restart {
+            self.b.seal_block(r);
+        }
         self.scopes.pop();
         self.b.seal_block(exit);
         let v = self.enter_value_block(exit);
@@ -954,4 +904,14 @@ impl Lowerer<'_> {
 /// class data word) when `class_side`.
 fn field_offset(i: usize, class_side: bool) -> i32 {
     layout::BODY + ((i + class_side as usize) * 8) as i32
+}
+
+/// The kind byte of objects whose fields are accessed: class objects on the
+/// class side, plain objects otherwise.
+fn fields_kind(class_side: bool) -> i64 {
+    if class_side {
+        layout::KIND_CLASS
+    } else {
+        layout::KIND_OBJECT
+    }
 }

@@ -160,22 +160,10 @@ impl Lowerer<'_> {
     fn array_access(&mut self, values: &[ir::Value], value: Option<ir::Value>, done: ir::Block) {
         let (arr, index) = (values[0], values[1]);
         let not = self.b.create_block();
-        let ptr = self.b.create_block();
-        let low = self.b.ins().band_imm_s(arr, 7);
-        self.b.ins().brif(low, not, &[], ptr, &[]);
-        self.b.seal_block(ptr);
-        self.b.switch_to_block(ptr);
-        let shape = self.load(arr, layout::HEADER_SHAPE);
-        let is_array = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::Equal, shape, self.consts.array_shape as i64);
-        self.embedded.note(self.consts.array_shape as u64, "shape");
+        self.shape_is(arr, self.consts.array_shape, not);
         let small = self.is_small(index);
-        let is_array = self.b.ins().uextend(I64, is_array);
-        let both = self.b.ins().band(is_array, small);
         let checked = self.b.create_block();
-        self.b.ins().brif(both, checked, &[], not, &[]);
+        self.b.ins().brif(small, checked, &[], not, &[]);
         self.b.seal_block(checked);
         self.b.switch_to_block(checked);
         let meta = self.load(arr, layout::HEADER_META);
@@ -257,24 +245,26 @@ impl Lowerer<'_> {
 
     /// The f64 of `v` if it is a Double; else to `not`.
     fn double_of(&mut self, v: ir::Value, not: ir::Block) -> ir::Value {
+        self.shape_is(v, self.consts.double_shape, not);
+        self.b
+            .ins()
+            .load(F64, MemFlagsData::trusted(), v, layout::BODY)
+    }
+
+    /// Continues when `v` is a heap object of `shape`; else to `not`.
+    fn shape_is(&mut self, v: ir::Value, shape: *const som_runtime::object::Shape, not: ir::Block) {
         let ptr = self.b.create_block();
         let is = self.b.create_block();
         let low = self.b.ins().band_imm_s(v, 7);
         self.b.ins().brif(low, not, &[], ptr, &[]);
         self.b.seal_block(ptr);
         self.b.switch_to_block(ptr);
-        let shape = self.load(v, layout::HEADER_SHAPE);
-        let d = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::Equal, shape, self.consts.double_shape as i64);
-        self.embedded.note(self.consts.double_shape as u64, "shape");
-        self.b.ins().brif(d, is, &[], not, &[]);
+        let actual = self.load(v, layout::HEADER_SHAPE);
+        let same = self.b.ins().icmp_imm_s(IntCC::Equal, actual, shape as i64);
+        self.embedded.note(shape as u64, "shape");
+        self.b.ins().brif(same, is, &[], not, &[]);
         self.b.seal_block(is);
         self.b.switch_to_block(is);
-        self.b
-            .ins()
-            .load(F64, MemFlagsData::trusted(), v, layout::BODY)
     }
 
     /// A new Double holding `f`: bumped inline from the heap's cursor when no

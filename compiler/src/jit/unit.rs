@@ -224,6 +224,35 @@ impl<'a> Lowerer<'a> {
         self.b.ins().band_imm_s(v, layout::SMALL_TAG)
     }
 
+    /// Branches to `fast` when `obj` is a heap object of kind `kind_byte`
+    /// (plain object or class object) with more than `i` fields, else to
+    /// `slow`: a shape does not fix the layout, so every field access
+    /// checks the object itself.
+    pub fn branch_if_fields(
+        &mut self,
+        obj: ir::Value,
+        i: usize,
+        kind_byte: i64,
+        fast: ir::Block,
+        slow: ir::Block,
+    ) {
+        let ptr = self.b.create_block();
+        let low = self.b.ins().band_imm_s(obj, 7);
+        self.b.ins().brif(low, slow, &[], ptr, &[]);
+        self.b.seal_block(ptr);
+        self.b.switch_to_block(ptr);
+        let meta = self.load(obj, layout::HEADER_META);
+        let kind = self.b.ins().band_imm_s(meta, 0xff);
+        let is_kind = self.b.ins().icmp_imm_s(IntCC::Equal, kind, kind_byte);
+        let len = self.b.ins().ushr_imm_s(meta, layout::META_LEN_SHIFT);
+        let has = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThan, len, i as i64);
+        let both = self.b.ins().band(is_kind, has);
+        self.b.ins().brif(both, fast, &[], slow, &[]);
+    }
+
     /// Branches to `miss` unless `unit.valid`: the guard in front of every
     /// speculative path.
     pub fn guard_valid(&mut self, miss: ir::Block) {

@@ -7,7 +7,7 @@
 //! the runtime's `rt_field`. A global is a load from its cell; an unbound cell
 //! (a class not loaded yet, `unknownGlobal:`) is the interpreter's.
 
-use cranelift_codegen::ir::{self, condcodes::IntCC, InstBuilder};
+use cranelift_codegen::ir::{self, InstBuilder};
 
 use som_runtime::nodes::{FieldIndex, GlobalReadNode, Node};
 use som_runtime::tier::layout;
@@ -47,21 +47,7 @@ impl Lowerer<'_> {
         } else {
             layout::KIND_OBJECT
         };
-        let ptr = self.b.create_block();
-        let low = self.b.ins().band_imm_s(obj, 7);
-        self.b.ins().brif(low, slow, &[], ptr, &[]);
-        self.b.seal_block(ptr);
-        self.b.switch_to_block(ptr);
-        let meta = self.load(obj, layout::HEADER_META);
-        let kind = self.b.ins().band_imm_s(meta, 0xff);
-        let is_object = self.b.ins().icmp_imm_s(IntCC::Equal, kind, kind_byte);
-        let len = self.b.ins().ushr_imm_s(meta, layout::META_LEN_SHIFT);
-        let has = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedGreaterThan, len, i as i64);
-        let both = self.b.ins().band(is_object, has);
-        self.b.ins().brif(both, fast, &[], slow, &[]);
+        self.branch_if_fields(obj, i, kind_byte, fast, slow);
     }
 
     pub(crate) fn lower_field_read(&mut self, i: FieldIndex, pos: (u32, u32)) -> ir::Value {
