@@ -118,6 +118,16 @@ const HELPERS: &[(&str, &str)] = &[
     ("GenC", "GenC = ( val = ( ^3.5 ) twice: x = ( ^x - 1 ) )"),
 ];
 
+/// A scratch directory holding the program and its helper classes.
+fn write_program(src: &str) -> common::Scratch {
+    let scratch = common::scratch_dir("tier-diff");
+    std::fs::write(scratch.path().join("Gen.som"), src).unwrap();
+    for (name, text) in HELPERS {
+        std::fs::write(scratch.path().join(format!("{name}.som")), text).unwrap();
+    }
+    scratch
+}
+
 /// Longest a generated program may run; a program that takes longer is a
 /// failure (the generator keeps values small, so only a VM bug loops).
 const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -170,11 +180,7 @@ proptest! {
     ) {
         let mut t = Tape { bytes: &tape, at: 0 };
         let src = program(&mut t);
-        let scratch = common::scratch_dir("tier-diff");
-        std::fs::write(scratch.path().join("Gen.som"), &src).unwrap();
-        for (name, text) in HELPERS {
-            std::fs::write(scratch.path().join(format!("{name}.som")), text).unwrap();
-        }
+        let scratch = write_program(&src);
         let off = run_som(scratch.path(), "--jit=off");
         let eager = run_som(scratch.path(), "--jit=eager");
         if std::env::var_os("TIER_DIFF_SHOW").is_some() { eprintln!("status {:?} {:?}", off.0, off.2); }
@@ -191,11 +197,7 @@ fn sample_program_runs() {
         at: 0,
     };
     let src = program(&mut t);
-    let scratch = common::scratch_dir("tier-diff");
-    std::fs::write(scratch.path().join("Gen.som"), &src).unwrap();
-    for (name, text) in HELPERS {
-        std::fs::write(scratch.path().join(format!("{name}.som")), text).unwrap();
-    }
+    let scratch = write_program(&src);
     let off = run_som(scratch.path(), "--jit=off");
     eprintln!("{src}\n{off:?}");
     assert_eq!(off.0, Some(0), "{src}\n{off:?}");

@@ -28,75 +28,34 @@ impl Lowerer<'_> {
         done: ir::Block,
         s: &'static SendNode,
     ) -> bool {
+        let binary = values.len() == 2;
         let doubles = self.consts.double_intact
             && s.saw_double.get()
+            && binary
+            && op != SpecialOp::BitAnd
+            && integer_op(op);
+        let integers = self.consts.integer_intact && binary && integer_op(op);
+        let arrays = self.consts.array_intact
             && matches!(
-                op,
-                SpecialOp::Add
-                    | SpecialOp::Sub
-                    | SpecialOp::Mul
-                    | SpecialOp::Lt
-                    | SpecialOp::Gt
-                    | SpecialOp::Le
-                    | SpecialOp::Ge
-                    | SpecialOp::Eq
-                    | SpecialOp::Ne
-            )
-            && values.len() == 2;
-        let applies = doubles
-            || match (op, values.len()) {
-                (SpecialOp::At, 2) | (SpecialOp::AtPut, 3) => self.consts.array_intact,
-                (
-                    SpecialOp::Add
-                    | SpecialOp::Sub
-                    | SpecialOp::Mul
-                    | SpecialOp::Lt
-                    | SpecialOp::Gt
-                    | SpecialOp::Le
-                    | SpecialOp::Ge
-                    | SpecialOp::Eq
-                    | SpecialOp::Ne
-                    | SpecialOp::BitAnd,
-                    2,
-                ) => self.consts.integer_intact,
-                _ => false,
-            };
-        if !applies {
+                (op, values.len()),
+                (SpecialOp::At, 2) | (SpecialOp::AtPut, 3)
+            );
+        if !(doubles || integers || arrays) {
             return false;
         }
         // The inline case is a lookup result taken on trust (the core
         // library's method): it holds only while the unit is valid.
+        self.depends_on.push(s.selector);
         let cont = self.b.create_block();
         self.guard_valid(cont);
-        match (op, values.len()) {
-            (SpecialOp::At, 2) if self.consts.array_intact => {
-                self.depends_on.push(s.selector);
-                self.array_access(values, None, done);
-            }
-            (SpecialOp::AtPut, 3) if self.consts.array_intact => {
-                self.depends_on.push(s.selector);
-                self.array_access(&values[..2], Some(values[2]), done);
-            }
-            (
-                SpecialOp::Add
-                | SpecialOp::Sub
-                | SpecialOp::Mul
-                | SpecialOp::Lt
-                | SpecialOp::Gt
-                | SpecialOp::Le
-                | SpecialOp::Ge
-                | SpecialOp::Eq
-                | SpecialOp::Ne
-                | SpecialOp::BitAnd,
-                2,
-            ) if self.consts.integer_intact => {
-                self.depends_on.push(s.selector);
-                self.small_integer_op(op, values[0], values[1], done);
-            }
-            _ => {}
+        if arrays {
+            let put = (op == SpecialOp::AtPut).then(|| values[2]);
+            self.array_access(&values[..2], put, done);
+        }
+        if integers {
+            self.small_integer_op(op, values[0], values[1], done);
         }
         if doubles {
-            self.depends_on.push(s.selector);
             self.double_op(op, values[0], values[1], done);
         }
         self.b.ins().jump(cont, &[]);
@@ -331,4 +290,22 @@ impl Lowerer<'_> {
         self.b.seal_block(boxed);
         self.enter_value_block(boxed)
     }
+}
+
+/// The arithmetic and comparison selectors computed inline on small
+/// integers (and, but `&`, on Doubles).
+fn integer_op(op: SpecialOp) -> bool {
+    matches!(
+        op,
+        SpecialOp::Add
+            | SpecialOp::Sub
+            | SpecialOp::Mul
+            | SpecialOp::Lt
+            | SpecialOp::Gt
+            | SpecialOp::Le
+            | SpecialOp::Ge
+            | SpecialOp::Eq
+            | SpecialOp::Ne
+            | SpecialOp::BitAnd
+    )
 }
