@@ -155,9 +155,23 @@ impl Lowerer<'_> {
             let v = self.lower(a);
             args.push(v);
         }
-        // The inline case relies on Block's `value` primitives.
+        // The inline case relies on Block's `value` primitives: once a
+        // Block class changes them, the real send (to a real closure).
         self.depends_on.push(s.selector);
-        Some(self.inline_block(s, node, bl, def, &args))
+        let done = self.value_block();
+        let generic = self.cold_block();
+        self.guard_valid(generic);
+        let v = self.inline_block(s, node, bl, def, &args);
+        self.jump_with(done, v);
+        self.b.seal_block(generic);
+        self.b.switch_to_block(generic);
+        let closure = self.make_closure(node, def);
+        let mut values = vec![closure];
+        values.extend_from_slice(&args);
+        let v = self.generic_send(s, &values);
+        self.jump_with(done, v);
+        self.b.seal_block(done);
+        Some(self.enter_value_block(done))
     }
 
     /// Whether a block literal's body may be inlined where it is evaluated:
