@@ -102,3 +102,54 @@ fn a_tiny_run_prints_progress_and_the_ratio_table() {
         "{stdout}"
     );
 }
+
+#[test]
+fn jit_modes_are_checked() {
+    let out = bench(&["--jit", "sometimes", "reflection"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--jit takes off, on or eager"));
+    let out = bench(&[
+        "--compare-jit",
+        "off",
+        "--compare",
+        "/bin/true",
+        "reflection",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--compare-jit compares our VM with itself"));
+}
+
+#[test]
+fn the_tier_against_the_interpreter_in_one_run() {
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_som-bench"));
+    let som = exe.with_file_name("som");
+    let out = bench(&[
+        "--som",
+        som.to_str().unwrap(),
+        "--runs",
+        "1",
+        "--iterations",
+        "2",
+        "--warmup",
+        "1",
+        "--scale",
+        "0.01",
+        "--jit",
+        "eager",
+        "--compare-jit",
+        "off",
+        "reflection",
+        "DirectAdd",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    // Both sides ran: the table has the other VM's column and a ratio.
+    assert!(stdout.contains("other ms"), "{stdout}");
+    assert!(stderr_has_ratio(&text(&out.stderr)), "{stdout}");
+}
+
+fn stderr_has_ratio(stderr: &str) -> bool {
+    stderr
+        .lines()
+        .any(|l| l.contains("DirectAdd: median") && l.contains("ratio"))
+}
