@@ -484,7 +484,10 @@ impl Lowerer<'_> {
         let key = self.const_of(&s.args[0])?;
         let want: *const Shape = match k {
             Reflective::Global | Reflective::GlobalPut => std::ptr::null(),
-            Reflective::InstVarAt | Reflective::InstVarAtPut | Reflective::InstVarNamed => shape,
+            Reflective::InstVarAt
+            | Reflective::InstVarAtPut
+            | Reflective::InstVarNamed
+            | Reflective::RespondsTo => shape,
             _ => return None,
         };
         s.reflect
@@ -540,7 +543,21 @@ impl Lowerer<'_> {
                     }
                 }
             }
-            Resolved::Answer(_) => unreachable!("respondsTo: is not planned"),
+            Resolved::Answer(a) => {
+                // The answer holds while no method of that selector changes
+                // (the unit depends on the selector, like the cache).
+                let key = self
+                    .const_of(&s.args[0])
+                    .expect("planned with a constant key");
+                let sel = som_runtime::symbols::SymbolId(som_runtime::object::symbol_id_raw(key));
+                self.depends_on.push(sel);
+                let answer = if a {
+                    self.consts.true_
+                } else {
+                    self.consts.false_
+                };
+                self.som_const(answer)
+            }
         }
     }
 
