@@ -77,21 +77,7 @@ fn a_tiny_run_prints_progress_and_the_ratio_table() {
         "no som binary at {} (cargo test --workspace builds it)",
         som.display()
     );
-    let out = bench(&[
-        "--som",
-        som.to_str().unwrap(),
-        "--runs",
-        "1",
-        "--iterations",
-        "2",
-        "--warmup",
-        "1",
-        "--scale",
-        "0.01",
-        "reflection",
-        "DirectAdd",
-        "PerformAdd",
-    ]);
+    let out = tiny_run(&som, &[], &["DirectAdd", "PerformAdd"]);
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
@@ -123,24 +109,11 @@ fn jit_modes_are_checked() {
 fn the_tier_against_the_interpreter_in_one_run() {
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_som-bench"));
     let som = exe.with_file_name("som");
-    let out = bench(&[
-        "--som",
-        som.to_str().unwrap(),
-        "--runs",
-        "1",
-        "--iterations",
-        "2",
-        "--warmup",
-        "1",
-        "--scale",
-        "0.01",
-        "--jit",
-        "eager",
-        "--compare-jit",
-        "off",
-        "reflection",
-        "DirectAdd",
-    ]);
+    let out = tiny_run(
+        &som,
+        &["--jit", "eager", "--compare-jit", "off"],
+        &["DirectAdd"],
+    );
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     // Both sides ran: the table has the other VM's column and a ratio.
@@ -152,4 +125,24 @@ fn stderr_has_ratio(stderr: &str) -> bool {
     stderr
         .lines()
         .any(|l| l.contains("DirectAdd: median") && l.contains("ratio"))
+}
+
+/// A tiny run of the reflection suite's `benches` with `som`.
+fn tiny_run(som: &std::path::Path, flags: &[&str], benches: &[&str]) -> Output {
+    let mut args = vec![
+        "--som",
+        som.to_str().unwrap(),
+        "--runs",
+        "1",
+        "--iterations",
+        "2",
+        "--warmup",
+        "1",
+        "--scale",
+        "0.01",
+    ];
+    args.extend_from_slice(flags);
+    args.push("reflection");
+    args.extend_from_slice(benches);
+    bench(&args)
 }
