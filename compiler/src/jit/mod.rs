@@ -388,9 +388,7 @@ impl Lowerer<'_> {
             }
             Slots::Vars(vars)
         };
-        let exit = self.value_block();
-        let unwind = self.cold_block();
-        self.b.append_block_param(unwind, I64);
+        let (exit, unwind) = self.exit_and_unwind();
         self.scopes.push(Scope {
             method: m,
             receiver,

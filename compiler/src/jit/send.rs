@@ -902,9 +902,7 @@ impl Lowerer<'_> {
         outer: Option<(usize, &'static Node)>,
     ) -> ir::Value {
         let frame = self.inlined_frame(body.num_slots);
-        let exit = self.value_block();
-        let unwind = self.cold_block();
-        self.b.append_block_param(unwind, I64);
+        let (exit, unwind) = self.exit_and_unwind();
         self.scopes.push(Scope {
             method: m,
             receiver,

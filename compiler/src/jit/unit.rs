@@ -574,6 +574,15 @@ impl<'a> Lowerer<'a> {
         self.b.ins().jump(parent_unwind, &[BlockArg::Value(st)]);
     }
 
+    /// The exit block (taking the activation's result) and the cold unwind
+    /// block (taking a status) of a new activation.
+    pub fn exit_and_unwind(&mut self) -> (ir::Block, ir::Block) {
+        let exit = self.value_block();
+        let unwind = self.cold_block();
+        self.b.append_block_param(unwind, I64);
+        (exit, unwind)
+    }
+
     /// Counts an inlined activation's start: the same budget of
     /// `MAX_ACTIVATION_DEPTH` as the interpreter's activations. Running out
     /// is "stack overflow" at the inlining send.
