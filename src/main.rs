@@ -110,6 +110,8 @@ options:
                                 chain they were compiled from changes)
   --print-ir='Class>>#selector'  print each compilation of that method (the
                                 optimized CLIF and the machine code) to stderr
+  --perf-map                    name compiled code in /tmp/perf-<pid>.map
+                                for `perf report`
   --trace dispatch,jit          log every dispatch-chain transition (dispatch)
                                 and every compilation and invalidation (jit)
                                 to stderr (RUST_LOG=metasom::dispatch=trace,
@@ -135,6 +137,7 @@ struct Options {
     verify_caches: bool,
     jit: JitMode,
     print_ir: Option<String>,
+    perf_map: bool,
     program: Vec<String>,
 }
 
@@ -151,6 +154,7 @@ fn parse_args(args: Vec<String>) -> Cli {
     let mut verify_caches = false;
     let mut jit = JitMode::On;
     let mut print_ir = None;
+    let mut perf_map = false;
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];
@@ -187,6 +191,10 @@ fn parse_args(args: Vec<String>) -> Cli {
             }
             "--verify-caches" => {
                 verify_caches = true;
+                i += 1;
+            }
+            "--perf-map" => {
+                perf_map = true;
                 i += 1;
             }
             s if s.starts_with("--jit=") => {
@@ -233,6 +241,7 @@ fn parse_args(args: Vec<String>) -> Cli {
         verify_caches,
         jit,
         print_ir,
+        perf_map,
         program,
     })
 }
@@ -307,7 +316,14 @@ fn run(opts: Options) -> u8 {
         opts.jit
     };
     if mode != JitMode::Off {
-        match CraneliftTier::new(opts.print_ir.clone()) {
+        let tier = CraneliftTier::new(opts.print_ir.clone()).and_then(|t| {
+            if opts.perf_map {
+                t.with_perf_map()
+            } else {
+                Ok(t)
+            }
+        });
+        match tier {
             Ok(t) => vm.set_tier(Some(Rc::new(t)), mode),
             Err(e) => eprintln!("som: warning: compiled tier unavailable ({e}); interpreting"),
         }

@@ -31,7 +31,8 @@
 use std::cell::Cell;
 
 use crate::interpreter::Frame;
-use crate::nodes::{Fallback, LoopNode, Node, SendNode, ToDoNode};
+use crate::nodes::{EnforcedFieldNode, EnforcedSendNode, Fallback, LoopNode, Node, SendNode};
+use crate::nodes::{SuperSendNode, ToDoNode};
 use crate::value::Value;
 use crate::vm::VmResult;
 
@@ -40,6 +41,7 @@ use crate::vm::VmResult;
 // data layer only, never on the VM's internals.
 pub use crate::interpreter::Unwind;
 pub use crate::method::{AstBody, MethodData, MethodKind, Trivial};
+pub use crate::omop::Handler;
 pub use crate::trace::jit_enabled;
 pub use crate::vm::Vm;
 
@@ -330,6 +332,8 @@ pub mod layout {
     pub const BODY: i32 = crate::object::HEADER_SIZE as i32;
     /// Offset of the class in a [`Shape`].
     pub const SHAPE_CLASS: i32 = std::mem::offset_of!(Shape, class) as i32;
+    /// Offset of a shape's owner-domain key (ZERO for the standard domain).
+    pub const SHAPE_DOMAIN: i32 = std::mem::offset_of!(Shape, domain) as i32;
     /// Kind byte of plain objects.
     pub const KIND_OBJECT: i64 = Kind::Object as i64;
     /// Kind byte of Symbols.
@@ -367,17 +371,31 @@ pub mod layout {
 pub fn fingerprint(body: &AstBody) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     body.body.for_each_unit_node(&mut |n| {
-        let (len, generic) = match n.as_send() {
-            Some(s) => {
-                let p =
-                    s.perform.entries().len() as u64 + ((s.reflect.entries().len() as u64) << 8);
-                let d = (s.saw_double.get() as u64) << 16;
-                (
-                    s.chain.chain_len() as u64 + (p << 4) + d,
-                    s.chain.is_generic(),
-                )
+        let domains = |c: &crate::nodes::DomainChain| (c.chain_len() as u64) << 24;
+        let (len, generic) = match n {
+            Node::EnforcedSend(s) => (
+                s.chain.chain_len() as u64
+                    + domains(&s.domains)
+                    + ((s.saw_double.get() as u64) << 16),
+                s.chain.is_generic() || s.domains.is_generic(),
+            ),
+            Node::EnforcedFieldRead(f) | Node::EnforcedFieldWrite(f) => {
+                (domains(&f.domains), f.domains.is_generic())
             }
-            None => return,
+            Node::EnforcedGlobalRead(g) => (domains(&g.domains), g.domains.is_generic()),
+            Node::SuperSend(s) => (s.cached.get().is_some() as u64, false),
+            _ => match n.as_send() {
+                Some(s) => {
+                    let p = s.perform.entries().len() as u64
+                        + ((s.reflect.entries().len() as u64) << 8);
+                    let d = (s.saw_double.get() as u64) << 16;
+                    (
+                        s.chain.chain_len() as u64 + (p << 4) + d,
+                        s.chain.is_generic(),
+                    )
+                }
+                None => return,
+            },
         };
         h = (h ^ (len << 1 | generic as u64)).wrapping_mul(0x100_0000_01b3);
     });
@@ -711,6 +729,18 @@ impl Vm {
         &self.omop.enforced
     }
 
+    /// The address of the current domain's key, which enforced global reads
+    /// dispatch on (see [`Vm::tier_enforced_flag`] for why an address).
+    pub fn tier_current_domain(&self) -> *const Value {
+        &self.omop.current
+    }
+
+    /// The selector of an OMOP handler, which code that folded a domain
+    /// chain's entry depends on.
+    pub fn tier_handler_selector(&mut self, h: crate::omop::Handler) -> crate::symbols::SymbolId {
+        self.handler_selector(h)
+    }
+
     /// The constants compiled code compares with (and the heap's bump
     /// state, which is why it takes the VM mutably).
     pub fn tier_constants(&mut self) -> TierConstants {
@@ -827,6 +857,65 @@ pub mod entry {
         let (vm, node, values) =
             unsafe { (&mut *vm, &*node, std::slice::from_raw_parts(argv, argc + 1)) };
         TierRet::from_result(node.send_values(vm, values))
+    }
+
+    /// A super send with its receiver and arguments evaluated.
+    ///
+    /// # Safety
+    /// `vm` is the running VM, `node` a super send node of the compiled body
+    /// and `argv` points to `argc + 1` values.
+    pub unsafe extern "C" fn rt_super_send(
+        vm: *mut Vm,
+        node: *const SuperSendNode,
+        argv: *const Value,
+        argc: usize,
+    ) -> TierRet {
+        // SAFETY: per the contract above.
+        let (vm, node, values) =
+            unsafe { (&mut *vm, &*node, std::slice::from_raw_parts(argv, argc + 1)) };
+        TierRet::from_result(node.send_values(vm, values))
+    }
+
+    /// An enforced send (OMOP) with its receiver and arguments evaluated:
+    /// the owner's domain chain, then the class chain, as the interpreter
+    /// runs them.
+    ///
+    /// # Safety
+    /// `vm` is the running VM, `node` an enforced send node of the compiled
+    /// body and `argv` points to `argc + 1` values.
+    pub unsafe extern "C" fn rt_enforced_send(
+        vm: *mut Vm,
+        node: *const EnforcedSendNode,
+        argv: *const Value,
+        argc: usize,
+    ) -> TierRet {
+        // SAFETY: per the contract above.
+        let (vm, node, values) =
+            unsafe { (&mut *vm, &*node, std::slice::from_raw_parts(argv, argc + 1)) };
+        TierRet::from_result(node.send_values(vm, values))
+    }
+
+    /// An enforced field read (`write` 0) or write of `value` on
+    /// `receiver`, dispatched on its owner's domain chain.
+    ///
+    /// # Safety
+    /// `vm` is the running VM, `node` an enforced field node of the compiled
+    /// body.
+    pub unsafe extern "C" fn rt_enforced_field(
+        vm: *mut Vm,
+        node: *const EnforcedFieldNode,
+        receiver: Value,
+        write: u64,
+        value: Value,
+    ) -> TierRet {
+        // SAFETY: per the contract above.
+        let (vm, node) = unsafe { (&mut *vm, &*node) };
+        let r = if write != 0 {
+            node.write_of(vm, receiver, value)
+        } else {
+            node.read_of(vm, receiver)
+        };
+        TierRet::from_result(r)
     }
 
     /// [`rt_send`] for the generic path of a site whose chain (or special

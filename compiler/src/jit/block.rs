@@ -1,6 +1,5 @@
 //! Closures, non-local returns and outer variables (the tier's side of
-//! `runtime/src/nodes/block.rs`), plus the node families not compiled yet
-//! (super sends, enforced nodes).
+//! `runtime/src/nodes/block.rs`).
 //!
 //! A block literal passed to a method the unit inlines, or sent `value`
 //! right away, is not made a closure: its body is inlined where it is

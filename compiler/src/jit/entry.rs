@@ -38,9 +38,18 @@ pub(crate) enum Entry {
     SendMiss,
     /// `rt_new_double(vm, bits) -> value`
     NewDouble,
+    /// `rt_enforced_send(vm, node, argv, argc) -> (status, value)`
+    EnforcedSend,
+    /// `rt_super_send(vm, node, argv, argc) -> (status, value)`
+    SuperSend,
+    /// `rt_enforced_field(vm, node, rcvr, write, value) -> (status, value)`
+    EnforcedField,
 }
 
-const ALL: [Entry; 13] = [
+const ALL: [Entry; 16] = [
+    Entry::SuperSend,
+    Entry::EnforcedSend,
+    Entry::EnforcedField,
     Entry::NewDouble,
     Entry::SendMiss,
     Entry::Return,
@@ -73,6 +82,9 @@ impl Entry {
             Entry::Return => rt::rt_return as *const () as usize,
             Entry::SendMiss => rt::rt_send_miss as *const () as usize,
             Entry::NewDouble => rt::rt_new_double as *const () as usize,
+            Entry::EnforcedSend => rt::rt_enforced_send as *const () as usize,
+            Entry::SuperSend => rt::rt_super_send as *const () as usize,
+            Entry::EnforcedField => rt::rt_enforced_field as *const () as usize,
         }
     }
 
@@ -92,6 +104,9 @@ impl Entry {
             Entry::Return => "rt_return",
             Entry::SendMiss => "rt_send_miss",
             Entry::NewDouble => "rt_new_double",
+            Entry::EnforcedSend => "rt_enforced_send",
+            Entry::SuperSend => "rt_super_send",
+            Entry::EnforcedField => "rt_enforced_field",
         }
     }
 
@@ -116,6 +131,9 @@ impl Entry {
             Entry::Return => (2, 2),
             Entry::SendMiss => (5, 2),
             Entry::NewDouble => (2, 1),
+            Entry::EnforcedSend => (4, 2),
+            Entry::SuperSend => (4, 2),
+            Entry::EnforcedField => (5, 2),
         }
     }
 }

@@ -33,6 +33,7 @@
 mod block;
 mod code_heap;
 mod control;
+mod enforced;
 mod entry;
 mod listing;
 mod send;
@@ -80,6 +81,8 @@ pub struct CraneliftTier {
     stats: Cell<TierStats>,
     /// The send sites each live unit (by code address) compiled.
     sites: RefCell<std::collections::HashMap<usize, Vec<usize>>>,
+    /// `/tmp/perf-<pid>.map`, when profiling with `perf` (`--perf-map`).
+    perf_map: Option<RefCell<std::fs::File>>,
 }
 
 impl CraneliftTier {
@@ -115,7 +118,22 @@ impl CraneliftTier {
             print_ir,
             stats: Cell::new(TierStats::default()),
             sites: Default::default(),
+            perf_map: None,
         })
+    }
+
+    /// Names every unit's code in `/tmp/perf-<pid>.map`, the file `perf
+    /// report` reads to attribute samples in code it did not load. Freed
+    /// code keeps its line: perf takes the latest mapping of an address.
+    pub fn with_perf_map(mut self) -> Result<CraneliftTier, String> {
+        let path = format!("/tmp/perf-{}.map", std::process::id());
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("cannot open {path}: {e}"))?;
+        self.perf_map = Some(RefCell::new(f));
+        Ok(self)
     }
 
     /// What the tier has done so far.
@@ -154,6 +172,11 @@ impl CraneliftTier {
         let consts = vm.tier_constants();
         let tier_vm = vm.tier_vm() as i64;
         let enforced_flag = vm.tier_enforced_flag() as i64;
+        let current_domain = vm.tier_current_domain() as i64;
+        let handler_selectors = som_runtime::tier::Handler::ALL
+            .iter()
+            .map(|h| (*h, vm.tier_handler_selector(*h)))
+            .collect();
         let dnu_selector = vm.well_known.dnu;
         let mut ctx = Context::new();
         ctx.func.signature = self.body_signature();
@@ -184,6 +207,8 @@ impl CraneliftTier {
             syms: &vm.symbols,
             dnu_selector,
             enforced_flag,
+            current_domain,
+            handler_selectors,
         };
         lw.lower_unit(m, body, hot_loop.map(|(l, _)| l));
         let (depends_on, inlined) = (std::mem::take(&mut lw.depends_on), lw.inlined.len());
@@ -208,6 +233,18 @@ impl CraneliftTier {
         unit.code_bytes.set(bytes.len());
         unit.code.set(addr as usize);
         self.sites.borrow_mut().insert(addr as usize, sites);
+        if let Some(f) = &self.perf_map {
+            use std::io::Write;
+            let kind = if hot_loop.is_some() { " (OSR)" } else { "" };
+            // A failed write only loses a profiler's label.
+            let _ = writeln!(
+                f.borrow_mut(),
+                "{:x} {:x} som:{}{kind}",
+                addr as usize,
+                bytes.len(),
+                describe(vm, m)
+            );
+        }
         if self.wants_listing(vm, m) {
             let clif = listing::normalize(&ctx.func.display().to_string(), &embedded);
             let code = listing::normalize(&listing.unwrap_or_default(), &embedded);
@@ -454,12 +491,12 @@ impl Lowerer<'_> {
             Node::OuterRead(o) => self.lower_outer_read(node, *o),
             Node::OuterWrite(o, n) => self.lower_outer_write(node, *o, n),
             Node::NonLocalReturn(n) => self.lower_non_local_return(node, n),
-            Node::Block(_)
-            | Node::SuperSend(_)
-            | Node::EnforcedSend(_)
-            | Node::EnforcedFieldRead(_)
-            | Node::EnforcedFieldWrite(_)
-            | Node::EnforcedGlobalRead(_) => self.lower_in_interpreter(node),
+            Node::EnforcedSend(s) => self.lower_enforced_send(node, s),
+            Node::EnforcedFieldRead(f) => self.lower_enforced_field(f, false),
+            Node::EnforcedFieldWrite(f) => self.lower_enforced_field(f, true),
+            Node::EnforcedGlobalRead(g) => self.lower_enforced_global(node, g),
+            Node::SuperSend(s) => self.lower_super_send(s),
+            Node::Block(_) => self.lower_in_interpreter(node),
         }
     }
 }

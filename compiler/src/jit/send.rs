@@ -20,7 +20,7 @@ use cranelift_codegen::ir::StackSlotKind;
 use cranelift_codegen::ir::{self, condcodes::IntCC, types::I64, InstBuilder, StackSlotData};
 
 use som_runtime::dispatch::Target;
-use som_runtime::nodes::{Node, SendNode, SpecialOp};
+use som_runtime::nodes::{Node, SendNode, SpecialOp, SuperSendNode};
 use som_runtime::nodes::{PerformEntry, PerformKind, Reflective, Resolved};
 use som_runtime::object::Shape;
 use som_runtime::tier::layout;
@@ -90,7 +90,7 @@ impl Lowerer<'_> {
             }))
             .collect();
         if let (Some(op), Some(words)) = (s.special, &words) {
-            fast |= self.special(op, words, done, s);
+            fast |= self.special(op, words, done, s.selector, s.saw_double.get());
         }
         let guarded = self.cached_targets(s, rcvr, &args, done, generic);
         fast |= guarded;
@@ -115,6 +115,58 @@ impl Lowerer<'_> {
         } else {
             self.generic_send(s, &values)
         };
+        self.jump_with(done, v);
+        self.b.seal_block(done);
+        self.enter_value_block(done)
+    }
+
+    /// A super send: its target does not depend on the receiver, so the
+    /// method the node resolved is inlined behind the unit's `valid` word
+    /// alone (a change to any method of the selector clears it); anything
+    /// else, or a send not resolved yet, is `rt_super_send`.
+    pub(crate) fn lower_super_send(&mut self, s: &'static SuperSendNode) -> ir::Value {
+        let rcvr = self.receiver();
+        let mut values = vec![rcvr];
+        for a in s.args.iter() {
+            let v = self.lower(a);
+            values.push(v);
+        }
+        let done = self.value_block();
+        let generic = self.b.create_block();
+        let target = match s.cached.get() {
+            Some(Target::Method(m)) if m.num_args == s.args.len() => Some(m),
+            _ => None,
+        };
+        let args: Vec<Arg> = values[1..].iter().map(|v| Arg::Word(*v)).collect();
+        let inline = target.and_then(|m| {
+            let plain = matches!(m.trivial, Some(Trivial::Constant(_) | Trivial::ReturnSelf));
+            let body = (m.reflective.is_none() && m.trivial.is_none())
+                .then(|| self.inlinable_method(m))
+                .flatten();
+            (plain || body.is_some()).then_some((m, body))
+        });
+        if let Some((m, body)) = inline {
+            self.depends_on.push(s.selector);
+            self.depends_on.push(self.dnu_selector);
+            self.guard_valid(generic);
+            let v = match (m.trivial, body) {
+                (Some(Trivial::Constant(c)), _) => self.som_const(c),
+                (Some(Trivial::ReturnSelf), _) => rcvr,
+                (_, Some(body)) => self.inline_method(s.site.1, m, body, rcvr, &args),
+                _ => unreachable!("filtered above"),
+            };
+            self.jump_with(done, v);
+            self.b.set_cold_block(generic);
+        } else {
+            self.b.ins().jump(generic, &[]);
+        }
+        self.b.seal_block(generic);
+        self.b.switch_to_block(generic);
+        let argv = self.spill_values(&values);
+        let vm = self.vm;
+        let node = self.addr("node", s as *const SuperSendNode as i64);
+        let argc = self.iconst((values.len() - 1) as i64);
+        let v = self.call_fallible(Entry::SuperSend, &[vm, node, argv, argc]);
         self.jump_with(done, v);
         self.b.seal_block(done);
         self.enter_value_block(done)
@@ -296,7 +348,7 @@ impl Lowerer<'_> {
     }
 
     /// Stores `values` in a stack slot; answers its address.
-    fn spill_values(&mut self, values: &[ir::Value]) -> ir::Value {
+    pub(crate) fn spill_values(&mut self, values: &[ir::Value]) -> ir::Value {
         let slot = self.b.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
             (values.len() * 8) as u32,
@@ -318,7 +370,7 @@ impl Lowerer<'_> {
     }
 
     /// The shape of `v`.
-    fn shape_of(&mut self, v: ir::Value) -> ir::Value {
+    pub(crate) fn shape_of(&mut self, v: ir::Value) -> ir::Value {
         let small = self.b.create_block();
         let ptr = self.b.create_block();
         let done = self.value_block();
@@ -589,10 +641,10 @@ impl Lowerer<'_> {
                 }
                 Some(k) => self.reflective(s, k, shape, rcvr, args, generic),
                 _ if self.is_array_length(m) => self.array_length(rcvr, generic),
-                _ => match self.trivial(s, m, shape, rcvr, args, generic) {
+                _ => match self.trivial(Some(s), m, shape, rcvr, args, generic) {
                     Some(v) => v,
                     None => match self.inlinable_method(m) {
-                        Some(body) => self.inline_method(s, m, body, rcvr, args),
+                        Some(body) => self.inline_method(s.pos, m, body, rcvr, args),
                         None => {
                             // Earlier entries used up the budget: the call is
                             // the generic path's.
@@ -607,7 +659,7 @@ impl Lowerer<'_> {
                     let elems: Vec<ir::Value> = args.iter().map(|a| self.realize(a)).collect();
                     let sel = self.syms.object(selector);
                     let hargs = [Arg::Const(sel), Arg::Virtual(elems)];
-                    self.inline_method(s, h, body, rcvr, &hargs)
+                    self.inline_method(s.pos, h, body, rcvr, &hargs)
                 }
                 None => {
                     self.b.ins().jump(generic, &[]);
@@ -660,10 +712,11 @@ impl Lowerer<'_> {
         self.emit_target(s, entry.selector, t, shape, rcvr, performed, done, generic);
     }
 
-    /// A trivial method's work, inline; None for other methods.
-    fn trivial(
+    /// A trivial method's work, inline; None for other methods (and for
+    /// `=` on texts without a plain send `s` to fall back on).
+    pub(crate) fn trivial(
         &mut self,
-        s: &'static SendNode,
+        s: Option<&'static SendNode>,
         m: &'static MethodData,
         shape: *const Shape,
         rcvr: ir::Value,
@@ -685,6 +738,7 @@ impl Lowerer<'_> {
                 // comparing characters is the primitive's job.
                 // Texts that differ are the normal case here, not a guard
                 // failure: the primitive compares them.
+                let s = s?;
                 let arg = word(args.first(), self)?;
                 let same = self.b.create_block();
                 let differ = self.b.create_block();
@@ -756,6 +810,17 @@ impl Lowerer<'_> {
         let MethodKind::Ast(body) = &m.kind else {
             return None;
         };
+        self.inlinable_body(m, body, false)
+    }
+
+    /// `body` (of `m`; an enforced twin when `enforced`) if it may be
+    /// inlined here.
+    pub(crate) fn inlinable_body(
+        &self,
+        m: &'static MethodData,
+        body: &'static AstBody,
+        enforced: bool,
+    ) -> Option<&'static AstBody> {
         if m.is_block || body.needs_context || self.scopes.len() > MAX_INLINE_DEPTH {
             return None;
         }
@@ -777,11 +842,18 @@ impl Lowerer<'_> {
                     | Node::NonLocalReturn(_)
                     | Node::OuterRead(_)
                     | Node::OuterWrite(..)
-                    | Node::EnforcedSend(_)
-                    | Node::EnforcedFieldRead(_)
-                    | Node::EnforcedFieldWrite(_)
-                    | Node::EnforcedGlobalRead(_)
             ) {
+                frameless = false;
+            }
+            if !enforced
+                && matches!(
+                    n,
+                    Node::EnforcedSend(_)
+                        | Node::EnforcedFieldRead(_)
+                        | Node::EnforcedFieldWrite(_)
+                        | Node::EnforcedGlobalRead(_)
+                )
+            {
                 frameless = false;
             }
         });
@@ -827,9 +899,9 @@ impl Lowerer<'_> {
 
     /// Inlines the body of `m` as a new activation with receiver `rcvr` and
     /// `args`; answers its result.
-    fn inline_method(
+    pub(crate) fn inline_method(
         &mut self,
-        s: &'static SendNode,
+        pos: (u32, u32),
         m: &'static MethodData,
         body: &'static AstBody,
         rcvr: ir::Value,
@@ -856,7 +928,7 @@ impl Lowerer<'_> {
         });
         self.budget = self.budget.saturating_sub(size + INLINE_OVERHEAD);
         self.inlined.push(m);
-        self.enter_activation(s.pos);
+        self.enter_activation(pos);
         let vars = self.new_vars(body.num_slots);
         let mut bindings = vec![Binding::Plain; body.num_slots];
         for (i, a) in args.iter().enumerate() {
@@ -881,7 +953,7 @@ impl Lowerer<'_> {
         for var in &vars[m.num_args..] {
             self.b.def_var(*var, nil);
         }
-        self.run_inlined(m, body, rcvr, vars, bindings, s.pos, Some(restart), None)
+        self.run_inlined(m, body, rcvr, vars, bindings, pos, Some(restart), None)
     }
 
     /// The rest of an inlined activation: its scope, its body, its unwind

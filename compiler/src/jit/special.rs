@@ -11,7 +11,8 @@
 use cranelift_codegen::ir::{self, condcodes::FloatCC, condcodes::IntCC, types::F64, types::I64};
 use cranelift_codegen::ir::{BlockArg, InstBuilder, MemFlagsData};
 
-use som_runtime::nodes::{SendNode, SpecialOp};
+use som_runtime::nodes::SpecialOp;
+use som_runtime::symbols::SymbolId;
 use som_runtime::tier::layout;
 
 use super::entry::Entry;
@@ -26,11 +27,12 @@ impl Lowerer<'_> {
         op: SpecialOp,
         values: &[ir::Value],
         done: ir::Block,
-        s: &'static SendNode,
+        selector: SymbolId,
+        saw_double: bool,
     ) -> bool {
         let binary = values.len() == 2;
         let doubles = self.consts.double_intact
-            && s.saw_double.get()
+            && saw_double
             && binary
             && op != SpecialOp::BitAnd
             && integer_op(op);
@@ -45,7 +47,7 @@ impl Lowerer<'_> {
         }
         // The inline case is a lookup result taken on trust (the core
         // library's method): it holds only while the unit is valid.
-        self.depends_on.push(s.selector);
+        self.depends_on.push(selector);
         let cont = self.b.create_block();
         self.guard_valid(cont);
         if arrays {

@@ -140,6 +140,10 @@ pub(crate) struct Lowerer<'a> {
     pub dnu_selector: SymbolId,
     /// Address of the VM's enforcement flag (a byte).
     pub enforced_flag: i64,
+    /// Address of the VM's current-domain key (a word).
+    pub current_domain: i64,
+    /// The selector of each OMOP handler.
+    pub handler_selectors: Vec<(som_runtime::tier::Handler, SymbolId)>,
 }
 
 /// Flags of loads and stores of VM data: aligned, and never trapping.
@@ -149,6 +153,15 @@ pub(crate) fn mem() -> MemFlagsData {
 
 impl<'a> Lowerer<'a> {
     // ----- values and blocks ---------------------------------------------------
+
+    /// The selector of OMOP handler `h`.
+    pub fn handler_selector(&self, h: som_runtime::tier::Handler) -> SymbolId {
+        self.handler_selectors
+            .iter()
+            .find(|(x, _)| *x == h)
+            .map(|(_, s)| *s)
+            .expect("every handler has a selector")
+    }
 
     pub fn iconst(&mut self, v: i64) -> ir::Value {
         self.b.ins().iconst(I64, v)

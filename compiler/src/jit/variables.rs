@@ -35,13 +35,19 @@ impl Lowerer<'_> {
 
     /// Offset of field `i` of `self`: class objects keep their fields after
     /// the class data word.
-    fn self_field_offset(&self, i: usize) -> i32 {
+    pub(crate) fn self_field_offset(&self, i: usize) -> i32 {
         layout::BODY + ((i + self.self_is_class() as usize) * 8) as i32
     }
 
     /// Branches to `fast` when `obj` is an object of the layout `self` has
     /// (plain, or a class object) with more than `i` fields, else to `slow`.
-    fn check_field(&mut self, obj: ir::Value, i: usize, fast: ir::Block, slow: ir::Block) {
+    pub(crate) fn check_field(
+        &mut self,
+        obj: ir::Value,
+        i: usize,
+        fast: ir::Block,
+        slow: ir::Block,
+    ) {
         let kind_byte = if self.self_is_class() {
             layout::KIND_CLASS
         } else {

@@ -200,6 +200,9 @@ pub struct EnforcedSendNode {
     /// `requestExecutionOfPrimitive:with:on:` keyed on the receiver's owner,
     /// used when the target is a primitive.
     pub prims: DomainChain,
+    /// Whether the special case computed a Double (so the compiled tier
+    /// emits its Double path here).
+    pub saw_double: Cell<bool>,
     /// Cached target of a super send (a method, never a DNU handler).
     pub super_target: Cell<Option<Target>>,
     /// Whether the super send is registered as a dependent of its selector.
@@ -230,6 +233,7 @@ impl EnforcedSendNode {
             domains: DomainChain::new(Handler::Execution, site, pos),
             chain: DispatchChain::default(),
             prims: DomainChain::new(Handler::Primitive, site, pos),
+            saw_double: Cell::new(false),
             super_target: Cell::new(None),
             super_registered: Cell::new(false),
             site,
@@ -250,7 +254,7 @@ impl EnforcedSendNode {
         let rcvr = self.receiver.eval(vm, f)?;
         if let (Some(op), [arg]) = (self.special, &self.args[..]) {
             let arg = arg.eval(vm, f)?;
-            if let Some(v) = crate::nodes::send::enforced_binary(vm, op, rcvr, arg) {
+            if let Some(v) = self.binary(vm, op, rcvr, arg) {
                 return Ok(v);
             }
             vm.push(rcvr)?;
@@ -262,6 +266,43 @@ impl EnforcedSendNode {
                 vm.push(v)?;
             }
         }
+        self.dispatch(vm, rcvr, base)
+    }
+
+    /// The special case computed in place, noting Doubles.
+    #[inline(always)]
+    fn binary(&self, vm: &mut Vm, op: SpecialOp, rcvr: Value, arg: Value) -> Option<Value> {
+        let v = crate::nodes::send::enforced_binary(vm, op, rcvr, arg)?;
+        if !rcvr.is_small() && op != SpecialOp::At {
+            self.saw_double.set(true);
+        }
+        Some(v)
+    }
+
+    /// The send with its receiver and arguments evaluated (`values`): what
+    /// the compiled tier calls when its inline cases do not apply.
+    pub fn send_values(&self, vm: &mut Vm, values: &[Value]) -> VmResult {
+        let r = self.send_values_body(vm, values);
+        crate::interpreter::sent(self.pos, r, vm)
+    }
+
+    fn send_values_body(&self, vm: &mut Vm, values: &[Value]) -> VmResult {
+        let base = vm.sp();
+        if let (Some(op), [rcvr, arg]) = (self.special, values) {
+            if let Some(v) = self.binary(vm, op, *rcvr, *arg) {
+                return Ok(v);
+            }
+        }
+        for v in values {
+            vm.push(*v)?;
+        }
+        self.dispatch(vm, values[0], base)
+    }
+
+    /// The domain-keyed and class-keyed dispatch of the send whose receiver
+    /// and arguments are on the stack from `base`; pops them.
+    #[inline(always)]
+    fn dispatch(&self, vm: &mut Vm, rcvr: Value, base: usize) -> VmResult {
         let argc = self.args.len();
         let key = vm.owner_key(rcvr);
         let r = match self.domains.lookup(vm, key) {
@@ -419,15 +460,20 @@ impl EnforcedFieldNode {
     /// Evaluates the read.
     #[inline(never)]
     pub fn read(&self, vm: &mut Vm, f: &Frame) -> VmResult {
-        let key = vm.owner_key(f.receiver);
+        self.read_of(vm, f.receiver)
+    }
+
+    /// The read of `receiver`'s field, dispatched on its owner.
+    pub fn read_of(&self, vm: &mut Vm, receiver: Value) -> VmResult {
+        let key = vm.owner_key(receiver);
         match self.domains.lookup(vm, key) {
-            None => match self.index.read(vm, f.receiver) {
+            None => match self.index.read(vm, receiver) {
                 Ok(v) => Ok(v),
                 Err(e) => crate::interpreter::failed_at(self.domains.pos, e, vm),
             },
             Some(h) => {
                 let i = Value::small(self.index.0 as i64 + 1);
-                vm.call_handler(h, key, &[i, f.receiver])
+                vm.call_handler(h, key, &[i, receiver])
             }
         }
     }
@@ -436,16 +482,22 @@ impl EnforcedFieldNode {
     #[inline(never)]
     pub fn write(&self, vm: &mut Vm, f: &Frame) -> VmResult {
         let v = self.value.as_ref().expect("a field write").eval(vm, f)?;
-        let key = vm.owner_key(f.receiver);
+        self.write_of(vm, f.receiver, v)
+    }
+
+    /// The write of `v` to `receiver`'s field, dispatched on its owner;
+    /// answers `v`.
+    pub fn write_of(&self, vm: &mut Vm, receiver: Value, v: Value) -> VmResult {
+        let key = vm.owner_key(receiver);
         match self.domains.lookup(vm, key) {
             None => {
-                if let Err(e) = self.index.write(vm, f.receiver, v) {
+                if let Err(e) = self.index.write(vm, receiver, v) {
                     return crate::interpreter::failed_at(self.domains.pos, e, vm);
                 }
             }
             Some(h) => {
                 let i = Value::small(self.index.0 as i64 + 1);
-                vm.call_handler(h, key, &[v, i, f.receiver])?;
+                vm.call_handler(h, key, &[v, i, receiver])?;
             }
         }
         Ok(v)

@@ -911,6 +911,27 @@ impl SuperSendNode {
         r
     }
 
+    /// The super send with its receiver and arguments evaluated
+    /// (`values`): the compiled tier's generic path.
+    pub fn send_values(&self, vm: &mut Vm, values: &[Value]) -> VmResult {
+        let r = self.send_values_body(vm, values);
+        crate::interpreter::sent(self.site.1, r, vm)
+    }
+
+    fn send_values_body(&self, vm: &mut Vm, values: &[Value]) -> VmResult {
+        let base = vm.sp();
+        for v in values {
+            vm.push(*v)?;
+        }
+        let target = match self.cached.get() {
+            Some(t) => t,
+            None => self.resolve(vm, values[0])?,
+        };
+        let r = call_target(vm, target, self.selector, base, values.len() - 1);
+        vm.set_sp(base);
+        r
+    }
+
     #[cold]
     #[inline(never)]
     fn resolve(&self, vm: &mut Vm, rcvr: Value) -> Result<Target, Unwind> {

@@ -1,0 +1,365 @@
+//! Lowering of enforced operations (the tier's side of
+//! `runtime/src/nodes/enforced.rs`): the sends, field accesses and global
+//! reads of enforced bodies, each with a chain level keyed on the owner
+//! domain.
+//!
+//! A domain chain folds into the guard that already decides the class
+//! chain: a receiver's shape fixes its class *and* its owner domain, so for
+//! every class-chain entry the owner's domain-chain entry is known when
+//! compiling. Entries whose domain handles the operation in the standard
+//! way become the plain operation (the callee's enforced twin inlined, a
+//! trivial method's work, a field load or store); a domain that customises
+//! the handler, a domain the chain has not seen, a primitive target or a
+//! super send take the generic path (`rt_enforced_send`,
+//! `rt_enforced_field`, the interpreter), which runs both chains as the
+//! interpreter does and lets them keep learning. Field access of `self`
+//! compares the owner key read from the receiver's shape; a global read
+//! compares the current domain, read from the VM.
+//!
+//! A folded domain entry is a lookup result taken on trust: the unit
+//! depends on the handler's selector, so a domain class gaining or losing
+//! that handler invalidates it, as it invalidates the chain entry. An owner
+//! change swaps the object's shape, which every guard reads afresh.
+
+use cranelift_codegen::ir::{self, condcodes::IntCC, InstBuilder};
+
+use som_runtime::dispatch::Target;
+use som_runtime::nodes::{DomainChain, EnforcedFieldNode, EnforcedGlobalNode, EnforcedSendNode};
+use som_runtime::nodes::{Node, SpecialOp};
+use som_runtime::object::Shape;
+use som_runtime::tier::{layout, Trivial};
+use som_runtime::value::Value;
+
+use super::entry::Entry;
+use super::send::Arg;
+use super::unit::Lowerer;
+
+impl Lowerer<'_> {
+    /// The domain keys `chain` maps to the standard operation; empty when
+    /// the chain went generic (its lookups are the runtime's then).
+    fn standard_keys(&self, chain: &DomainChain) -> Vec<Value> {
+        if chain.is_generic() {
+            return Vec::new();
+        }
+        chain
+            .entries()
+            .into_iter()
+            .filter(|(_, h)| h.is_none())
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// Records that the unit folded entries of `chain`.
+    fn depend_on_domains(&mut self, chain: &DomainChain) {
+        let sel = self.handler_selector(chain.handler());
+        self.depends_on.push(sel);
+    }
+
+    /// Branches to `yes` when `key` is one of `keys`, else to `no`.
+    fn branch_if_key(&mut self, key: ir::Value, keys: &[Value], yes: ir::Block, no: ir::Block) {
+        let mut any = None;
+        for k in keys {
+            if k.is_ptr() {
+                self.embedded.note(k.bits(), "object");
+            }
+            let is = self.b.ins().icmp_imm_s(IntCC::Equal, key, k.bits() as i64);
+            any = Some(match any {
+                None => is,
+                Some(a) => self.b.ins().bor(a, is),
+            });
+        }
+        match any {
+            Some(c) => {
+                self.b.ins().brif(c, yes, &[], no, &[]);
+            }
+            None => {
+                self.b.ins().jump(no, &[]);
+            }
+        }
+    }
+
+    pub(crate) fn lower_enforced_send(
+        &mut self,
+        node: &'static Node,
+        s: &'static EnforcedSendNode,
+    ) -> ir::Value {
+        if s.lookup_class.is_some() {
+            // A super send: its domain level still reifies with the lookup
+            // class; the interpreter's.
+            return self.lower_in_interpreter(node);
+        }
+        let rcvr = self.lower(&s.receiver);
+        let mut values = vec![rcvr];
+        for a in s.args.iter() {
+            let v = self.lower(a);
+            values.push(v);
+        }
+        let done = self.value_block();
+        let generic = self.b.create_block();
+        let mut fast = false;
+        match (s.special, values.len()) {
+            (Some(op), 2) if op != SpecialOp::Value => {
+                // The interpreter computes these before consulting any
+                // domain (`send::enforced_binary`): small integers,
+                // Doubles, and `at:` of a plain Array of the standard domain.
+                fast |= self.special(op, &values, done, s.selector, s.saw_double.get());
+            }
+            (Some(SpecialOp::AtPut), 3)
+                if self.standard_keys(&s.domains).contains(&Value::ZERO) =>
+            {
+                // After the domain level (`send::enforced_special`): only a
+                // plain Array, whose shape says the standard domain owns it.
+                self.depend_on_domains(&s.domains);
+                fast |= self.special(SpecialOp::AtPut, &values, done, s.selector, false);
+            }
+            _ => {}
+        }
+        fast |= self.enforced_targets(s, rcvr, &values, done, generic);
+        if fast {
+            self.b.set_cold_block(generic);
+        }
+        self.b.ins().jump(generic, &[]);
+        self.b.seal_block(generic);
+        self.b.switch_to_block(generic);
+        let argv = self.spill_values(&values);
+        let vm = self.vm;
+        let n = self.addr("node", s as *const EnforcedSendNode as i64);
+        let argc = self.iconst((values.len() - 1) as i64);
+        let v = self.call_fallible(Entry::EnforcedSend, &[vm, n, argv, argc]);
+        self.jump_with(done, v);
+        self.b.seal_block(done);
+        self.enter_value_block(done)
+    }
+
+    /// One guard per class-chain entry whose owner domain handles sends in
+    /// the standard way, each to its target inlined; falls through when
+    /// none matches. Answers whether it emitted any.
+    fn enforced_targets(
+        &mut self,
+        s: &'static EnforcedSendNode,
+        rcvr: ir::Value,
+        values: &[ir::Value],
+        done: ir::Block,
+        generic: ir::Block,
+    ) -> bool {
+        if s.chain.is_generic() {
+            return false;
+        }
+        let standard = self.standard_keys(&s.domains);
+        let args: Vec<Arg> = values[1..].iter().map(|v| Arg::Word(*v)).collect();
+        let entries: Vec<_> = s
+            .chain
+            .entries()
+            .into_iter()
+            .filter(|e| {
+                // SAFETY: shapes are interned and never freed.
+                let key = unsafe { (*e.shape).domain };
+                standard.contains(&key) && self.enforced_target(e.target, key, &args).is_some()
+            })
+            .collect();
+        if entries.is_empty() {
+            return false;
+        }
+        self.depends_on.push(s.selector);
+        self.depends_on.push(self.dnu_selector);
+        self.depend_on_domains(&s.domains);
+        self.guard_valid(generic);
+        let shape = self.shape_of(rcvr);
+        for e in entries {
+            self.embedded.note(e.shape as u64, "shape");
+            let hit = self.b.create_block();
+            let next = self.b.create_block();
+            let is = self.b.ins().icmp_imm_s(IntCC::Equal, shape, e.shape as i64);
+            self.b.ins().brif(is, hit, &[], next, &[]);
+            self.b.seal_block(hit);
+            self.b.seal_block(next);
+            self.b.switch_to_block(hit);
+            self.emit_enforced_target(s, e.target, e.shape, rcvr, &args, done, generic);
+            self.b.switch_to_block(next);
+        }
+        true
+    }
+
+    /// How a target of an enforced send to a receiver owned by the domain
+    /// with key `key` (handling sends in the standard way) is inlined: as a
+    /// trivial method (`Ok`) or as its enforced twin (`Err`); None when it
+    /// takes the generic path.
+    fn enforced_target(
+        &self,
+        t: Target,
+        key: Value,
+        args: &[Arg],
+    ) -> Option<Result<Trivial, &'static som_runtime::tier::AstBody>> {
+        let Target::Method(m) = t else {
+            return None;
+        };
+        if m.num_args != args.len() || m.reflective.is_some() {
+            return None;
+        }
+        if let (Some(tr), true) = (m.trivial, key == Value::ZERO) {
+            // As `send::enforced_trivial`: only for the standard domain,
+            // whose field handlers are the standard ones.
+            if matches!(
+                tr,
+                Trivial::Constant(_)
+                    | Trivial::ReturnSelf
+                    | Trivial::Getter(_)
+                    | Trivial::Setter(_)
+                    | Trivial::Identity
+                    | Trivial::ClassOf
+            ) {
+                return Some(Ok(tr));
+            }
+        }
+        if m.unenforced {
+            return None;
+        }
+        let body = m.enforced.get()?;
+        self.inlinable_body(m, body, true).map(Err)
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "the send's state, passed on")]
+    fn emit_enforced_target(
+        &mut self,
+        s: &'static EnforcedSendNode,
+        t: Target,
+        shape: *const Shape,
+        rcvr: ir::Value,
+        args: &[Arg],
+        done: ir::Block,
+        generic: ir::Block,
+    ) {
+        // SAFETY: shapes are interned and never freed.
+        let key = unsafe { (*shape).domain };
+        let Target::Method(m) = t else {
+            unreachable!("filtered by enforced_target")
+        };
+        let v = match self.enforced_target(t, key, args) {
+            Some(Ok(_)) => self
+                .trivial(None, m, shape, rcvr, args, generic)
+                .expect("a trivial method of the enforced kinds"),
+            Some(Err(body)) => self.inline_method(s.pos, m, body, rcvr, args),
+            None => {
+                // Earlier entries used up the budget.
+                self.b.ins().jump(generic, &[]);
+                return;
+            }
+        };
+        self.jump_with(done, v);
+    }
+
+    /// The key of `v`'s owner domain: ZERO for small integers (as
+    /// `Vm::owner_key`), else its shape's.
+    fn owner_key(&mut self, v: ir::Value) -> ir::Value {
+        let small = self.b.create_block();
+        let ptr = self.b.create_block();
+        let done = self.value_block();
+        let tag = self.is_small(v);
+        self.b.ins().brif(tag, small, &[], ptr, &[]);
+        self.b.seal_block(small);
+        self.b.seal_block(ptr);
+        self.b.switch_to_block(small);
+        let zero = self.iconst(0);
+        self.jump_with(done, zero);
+        self.b.switch_to_block(ptr);
+        let shape = self.load(v, layout::HEADER_SHAPE);
+        let key = self.load(shape, layout::SHAPE_DOMAIN);
+        self.jump_with(done, key);
+        self.b.seal_block(done);
+        self.enter_value_block(done)
+    }
+
+    /// A field read (`write` false) or write of `self` in an enforced body.
+    pub(crate) fn lower_enforced_field(
+        &mut self,
+        f: &'static EnforcedFieldNode,
+        write: bool,
+    ) -> ir::Value {
+        let value = if write {
+            let n = f.value.as_ref().expect("a field write");
+            Some(self.lower(n))
+        } else {
+            None
+        };
+        let rcvr = self.receiver();
+        let done = self.value_block();
+        let slow = self.cold_block();
+        let standard = self.standard_keys(&f.domains);
+        if !standard.is_empty() {
+            self.depend_on_domains(&f.domains);
+            self.guard_valid(slow);
+            let key = self.owner_key(rcvr);
+            let check = self.b.create_block();
+            self.branch_if_key(key, &standard, check, slow);
+            self.b.seal_block(check);
+            self.b.switch_to_block(check);
+            let fast = self.b.create_block();
+            self.check_field(rcvr, f.index.0, fast, slow);
+            self.b.seal_block(fast);
+            self.b.switch_to_block(fast);
+            let off = self.self_field_offset(f.index.0);
+            let v = match value {
+                Some(v) => {
+                    self.store(v, rcvr, off);
+                    v
+                }
+                None => self.load(rcvr, off),
+            };
+            self.jump_with(done, v);
+        } else {
+            self.b.ins().jump(slow, &[]);
+        }
+        self.b.seal_block(slow);
+        self.b.switch_to_block(slow);
+        let vm = self.vm;
+        let n = self.addr("node", f as *const EnforcedFieldNode as i64);
+        let w = self.iconst(write as i64);
+        let val = match value {
+            Some(v) => v,
+            None => self.iconst(0),
+        };
+        let v = self.call_fallible(Entry::EnforcedField, &[vm, n, rcvr, w, val]);
+        self.jump_with(done, v);
+        self.b.seal_block(done);
+        self.enter_value_block(done)
+    }
+
+    /// A global read in an enforced body: the cell's value while the current
+    /// domain reads globals in the standard way.
+    pub(crate) fn lower_enforced_global(
+        &mut self,
+        node: &'static Node,
+        g: &'static EnforcedGlobalNode,
+    ) -> ir::Value {
+        let standard = self.standard_keys(&g.domains);
+        let Some(cell) = g.global.cell.get() else {
+            return self.interpret(node);
+        };
+        if standard.is_empty() {
+            return self.interpret(node);
+        }
+        let done = self.value_block();
+        let slow = self.cold_block();
+        self.depend_on_domains(&g.domains);
+        self.guard_valid(slow);
+        let cur = self.addr("vm", self.current_domain);
+        let key = self.load(cur, 0);
+        let read = self.b.create_block();
+        self.branch_if_key(key, &standard, read, slow);
+        self.b.seal_block(read);
+        self.b.switch_to_block(read);
+        let addr = self.addr("cell", std::ptr::from_ref(&cell.value) as i64);
+        let v = self.load(addr, 0);
+        let bound = self.b.create_block();
+        self.b.ins().brif(v, bound, &[], slow, &[]);
+        self.b.seal_block(bound);
+        self.b.switch_to_block(bound);
+        self.jump_with(done, v);
+        self.b.seal_block(slow);
+        self.b.switch_to_block(slow);
+        let r = self.interpret(node);
+        self.jump_with(done, r);
+        self.b.seal_block(done);
+        self.enter_value_block(done)
+    }
+}
