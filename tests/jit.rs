@@ -256,3 +256,80 @@ fn live_code_stays_bounded_while_a_hot_method_is_redefined() {
         "{many_bytes} bytes live vs {few_bytes}"
     );
 }
+
+#[test]
+fn enforced_code_in_the_standard_domain_compiles_to_hot_code_without_calls() {
+    // DispatchStd runs AddDispatch's loop enforced in the standard domain:
+    // every send and field access has a domain chain, and each folds into
+    // the shape guard the send needs anyway.
+    let out = Command::new(SOM)
+        .current_dir(root())
+        .args([
+            "--jit=on",
+            "--print-ir=[] in DispatchStd>>#benchmark",
+            "-cp",
+            "smalltalk-src/core:benchmarks/omop",
+            "benchmarks/harness/Harness.som",
+            "DispatchStd",
+            "20",
+            "5",
+        ])
+        .output()
+        .expect("som runs");
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let all = listings(&err);
+    let last = all.last().expect("the enforced loop was compiled");
+    let hot = hot_blocks(last);
+    assert!(!hot.is_empty(), "no hot code in\n{last}");
+    for (header, body) in &hot {
+        assert!(
+            !body.contains("call"),
+            "hot block {header} calls the runtime:\n{body}\nin\n{last}"
+        );
+    }
+    // The generic path is the enforced send, in a cold block.
+    assert!(last.contains("rt_enforced_send"), "{last}");
+    assert!(last.contains("icmp sle"), "no counting loop:\n{last}");
+}
+
+#[test]
+fn perf_map_names_each_compiled_unit() {
+    let child = Command::new(SOM)
+        .current_dir(root())
+        .args([
+            "--jit=eager",
+            "--perf-map",
+            "-cp",
+            "smalltalk-src/core:benchmarks/reflection",
+            "benchmarks/harness/Harness.som",
+            "DirectAdd",
+            "1",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("som runs");
+    let path = format!("/tmp/perf-{}.map", child.id());
+    let out = child.wait_with_output().expect("som finishes");
+    assert!(out.status.success(), "{out:?}");
+    let map = std::fs::read_to_string(&path).expect("the perf map was written");
+    let _ = std::fs::remove_file(&path);
+    let lines: Vec<&str> = map.lines().collect();
+    assert!(lines.len() > 5, "{map}");
+    for line in &lines {
+        let mut parts = line.splitn(3, ' ');
+        let (start, size, name) = (parts.next(), parts.next(), parts.next());
+        assert!(
+            start.is_some_and(|s| u64::from_str_radix(s, 16).is_ok())
+                && size.is_some_and(|s| u64::from_str_radix(s, 16).is_ok_and(|n| n > 0))
+                && name.is_some_and(|n| n.starts_with("som:")),
+            "malformed line {line:?} in\n{map}"
+        );
+    }
+    assert!(
+        map.contains("som:AddBenchmark>>#benchmark"),
+        "the benchmark loop is named:\n{map}"
+    );
+}
