@@ -36,7 +36,9 @@ impl Lowerer<'_> {
             && binary
             && op != SpecialOp::BitAnd
             && integer_op(op);
-        let integers = self.consts.integer_intact && binary && integer_op(op);
+        let integers = self.consts.integer_intact
+            && binary
+            && (integer_op(op) || matches!(op, SpecialOp::Div | SpecialOp::Mod));
         let arrays = self.consts.array_intact
             && matches!(
                 (op, values.len()),
@@ -92,6 +94,8 @@ impl Lowerer<'_> {
         } else if op == SpecialOp::BitAnd {
             let v = self.b.ins().band(a, b);
             self.jump_with(done, v);
+        } else if matches!(op, SpecialOp::Div | SpecialOp::Mod) {
+            self.small_integer_division(op, a, b, not, done);
         } else {
             // (2x+1) + (2y+1) - 1 = 2(x+y)+1; overflow of the tagged word is
             // exactly overflow of the 63-bit range.
@@ -114,6 +118,51 @@ impl Lowerer<'_> {
         }
         self.b.seal_block(not);
         self.b.switch_to_block(not);
+    }
+
+    /// `/` (truncating) or `%` (floored) on two small integers. A zero
+    /// divisor, and the one quotient outside the small range (the smallest
+    /// small integer divided by -1), go to `not`: the division itself is
+    /// then never executed with operands that would make it trap.
+    fn small_integer_division(
+        &mut self,
+        op: SpecialOp,
+        a: ir::Value,
+        b: ir::Value,
+        not: ir::Block,
+        done: ir::Block,
+    ) {
+        let x = self.b.ins().sshr_imm_s(a, 1);
+        let y = self.b.ins().sshr_imm_s(b, 1);
+        let nonzero = self.b.create_block();
+        self.b.ins().brif(y, nonzero, &[], not, &[]);
+        self.b.seal_block(nonzero);
+        self.b.switch_to_block(nonzero);
+        if op == SpecialOp::Div {
+            let q = self.b.ins().sdiv(x, y);
+            let t = self.b.ins().ishl_imm_s(q, 1);
+            let back = self.b.ins().sshr_imm_s(t, 1);
+            let fits = self.b.ins().icmp(IntCC::Equal, back, q);
+            let ok = self.b.create_block();
+            self.b.ins().brif(fits, ok, &[], not, &[]);
+            self.b.seal_block(ok);
+            self.b.switch_to_block(ok);
+            let v = self.b.ins().bor_imm_s(t, 1);
+            self.jump_with(done, v);
+        } else {
+            // Floored: a non-zero remainder whose sign differs from the
+            // divisor's moves by one divisor.
+            let r = self.b.ins().srem(x, y);
+            let signs = self.b.ins().bxor(r, y);
+            let differ = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, signs, 0);
+            let nz = self.b.ins().icmp_imm_s(IntCC::NotEqual, r, 0);
+            let adjust = self.b.ins().band(differ, nz);
+            let moved = self.b.ins().iadd(r, y);
+            let m = self.b.ins().select(adjust, moved, r);
+            let t = self.b.ins().ishl_imm_s(m, 1);
+            let v = self.b.ins().bor_imm_s(t, 1);
+            self.jump_with(done, v);
+        }
     }
 
     /// `at:` (`value` None) or `at:put:` on a plain Array with a small
