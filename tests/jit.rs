@@ -333,3 +333,45 @@ fn perf_map_names_each_compiled_unit() {
         "the benchmark loop is named:\n{map}"
     );
 }
+
+/// Runs `tests/tier/UnboxedDoubles.som` for `n` rounds; answers (result
+/// line, bytes allocated while the loop ran).
+fn unboxed_doubles(jit: &str, n: u32) -> (String, u64) {
+    let out = Command::new(SOM)
+        .current_dir(root())
+        .args([
+            &format!("--jit={jit}"),
+            "tests/tier/UnboxedDoubles.som",
+            &n.to_string(),
+        ])
+        .output()
+        .expect("som runs");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut lines = text.lines();
+    let result = lines.next().expect("a result").to_string();
+    let bytes = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("allocated bytes");
+    (result, bytes)
+}
+
+#[test]
+fn doubles_in_a_compiled_loop_stay_unboxed() {
+    let (interpreted, interp_bytes) = unboxed_doubles("off", 100_000);
+    let (compiled, tier_bytes) = unboxed_doubles("on", 100_000);
+    assert_eq!(interpreted, compiled);
+    // The interpreter boxes every intermediate Double (four per round at
+    // least); the compiled loop boxes only the Double it answers.
+    assert!(interp_bytes > 100_000 * 4 * 16, "{interp_bytes}");
+    assert!(
+        tier_bytes < 1_000,
+        "the compiled loop allocated {tier_bytes} bytes"
+    );
+    let (_, longer) = unboxed_doubles("on", 400_000);
+    assert_eq!(
+        longer, tier_bytes,
+        "allocation grows with the loop's length"
+    );
+}

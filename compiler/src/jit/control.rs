@@ -22,14 +22,13 @@ use super::unit::Lowerer;
 
 impl Lowerer<'_> {
     pub(crate) fn lower_sequence(&mut self, ns: &'static [Node]) -> ir::Value {
-        let mut last = None;
-        for n in ns {
-            last = Some(self.lower(n));
+        let Some((last, rest)) = ns.split_last() else {
+            return self.nil();
+        };
+        for n in rest {
+            self.lower_effect(n);
         }
-        match last {
-            Some(v) => v,
-            None => self.nil(),
-        }
+        self.lower(last)
     }
 
     pub(crate) fn lower_return(&mut self, value: &'static Node) -> ir::Value {
@@ -163,7 +162,7 @@ impl Lowerer<'_> {
         self.b.ins().jump(exit, &[]);
         self.b.switch_to_block(body);
         if let Some(b) = &n.body {
-            self.lower(b);
+            self.lower_effect(b);
         }
         self.b.ins().jump(header, &[]);
         self.b.seal_block(header);
@@ -206,7 +205,7 @@ impl Lowerer<'_> {
             let tagged = self.b.ins().bor_imm_s(tagged, 1);
             self.write_local(c.0, tagged);
         }
-        self.lower(&n.body);
+        self.lower_effect(&n.body);
         let cur = self.b.use_var(i);
         let next = if down {
             self.b.ins().isub(cur, step)

@@ -13,8 +13,10 @@
 //! cold path that finishes the operation generically (the send through
 //! `rt_send`, which runs the site's chains exactly as the interpreter does)
 //! and rejoins the compiled code at the merge point with a boxed value.
-//! Nothing the fast path relies on is destroyed: values are always boxed
-//! SOM words, and no fact about a value survives a call that was not inlined.
+//! Nothing the fast path relies on is destroyed: values are SOM words, or
+//! Doubles kept unboxed ([`unit::Lazy`]: a word of 0 stands for "the f64
+//! beside it"), which a generic path boxes before it uses them; and no fact
+//! about a value survives a call that was not inlined.
 //! No frame is reconstructed and the interpreter never resumes mid-body.
 //! Consequences: a site whose receivers change keeps paying for the call
 //! until its unit is recompiled; in eager mode, a chain that changes state
@@ -426,10 +428,12 @@ impl Lowerer<'_> {
             Slots::Vars(vars)
         };
         let (exit, unwind) = self.exit_and_unwind();
+        let shadows = self.shadows_for(body, matches!(slots, Slots::Vars(_)));
         self.scopes.push(Scope {
             method: m,
             receiver,
             bindings: vec![unit::Binding::Plain; body.num_slots],
+            shadows,
             slots,
             frame: FrameRef::Real {
                 frame,
@@ -463,6 +467,56 @@ impl Lowerer<'_> {
         self.scopes.pop();
     }
 
+    /// Lowers one node whose value is not used.
+    pub(crate) fn lower_effect(&mut self, node: &'static Node) {
+        match node {
+            Node::LocalWrite(i, _) if self.has_shadow(i.0) => {
+                self.lower_lazy(node);
+            }
+            Node::Sequence(ns) => {
+                for n in ns.iter() {
+                    self.lower_effect(n);
+                }
+            }
+            _ => {
+                self.lower(node);
+            }
+        }
+    }
+
+    /// Lowers one node whose value may stay an unboxed Double.
+    pub(crate) fn lower_lazy(&mut self, node: &'static Node) -> unit::Lazy {
+        match node {
+            Node::LocalRead(i) => {
+                let top = self.scopes.len() - 1;
+                match self.read_lazy_in(top, i.0) {
+                    Some(l) => l,
+                    None => unit::Lazy::word(self.read_local(i.0)),
+                }
+            }
+            Node::LocalWrite(i, n) if self.has_shadow(i.0) => {
+                let l = self.lower_lazy(n);
+                let top = self.scopes.len() - 1;
+                self.write_lazy_in(top, i.0, l);
+                l
+            }
+            Node::Const(v) if self.is_double(*v) => {
+                let word = self.som_const(*v);
+                let f = som_runtime::object::double_of(*v);
+                let dbl = self.b.ins().f64const(f);
+                unit::Lazy {
+                    word,
+                    dbl: Some(dbl),
+                    exact: true,
+                }
+            }
+            _ => match self.double_site(node) {
+                Some((s, op)) => self.lower_double_send(s, op),
+                None => unit::Lazy::word(self.lower(node)),
+            },
+        }
+    }
+
     /// Lowers one node; answers its value.
     pub(crate) fn lower(&mut self, node: &'static Node) -> ir::Value {
         match node {
@@ -470,6 +524,13 @@ impl Lowerer<'_> {
             Node::LiteralArray(t) => self.lower_literal_array(*t),
             Node::SelfRef => self.receiver(),
             Node::LocalRead(i) => self.read_local(i.0),
+            Node::LocalWrite(i, _) if self.has_shadow(i.0) => {
+                let l = self.lower_lazy(node);
+                let v = self.force(l);
+                // The slot keeps the box, so later reads do not box again.
+                self.write_local(i.0, v);
+                v
+            }
             Node::LocalWrite(i, n) => {
                 let v = self.lower(n);
                 self.write_local(i.0, v);
@@ -479,6 +540,10 @@ impl Lowerer<'_> {
             Node::FieldWrite(i, pos, n) => self.lower_field_write(*i, *pos, n),
             Node::GlobalRead(g) => self.lower_global_read(node, g),
             Node::Send(s) | Node::Send0(s) | Node::Send1(s) | Node::BinarySpecial(s) => {
+                if self.double_site(node).is_some() {
+                    let l = self.lower_lazy(node);
+                    return self.force(l);
+                }
                 self.lower_send(s)
             }
             Node::Sequence(ns) => self.lower_sequence(ns),

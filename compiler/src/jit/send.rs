@@ -74,6 +74,19 @@ impl Lowerer<'_> {
                 args.push(Arg::Word(self.lower(a)));
             }
         }
+        self.send_evaluated(s, rcvr, args, true)
+    }
+
+    /// The rest of [`Lowerer::lower_send`] once the receiver and arguments
+    /// are evaluated; `doubles` says whether its Double case is emitted
+    /// here (it is not when the caller computed it already).
+    pub(crate) fn send_evaluated(
+        &mut self,
+        s: &'static SendNode,
+        rcvr: ir::Value,
+        args: Vec<Arg>,
+        doubles: bool,
+    ) -> ir::Value {
         let done = self.value_block();
         let generic = self.b.create_block();
         let mut fast = false;
@@ -90,7 +103,7 @@ impl Lowerer<'_> {
             }))
             .collect();
         if let (Some(op), Some(words)) = (s.special, &words) {
-            fast |= self.special(op, words, done, s.selector, s.saw_double.get());
+            fast |= self.special(op, words, done, s.selector, doubles && s.saw_double.get());
         }
         let guarded = self.cached_targets(s, rcvr, &args, done, generic);
         fast |= guarded;
@@ -975,9 +988,11 @@ impl Lowerer<'_> {
     ) -> ir::Value {
         let frame = self.inlined_frame(body.num_slots);
         let (exit, unwind) = self.exit_and_unwind();
+        let shadows = self.shadows_for(body, true);
         self.scopes.push(Scope {
             method: m,
             receiver,
+            shadows,
             slots: Slots::Vars(vars),
             bindings,
             frame,

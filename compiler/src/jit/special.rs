@@ -1,24 +1,166 @@
 //! Lowering of the special selectors of a send (the part of
 //! `runtime/src/nodes/send.rs` that computes `SpecialOp`s in place):
-//! small-integer arithmetic and comparisons (overflow checked, continuing
-//! in the generic send, which makes big integers), Double arithmetic and
-//! comparisons with a small-integer or Double argument (the result
-//! allocated inline by bumping the heap's cursor), and `at:`/`at:put:` on
-//! plain Arrays with bounds checks. Each applies only while the class keeps
+//! small-integer arithmetic, division and comparisons (overflow checked,
+//! continuing in the generic send, which makes big integers), Double
+//! arithmetic and comparisons with a small-integer or Double argument, and
+//! `at:`/`at:put:` on plain Arrays with bounds checks.
+//!
+//! Doubles stay out of the heap where that is known to be safe: at a site
+//! that has seen Doubles, the operands and the result of `+ - *` and the
+//! comparisons are [`Lazy`] values (an f64, with a word of 0 meaning "not
+//! boxed"), and so are locals assigned from such sites (each gets an f64
+//! shadow variable). A value is boxed (bumped inline from the heap's
+//! cursor) only where a word is needed: a generic send, a store into an
+//! object, a frame written back for the runtime, a use as a plain value.
+//! Mandelbrot's inner loop allocates nothing. Each applies only while the class keeps
 //! the core library's method (checked when compiling, and guarded by the
 //! unit's `valid` word, which a change to that method clears).
 
 use cranelift_codegen::ir::{self, condcodes::FloatCC, condcodes::IntCC, types::F64, types::I64};
 use cranelift_codegen::ir::{BlockArg, InstBuilder, MemFlagsData};
 
-use som_runtime::nodes::SpecialOp;
+use som_runtime::nodes::{Node, SendNode, SpecialOp};
 use som_runtime::symbols::SymbolId;
 use som_runtime::tier::layout;
+use som_runtime::value::Value;
 
 use super::entry::Entry;
-use super::unit::Lowerer;
+use super::unit::{Lazy, Lowerer};
 
 impl Lowerer<'_> {
+    /// `node` if it is a binary send whose Double case is computed inline
+    /// (a special arithmetic or comparison selector at a site that has seen
+    /// Doubles), with its selector: its operands and (for arithmetic) its
+    /// result may stay unboxed.
+    pub(crate) fn double_site<'n>(&self, node: &'n Node) -> Option<(&'n SendNode, SpecialOp)> {
+        let s = match node {
+            Node::Send(s) | Node::Send1(s) | Node::BinarySpecial(s) => s,
+            _ => return None,
+        };
+        let op = s.special?;
+        (self.consts.double_intact
+            && s.saw_double.get()
+            && s.args.len() == 1
+            && integer_op(op)
+            && op != SpecialOp::BitAnd)
+            .then_some((s, op))
+    }
+
+    /// Whether `v` is a Double (of the standard domain, so its value cannot
+    /// change under the compiled code).
+    pub(crate) fn is_double(&self, v: Value) -> bool {
+        v.is_ptr()
+            && std::ptr::eq(
+                som_runtime::object::header(v).shape,
+                self.consts.double_shape,
+            )
+    }
+
+    /// A send of a [`Lowerer::double_site`]: its Double case on unboxed
+    /// operands answers an unboxed result (a [`Lazy`] with word 0); every
+    /// other case is the ordinary send, on boxed operands.
+    pub(crate) fn lower_double_send(&mut self, s: &'static SendNode, op: SpecialOp) -> Lazy {
+        self.sites.push(s as *const SendNode as usize);
+        let a = self.lower_lazy(&s.receiver);
+        let b = self.lower_lazy(&s.args[0]);
+        let done = self.b.create_block();
+        self.b.append_block_param(done, I64);
+        self.b.append_block_param(done, F64);
+        let not = self.b.create_block();
+        // The inline case is the core library's method taken on trust.
+        self.depends_on.push(s.selector);
+        self.guard_valid(not);
+        let fa = self.lazy_number(a, false, not);
+        let fb = self.lazy_number(b, true, not);
+        match compare(op) {
+            Some(cc) => {
+                let c = self.b.ins().fcmp(cc, fa, fb);
+                let v = self.boolean(c);
+                self.b
+                    .ins()
+                    .jump(done, &[BlockArg::Value(v), BlockArg::Value(fa)]);
+            }
+            None => {
+                let r = match op {
+                    SpecialOp::Add => self.b.ins().fadd(fa, fb),
+                    SpecialOp::Sub => self.b.ins().fsub(fa, fb),
+                    _ => self.b.ins().fmul(fa, fb),
+                };
+                let zero = self.iconst(0);
+                self.b
+                    .ins()
+                    .jump(done, &[BlockArg::Value(zero), BlockArg::Value(r)]);
+            }
+        }
+        self.b.seal_block(not);
+        self.b.switch_to_block(not);
+        let wa = self.force(a);
+        let wb = self.force(b);
+        let v = self.send_evaluated(s, wa, vec![super::send::Arg::Word(wb)], false);
+        let unused = self.b.ins().f64const(0.0);
+        self.b
+            .ins()
+            .jump(done, &[BlockArg::Value(v), BlockArg::Value(unused)]);
+        self.b.seal_block(done);
+        self.b.switch_to_block(done);
+        let p = self.b.block_params(done).to_vec();
+        Lazy {
+            word: p[0],
+            dbl: arithmetic(op).then_some(p[1]),
+            exact: false,
+        }
+    }
+
+    /// The f64 of `l` when it is a Double (or, with `small`, a small
+    /// integer); else to `not`.
+    fn lazy_number(&mut self, l: Lazy, small: bool, not: ir::Block) -> ir::Value {
+        match l.dbl {
+            Some(d) if l.exact => d,
+            Some(d) => {
+                let have = self.b.create_block();
+                self.b.append_block_param(have, F64);
+                let boxed = self.b.create_block();
+                self.b
+                    .ins()
+                    .brif(l.word, boxed, &[], have, &[BlockArg::Value(d)]);
+                self.b.seal_block(boxed);
+                self.b.switch_to_block(boxed);
+                let f = self.number_of(l.word, small, not);
+                self.b.ins().jump(have, &[BlockArg::Value(f)]);
+                self.b.seal_block(have);
+                self.b.switch_to_block(have);
+                self.b.block_params(have)[0]
+            }
+            None => self.number_of(l.word, small, not),
+        }
+    }
+
+    /// The f64 of the word `v` when it is a Double (or, with `small`, a
+    /// small integer); else to `not`.
+    fn number_of(&mut self, v: ir::Value, small: bool, not: ir::Block) -> ir::Value {
+        if !small {
+            return self.double_of(v, not);
+        }
+        let have = self.b.create_block();
+        self.b.append_block_param(have, F64);
+        let b_small = self.b.create_block();
+        let b_other = self.b.create_block();
+        let tag = self.is_small(v);
+        self.b.ins().brif(tag, b_small, &[], b_other, &[]);
+        self.b.seal_block(b_small);
+        self.b.seal_block(b_other);
+        self.b.switch_to_block(b_small);
+        let i = self.b.ins().sshr_imm_s(v, 1);
+        let f = self.b.ins().fcvt_from_sint(F64, i);
+        self.b.ins().jump(have, &[BlockArg::Value(f)]);
+        self.b.switch_to_block(b_other);
+        let f = self.double_of(v, not);
+        self.b.ins().jump(have, &[BlockArg::Value(f)]);
+        self.b.seal_block(have);
+        self.b.switch_to_block(have);
+        self.b.block_params(have)[0]
+    }
+
     /// The inline cases of a special selector: jumps to `done` when they
     /// apply, else continues in the current block. Answers whether there
     /// are any.
@@ -225,16 +367,7 @@ impl Lowerer<'_> {
         self.b.seal_block(have);
         self.b.switch_to_block(have);
         let fb = self.b.block_params(have)[0];
-        let cc = match op {
-            SpecialOp::Lt => Some(FloatCC::LessThan),
-            SpecialOp::Gt => Some(FloatCC::GreaterThan),
-            SpecialOp::Le => Some(FloatCC::LessThanOrEqual),
-            SpecialOp::Ge => Some(FloatCC::GreaterThanOrEqual),
-            SpecialOp::Eq => Some(FloatCC::Equal),
-            SpecialOp::Ne => Some(FloatCC::NotEqual),
-            _ => None,
-        };
-        let v = match cc {
+        let v = match compare(op) {
             Some(cc) => {
                 let c = self.b.ins().fcmp(cc, fa, fb);
                 self.boolean(c)
@@ -304,8 +437,8 @@ impl Lowerer<'_> {
             self.b.ins().brif(due, slow, &[], not_due, &[]);
             self.b.seal_block(not_due);
             self.b.switch_to_block(not_due);
-            let cursor_at = self.addr("vm", bump.cursor as i64);
-            let limit_at = self.addr("vm", bump.limit as i64);
+            let cursor_at = self.addr("heap", bump.cursor as i64);
+            let limit_at = self.addr("heap", bump.limit as i64);
             let cur = self.load(cursor_at, 0);
             let limit = self.load(limit_at, 0);
             let next = self.b.ins().iadd_imm_s(cur, size);
@@ -341,6 +474,24 @@ impl Lowerer<'_> {
         self.b.seal_block(boxed);
         self.enter_value_block(boxed)
     }
+}
+
+/// The Double comparison of a comparison selector.
+fn compare(op: SpecialOp) -> Option<FloatCC> {
+    Some(match op {
+        SpecialOp::Lt => FloatCC::LessThan,
+        SpecialOp::Gt => FloatCC::GreaterThan,
+        SpecialOp::Le => FloatCC::LessThanOrEqual,
+        SpecialOp::Ge => FloatCC::GreaterThanOrEqual,
+        SpecialOp::Eq => FloatCC::Equal,
+        SpecialOp::Ne => FloatCC::NotEqual,
+        _ => return None,
+    })
+}
+
+/// The selectors whose inline Double case answers a Double.
+pub(crate) fn arithmetic(op: SpecialOp) -> bool {
+    matches!(op, SpecialOp::Add | SpecialOp::Sub | SpecialOp::Mul)
 }
 
 /// The arithmetic and comparison selectors computed inline on small

@@ -19,16 +19,16 @@
 //!   unit's own unwind block returns the status to the runtime's activation.
 
 use cranelift_codegen::ir::{
-    self, condcodes::IntCC, types::I64, BlockArg, InstBuilder, MemFlagsData, StackSlotData,
-    StackSlotKind,
+    self, condcodes::IntCC, types::F64, types::I64, BlockArg, InstBuilder, MemFlagsData,
+    StackSlotData, StackSlotKind,
 };
 use cranelift_frontend::{FunctionBuilder, Variable};
 
 use som_runtime::nodes::Node;
 use som_runtime::symbols::SymbolId;
-use som_runtime::tier::MethodData;
 use som_runtime::tier::Unwind;
 use som_runtime::tier::{layout, TierConstants, UnitState};
+use som_runtime::tier::{AstBody, MethodData};
 
 use super::entry::{Entry, EntrySigs};
 
@@ -109,6 +109,34 @@ pub(crate) struct Scope {
     /// variables live) and its literal (to make the closure a cold path's
     /// frame needs).
     pub outer: Option<(usize, &'static Node)>,
+    /// Per slot of `Slots::Vars`: the f64 variable of a slot that holds
+    /// Doubles computed inline. While the slot's word variable is 0, the
+    /// slot's value is that unboxed Double (boxed at its first use as a
+    /// word); see [`Lazy`].
+    pub shadows: Vec<Option<Variable>>,
+}
+
+/// A value as the lowering holds it between nodes: a SOM word, or, where
+/// Doubles are computed inline, possibly an unboxed Double. With `dbl` set,
+/// a `word` of 0 at run time means the value is the Double `dbl`, not
+/// allocated yet (no SOM word is 0); with `exact` also set, `dbl` is the
+/// value of the Double `word` itself (a literal).
+#[derive(Clone, Copy)]
+pub(crate) struct Lazy {
+    pub word: ir::Value,
+    pub dbl: Option<ir::Value>,
+    pub exact: bool,
+}
+
+impl Lazy {
+    /// An ordinary word.
+    pub fn word(word: ir::Value) -> Lazy {
+        Lazy {
+            word,
+            dbl: None,
+            exact: false,
+        }
+    }
 }
 
 /// The state of one compilation.
@@ -300,6 +328,16 @@ impl<'a> Lowerer<'a> {
             Some(Binding::Closure(node, def)) => return self.make_closure(node, def),
             _ => {}
         }
+        if let Some(l) = self.read_lazy_in(idx, i) {
+            // Boxed once: later reads take the word.
+            let v = self.force(l);
+            let Slots::Vars(vars) = &self.scopes[idx].slots else {
+                unreachable!("only variables have shadows")
+            };
+            let var = vars[i];
+            self.b.def_var(var, v);
+            return v;
+        }
         match &self.scopes[idx].slots {
             Slots::Vars(vars) => {
                 let var = vars[i];
@@ -315,6 +353,93 @@ impl<'a> Lowerer<'a> {
     pub fn write_local(&mut self, i: usize, v: ir::Value) {
         let top = self.scopes.len() - 1;
         self.write_local_in(top, i, v)
+    }
+
+    /// Slot `i` of scope `idx` as a [`Lazy`] value, if it has a shadow.
+    pub fn read_lazy_in(&mut self, idx: usize, i: usize) -> Option<Lazy> {
+        let sc = &self.scopes[idx];
+        let shadow = (*sc.shadows.get(i)?)?;
+        let Slots::Vars(vars) = &sc.slots else {
+            return None;
+        };
+        let var = vars[i];
+        Some(Lazy {
+            word: self.b.use_var(var),
+            dbl: Some(self.b.use_var(shadow)),
+            exact: false,
+        })
+    }
+
+    /// Writes a [`Lazy`] value to slot `i` of scope `idx`, which has a
+    /// shadow.
+    pub fn write_lazy_in(&mut self, idx: usize, i: usize, l: Lazy) {
+        let sc = &self.scopes[idx];
+        let (Some(Some(shadow)), Slots::Vars(vars)) = (sc.shadows.get(i), &sc.slots) else {
+            unreachable!("a slot with a shadow")
+        };
+        let (shadow, var) = (*shadow, vars[i]);
+        match l.dbl {
+            Some(d) if !l.exact => {
+                self.b.def_var(var, l.word);
+                self.b.def_var(shadow, d);
+            }
+            _ => self.b.def_var(var, l.word),
+        }
+    }
+
+    /// Whether slot `i` of the current scope has a shadow.
+    pub fn has_shadow(&self, i: usize) -> bool {
+        matches!(self.scope().shadows.get(i), Some(Some(_)))
+    }
+
+    /// The SOM word of `l`: an unboxed Double is allocated now.
+    pub fn force(&mut self, l: Lazy) -> ir::Value {
+        let Some(d) = l.dbl else {
+            return l.word;
+        };
+        if l.exact {
+            return l.word;
+        }
+        let done = self.value_block();
+        let unboxed = self.b.create_block();
+        self.b
+            .ins()
+            .brif(l.word, done, &[BlockArg::Value(l.word)], unboxed, &[]);
+        self.b.seal_block(unboxed);
+        self.b.switch_to_block(unboxed);
+        let v = self.box_double(d);
+        self.jump_with(done, v);
+        self.b.seal_block(done);
+        self.enter_value_block(done)
+    }
+
+    /// Shadows for the slots of `body` (held in `vars`) that some write
+    /// assigns an inline Double computation: each an f64 variable, 0.0 at
+    /// first (its word variable is never 0 until such a write).
+    pub fn shadows_for(&mut self, body: &AstBody, vars: bool) -> Vec<Option<Variable>> {
+        let mut want = vec![false; body.num_slots];
+        if vars {
+            body.body.for_each_unit_node(&mut |n| {
+                if let Node::LocalWrite(i, v) = n {
+                    if self
+                        .double_site(v)
+                        .is_some_and(|(_, op)| super::special::arithmetic(op))
+                    {
+                        want[i.0] = true;
+                    }
+                }
+            });
+        }
+        want.into_iter()
+            .map(|w| {
+                w.then(|| {
+                    let var = self.b.declare_var(F64);
+                    let zero = self.b.ins().f64const(0.0);
+                    self.b.def_var(var, zero);
+                    var
+                })
+            })
+            .collect()
     }
 
     /// Writes slot `i` of scope `idx`.
@@ -338,6 +463,19 @@ impl<'a> Lowerer<'a> {
         self.materialize_at(top)
     }
 
+    /// The word in slot `i` (variable `var`) of scope `idx`, boxing an
+    /// unboxed Double.
+    fn slot_word(&mut self, idx: usize, i: usize, var: Variable) -> ir::Value {
+        match self.read_lazy_in(idx, i) {
+            Some(l) => {
+                let v = self.force(l);
+                self.b.def_var(var, v);
+                v
+            }
+            None => self.b.use_var(var),
+        }
+    }
+
     /// A real closure of the block literal `node` of scope `def` (a block
     /// whose inlining did not cover a use).
     pub fn make_closure(&mut self, node: &'static Node, def: usize) -> ir::Value {
@@ -359,7 +497,7 @@ impl<'a> Lowerer<'a> {
         match frame {
             FrameRef::Real { frame, slots } => {
                 for (i, var) in vars.iter().enumerate() {
-                    let v = self.b.use_var(*var);
+                    let v = self.slot_word(idx, i, *var);
                     self.store(v, slots, (i * 8) as i32);
                 }
                 frame
@@ -371,7 +509,7 @@ impl<'a> Lowerer<'a> {
                     let v = match bindings.get(i) {
                         Some(Binding::Virtual(elems)) => self.new_array(elems),
                         Some(Binding::Closure(node, def)) => self.make_closure(node, *def),
-                        _ => self.b.use_var(*var),
+                        _ => self.slot_word(idx, i, *var),
                     };
                     values.push(v);
                 }
