@@ -12,16 +12,28 @@ use std::collections::HashMap;
 
 use super::entry::Entry;
 
-/// The addresses a compilation embedded, with their kinds.
+/// The addresses a compilation embedded, with their kinds (kept only when
+/// the compilation is listed: noting every address costs compile time).
 #[derive(Default)]
 pub(crate) struct Constants {
     kinds: HashMap<u64, &'static str>,
+    kept: bool,
 }
 
 impl Constants {
+    /// A table that keeps what it is told when `kept`.
+    pub fn new(kept: bool) -> Constants {
+        Constants {
+            kinds: HashMap::new(),
+            kept,
+        }
+    }
+
     /// Notes that `value` is an address of this kind.
     pub fn note(&mut self, value: u64, kind: &'static str) {
-        self.kinds.entry(value).or_insert(kind);
+        if self.kept {
+            self.kinds.entry(value).or_insert(kind);
+        }
     }
 }
 
@@ -123,7 +135,7 @@ mod tests {
 
     #[test]
     fn values_blocks_registers_and_addresses_are_renamed_consistently() {
-        let mut c = Constants::default();
+        let mut c = Constants::new(true);
         c.note(0x1234_5678, "shape");
         let a = "block3(v9: i64):\n  v12 = iconst.i64 0x1234_5678\n  brif v12, block3, block4\n  movq %rax, %rcx";
         let n = normalize(a, &c);

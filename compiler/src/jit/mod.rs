@@ -208,7 +208,7 @@ impl CraneliftTier {
             budget: INLINE_BUDGET,
             sigs: EntrySigs::new(self.isa.default_call_conv()),
             inlined: Vec::new(),
-            embedded: Default::default(),
+            embedded: listing::Constants::new(self.wants_listing(vm, m)),
             sites: Vec::new(),
             osr: false,
             compilations: hot_loop.map_or(&body.tier, |(_, c)| c).compilations(),
