@@ -859,6 +859,33 @@ pub mod entry {
         TierRet::from_result(node.send_values(vm, values))
     }
 
+    /// A send whose target the compiled code chose by a guard on the
+    /// receiver's shape (a method of the site's chain it does not inline):
+    /// `method` invoked with the evaluated receiver and arguments, without
+    /// a lookup.
+    ///
+    /// # Safety
+    /// As for [`rt_send`]; `method` is a target in `node`'s chain, and the
+    /// calling unit is valid (no method of the selector changed since).
+    pub unsafe extern "C" fn rt_invoke(
+        vm: *mut Vm,
+        node: *const SendNode,
+        method: *const MethodData,
+        argv: *const Value,
+        argc: usize,
+    ) -> TierRet {
+        // SAFETY: per the contract above; methods are leaked.
+        let (vm, node, m, values) = unsafe {
+            (
+                &mut *vm,
+                &*node,
+                &*method,
+                std::slice::from_raw_parts(argv, argc + 1),
+            )
+        };
+        TierRet::from_result(node.invoke_values(vm, m, values))
+    }
+
     /// A super send with its receiver and arguments evaluated.
     ///
     /// # Safety

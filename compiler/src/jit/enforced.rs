@@ -21,18 +21,18 @@
 //! that handler invalidates it, as it invalidates the chain entry. An owner
 //! change swaps the object's shape, which every guard reads afresh.
 
-use cranelift_codegen::ir::{self, condcodes::IntCC, InstBuilder};
+use cranelift_codegen::ir::{self, condcodes::IntCC, types::I64, InstBuilder};
 
 use som_runtime::dispatch::Target;
 use som_runtime::nodes::{DomainChain, EnforcedFieldNode, EnforcedGlobalNode, EnforcedSendNode};
 use som_runtime::nodes::{Node, SpecialOp};
 use som_runtime::object::Shape;
-use som_runtime::tier::{layout, Trivial};
+use som_runtime::tier::{layout, AstBody, MethodData, Trivial};
 use som_runtime::value::Value;
 
 use super::entry::Entry;
 use super::send::Arg;
-use super::unit::Lowerer;
+use super::unit::{mem, Lowerer};
 
 impl Lowerer<'_> {
     /// The domain keys `chain` maps to the standard operation; empty when
@@ -47,6 +47,55 @@ impl Lowerer<'_> {
             .filter(|(_, h)| h.is_none())
             .map(|(k, _)| k)
             .collect()
+    }
+
+    /// The entries of `chain` whose domain customises the handler, with the
+    /// handler's body when it can be inlined: (domain key, handler, body).
+    /// A handler of the standard domain (key ZERO) is called: its domain
+    /// object may not exist yet.
+    fn inlinable_handlers(
+        &self,
+        chain: &DomainChain,
+        argc: usize,
+    ) -> Vec<(Value, &'static MethodData, &'static AstBody)> {
+        if chain.is_generic() {
+            return Vec::new();
+        }
+        chain
+            .entries()
+            .into_iter()
+            .filter_map(|(k, h)| {
+                let h = h?;
+                if k == Value::ZERO || h.num_args != argc || h.reflective.is_some() {
+                    return None;
+                }
+                let body = self.inlinable_handler_body(h)?;
+                Some((k, h, body))
+            })
+            .collect()
+    }
+
+    /// Runs handler `h` of the domain with key `key` (its receiver) inline,
+    /// at the meta level: execution is unenforced while its body runs, as
+    /// `Vm::call_handler` makes it.
+    fn inline_handler(
+        &mut self,
+        pos: (u32, u32),
+        key: Value,
+        h: &'static MethodData,
+        body: &'static AstBody,
+        args: &[Arg],
+    ) -> ir::Value {
+        let flag = self.addr("vm", self.enforced_flag);
+        let saved = self.b.ins().uload8(I64, mem(), flag, 0);
+        let zero = self.iconst(0);
+        self.b.ins().istore8(mem(), zero, flag, 0);
+        self.meta_next = Some(saved);
+        let domain = self.som_const(key);
+        let v = self.inline_method(pos, h, body, domain, args);
+        let flag = self.addr("vm", self.enforced_flag);
+        self.b.ins().istore8(mem(), saved, flag, 0);
+        v
     }
 
     /// Records that the unit folded entries of `chain`.
@@ -285,10 +334,33 @@ impl Lowerer<'_> {
         let done = self.value_block();
         let slow = self.cold_block();
         let standard = self.standard_keys(&f.domains);
-        if !standard.is_empty() {
+        let argc = if write { 3 } else { 2 };
+        let handlers = self.inlinable_handlers(&f.domains, argc);
+        if !standard.is_empty() || !handlers.is_empty() {
             self.depend_on_domains(&f.domains);
             self.guard_valid(slow);
             let key = self.owner_key(rcvr);
+            let pos = f.domains.site().1;
+            let index = Value::small(f.index.0 as i64 + 1);
+            for (k, h, body) in handlers {
+                let hit = self.b.create_block();
+                let next = self.b.create_block();
+                self.branch_if_key(key, &[k], hit, next);
+                self.b.seal_block(hit);
+                self.b.seal_block(next);
+                self.b.switch_to_block(hit);
+                let mut args = Vec::new();
+                if let Some(v) = value {
+                    args.push(Arg::Word(v));
+                }
+                args.push(Arg::Const(index));
+                args.push(Arg::Word(rcvr));
+                let r = self.inline_handler(pos, k, h, body, &args);
+                // A write answers the value written, whatever the handler
+                // answers.
+                self.jump_with(done, value.unwrap_or(r));
+                self.b.switch_to_block(next);
+            }
             let check = self.b.create_block();
             self.branch_if_key(key, &standard, check, slow);
             self.b.seal_block(check);
@@ -332,10 +404,9 @@ impl Lowerer<'_> {
         g: &'static EnforcedGlobalNode,
     ) -> ir::Value {
         let standard = self.standard_keys(&g.domains);
-        let Some(cell) = g.global.cell.get() else {
-            return self.interpret(node);
-        };
-        if standard.is_empty() {
+        let handlers = self.inlinable_handlers(&g.domains, 2);
+        let cell = g.global.cell.get();
+        if (standard.is_empty() || cell.is_none()) && handlers.is_empty() {
             return self.interpret(node);
         }
         let done = self.value_block();
@@ -344,6 +415,29 @@ impl Lowerer<'_> {
         self.guard_valid(slow);
         let cur = self.addr("vm", self.current_domain);
         let key = self.load(cur, 0);
+        let pos = g.domains.site().1;
+        let name = self.syms.object(g.global.name);
+        for (k, h, body) in handlers {
+            let hit = self.b.create_block();
+            let next = self.b.create_block();
+            self.branch_if_key(key, &[k], hit, next);
+            self.b.seal_block(hit);
+            self.b.seal_block(next);
+            self.b.switch_to_block(hit);
+            let rcvr = self.receiver();
+            let r = self.inline_handler(pos, k, h, body, &[Arg::Const(name), Arg::Word(rcvr)]);
+            self.jump_with(done, r);
+            self.b.switch_to_block(next);
+        }
+        let Some(cell) = cell else {
+            self.b.ins().jump(slow, &[]);
+            self.b.seal_block(slow);
+            self.b.switch_to_block(slow);
+            let r = self.interpret(node);
+            self.jump_with(done, r);
+            self.b.seal_block(done);
+            return self.enter_value_block(done);
+        };
         let read = self.b.create_block();
         self.branch_if_key(key, &standard, read, slow);
         self.b.seal_block(read);

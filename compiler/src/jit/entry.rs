@@ -42,11 +42,14 @@ pub(crate) enum Entry {
     EnforcedSend,
     /// `rt_super_send(vm, node, argv, argc) -> (status, value)`
     SuperSend,
+    /// `rt_invoke(vm, node, method, argv, argc) -> (status, value)`
+    Invoke,
     /// `rt_enforced_field(vm, node, rcvr, write, value) -> (status, value)`
     EnforcedField,
 }
 
-const ALL: [Entry; 16] = [
+const ALL: [Entry; 17] = [
+    Entry::Invoke,
     Entry::SuperSend,
     Entry::EnforcedSend,
     Entry::EnforcedField,
@@ -84,6 +87,7 @@ impl Entry {
             Entry::NewDouble => rt::rt_new_double as *const () as usize,
             Entry::EnforcedSend => rt::rt_enforced_send as *const () as usize,
             Entry::SuperSend => rt::rt_super_send as *const () as usize,
+            Entry::Invoke => rt::rt_invoke as *const () as usize,
             Entry::EnforcedField => rt::rt_enforced_field as *const () as usize,
         }
     }
@@ -106,6 +110,7 @@ impl Entry {
             Entry::NewDouble => "rt_new_double",
             Entry::EnforcedSend => "rt_enforced_send",
             Entry::SuperSend => "rt_super_send",
+            Entry::Invoke => "rt_invoke",
             Entry::EnforcedField => "rt_enforced_field",
         }
     }
@@ -133,6 +138,7 @@ impl Entry {
             Entry::NewDouble => (2, 1),
             Entry::EnforcedSend => (4, 2),
             Entry::SuperSend => (4, 2),
+            Entry::Invoke => (5, 2),
             Entry::EnforcedField => (5, 2),
         }
     }

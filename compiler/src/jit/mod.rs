@@ -217,6 +217,7 @@ impl CraneliftTier {
             enforced_flag,
             current_domain,
             handler_selectors,
+            meta_next: None,
         };
         lw.lower_unit(m, body, hot_loop.map(|(l, _)| l));
         let (depends_on, inlined) = (std::mem::take(&mut lw.depends_on), lw.inlined.len());
@@ -440,6 +441,7 @@ impl Lowerer<'_> {
             receiver,
             bindings: vec![unit::Binding::Plain; body.num_slots],
             shadows,
+            meta_saved: None,
             slots,
             frame: FrameRef::Real {
                 frame,

@@ -349,6 +349,28 @@ impl Lowerer<'_> {
         self.b.switch_to_block(ok);
     }
 
+    /// A call of target `m` of site `s` (chosen by the guard just passed):
+    /// `rt_invoke`, the send without its lookup.
+    fn invoke(
+        &mut self,
+        s: &'static SendNode,
+        m: &'static MethodData,
+        rcvr: ir::Value,
+        args: &[Arg],
+    ) -> ir::Value {
+        let mut values = vec![rcvr];
+        for a in args {
+            let v = self.realize(a);
+            values.push(v);
+        }
+        let argv = self.spill_values(&values);
+        let vm = self.vm;
+        let node = self.addr("node", s as *const SendNode as i64);
+        let method = self.addr("method", m as *const MethodData as i64);
+        let argc = self.iconst((values.len() - 1) as i64);
+        self.call_fallible(Entry::Invoke, &[vm, node, method, argv, argc])
+    }
+
     /// `rt_send_miss` (a guard failed) with the evaluated receiver and
     /// arguments.
     fn missed_send(&mut self, s: &'static SendNode, values: &[ir::Value]) -> ir::Value {
@@ -470,7 +492,8 @@ impl Lowerer<'_> {
                             | Trivial::TextEquals
                             | Trivial::ClassOf,
                         ) => all_words,
-                        _ => self.is_array_length(m) || self.inlinable_method(m).is_some(),
+                        // Inlined, or else invoked without a lookup.
+                        _ => true,
                     },
                 }
             }
@@ -658,12 +681,7 @@ impl Lowerer<'_> {
                     Some(v) => v,
                     None => match self.inlinable_method(m) {
                         Some(body) => self.inline_method(s.pos, m, body, rcvr, args),
-                        None => {
-                            // Earlier entries used up the budget: the call is
-                            // the generic path's.
-                            self.b.ins().jump(generic, &[]);
-                            return;
-                        }
+                        None => self.invoke(s, m, rcvr, args),
                     },
                 },
             },
@@ -816,6 +834,15 @@ impl Lowerer<'_> {
             }
             Trivial::ArrayWith | Trivial::Forward { .. } => return None,
         })
+    }
+
+    /// The body a handler runs at the meta level (its ordinary body), if it
+    /// may be inlined here.
+    pub(crate) fn inlinable_handler_body(
+        &self,
+        h: &'static MethodData,
+    ) -> Option<&'static AstBody> {
+        self.inlinable_method(h)
     }
 
     /// The body of `m` if it may be inlined here.
@@ -989,10 +1016,12 @@ impl Lowerer<'_> {
         let frame = self.inlined_frame(body.num_slots);
         let (exit, unwind) = self.exit_and_unwind();
         let shadows = self.shadows_for(body, true);
+        let meta_saved = self.meta_next.take();
         self.scopes.push(Scope {
             method: m,
             receiver,
             shadows,
+            meta_saved,
             slots: Slots::Vars(vars),
             bindings,
             frame,

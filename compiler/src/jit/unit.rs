@@ -114,6 +114,10 @@ pub(crate) struct Scope {
     /// slot's value is that unboxed Double (boxed at its first use as a
     /// word); see [`Lazy`].
     pub shadows: Vec<Option<Variable>>,
+    /// For an inlined OMOP handler: the enforcement flag as it was before
+    /// the handler ran at the meta level; restored when an unwind leaves the
+    /// handler (its exit restores it too, see `enforced.rs`).
+    pub meta_saved: Option<ir::Value>,
 }
 
 /// A value as the lowering holds it between nodes: a SOM word, or, where
@@ -172,6 +176,9 @@ pub(crate) struct Lowerer<'a> {
     pub current_domain: i64,
     /// The selector of each OMOP handler.
     pub handler_selectors: Vec<(som_runtime::tier::Handler, SymbolId)>,
+    /// Set just before inlining an OMOP handler: the enforcement flag's
+    /// saved value, taken by the next inlined activation's scope.
+    pub meta_next: Option<ir::Value>,
 }
 
 /// Flags of loads and stores of VM data: aligned, and never trapping.
@@ -719,6 +726,10 @@ impl<'a> Lowerer<'a> {
             self.b.switch_to_block(again);
             self.b.ins().jump(restart, &[]);
             self.b.switch_to_block(leave);
+        }
+        if let Some(saved) = self.scope().meta_saved {
+            let flag = self.addr("vm", self.enforced_flag);
+            self.b.ins().istore8(mem(), saved, flag, 0);
         }
         self.leave_activation();
         let parent_unwind = self.scopes[self.scopes.len() - 2].unwind;

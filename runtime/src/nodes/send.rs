@@ -307,6 +307,24 @@ impl SendNode {
         self.dispatch(vm, rcvr, arg, 1)
     }
 
+    /// Invokes `m`, a target of this site's chain for the receiver in
+    /// `values[0]` (the compiled tier's guard chose it), with the evaluated
+    /// receiver and arguments: the send without its lookup.
+    pub fn invoke_values(&self, vm: &mut Vm, m: &'static MethodData, values: &[Value]) -> VmResult {
+        let r = Self::invoke_values_body(vm, m, values);
+        crate::interpreter::sent(self.pos, r, vm)
+    }
+
+    fn invoke_values_body(vm: &mut Vm, m: &'static MethodData, values: &[Value]) -> VmResult {
+        let base = vm.sp();
+        for v in values {
+            vm.push(*v)?;
+        }
+        let r = invoke(vm, m, base);
+        vm.set_sp(base);
+        r
+    }
+
     /// Looks the target up in the chain and calls it with `rcvr` and, for
     /// `argc == 1`, `arg`. Trivial targets run without touching the stack.
     #[inline(always)]
