@@ -735,6 +735,50 @@ impl Vm {
         &self.omop.current
     }
 
+    /// The method `selector` names for instances of `class` (a full lookup
+    /// through the superclass chain, no cache touched): what compiled code
+    /// that folds a reflective operation on a known class runs. None when
+    /// the class does not understand the selector. Code relying on the
+    /// answer depends on the selector, as chains do.
+    pub fn tier_lookup(
+        &self,
+        class: Value,
+        selector: crate::symbols::SymbolId,
+    ) -> Option<&'static MethodData> {
+        self.lookup_uncached(class, selector)
+    }
+
+    /// Whether `m` is the core library's
+    /// `Object>>performEnforced:withArguments:inSuperclass:` primitive, the
+    /// standard execution handler's way to run the method it intercepted.
+    pub fn tier_is_perform_enforced(&self, m: &MethodData) -> bool {
+        m.is_primitive()
+            && m.holder.get() == self.classes.object
+            && self.symbols.text(m.signature) == "performEnforced:withArguments:inSuperclass:"
+    }
+
+    /// Whether `m` is the core library's `invokeOn:with:` primitive of
+    /// Method or Primitive (how a domain's primitive handler proceeds).
+    pub fn tier_is_invoke_on_with(&self, m: &MethodData) -> bool {
+        let holder = m.holder.get();
+        m.is_primitive()
+            && (holder == self.classes.primitive || holder == self.classes.method)
+            && self.symbols.text(m.signature) == "invokeOn:with:"
+    }
+
+    /// For the core library's `Array>>at:` (false) and `Array>>at:put:`
+    /// (true) primitives, which one `m` is.
+    pub fn tier_array_access(&self, m: &MethodData) -> Option<bool> {
+        if !m.is_primitive() || m.holder.get() != self.classes.array {
+            return None;
+        }
+        match self.symbols.text(m.signature) {
+            "at:" => Some(false),
+            "at:put:" => Some(true),
+            _ => None,
+        }
+    }
+
     /// The selector of an OMOP handler, which code that folded a domain
     /// chain's entry depends on.
     pub fn tier_handler_selector(&mut self, h: crate::omop::Handler) -> crate::symbols::SymbolId {

@@ -195,6 +195,8 @@ impl Lowerer<'_> {
             return false;
         }
         let standard = self.standard_keys(&s.domains);
+        let handlers = self.inlinable_handlers(&s.domains, 4);
+        let prim_handlers = self.inlinable_handlers(&s.prims, 3);
         let args: Vec<Arg> = values[1..].iter().map(|v| Arg::Word(*v)).collect();
         let entries: Vec<_> = s
             .chain
@@ -203,7 +205,11 @@ impl Lowerer<'_> {
             .filter(|e| {
                 // SAFETY: shapes are interned and never freed.
                 let key = unsafe { (*e.shape).domain };
-                standard.contains(&key) && self.enforced_target(e.target, key, &args).is_some()
+                (standard.contains(&key)
+                    && (self.enforced_target(e.target, key, &args).is_some()
+                        || (reified_primitive(e.target, args.len()).is_some()
+                            && prim_handlers.iter().any(|(k, ..)| *k == key))))
+                    || handlers.iter().any(|(k, ..)| *k == key)
             })
             .collect();
         if entries.is_empty() {
@@ -223,7 +229,46 @@ impl Lowerer<'_> {
             self.b.seal_block(hit);
             self.b.seal_block(next);
             self.b.switch_to_block(hit);
-            self.emit_enforced_target(s, e.target, e.shape, rcvr, &args, done, generic);
+            // SAFETY: shapes are interned and never freed.
+            let (key, class) = unsafe { ((*e.shape).domain, (*e.shape).class) };
+            match handlers.iter().find(|(k, ..)| *k == key) {
+                Some(&(k, h, body)) => {
+                    // `requestExecutionOf:with:on:lookup:` with the send's
+                    // selector, its arguments (an Array made only if the
+                    // handler lets it escape), the receiver and its class.
+                    let sel = self.syms.object(s.selector);
+                    let hargs = [
+                        Arg::Const(sel),
+                        Arg::Virtual(values[1..].to_vec()),
+                        Arg::Word(rcvr),
+                        Arg::Const(class),
+                    ];
+                    let v = self.inline_handler(s.pos, k, h, body, &hargs);
+                    self.jump_with(done, v);
+                }
+                None => match (
+                    reified_primitive(e.target, args.len()),
+                    prim_handlers.iter().find(|(k, ..)| *k == key),
+                ) {
+                    (Some(m), Some(&(k, h, body)))
+                        if self.enforced_target(e.target, key, &args).is_none() =>
+                    {
+                        // `requestExecutionOfPrimitive:with:on:` with the
+                        // primitive, the arguments and the receiver.
+                        let hargs = [
+                            Arg::Const(m.object.get()),
+                            Arg::Virtual(values[1..].to_vec()),
+                            Arg::Word(rcvr),
+                        ];
+                        self.depend_on_domains(&s.prims);
+                        let v = self.inline_handler(s.pos, k, h, body, &hargs);
+                        self.jump_with(done, v);
+                    }
+                    _ => {
+                        self.emit_enforced_target(s, e.target, e.shape, rcvr, &args, done, generic)
+                    }
+                },
+            }
             self.b.switch_to_block(next);
         }
         true
@@ -455,5 +500,20 @@ impl Lowerer<'_> {
         self.jump_with(done, r);
         self.b.seal_block(done);
         self.enter_value_block(done)
+    }
+}
+
+/// The primitive an enforced send of `argc` arguments reaches through
+/// target `t` whose execution the receiver's owner may reify
+/// (`requestExecutionOfPrimitive:with:on:`): not one declared `unenforced`
+/// and not a transparent one (which runs other code instead).
+fn reified_primitive(t: Target, argc: usize) -> Option<&'static MethodData> {
+    match t {
+        Target::Method(m)
+            if m.is_primitive() && !m.unenforced && !m.transparent && m.num_args == argc =>
+        {
+            Some(m)
+        }
+        _ => None,
     }
 }

@@ -186,6 +186,8 @@ impl CraneliftTier {
             .map(|h| (*h, vm.tier_handler_selector(*h)))
             .collect();
         let dnu_selector = vm.well_known.dnu;
+        // From here on the lowering only reads the VM.
+        let vm: &Vm = vm;
         let mut ctx = Context::new();
         ctx.func.signature = self.body_signature();
         if hot_loop.is_some() {
@@ -218,6 +220,7 @@ impl CraneliftTier {
             current_domain,
             handler_selectors,
             meta_next: None,
+            runtime: vm,
         };
         lw.lower_unit(m, body, hot_loop.map(|(l, _)| l));
         let (depends_on, inlined) = (std::mem::take(&mut lw.depends_on), lw.inlined.len());

@@ -349,6 +349,103 @@ impl Lowerer<'_> {
         self.b.switch_to_block(ok);
     }
 
+    /// `performEnforced: sel withArguments: args inSuperclass: cls` with a
+    /// constant selector and class and arguments the lowering holds (how a
+    /// domain's execution handler proceeds): the method the lookup from
+    /// `cls` finds, its enforced twin inlined and run enforced (as the
+    /// primitive runs it), the enforcement flag restored after, also when
+    /// an unwind leaves it. None when the operation cannot be folded (the
+    /// caller then calls the primitive).
+    fn perform_enforced(
+        &mut self,
+        s: &'static SendNode,
+        rcvr: ir::Value,
+        args: &[Arg],
+    ) -> Option<ir::Value> {
+        let (sel, cls) = (self.const_of(&s.args[0])?, self.const_of(&s.args[2])?);
+        if !self.syms_is_symbol(sel) || !cls.is_ptr() {
+            return None;
+        }
+        let selector = som_runtime::symbols::SymbolId(som_runtime::object::symbol_id_raw(sel));
+        let elems: Vec<Arg> = match args.get(1)? {
+            Arg::Virtual(e) => e.iter().map(|v| Arg::Word(*v)).collect(),
+            _ => return None,
+        };
+        let target = self.runtime.tier_lookup(cls, selector)?;
+        if target.num_args != elems.len() || target.unenforced || target.reflective.is_some() {
+            return None;
+        }
+        let twin = target.enforced.get()?;
+        let body = self.inlinable_body(target, twin, true)?;
+        self.depends_on.push(selector);
+        let flag = self.addr("vm", self.enforced_flag);
+        let saved = self.b.ins().uload8(I64, super::unit::mem(), flag, 0);
+        let one = self.iconst(1);
+        self.b.ins().istore8(super::unit::mem(), one, flag, 0);
+        self.meta_next = Some(saved);
+        let v = self.inline_method(s.pos, target, body, rcvr, &elems);
+        let flag = self.addr("vm", self.enforced_flag);
+        self.b.ins().istore8(super::unit::mem(), saved, flag, 0);
+        Some(v)
+    }
+
+    /// `prim invokeOn: obj with: args` with a constant method or primitive
+    /// `prim` and arguments the lowering holds (how a domain's primitive
+    /// handler proceeds): in unenforced execution, the method itself, called
+    /// without the reflective step (an Array access inline). Enforced
+    /// execution (the method would be run enforced) takes `generic`. None
+    /// when the operation cannot be folded.
+    fn invoke_on_with(
+        &mut self,
+        s: &'static SendNode,
+        args: &[Arg],
+        done: ir::Block,
+        generic: ir::Block,
+    ) -> Option<ir::Value> {
+        let p = self.const_of(&s.receiver)?;
+        let is_method = p.is_ptr() && {
+            let k = som_runtime::object::kind_of(p);
+            k == som_runtime::object::Kind::Method
+        };
+        if !is_method {
+            return None;
+        }
+        let pm = som_runtime::object::method_data_of(p);
+        let elems: Vec<ir::Value> = match args.get(1)? {
+            Arg::Virtual(e) => e.clone(),
+            _ => return None,
+        };
+        if elems.len() != pm.num_args || pm.reflective.is_some() {
+            return None;
+        }
+        let obj = self.realize(&args[0]);
+        let flag = self.addr("vm", self.enforced_flag);
+        let enforced = self.b.ins().uload8(I64, super::unit::mem(), flag, 0);
+        let base = self.b.create_block();
+        self.b.ins().brif(enforced, generic, &[], base, &[]);
+        self.b.seal_block(base);
+        self.b.switch_to_block(base);
+        let mut values = vec![obj];
+        values.extend_from_slice(&elems);
+        if let Some(put) = self.runtime.tier_array_access(pm) {
+            // The primitive's own checks, inline; what they reject is the
+            // primitive's to report.
+            let value = put.then(|| values[2]);
+            self.array_access_of(&values[..2], value, done, true);
+        }
+        let argv = self.spill_values(&values);
+        let vm = self.vm;
+        let node = self.addr("node", s as *const SendNode as i64);
+        let method = self.addr("method", pm as *const MethodData as i64);
+        let argc = self.iconst(elems.len() as i64);
+        Some(self.call_fallible(Entry::Invoke, &[vm, node, method, argv, argc]))
+    }
+
+    /// Whether `v` is a Symbol.
+    fn syms_is_symbol(&self, v: Value) -> bool {
+        v.is_ptr() && som_runtime::object::kind_of(v) == som_runtime::object::Kind::Symbol
+    }
+
     /// A call of target `m` of site `s` (chosen by the guard just passed):
     /// `rt_invoke`, the send without its lookup.
     fn invoke(
@@ -677,6 +774,18 @@ impl Lowerer<'_> {
                 }
                 Some(k) => self.reflective(s, k, shape, rcvr, args, generic),
                 _ if self.is_array_length(m) => self.array_length(rcvr, generic),
+                _ if self.runtime.tier_is_invoke_on_with(m) => {
+                    match self.invoke_on_with(s, args, done, generic) {
+                        Some(v) => v,
+                        None => self.invoke(s, m, rcvr, args),
+                    }
+                }
+                _ if self.runtime.tier_is_perform_enforced(m) => {
+                    match self.perform_enforced(s, rcvr, args) {
+                        Some(v) => v,
+                        None => self.invoke(s, m, rcvr, args),
+                    }
+                }
                 _ => match self.trivial(Some(s), m, shape, rcvr, args, generic) {
                     Some(v) => v,
                     None => match self.inlinable_method(m) {

@@ -310,9 +310,40 @@ impl Lowerer<'_> {
     /// `at:` (`value` None) or `at:put:` on a plain Array with a small
     /// in-range index.
     fn array_access(&mut self, values: &[ir::Value], value: Option<ir::Value>, done: ir::Block) {
+        self.array_access_of(values, value, done, false)
+    }
+
+    /// [`Lowerer::array_access`] on an Array of the standard domain, or,
+    /// with `any_owner`, on any Array (the primitive's own check: how an
+    /// Array adopted by a domain is accessed once its domain let it).
+    pub(crate) fn array_access_of(
+        &mut self,
+        values: &[ir::Value],
+        value: Option<ir::Value>,
+        done: ir::Block,
+        any_owner: bool,
+    ) {
         let (arr, index) = (values[0], values[1]);
         let not = self.b.create_block();
-        self.shape_is(arr, self.consts.array_shape, not);
+        if any_owner {
+            let ptr = self.b.create_block();
+            let low = self.b.ins().band_imm_s(arr, 7);
+            self.b.ins().brif(low, not, &[], ptr, &[]);
+            self.b.seal_block(ptr);
+            self.b.switch_to_block(ptr);
+            let meta = self.load(arr, layout::HEADER_META);
+            let kind = self.b.ins().band_imm_s(meta, 0xff);
+            let is = self
+                .b
+                .ins()
+                .icmp_imm_s(IntCC::Equal, kind, layout::KIND_ARRAY);
+            let array = self.b.create_block();
+            self.b.ins().brif(is, array, &[], not, &[]);
+            self.b.seal_block(array);
+            self.b.switch_to_block(array);
+        } else {
+            self.shape_is(arr, self.consts.array_shape, not);
+        }
         let small = self.is_small(index);
         let checked = self.b.create_block();
         self.b.ins().brif(small, checked, &[], not, &[]);

@@ -179,6 +179,9 @@ pub(crate) struct Lowerer<'a> {
     /// Set just before inlining an OMOP handler: the enforcement flag's
     /// saved value, taken by the next inlined activation's scope.
     pub meta_next: Option<ir::Value>,
+    /// The VM, read only, through its `tier_*` API (lookups for folded
+    /// reflective operations).
+    pub runtime: &'a som_runtime::tier::Vm,
 }
 
 /// Flags of loads and stores of VM data: aligned, and never trapping.

@@ -306,7 +306,10 @@ impl EnforcedSendNode {
         let argc = self.args.len();
         let key = vm.owner_key(rcvr);
         let r = match self.domains.lookup(vm, key) {
-            Some(h) => self.reify(vm, h, key, rcvr, base, argc),
+            Some(h) => {
+                self.learn_shape(vm, rcvr);
+                self.reify(vm, h, key, rcvr, base, argc)
+            }
             None => {
                 if let Some(op) = self.special {
                     if let Some(r) = crate::nodes::send::enforced_special(vm, op, base, argc) {
@@ -356,6 +359,23 @@ impl EnforcedSendNode {
         match self.chain.lookup(shape) {
             Some(t) => Ok(t),
             None => self.specialize(vm, shape),
+        }
+    }
+
+    /// Records the receiver's shape in the class chain even though the
+    /// owner's handler takes the send: the compiled tier guards on that
+    /// shape, which fixes the class the handler is given (and so the method
+    /// its `performEnforced:...inSuperclass:` finds).
+    #[inline(always)]
+    fn learn_shape(&self, vm: &mut Vm, rcvr: Value) {
+        if self.lookup_class.is_some() || self.chain.is_generic() {
+            return;
+        }
+        let shape = vm.shape_of(rcvr);
+        if self.chain.lookup(shape).is_none() {
+            // Only the cache entry matters here; a failing lookup is
+            // reported by the handler's own send, if it makes one.
+            let _ = self.specialize(vm, shape);
         }
     }
 
