@@ -324,7 +324,13 @@ impl Lowerer<'_> {
         any_owner: bool,
     ) {
         let (arr, index) = (values[0], values[1]);
-        let not = self.b.create_block();
+        // Alone (`any_owner`), what the checks reject is the primitive's
+        // error path: cold.
+        let not = if any_owner {
+            self.cold_block()
+        } else {
+            self.b.create_block()
+        };
         if any_owner {
             let ptr = self.b.create_block();
             let low = self.b.ins().band_imm_s(arr, 7);
