@@ -779,6 +779,13 @@ impl Vm {
         }
     }
 
+    /// The address of the key of the domain that owns objects allocated now
+    /// (closures included), read by compiled code that keeps a closure out
+    /// of the heap where its owner decides how it is evaluated.
+    pub fn tier_alloc_domain(&self) -> *const Value {
+        &self.omop.alloc
+    }
+
     /// The selector of an OMOP handler, which code that folded a domain
     /// chain's entry depends on.
     pub fn tier_handler_selector(&mut self, h: crate::omop::Handler) -> crate::symbols::SymbolId {
@@ -964,6 +971,32 @@ pub mod entry {
         let (vm, node, values) =
             unsafe { (&mut *vm, &*node, std::slice::from_raw_parts(argv, argc + 1)) };
         TierRet::from_result(node.send_values(vm, values))
+    }
+
+    /// [`rt_invoke`] for an enforced send: `method`, the site's target for
+    /// the receiver (whose owner handles sends in the standard way), run as
+    /// the standard operation runs it.
+    ///
+    /// # Safety
+    /// As for [`rt_enforced_send`]; `method` is a target in `node`'s class
+    /// chain and the calling unit is valid.
+    pub unsafe extern "C" fn rt_enforced_invoke(
+        vm: *mut Vm,
+        node: *const EnforcedSendNode,
+        method: *const MethodData,
+        argv: *const Value,
+        argc: usize,
+    ) -> TierRet {
+        // SAFETY: per the contract above; methods are leaked.
+        let (vm, node, m, values) = unsafe {
+            (
+                &mut *vm,
+                &*node,
+                &*method,
+                std::slice::from_raw_parts(argv, argc + 1),
+            )
+        };
+        TierRet::from_result(node.invoke_values(vm, m, values))
     }
 
     /// An enforced field read (`write` 0) or write of `value` on

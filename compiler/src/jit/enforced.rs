@@ -137,39 +137,63 @@ impl Lowerer<'_> {
             // class; the interpreter's.
             return self.lower_in_interpreter(node);
         }
-        let rcvr = self.lower(&s.receiver);
-        let mut values = vec![rcvr];
-        for a in s.args.iter() {
-            let v = self.lower(a);
-            values.push(v);
+        if s.special == Some(SpecialOp::Value) {
+            if let Some(v) = self.enforced_block_value(s) {
+                return v;
+            }
         }
+        let rcvr = self.lower(&s.receiver);
+        let here = self.scopes.len() - 1;
+        let mut args = Vec::new();
+        for a in s.args.iter() {
+            if let Some((n, def)) = self.closure_of(a) {
+                args.push(Arg::Closure(n, def));
+            } else if matches!(a, Node::Block(_)) && self.block_body_inlinable(a, true).is_some() {
+                // A block literal the callee's twin may evaluate inline.
+                args.push(Arg::Closure(a, here));
+            } else {
+                let v = self.lower(a);
+                args.push(Arg::Word(v));
+            }
+        }
+        let words: Option<Vec<ir::Value>> = std::iter::once(Some(rcvr))
+            .chain(args.iter().map(|a| match a {
+                Arg::Word(v) => Some(*v),
+                _ => None,
+            }))
+            .collect();
         let done = self.value_block();
         let generic = self.b.create_block();
         let mut fast = false;
-        match (s.special, values.len()) {
-            (Some(op), 2) if op != SpecialOp::Value => {
+        match (s.special, words.as_deref()) {
+            (Some(op), Some(values)) if values.len() == 2 && op != SpecialOp::Value => {
                 // The interpreter computes these before consulting any
                 // domain (`send::enforced_binary`): small integers,
                 // Doubles, and `at:` of a plain Array of the standard domain.
-                fast |= self.special(op, &values, done, s.selector, s.saw_double.get());
+                fast |= self.special(op, values, done, s.selector, s.saw_double.get());
             }
-            (Some(SpecialOp::AtPut), 3)
-                if self.standard_keys(&s.domains).contains(&Value::ZERO) =>
+            (Some(SpecialOp::AtPut), Some(values))
+                if values.len() == 3 && self.standard_keys(&s.domains).contains(&Value::ZERO) =>
             {
                 // After the domain level (`send::enforced_special`): only a
                 // plain Array, whose shape says the standard domain owns it.
                 self.depend_on_domains(&s.domains);
-                fast |= self.special(SpecialOp::AtPut, &values, done, s.selector, false);
+                fast |= self.special(SpecialOp::AtPut, values, done, s.selector, false);
             }
             _ => {}
         }
-        fast |= self.enforced_targets(s, rcvr, &values, done, generic);
+        fast |= self.enforced_targets(s, rcvr, &args, done, generic);
         if fast {
             self.b.set_cold_block(generic);
         }
         self.b.ins().jump(generic, &[]);
         self.b.seal_block(generic);
         self.b.switch_to_block(generic);
+        let mut values = vec![rcvr];
+        for a in &args {
+            let v = self.realize(a);
+            values.push(v);
+        }
         let argv = self.spill_values(&values);
         let vm = self.vm;
         let n = self.addr("node", s as *const EnforcedSendNode as i64);
@@ -180,6 +204,67 @@ impl Lowerer<'_> {
         self.enter_value_block(done)
     }
 
+    /// `value`, `value:`, `value:with:` sent in enforced code to a block
+    /// literal (or an argument bound to one) whose enforced twin can be
+    /// inlined: the twin, inline, while the block would be owned by a
+    /// domain that handles sends in the standard way (a new closure belongs
+    /// to the current allocation domain); otherwise the closure is made and
+    /// the send is the enforced send's. None when the send is not one.
+    fn enforced_block_value(&mut self, s: &'static EnforcedSendNode) -> Option<ir::Value> {
+        if !self.consts.block_intact || s.domains.is_generic() {
+            return None;
+        }
+        let here = self.scopes.len() - 1;
+        let (node, def) = match &s.receiver {
+            n @ Node::Block(_) => (n, here),
+            n => self.closure_of(n)?,
+        };
+        let Node::Block(bl) = node else {
+            return None;
+        };
+        if bl.method.num_args != s.args.len() {
+            return None;
+        }
+        let body = self.block_body_inlinable(node, true)?;
+        let standard = self.standard_keys(&s.domains);
+        if standard.is_empty() {
+            return None;
+        }
+        let mut args = Vec::new();
+        for a in s.args.iter() {
+            let v = self.lower(a);
+            args.push(v);
+        }
+        // The inline case relies on Block's `value` primitives and on the
+        // domain chain's entries.
+        self.depends_on.push(s.selector);
+        self.depend_on_domains(&s.domains);
+        let done = self.value_block();
+        let generic = self.cold_block();
+        self.guard_valid(generic);
+        let alloc_at = self.addr("vm", self.alloc_domain);
+        let alloc = self.load(alloc_at, 0);
+        let go = self.b.create_block();
+        self.branch_if_key(alloc, &standard, go, generic);
+        self.b.seal_block(go);
+        self.b.switch_to_block(go);
+        let v = self.inline_block(s.pos, node, bl, body, def, &args);
+        self.jump_with(done, v);
+        self.b.seal_block(generic);
+        self.b.switch_to_block(generic);
+        let closure = self.make_closure(node, def);
+        let mut values = vec![closure];
+        values.extend_from_slice(&args);
+        let argv = self.spill_values(&values);
+        let vm = self.vm;
+        let n = self.addr("node", s as *const EnforcedSendNode as i64);
+        let argc = self.iconst(args.len() as i64);
+        let v = self.call_fallible(Entry::EnforcedSend, &[vm, n, argv, argc]);
+        self.jump_with(done, v);
+        self.b.seal_block(done);
+        Some(self.enter_value_block(done))
+    }
+
     /// One guard per class-chain entry whose owner domain handles sends in
     /// the standard way, each to its target inlined; falls through when
     /// none matches. Answers whether it emitted any.
@@ -187,7 +272,7 @@ impl Lowerer<'_> {
         &mut self,
         s: &'static EnforcedSendNode,
         rcvr: ir::Value,
-        values: &[ir::Value],
+        args: &[Arg],
         done: ir::Block,
         generic: ir::Block,
     ) -> bool {
@@ -195,9 +280,22 @@ impl Lowerer<'_> {
             return false;
         }
         let standard = self.standard_keys(&s.domains);
-        let handlers = self.inlinable_handlers(&s.domains, 4);
-        let prim_handlers = self.inlinable_handlers(&s.prims, 3);
-        let args: Vec<Arg> = values[1..].iter().map(|v| Arg::Word(*v)).collect();
+        // Handlers get the arguments in an Array: plain words only.
+        let words: Option<Vec<ir::Value>> = args
+            .iter()
+            .map(|a| match a {
+                Arg::Word(v) => Some(*v),
+                _ => None,
+            })
+            .collect();
+        let (handlers, prim_handlers) = match &words {
+            Some(_) => (
+                self.inlinable_handlers(&s.domains, 4),
+                self.inlinable_handlers(&s.prims, 3),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        let words = words.unwrap_or_default();
         let entries: Vec<_> = s
             .chain
             .entries()
@@ -206,7 +304,8 @@ impl Lowerer<'_> {
                 // SAFETY: shapes are interned and never freed.
                 let key = unsafe { (*e.shape).domain };
                 (standard.contains(&key)
-                    && (self.enforced_target(e.target, key, &args).is_some()
+                    && (self.enforced_target(e.target, key, args).is_some()
+                        || self.invocable(s, e.target, key, args.len())
                         || (reified_primitive(e.target, args.len()).is_some()
                             && prim_handlers.iter().any(|(k, ..)| *k == key))))
                     || handlers.iter().any(|(k, ..)| *k == key)
@@ -218,6 +317,7 @@ impl Lowerer<'_> {
         self.depends_on.push(s.selector);
         self.depends_on.push(self.dnu_selector);
         self.depend_on_domains(&s.domains);
+        self.depend_on_domains(&s.prims);
         self.guard_valid(generic);
         let shape = self.shape_of(rcvr);
         for e in entries {
@@ -239,7 +339,7 @@ impl Lowerer<'_> {
                     let sel = self.syms.object(s.selector);
                     let hargs = [
                         Arg::Const(sel),
-                        Arg::Virtual(values[1..].to_vec()),
+                        Arg::Virtual(words.clone()),
                         Arg::Word(rcvr),
                         Arg::Const(class),
                     ];
@@ -257,7 +357,7 @@ impl Lowerer<'_> {
                         // primitive, the arguments and the receiver.
                         let hargs = [
                             Arg::Const(m.object.get()),
-                            Arg::Virtual(values[1..].to_vec()),
+                            Arg::Virtual(words.clone()),
                             Arg::Word(rcvr),
                         ];
                         self.depend_on_domains(&s.prims);
@@ -333,13 +433,43 @@ impl Lowerer<'_> {
                 .trivial(None, m, shape, rcvr, args, generic)
                 .expect("a trivial method of the enforced kinds"),
             Some(Err(body)) => self.inline_method(s.pos, m, body, rcvr, args),
+            None if self.invocable(s, t, key, args.len()) => {
+                let mut values = vec![rcvr];
+                for a in args {
+                    let v = self.realize(a);
+                    values.push(v);
+                }
+                let argv = self.spill_values(&values);
+                let vm = self.vm;
+                let node = self.addr("node", s as *const EnforcedSendNode as i64);
+                let method = self.addr("method", m as *const MethodData as i64);
+                let argc = self.iconst(args.len() as i64);
+                self.call_fallible(Entry::EnforcedInvoke, &[vm, node, method, argv, argc])
+            }
             None => {
-                // Earlier entries used up the budget.
                 self.b.ins().jump(generic, &[]);
                 return;
             }
         };
         self.jump_with(done, v);
+    }
+
+    /// Whether target `t` of `s`, for a receiver owned by the domain with
+    /// key `key` (which handles sends in the standard way), is run by
+    /// `rt_enforced_invoke` when not inlined: any method, but a primitive
+    /// whose execution the owner may reify only once the site's primitive
+    /// chain knows the owner does not.
+    fn invocable(&self, s: &EnforcedSendNode, t: Target, key: Value, argc: usize) -> bool {
+        let Target::Method(m) = t else {
+            return false;
+        };
+        if m.num_args != argc {
+            return false;
+        }
+        if !m.is_primitive() || m.unenforced || m.transparent {
+            return true;
+        }
+        self.standard_keys(&s.prims).contains(&key)
     }
 
     /// The key of `v`'s owner domain: ZERO for small integers (as

@@ -44,11 +44,14 @@ pub(crate) enum Entry {
     SuperSend,
     /// `rt_invoke(vm, node, method, argv, argc) -> (status, value)`
     Invoke,
+    /// `rt_enforced_invoke(vm, node, method, argv, argc) -> (status, value)`
+    EnforcedInvoke,
     /// `rt_enforced_field(vm, node, rcvr, write, value) -> (status, value)`
     EnforcedField,
 }
 
-const ALL: [Entry; 17] = [
+const ALL: [Entry; 18] = [
+    Entry::EnforcedInvoke,
     Entry::Invoke,
     Entry::SuperSend,
     Entry::EnforcedSend,
@@ -88,6 +91,7 @@ impl Entry {
             Entry::EnforcedSend => rt::rt_enforced_send as *const () as usize,
             Entry::SuperSend => rt::rt_super_send as *const () as usize,
             Entry::Invoke => rt::rt_invoke as *const () as usize,
+            Entry::EnforcedInvoke => rt::rt_enforced_invoke as *const () as usize,
             Entry::EnforcedField => rt::rt_enforced_field as *const () as usize,
         }
     }
@@ -111,6 +115,7 @@ impl Entry {
             Entry::EnforcedSend => "rt_enforced_send",
             Entry::SuperSend => "rt_super_send",
             Entry::Invoke => "rt_invoke",
+            Entry::EnforcedInvoke => "rt_enforced_invoke",
             Entry::EnforcedField => "rt_enforced_field",
         }
     }
@@ -139,6 +144,7 @@ impl Entry {
             Entry::EnforcedSend => (4, 2),
             Entry::SuperSend => (4, 2),
             Entry::Invoke => (5, 2),
+            Entry::EnforcedInvoke => (5, 2),
             Entry::EnforcedField => (5, 2),
         }
     }

@@ -181,6 +181,7 @@ impl CraneliftTier {
         let tier_vm = vm.tier_vm() as i64;
         let enforced_flag = vm.tier_enforced_flag() as i64;
         let current_domain = vm.tier_current_domain() as i64;
+        let alloc_domain = vm.tier_alloc_domain() as i64;
         let handler_selectors = som_runtime::tier::Handler::ALL
             .iter()
             .map(|h| (*h, vm.tier_handler_selector(*h)))
@@ -218,6 +219,7 @@ impl CraneliftTier {
             dnu_selector,
             enforced_flag,
             current_domain,
+            alloc_domain,
             handler_selectors,
             meta_next: None,
             runtime: vm,

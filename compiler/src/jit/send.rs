@@ -226,7 +226,10 @@ impl Lowerer<'_> {
         let done = self.value_block();
         let generic = self.cold_block();
         self.guard_valid(generic);
-        let v = self.inline_block(s, node, bl, def, &args);
+        let body = self
+            .block_body_inlinable(node, false)
+            .expect("checked above");
+        let v = self.inline_block(s.pos, node, bl, body, def, &args);
         self.jump_with(done, v);
         self.b.seal_block(generic);
         self.b.switch_to_block(generic);
@@ -242,52 +245,69 @@ impl Lowerer<'_> {
     /// Whether a block literal's body may be inlined where it is evaluated:
     /// no further block literals in it, no enforced nodes, within budget.
     pub(crate) fn block_inlinable(&self, node: &Node) -> bool {
+        self.block_body_inlinable(node, false).is_some()
+    }
+
+    /// The body of block literal `node` that runs where it is evaluated (its
+    /// enforced twin in enforced code, once compiled), if it may be inlined
+    /// there: no further block literals in it, no enforced nodes outside
+    /// enforced code, within budget.
+    pub(crate) fn block_body_inlinable(
+        &self,
+        node: &Node,
+        enforced: bool,
+    ) -> Option<&'static AstBody> {
         let Node::Block(bl) = node else {
-            return false;
+            return None;
         };
-        let MethodKind::Ast(body) = &bl.method.kind else {
-            return false;
+        let body: &'static AstBody = if enforced {
+            bl.method.enforced.get()?
+        } else {
+            match &bl.method.kind {
+                MethodKind::Ast(body) => body,
+                MethodKind::Primitive(_) => return None,
+            }
         };
         if self.scopes.len() > MAX_INLINE_DEPTH {
-            return false;
+            return None;
         }
         let mut size = 0;
         let mut ok = true;
         body.body.for_each_unit_node(&mut |n| {
             size += 1;
-            if matches!(
-                n,
-                Node::Block(_)
-                    | Node::EnforcedSend(_)
-                    | Node::EnforcedFieldRead(_)
-                    | Node::EnforcedFieldWrite(_)
-                    | Node::EnforcedGlobalRead(_)
-            ) {
-                ok = false;
+            match n {
+                Node::Block(_) => ok = false,
+                Node::EnforcedSend(_)
+                | Node::EnforcedFieldRead(_)
+                | Node::EnforcedFieldWrite(_)
+                | Node::EnforcedGlobalRead(_)
+                    if !enforced =>
+                {
+                    ok = false
+                }
+                _ => {}
             }
         });
-        ok && size + INLINE_OVERHEAD <= self.budget
+        (ok && size + INLINE_OVERHEAD <= self.budget).then_some(body)
     }
 
     /// Inlines the body of block literal `node` (defined in scope `def`) as
     /// an activation of the block, with arguments `args`.
-    fn inline_block(
+    pub(crate) fn inline_block(
         &mut self,
-        s: &'static SendNode,
+        pos: (u32, u32),
         node: &'static Node,
         bl: &'static som_runtime::nodes::BlockLiteral,
+        body: &'static AstBody,
         def: usize,
         args: &[ir::Value],
     ) -> ir::Value {
         let m = bl.method;
-        let MethodKind::Ast(body) = &m.kind else {
-            unreachable!("checked by block_inlinable")
-        };
         let mut size = 0;
         body.body.for_each_unit_node(&mut |_| size += 1);
         self.budget = self.budget.saturating_sub(size + INLINE_OVERHEAD);
         self.inlined.push(m);
-        self.enter_activation(s.pos);
+        self.enter_activation(pos);
         let vars = self.new_vars(body.num_slots);
         for (i, v) in args.iter().enumerate() {
             self.b.def_var(vars[i], *v);
@@ -304,7 +324,7 @@ impl Lowerer<'_> {
             receiver,
             vars,
             bindings,
-            s.pos,
+            pos,
             None,
             Some((def, node)),
         )

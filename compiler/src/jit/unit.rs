@@ -174,6 +174,8 @@ pub(crate) struct Lowerer<'a> {
     pub enforced_flag: i64,
     /// Address of the VM's current-domain key (a word).
     pub current_domain: i64,
+    /// Address of the key of the domain that owns new objects (a word).
+    pub alloc_domain: i64,
     /// The selector of each OMOP handler.
     pub handler_selectors: Vec<(som_runtime::tier::Handler, SymbolId)>,
     /// Set just before inlining an OMOP handler: the enforcement flag's

@@ -299,6 +299,43 @@ impl EnforcedSendNode {
         self.dispatch(vm, values[0], base)
     }
 
+    /// Runs `m`, this site's target for the receiver in `values[0]` (whose
+    /// owner handles sends in the standard way: the compiled tier's guard
+    /// decided both), as the standard operation runs it, without the
+    /// lookups.
+    pub fn invoke_values(&self, vm: &mut Vm, m: &'static MethodData, values: &[Value]) -> VmResult {
+        let r = self.invoke_values_body(vm, m, values);
+        crate::interpreter::sent(self.pos, r, vm)
+    }
+
+    fn invoke_values_body(
+        &self,
+        vm: &mut Vm,
+        m: &'static MethodData,
+        values: &[Value],
+    ) -> VmResult {
+        let base = vm.sp();
+        for v in values {
+            vm.push(*v)?;
+        }
+        let argc = values.len() - 1;
+        let r = match (m.enforced.get(), m.unenforced) {
+            (Some(body), false) => crate::interpreter::activate_enforced_twin(vm, m, body, base),
+            _ => {
+                let prims = &self.prims;
+                vm.call_target_enforced(
+                    Target::Method(m),
+                    self.selector,
+                    base,
+                    argc,
+                    &mut |vm, key| prims.lookup(vm, key),
+                )
+            }
+        };
+        vm.set_sp(base);
+        r
+    }
+
     /// The domain-keyed and class-keyed dispatch of the send whose receiver
     /// and arguments are on the stack from `base`; pops them.
     #[inline(always)]
