@@ -351,7 +351,7 @@ impl Lowerer<'_> {
                     prim_handlers.iter().find(|(k, ..)| *k == key),
                 ) {
                     (Some(m), Some(&(k, h, body)))
-                        if self.enforced_target(e.target, key, &args).is_none() =>
+                        if self.enforced_target(e.target, key, args).is_none() =>
                     {
                         // `requestExecutionOfPrimitive:with:on:` with the
                         // primitive, the arguments and the receiver.
@@ -364,9 +364,7 @@ impl Lowerer<'_> {
                         let v = self.inline_handler(s.pos, k, h, body, &hargs);
                         self.jump_with(done, v);
                     }
-                    _ => {
-                        self.emit_enforced_target(s, e.target, e.shape, rcvr, &args, done, generic)
-                    }
+                    _ => self.emit_enforced_target(s, e.target, e.shape, rcvr, args, done, generic),
                 },
             }
             self.b.switch_to_block(next);
