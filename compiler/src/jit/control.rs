@@ -134,6 +134,8 @@ impl Lowerer<'_> {
     }
 
     pub(crate) fn lower_loop(&mut self, n: &'static LoopNode) -> ir::Value {
+        // The back edge brings the loop's own calls before its header.
+        self.epoch += 1;
         let header = self.b.create_block();
         let body = self.b.create_block();
         let not_go = self.b.create_block();
@@ -186,6 +188,7 @@ impl Lowerer<'_> {
         let down = n.kind == ToDoKind::Down;
         let i = self.b.declare_var(I64);
         self.b.def_var(i, start);
+        self.epoch += 1;
         let header = self.b.create_block();
         let body = self.b.create_block();
         self.b.ins().jump(header, &[]);

@@ -318,14 +318,41 @@ impl Lowerer<'_> {
         self.depends_on.push(self.dnu_selector);
         self.depend_on_domains(&s.domains);
         self.depend_on_domains(&s.prims);
+        let known = if matches!(s.receiver, Node::SelfRef) {
+            self.known_receiver_shape()
+        } else {
+            None
+        };
+        let entries: Vec<_> = match known {
+            // A guard of this activation fixed self's shape: its entry needs
+            // no guard of its own.
+            Some(k) => entries
+                .into_iter()
+                .filter(|e| std::ptr::eq(e.shape, k))
+                .collect(),
+            None => entries,
+        };
+        if entries.is_empty() {
+            return false;
+        }
         self.guard_valid(generic);
-        let shape = self.shape_of(rcvr);
+        let shape = match known {
+            Some(_) => None,
+            None => Some(self.shape_of(rcvr)),
+        };
         for e in entries {
             self.embedded.note(e.shape as u64, "shape");
             let hit = self.b.create_block();
             let next = self.b.create_block();
-            let is = self.b.ins().icmp_imm_s(IntCC::Equal, shape, e.shape as i64);
-            self.b.ins().brif(is, hit, &[], next, &[]);
+            match shape {
+                Some(shape) => {
+                    let is = self.b.ins().icmp_imm_s(IntCC::Equal, shape, e.shape as i64);
+                    self.b.ins().brif(is, hit, &[], next, &[]);
+                }
+                None => {
+                    self.b.ins().jump(hit, &[]);
+                }
+            }
             self.b.seal_block(hit);
             self.b.seal_block(next);
             self.b.switch_to_block(hit);
@@ -430,7 +457,10 @@ impl Lowerer<'_> {
             Some(Ok(_)) => self
                 .trivial(None, m, shape, rcvr, args, generic)
                 .expect("a trivial method of the enforced kinds"),
-            Some(Err(body)) => self.inline_method(s.pos, m, body, rcvr, args),
+            Some(Err(body)) => {
+                self.shape_next = Some((shape, generic));
+                self.inline_method(s.pos, m, body, rcvr, args)
+            }
             None if self.invocable(s, t, key, args.len()) => {
                 let mut values = vec![rcvr];
                 for a in args {
@@ -506,19 +536,36 @@ impl Lowerer<'_> {
         let rcvr = self.receiver();
         let done = self.value_block();
         let slow = self.cold_block();
-        let standard = self.standard_keys(&f.domains);
+        let mut standard = self.standard_keys(&f.domains);
         let argc = if write { 3 } else { 2 };
-        let handlers = self.inlinable_handlers(&f.domains, argc);
+        let mut handlers = self.inlinable_handlers(&f.domains, argc);
+        // SAFETY: shapes are interned and never freed.
+        let known = self
+            .known_receiver_shape()
+            .map(|sh| unsafe { (*sh).domain });
+        if let Some(k) = known {
+            // A guard of this activation fixed self's shape, so its owner.
+            standard.retain(|x| *x == k);
+            handlers.retain(|(x, ..)| *x == k);
+        }
         if !standard.is_empty() || !handlers.is_empty() {
             self.depend_on_domains(&f.domains);
             self.guard_valid(slow);
-            let key = self.owner_key(rcvr);
+            let key = match known {
+                Some(_) => None,
+                None => Some(self.owner_key(rcvr)),
+            };
             let pos = f.domains.site().1;
             let index = Value::small(f.index.0 as i64 + 1);
             for (k, h, body) in handlers {
                 let hit = self.b.create_block();
                 let next = self.b.create_block();
-                self.branch_if_key(key, &[k], hit, next);
+                match key {
+                    Some(key) => self.branch_if_key(key, &[k], hit, next),
+                    None => {
+                        self.b.ins().jump(hit, &[]);
+                    }
+                }
                 self.b.seal_block(hit);
                 self.b.seal_block(next);
                 self.b.switch_to_block(hit);
@@ -535,7 +582,15 @@ impl Lowerer<'_> {
                 self.b.switch_to_block(next);
             }
             let check = self.b.create_block();
-            self.branch_if_key(key, &standard, check, slow);
+            match key {
+                Some(key) => self.branch_if_key(key, &standard, check, slow),
+                None if standard.is_empty() => {
+                    self.b.ins().jump(slow, &[]);
+                }
+                None => {
+                    self.b.ins().jump(check, &[]);
+                }
+            }
             self.b.seal_block(check);
             self.b.switch_to_block(check);
             let fast = self.b.create_block();

@@ -223,6 +223,8 @@ impl CraneliftTier {
             handler_selectors,
             meta_next: None,
             runtime: vm,
+            epoch: 0,
+            shape_next: None,
         };
         lw.lower_unit(m, body, hot_loop.map(|(l, _)| l));
         let (depends_on, inlined) = (std::mem::take(&mut lw.depends_on), lw.inlined.len());
@@ -447,6 +449,9 @@ impl Lowerer<'_> {
             bindings: vec![unit::Binding::Plain; body.num_slots],
             shadows,
             meta_saved: None,
+            receiver_shape: None,
+            shape_used: false,
+            resend: None,
             slots,
             frame: FrameRef::Real {
                 frame,

@@ -567,6 +567,23 @@ impl Lowerer<'_> {
         if entries.is_empty() {
             return false;
         }
+        if matches!(s.receiver, Node::SelfRef) {
+            if let Some(known) = self.known_receiver_shape() {
+                // A guard of this activation fixed `self`'s shape: its entry
+                // needs no guard of its own.
+                let Some(e) = entries.iter().find(|e| std::ptr::eq(e.shape, known)) else {
+                    return false;
+                };
+                self.depends_on.push(s.selector);
+                self.depends_on.push(self.dnu_selector);
+                self.guard_valid(generic);
+                self.emit_target(s, s.selector, e.target, e.shape, rcvr, args, done, generic);
+                let after = self.b.create_block();
+                self.b.switch_to_block(after);
+                self.b.seal_block(after);
+                return true;
+            }
+        }
         self.depends_on.push(s.selector);
         self.depends_on.push(self.dnu_selector);
         self.guard_valid(generic);
@@ -809,7 +826,10 @@ impl Lowerer<'_> {
                 _ => match self.trivial(Some(s), m, shape, rcvr, args, generic) {
                     Some(v) => v,
                     None => match self.inlinable_method(m) {
-                        Some(body) => self.inline_method(s.pos, m, body, rcvr, args),
+                        Some(body) => {
+                            self.shape_next = Some((shape, generic));
+                            self.inline_method(s.pos, m, body, rcvr, args)
+                        }
                         None => self.invoke(s, m, rcvr, args),
                     },
                 },
@@ -1146,11 +1166,18 @@ impl Lowerer<'_> {
         let (exit, unwind) = self.exit_and_unwind();
         let shadows = self.shadows_for(body, true);
         let meta_saved = self.meta_next.take();
+        let (receiver_shape, resend) = match self.shape_next.take() {
+            Some((sh, g)) => (Some((sh, self.epoch)), Some(g)),
+            None => (None, None),
+        };
         self.scopes.push(Scope {
             method: m,
             receiver,
             shadows,
             meta_saved,
+            receiver_shape,
+            shape_used: false,
+            resend,
             slots: Slots::Vars(vars),
             bindings,
             frame,

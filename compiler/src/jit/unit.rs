@@ -118,6 +118,17 @@ pub(crate) struct Scope {
     /// the handler ran at the meta level; restored when an unwind leaves the
     /// handler (its exit restores it too, see `enforced.rs`).
     pub meta_saved: Option<ir::Value>,
+    /// The receiver's shape when a guard established it, with the value of
+    /// [`Lowerer::epoch`] then: the fact holds while the epoch is unchanged
+    /// (no call emitted since, no loop entered: a shape changes only in a
+    /// call, by an owner change).
+    pub receiver_shape: Option<(*const som_runtime::object::Shape, u64)>,
+    /// Whether code of this activation relied on `receiver_shape`.
+    pub shape_used: bool,
+    /// For an inlined guarded target: the send's generic path, which a
+    /// `restart` takes when the receiver's shape is no longer the one the
+    /// body relied on (restart re-enters the body after a call).
+    pub resend: Option<ir::Block>,
 }
 
 /// A value as the lowering holds it between nodes: a SOM word, or, where
@@ -184,6 +195,12 @@ pub(crate) struct Lowerer<'a> {
     /// The VM, read only, through its `tier_*` API (lookups for folded
     /// reflective operations).
     pub runtime: &'a som_runtime::tier::Vm,
+    /// Counts calls emitted and loops entered, in lowering order: facts
+    /// about values hold only within one epoch.
+    pub epoch: u64,
+    /// Set just before inlining a guarded target: the receiver's shape and
+    /// the send's generic path, for the next inlined activation's scope.
+    pub shape_next: Option<(*const som_runtime::object::Shape, ir::Block)>,
 }
 
 /// Flags of loads and stores of VM data: aligned, and never trapping.
@@ -644,8 +661,24 @@ impl<'a> Lowerer<'a> {
 
     // ----- calls into the runtime ------------------------------------------------
 
+    /// The shape of the current activation's receiver, if a guard
+    /// established it in this epoch.
+    pub fn known_receiver_shape(&mut self) -> Option<*const som_runtime::object::Shape> {
+        let epoch = self.epoch;
+        let sc = self.scopes.last_mut().expect("a scope");
+        match sc.receiver_shape {
+            Some((shape, e)) if e == epoch => {
+                sc.shape_used = true;
+                Some(shape)
+            }
+            _ => None,
+        }
+    }
+
     /// Calls entry point `e`; answers its results.
     pub fn call(&mut self, e: Entry, args: &[ir::Value]) -> Vec<ir::Value> {
+        // Anything may change in a call, a shape included.
+        self.epoch += 1;
         let sig = self.sigs.get(&mut self.b, e);
         let addr = self.iconst(e.address() as i64);
         let inst = self.b.ins().call_indirect(sig, addr, args);
@@ -729,7 +762,39 @@ impl<'a> Lowerer<'a> {
             self.b.seal_block(again);
             self.b.seal_block(leave);
             self.b.switch_to_block(again);
-            self.b.ins().jump(restart, &[]);
+            let sc = self.scope();
+            match (sc.shape_used, sc.receiver_shape, sc.resend) {
+                (true, Some((shape, _)), Some(resend)) => {
+                    // The body relied on the receiver's shape, which the
+                    // call that restarts it may have changed: unchanged, the
+                    // body runs again; changed, the send is made anew.
+                    let rcvr = sc.receiver;
+                    let same = self.b.create_block();
+                    let changed = self.cold_block();
+                    let ptr = self.cold_block();
+                    let low = self.b.ins().band_imm_s(rcvr, 7);
+                    self.b.ins().brif(low, changed, &[], ptr, &[]);
+                    self.b.seal_block(ptr);
+                    self.b.switch_to_block(ptr);
+                    let actual = self.load(rcvr, layout::HEADER_SHAPE);
+                    let is = self.b.ins().icmp_imm_s(IntCC::Equal, actual, shape as i64);
+                    self.b.ins().brif(is, same, &[], changed, &[]);
+                    self.b.seal_block(same);
+                    self.b.seal_block(changed);
+                    self.b.switch_to_block(same);
+                    self.b.ins().jump(restart, &[]);
+                    self.b.switch_to_block(changed);
+                    self.leave_activation();
+                    if let Some(saved) = self.scope().meta_saved {
+                        let flag = self.addr("vm", self.enforced_flag);
+                        self.b.ins().istore8(mem(), saved, flag, 0);
+                    }
+                    self.b.ins().jump(resend, &[]);
+                }
+                _ => {
+                    self.b.ins().jump(restart, &[]);
+                }
+            }
             self.b.switch_to_block(leave);
         }
         if let Some(saved) = self.scope().meta_saved {
