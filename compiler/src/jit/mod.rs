@@ -6,8 +6,11 @@
 //! with the chains as they are now: chain keys become constants, chain
 //! entries shape guards leading to their inlined targets, and what no guard
 //! needs disappears. One file per node family, mirroring
-//! `runtime/src/nodes/`: [`variables`], [`send`], [`control`], [`block`];
+//! `runtime/src/nodes/`: [`variables`], [`send`] (with [`special`], the
+//! special selectors), [`control`], [`block`], [`enforced`] (OMOP: domain
+//! chains folded into shape guards, handlers inlined at the meta level);
 //! [`unit`] holds what they share (activations, locals, calls, unwinding).
+//! The lowering reads the VM only through its `tier_*` API.
 //!
 //! **Guard failure** (one strategy everywhere): a guard that misses takes a
 //! cold path that finishes the operation generically (the send through
