@@ -156,6 +156,19 @@ impl Lowerer<'_> {
                 args.push(Arg::Word(v));
             }
         }
+        self.enforced_send_evaluated(s, rcvr, args, true)
+    }
+
+    /// The rest of [`Lowerer::lower_enforced_send`] once the receiver and
+    /// arguments are evaluated; `doubles` says whether its Double case is
+    /// emitted here (not when the caller computed it on unboxed operands).
+    pub(crate) fn enforced_send_evaluated(
+        &mut self,
+        s: &'static EnforcedSendNode,
+        rcvr: ir::Value,
+        args: Vec<Arg>,
+        doubles: bool,
+    ) -> ir::Value {
         let words: Option<Vec<ir::Value>> = std::iter::once(Some(rcvr))
             .chain(args.iter().map(|a| match a {
                 Arg::Word(v) => Some(*v),
@@ -170,7 +183,8 @@ impl Lowerer<'_> {
                 // The interpreter computes these before consulting any
                 // domain (`send::enforced_binary`): small integers,
                 // Doubles, and `at:` of a plain Array of the standard domain.
-                fast |= self.special(op, values, done, s.selector, s.saw_double.get());
+                let saw_double = doubles && s.saw_double.get();
+                fast |= self.special(op, values, done, s.selector, saw_double);
             }
             (Some(SpecialOp::AtPut), Some(values))
                 if values.len() == 3 && self.standard_keys(&s.domains).contains(&Value::ZERO) =>

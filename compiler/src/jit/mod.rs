@@ -577,7 +577,13 @@ impl Lowerer<'_> {
             Node::OuterRead(o) => self.lower_outer_read(node, *o),
             Node::OuterWrite(o, n) => self.lower_outer_write(node, *o, n),
             Node::NonLocalReturn(n) => self.lower_non_local_return(node, n),
-            Node::EnforcedSend(s) => self.lower_enforced_send(node, s),
+            Node::EnforcedSend(s) => {
+                if self.double_site(node).is_some() {
+                    let l = self.lower_lazy(node);
+                    return self.force(l);
+                }
+                self.lower_enforced_send(node, s)
+            }
             Node::EnforcedFieldRead(f) => self.lower_enforced_field(f, false),
             Node::EnforcedFieldWrite(f) => self.lower_enforced_field(f, true),
             Node::EnforcedGlobalRead(g) => self.lower_enforced_global(node, g),

@@ -30,20 +30,27 @@ use super::unit::{Lazy, Lowerer};
 impl Lowerer<'_> {
     /// `node` if it is a binary send whose Double case is computed inline
     /// (a special arithmetic or comparison selector at a site that has seen
-    /// Doubles), with its selector: its operands and (for arithmetic) its
-    /// result may stay unboxed.
-    pub(crate) fn double_site<'n>(&self, node: &'n Node) -> Option<(&'n SendNode, SpecialOp)> {
-        let s = match node {
-            Node::Send(s) | Node::Send1(s) | Node::BinarySpecial(s) => s,
+    /// Doubles; in enforced code too, where the interpreter computes it
+    /// before any domain is asked), with its selector: its operands and (for
+    /// arithmetic) its result may stay unboxed.
+    pub(crate) fn double_site<'n>(&self, node: &'n Node) -> Option<(DoubleSite<'n>, SpecialOp)> {
+        let (site, op, saw, argc) = match node {
+            Node::Send(s) | Node::Send1(s) | Node::BinarySpecial(s) => (
+                DoubleSite::Plain(s),
+                s.special?,
+                s.saw_double.get(),
+                s.args.len(),
+            ),
+            Node::EnforcedSend(s) if s.lookup_class.is_none() => (
+                DoubleSite::Enforced(s),
+                s.special?,
+                s.saw_double.get(),
+                s.args.len(),
+            ),
             _ => return None,
         };
-        let op = s.special?;
-        (self.consts.double_intact
-            && s.saw_double.get()
-            && s.args.len() == 1
-            && integer_op(op)
-            && op != SpecialOp::BitAnd)
-            .then_some((s, op))
+        (self.consts.double_intact && saw && argc == 1 && integer_op(op) && op != SpecialOp::BitAnd)
+            .then_some((site, op))
     }
 
     /// Whether `v` is a Double (of the standard domain, so its value cannot
@@ -59,16 +66,22 @@ impl Lowerer<'_> {
     /// A send of a [`Lowerer::double_site`]: its Double case on unboxed
     /// operands answers an unboxed result (a [`Lazy`] with word 0); every
     /// other case is the ordinary send, on boxed operands.
-    pub(crate) fn lower_double_send(&mut self, s: &'static SendNode, op: SpecialOp) -> Lazy {
-        self.sites.push(s as *const SendNode as usize);
-        let a = self.lower_lazy(&s.receiver);
-        let b = self.lower_lazy(&s.args[0]);
+    pub(crate) fn lower_double_send(&mut self, site: DoubleSite<'static>, op: SpecialOp) -> Lazy {
+        let (receiver, arg, selector) = match site {
+            DoubleSite::Plain(s) => {
+                self.sites.push(s as *const SendNode as usize);
+                (&s.receiver, &s.args[0], s.selector)
+            }
+            DoubleSite::Enforced(s) => (&s.receiver, &s.args[0], s.selector),
+        };
+        let a = self.lower_lazy(receiver);
+        let b = self.lower_lazy(arg);
         let done = self.b.create_block();
         self.b.append_block_param(done, I64);
         self.b.append_block_param(done, F64);
         let not = self.b.create_block();
         // The inline case is the core library's method taken on trust.
-        self.depends_on.push(s.selector);
+        self.depends_on.push(selector);
         self.guard_valid(not);
         let fa = self.lazy_number(a, false, not);
         let fb = self.lazy_number(b, true, not);
@@ -96,7 +109,11 @@ impl Lowerer<'_> {
         self.b.switch_to_block(not);
         let wa = self.force(a);
         let wb = self.force(b);
-        let v = self.send_evaluated(s, wa, vec![super::send::Arg::Word(wb)], false);
+        let rest = vec![super::send::Arg::Word(wb)];
+        let v = match site {
+            DoubleSite::Plain(s) => self.send_evaluated(s, wa, rest, false),
+            DoubleSite::Enforced(s) => self.enforced_send_evaluated(s, wa, rest, false),
+        };
         let unused = self.b.ins().f64const(0.0);
         self.b
             .ins()
@@ -511,6 +528,15 @@ impl Lowerer<'_> {
         self.b.seal_block(boxed);
         self.enter_value_block(boxed)
     }
+}
+
+/// A send whose Double case the lowering computes on unboxed operands.
+#[derive(Clone, Copy)]
+pub(crate) enum DoubleSite<'n> {
+    /// An ordinary send.
+    Plain(&'n SendNode),
+    /// A send in enforced code.
+    Enforced(&'n som_runtime::nodes::EnforcedSendNode),
 }
 
 /// The Double comparison of a comparison selector.
