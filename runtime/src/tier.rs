@@ -336,6 +336,10 @@ pub mod layout {
     pub const SHAPE_DOMAIN: i32 = std::mem::offset_of!(Shape, domain) as i32;
     /// Kind byte of plain objects.
     pub const KIND_OBJECT: i64 = Kind::Object as i64;
+    /// Kind byte of Strings.
+    pub const KIND_STRING: i64 = Kind::String as i64;
+    /// Offset of a String's or Symbol's first byte (after its count word).
+    pub const TEXT_BYTES: i32 = BODY + 8;
     /// Kind byte of Symbols.
     pub const KIND_SYMBOL: i64 = Kind::Symbol as i64;
     /// Kind byte of class objects.

@@ -947,11 +947,60 @@ impl Lowerer<'_> {
                     .ins()
                     .icmp_imm_s(IntCC::Equal, ak, layout::KIND_SYMBOL);
                 let syms = self.b.ins().band(rs, as_);
-                self.b.ins().brif(syms, both, &[], compare, &[]);
+                let texts = self.b.create_block();
+                self.b.ins().brif(syms, both, &[], texts, &[]);
                 self.b.seal_block(both);
-                self.b.seal_block(compare);
+                self.b.seal_block(texts);
                 self.b.switch_to_block(both);
                 self.jump_with(merge, f);
+                // Texts of different byte lengths differ; one-byte texts
+                // (what `charAt:` answers for ASCII) compare their byte.
+                self.b.switch_to_block(texts);
+                let a_string = self
+                    .b
+                    .ins()
+                    .icmp_imm_s(IntCC::Equal, ak, layout::KIND_STRING);
+                let a_text = self.b.ins().bor(a_string, as_);
+                let r_string = self
+                    .b
+                    .ins()
+                    .icmp_imm_s(IntCC::Equal, rk, layout::KIND_STRING);
+                let r_text = self.b.ins().bor(r_string, rs);
+                let both_text = self.b.ins().band(r_text, a_text);
+                let lens = self.b.create_block();
+                self.b.ins().brif(both_text, lens, &[], compare, &[]);
+                self.b.seal_block(lens);
+                self.b.switch_to_block(lens);
+                let rmeta = self.load(rcvr, layout::HEADER_META);
+                let ameta = self.load(arg, layout::HEADER_META);
+                let rlen = self.b.ins().ushr_imm_s(rmeta, layout::META_LEN_SHIFT);
+                let alen = self.b.ins().ushr_imm_s(ameta, layout::META_LEN_SHIFT);
+                let same_len = self.b.ins().icmp(IntCC::Equal, rlen, alen);
+                let one = self.b.create_block();
+                let len_differs = self.b.create_block();
+                self.b.ins().brif(same_len, one, &[], len_differs, &[]);
+                self.b.seal_block(one);
+                self.b.seal_block(len_differs);
+                self.b.switch_to_block(len_differs);
+                self.jump_with(merge, f);
+                self.b.switch_to_block(one);
+                let is_one = self.b.ins().icmp_imm_s(IntCC::Equal, rlen, 1);
+                let bytes = self.b.create_block();
+                self.b.ins().brif(is_one, bytes, &[], compare, &[]);
+                self.b.seal_block(bytes);
+                self.b.switch_to_block(bytes);
+                let rb = self
+                    .b
+                    .ins()
+                    .uload8(I64, super::unit::mem(), rcvr, layout::TEXT_BYTES);
+                let ab = self
+                    .b
+                    .ins()
+                    .uload8(I64, super::unit::mem(), arg, layout::TEXT_BYTES);
+                let eq = self.b.ins().icmp(IntCC::Equal, rb, ab);
+                let v = self.boolean(eq);
+                self.jump_with(merge, v);
+                self.b.seal_block(compare);
                 self.b.switch_to_block(compare);
                 let v = self.generic_send(s, &[rcvr, arg]);
                 self.jump_with(merge, v);
