@@ -132,10 +132,8 @@ impl Lowerer<'_> {
         node: &'static Node,
         s: &'static EnforcedSendNode,
     ) -> ir::Value {
-        if s.lookup_class.is_some() {
-            // A super send: its domain level still reifies with the lookup
-            // class; the interpreter's.
-            return self.lower_in_interpreter(node);
+        if let Some(lc) = s.lookup_class {
+            return self.lower_enforced_super(node, s, lc);
         }
         if s.special == Some(SpecialOp::Value) {
             if let Some(v) = self.enforced_block_value(s) {
@@ -212,6 +210,130 @@ impl Lowerer<'_> {
         let vm = self.vm;
         let n = self.addr("node", s as *const EnforcedSendNode as i64);
         let argc = self.iconst((values.len() - 1) as i64);
+        let v = self.call_fallible(Entry::EnforcedSend, &[vm, n, argv, argc]);
+        self.jump_with(done, v);
+        self.b.seal_block(done);
+        self.enter_value_block(done)
+    }
+
+    /// A super send in enforced code: the method it resolved does not depend
+    /// on the receiver, whose owner (self's) decides between that method
+    /// (its enforced twin inlined, or invoked) and the owner's execution
+    /// handler (inlined, given `lookup` as the class). A send not resolved
+    /// yet is the interpreter's.
+    fn lower_enforced_super(
+        &mut self,
+        node: &'static Node,
+        s: &'static EnforcedSendNode,
+        lookup: Value,
+    ) -> ir::Value {
+        let Some(Target::Method(m)) = s.super_target.get() else {
+            return self.lower_in_interpreter(node);
+        };
+        if s.special.is_some() {
+            // Computed in place before any domain is asked: the
+            // interpreter's, rare for a super send.
+            return self.lower_in_interpreter(node);
+        }
+        let rcvr = self.lower(&s.receiver);
+        let mut words = Vec::new();
+        for a in s.args.iter() {
+            let v = self.lower(a);
+            words.push(v);
+        }
+        let args: Vec<Arg> = words.iter().map(|v| Arg::Word(*v)).collect();
+        let done = self.value_block();
+        let generic = self.cold_block();
+        let mut standard = self.standard_keys(&s.domains);
+        let mut handlers = self.inlinable_handlers(&s.domains, 4);
+        // SAFETY: shapes are interned and never freed.
+        let known = self
+            .known_receiver_shape()
+            .map(|sh| unsafe { (*sh).domain });
+        if let Some(k) = known {
+            standard.retain(|x| *x == k);
+            handlers.retain(|(x, ..)| *x == k);
+        }
+        let twin = match (m.enforced.get(), m.unenforced) {
+            (Some(t), false) if m.num_args == args.len() => self.inlinable_body(m, t, true),
+            _ => None,
+        };
+        let standard_ok = !standard.is_empty()
+            && m.num_args == args.len()
+            && standard
+                .iter()
+                .all(|k| twin.is_some() || self.invocable(s, Target::Method(m), *k, args.len()));
+        if standard_ok || !handlers.is_empty() {
+            self.depends_on.push(s.selector);
+            self.depends_on.push(self.dnu_selector);
+            self.depend_on_domains(&s.domains);
+            self.depend_on_domains(&s.prims);
+            self.guard_valid(generic);
+            let key = match known {
+                Some(_) => None,
+                None => Some(self.owner_key(rcvr)),
+            };
+            for (k, h, body) in handlers {
+                let hit = self.b.create_block();
+                let next = self.b.create_block();
+                match key {
+                    Some(key) => self.branch_if_key(key, &[k], hit, next),
+                    None => {
+                        self.b.ins().jump(hit, &[]);
+                    }
+                }
+                self.b.seal_block(hit);
+                self.b.seal_block(next);
+                self.b.switch_to_block(hit);
+                let sel = self.syms.object(s.selector);
+                let hargs = [
+                    Arg::Const(sel),
+                    Arg::Virtual(words.clone()),
+                    Arg::Word(rcvr),
+                    Arg::Const(lookup),
+                ];
+                let v = self.inline_handler(s.pos, k, h, body, &hargs);
+                self.jump_with(done, v);
+                self.b.switch_to_block(next);
+            }
+            if standard_ok {
+                let go = self.b.create_block();
+                match key {
+                    Some(key) => self.branch_if_key(key, &standard, go, generic),
+                    None => {
+                        self.b.ins().jump(go, &[]);
+                    }
+                }
+                self.b.seal_block(go);
+                self.b.switch_to_block(go);
+                let v = match twin {
+                    Some(body) => self.inline_method(s.pos, m, body, rcvr, &args),
+                    None => {
+                        let mut values = vec![rcvr];
+                        values.extend_from_slice(&words);
+                        let argv = self.spill_values(&values);
+                        let vm = self.vm;
+                        let n = self.addr("node", s as *const EnforcedSendNode as i64);
+                        let method = self.addr("method", m as *const MethodData as i64);
+                        let argc = self.iconst(words.len() as i64);
+                        self.call_fallible(Entry::EnforcedInvoke, &[vm, n, method, argv, argc])
+                    }
+                };
+                self.jump_with(done, v);
+            } else {
+                self.b.ins().jump(generic, &[]);
+            }
+        } else {
+            self.b.ins().jump(generic, &[]);
+        }
+        self.b.seal_block(generic);
+        self.b.switch_to_block(generic);
+        let mut values = vec![rcvr];
+        values.extend_from_slice(&words);
+        let argv = self.spill_values(&values);
+        let vm = self.vm;
+        let n = self.addr("node", s as *const EnforcedSendNode as i64);
+        let argc = self.iconst(words.len() as i64);
         let v = self.call_fallible(Entry::EnforcedSend, &[vm, n, argv, argc]);
         self.jump_with(done, v);
         self.b.seal_block(done);
