@@ -98,6 +98,28 @@ impl Lowerer<'_> {
         v
     }
 
+    /// The execution handler `(key, handler, body)` of send `s`, inline:
+    /// `requestExecutionOf:with:on:lookup:` with the selector, the
+    /// arguments (an Array made only if the handler lets it escape), the
+    /// receiver and the lookup class.
+    fn inline_execution_handler(
+        &mut self,
+        s: &'static EnforcedSendNode,
+        (k, h, body): (Value, &'static MethodData, &'static AstBody),
+        words: &[ir::Value],
+        rcvr: ir::Value,
+        class: Value,
+    ) -> ir::Value {
+        let sel = self.syms.object(s.selector);
+        let hargs = [
+            Arg::Const(sel),
+            Arg::Virtual(words.to_vec()),
+            Arg::Word(rcvr),
+            Arg::Const(class),
+        ];
+        self.inline_handler(s.pos, k, h, body, &hargs)
+    }
+
     /// Records that the unit folded entries of `chain`.
     fn depend_on_domains(&mut self, chain: &DomainChain) {
         let sel = self.handler_selector(chain.handler());
@@ -125,6 +147,55 @@ impl Lowerer<'_> {
                 self.b.ins().jump(no, &[]);
             }
         }
+    }
+
+    /// [`Lowerer::branch_if_key`] on a key computed at run time, or, for a
+    /// key a guard already fixed (None: `keys` holds exactly the ones it
+    /// matches), a plain jump.
+    fn branch_on_key(
+        &mut self,
+        key: Option<ir::Value>,
+        keys: &[Value],
+        yes: ir::Block,
+        no: ir::Block,
+    ) {
+        match key {
+            Some(key) => self.branch_if_key(key, keys, yes, no),
+            None => {
+                let to = if keys.is_empty() { no } else { yes };
+                self.b.ins().jump(to, &[]);
+            }
+        }
+    }
+
+    /// The enforced send's generic path (`rt_enforced_send`) with its
+    /// evaluated receiver and arguments.
+    fn enforced_generic(
+        &mut self,
+        s: &'static EnforcedSendNode,
+        values: &[ir::Value],
+    ) -> ir::Value {
+        let argv = self.spill_values(values);
+        let vm = self.vm;
+        let n = self.addr("node", s as *const EnforcedSendNode as i64);
+        let argc = self.iconst((values.len() - 1) as i64);
+        self.call_fallible(Entry::EnforcedSend, &[vm, n, argv, argc])
+    }
+
+    /// `rt_enforced_invoke`: target `m` of `s` run as the standard operation
+    /// runs it, with the evaluated receiver and arguments.
+    fn enforced_invoke(
+        &mut self,
+        s: &'static EnforcedSendNode,
+        m: &'static MethodData,
+        values: &[ir::Value],
+    ) -> ir::Value {
+        let argv = self.spill_values(values);
+        let vm = self.vm;
+        let n = self.addr("node", s as *const EnforcedSendNode as i64);
+        let method = self.addr("method", m as *const MethodData as i64);
+        let argc = self.iconst((values.len() - 1) as i64);
+        self.call_fallible(Entry::EnforcedInvoke, &[vm, n, method, argv, argc])
     }
 
     pub(crate) fn lower_enforced_send(
@@ -206,11 +277,7 @@ impl Lowerer<'_> {
             let v = self.realize(a);
             values.push(v);
         }
-        let argv = self.spill_values(&values);
-        let vm = self.vm;
-        let n = self.addr("node", s as *const EnforcedSendNode as i64);
-        let argc = self.iconst((values.len() - 1) as i64);
-        let v = self.call_fallible(Entry::EnforcedSend, &[vm, n, argv, argc]);
+        let v = self.enforced_generic(s, &values);
         self.jump_with(done, v);
         self.b.seal_block(done);
         self.enter_value_block(done)
@@ -276,34 +343,17 @@ impl Lowerer<'_> {
             for (k, h, body) in handlers {
                 let hit = self.b.create_block();
                 let next = self.b.create_block();
-                match key {
-                    Some(key) => self.branch_if_key(key, &[k], hit, next),
-                    None => {
-                        self.b.ins().jump(hit, &[]);
-                    }
-                }
+                self.branch_on_key(key, &[k], hit, next);
                 self.b.seal_block(hit);
                 self.b.seal_block(next);
                 self.b.switch_to_block(hit);
-                let sel = self.syms.object(s.selector);
-                let hargs = [
-                    Arg::Const(sel),
-                    Arg::Virtual(words.clone()),
-                    Arg::Word(rcvr),
-                    Arg::Const(lookup),
-                ];
-                let v = self.inline_handler(s.pos, k, h, body, &hargs);
+                let v = self.inline_execution_handler(s, (k, h, body), &words, rcvr, lookup);
                 self.jump_with(done, v);
                 self.b.switch_to_block(next);
             }
             if standard_ok {
                 let go = self.b.create_block();
-                match key {
-                    Some(key) => self.branch_if_key(key, &standard, go, generic),
-                    None => {
-                        self.b.ins().jump(go, &[]);
-                    }
-                }
+                self.branch_on_key(key, &standard, go, generic);
                 self.b.seal_block(go);
                 self.b.switch_to_block(go);
                 let v = match twin {
@@ -311,12 +361,7 @@ impl Lowerer<'_> {
                     None => {
                         let mut values = vec![rcvr];
                         values.extend_from_slice(&words);
-                        let argv = self.spill_values(&values);
-                        let vm = self.vm;
-                        let n = self.addr("node", s as *const EnforcedSendNode as i64);
-                        let method = self.addr("method", m as *const MethodData as i64);
-                        let argc = self.iconst(words.len() as i64);
-                        self.call_fallible(Entry::EnforcedInvoke, &[vm, n, method, argv, argc])
+                        self.enforced_invoke(s, m, &values)
                     }
                 };
                 self.jump_with(done, v);
@@ -330,11 +375,7 @@ impl Lowerer<'_> {
         self.b.switch_to_block(generic);
         let mut values = vec![rcvr];
         values.extend_from_slice(&words);
-        let argv = self.spill_values(&values);
-        let vm = self.vm;
-        let n = self.addr("node", s as *const EnforcedSendNode as i64);
-        let argc = self.iconst(words.len() as i64);
-        let v = self.call_fallible(Entry::EnforcedSend, &[vm, n, argv, argc]);
+        let v = self.enforced_generic(s, &values);
         self.jump_with(done, v);
         self.b.seal_block(done);
         self.enter_value_block(done)
@@ -391,11 +432,7 @@ impl Lowerer<'_> {
         let closure = self.make_closure(node, def);
         let mut values = vec![closure];
         values.extend_from_slice(&args);
-        let argv = self.spill_values(&values);
-        let vm = self.vm;
-        let n = self.addr("node", s as *const EnforcedSendNode as i64);
-        let argc = self.iconst(args.len() as i64);
-        let v = self.call_fallible(Entry::EnforcedSend, &[vm, n, argv, argc]);
+        let v = self.enforced_generic(s, &values);
         self.jump_with(done, v);
         self.b.seal_block(done);
         Some(self.enter_value_block(done))
@@ -496,17 +533,7 @@ impl Lowerer<'_> {
             let (key, class) = unsafe { ((*e.shape).domain, (*e.shape).class) };
             match handlers.iter().find(|(k, ..)| *k == key) {
                 Some(&(k, h, body)) => {
-                    // `requestExecutionOf:with:on:lookup:` with the send's
-                    // selector, its arguments (an Array made only if the
-                    // handler lets it escape), the receiver and its class.
-                    let sel = self.syms.object(s.selector);
-                    let hargs = [
-                        Arg::Const(sel),
-                        Arg::Virtual(words.clone()),
-                        Arg::Word(rcvr),
-                        Arg::Const(class),
-                    ];
-                    let v = self.inline_handler(s.pos, k, h, body, &hargs);
+                    let v = self.inline_execution_handler(s, (k, h, body), &words, rcvr, class);
                     self.jump_with(done, v);
                 }
                 None => match (
@@ -603,12 +630,7 @@ impl Lowerer<'_> {
                     let v = self.realize(a);
                     values.push(v);
                 }
-                let argv = self.spill_values(&values);
-                let vm = self.vm;
-                let node = self.addr("node", s as *const EnforcedSendNode as i64);
-                let method = self.addr("method", m as *const MethodData as i64);
-                let argc = self.iconst(args.len() as i64);
-                self.call_fallible(Entry::EnforcedInvoke, &[vm, node, method, argv, argc])
+                self.enforced_invoke(s, m, &values)
             }
             None => {
                 self.b.ins().jump(generic, &[]);
@@ -696,12 +718,7 @@ impl Lowerer<'_> {
             for (k, h, body) in handlers {
                 let hit = self.b.create_block();
                 let next = self.b.create_block();
-                match key {
-                    Some(key) => self.branch_if_key(key, &[k], hit, next),
-                    None => {
-                        self.b.ins().jump(hit, &[]);
-                    }
-                }
+                self.branch_on_key(key, &[k], hit, next);
                 self.b.seal_block(hit);
                 self.b.seal_block(next);
                 self.b.switch_to_block(hit);
@@ -718,15 +735,7 @@ impl Lowerer<'_> {
                 self.b.switch_to_block(next);
             }
             let check = self.b.create_block();
-            match key {
-                Some(key) => self.branch_if_key(key, &standard, check, slow),
-                None if standard.is_empty() => {
-                    self.b.ins().jump(slow, &[]);
-                }
-                None => {
-                    self.b.ins().jump(check, &[]);
-                }
-            }
+            self.branch_on_key(key, &standard, check, slow);
             self.b.seal_block(check);
             self.b.switch_to_block(check);
             let fast = self.b.create_block();
