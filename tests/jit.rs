@@ -390,3 +390,28 @@ fn doubles_in_a_compiled_loop_stay_unboxed() {
         "allocation grows with the loop's length"
     );
 }
+
+#[test]
+fn loading_a_new_class_invalidates_no_compiled_code() {
+    let out = Command::new(SOM)
+        .current_dir(root())
+        .args([
+            "--jit=eager",
+            "--trace",
+            "jit",
+            "tests/tier/LoadKeepsCode.som",
+        ])
+        .output()
+        .expect("som runs");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "100\n4000\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("compiled unit=\"LoadKeepsCode>>#sum\""),
+        "the loop was compiled:\n{err}"
+    );
+    assert!(
+        !err.contains("invalidated unit=\"LoadKeepsCode>>#sum\" reason=\"method changed\""),
+        "loading FreshFoo (which defines foo) invalidated code that inlined foo:\n{err}"
+    );
+}

@@ -364,6 +364,7 @@ impl Vm {
         let existing = self
             .global(name)
             .filter(|v| v.is_ptr() && object::kind_of(*v) == Kind::Class && self.is_core_class(*v));
+        let fresh = existing.is_none();
         let class = match existing {
             Some(class) => {
                 if !class_fields.is_empty() {
@@ -405,12 +406,18 @@ impl Vm {
         self.class_data(meta).superclass.set(super_meta);
         *self.class_data(class).instance_fields.borrow_mut() = inst_fields;
         *self.class_data(meta).instance_fields.borrow_mut() = class_fields;
+        // A new class (and its metaclass) has no subclass and appears in no
+        // chain and no compiled code yet: its methods change no lookup made
+        // so far, so nothing is invalidated (compiled code depends on
+        // selectors, not classes, and would be recompiled for nothing).
+        self.defining_fresh = fresh;
         for m in def.instance_methods {
             self.install_method(class, m);
         }
         for m in def.class_methods {
             self.install_method(meta, m);
         }
+        self.defining_fresh = false;
         self.set_global(name, class);
         self.flush_lookup_cache();
         if def.name == "Domain" && !self.omop.domain_class.is_ptr() {
@@ -510,7 +517,7 @@ impl Vm {
         if let Some(old) = replaced {
             crate::tier::retire_method(self, old);
         }
-        if self.bootstrapped {
+        if self.bootstrapped && !self.defining_fresh {
             self.invalidate_lookups(class, m.signature);
         } else {
             self.flush_lookup_cache();

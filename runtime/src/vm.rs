@@ -267,6 +267,9 @@ pub struct Vm {
     char_strings: [Value; 128],
     /// Set once bootstrap has loaded the core library.
     pub bootstrapped: bool,
+    /// Set while a new class's methods are installed (see
+    /// `Vm::define_class`): no lookup can depend on them yet.
+    pub(crate) defining_fresh: bool,
     /// The value carried by a `Return`, `NonLocal` or `Escaped` unwind.
     pub unwind_value: Value,
     /// The home context a `NonLocal` unwind is looking for.
@@ -372,6 +375,7 @@ impl Vm {
             double_shape: std::ptr::null(),
             char_strings: [Value::ZERO; 128],
             bootstrapped: false,
+            defining_fresh: false,
             unwind_value: Value::ZERO,
             unwind_home: Value::ZERO,
             exit_code: 0,
