@@ -790,6 +790,25 @@ impl Vm {
         &self.omop.alloc
     }
 
+    /// For the core library's `String>>length` (false) and `String>>charAt:`
+    /// (true) primitives, which one `m` is.
+    pub fn tier_text_access(&self, m: &MethodData) -> Option<bool> {
+        if !m.is_primitive() || m.holder.get() != self.classes.string {
+            return None;
+        }
+        match self.symbols.text(m.signature) {
+            "length" => Some(false),
+            "charAt:" => Some(true),
+            _ => None,
+        }
+    }
+
+    /// The address of the table of one-character ASCII Strings `charAt:`
+    /// answers (128 words; an entry is 0 until first made, then immortal).
+    pub fn tier_char_strings(&self) -> *const Value {
+        self.char_strings.as_ptr()
+    }
+
     /// The selector of an OMOP handler, which code that folded a domain
     /// chain's entry depends on.
     pub fn tier_handler_selector(&mut self, h: crate::omop::Handler) -> crate::symbols::SymbolId {

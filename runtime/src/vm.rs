@@ -264,7 +264,7 @@ pub struct Vm {
     pub array_shape: *const Shape,
     /// Shape of Doubles.
     pub double_shape: *const Shape,
-    char_strings: [Value; 128],
+    pub(crate) char_strings: [Value; 128],
     /// Set once bootstrap has loaded the core library.
     pub bootstrapped: bool,
     /// Set while a new class's methods are installed (see

@@ -369,6 +369,82 @@ impl Lowerer<'_> {
         self.b.switch_to_block(ok);
     }
 
+    /// `String>>length` (or, with `char_at`, `charAt:`) inline on a String
+    /// or Symbol: the character count, or the one-character String of an
+    /// ASCII text's byte from the VM's table. What the checks reject (a
+    /// text with other characters, an index out of range, a character not
+    /// made yet) is the primitive's, called directly.
+    fn text_access(
+        &mut self,
+        s: &'static SendNode,
+        m: &'static MethodData,
+        char_at: bool,
+        rcvr: ir::Value,
+        args: &[Arg],
+    ) -> ir::Value {
+        let merge = self.value_block();
+        let slow = self.cold_block();
+        let kind = self.kind_of_ptr_or(rcvr, slow);
+        let is_string = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, kind, layout::KIND_STRING);
+        let is_symbol = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, kind, layout::KIND_SYMBOL);
+        let is_text = self.b.ins().bor(is_string, is_symbol);
+        let text = self.b.create_block();
+        self.b.ins().brif(is_text, text, &[], slow, &[]);
+        self.b.seal_block(text);
+        self.b.switch_to_block(text);
+        let count = self.b.ins().uload32(super::unit::mem(), rcvr, layout::BODY);
+        if !char_at {
+            let t = self.b.ins().ishl_imm_s(count, 1);
+            let v = self.b.ins().bor_imm_s(t, 1);
+            self.jump_with(merge, v);
+        } else {
+            let index = self.realize(&args[0]);
+            let small = self.is_small(index);
+            let indexed = self.b.create_block();
+            self.b.ins().brif(small, indexed, &[], slow, &[]);
+            self.b.seal_block(indexed);
+            self.b.switch_to_block(indexed);
+            let meta = self.load(rcvr, layout::HEADER_META);
+            let bytes = self.b.ins().ushr_imm_s(meta, layout::META_LEN_SHIFT);
+            let ascii = self.b.ins().icmp(IntCC::Equal, bytes, count);
+            let i = self.b.ins().sshr_imm_s(index, 1);
+            let i0 = self.b.ins().iadd_imm_s(i, -1);
+            // Unsigned: an index below 1 wraps to a huge offset.
+            let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, i0, count);
+            let ok = self.b.ins().band(ascii, inside);
+            let fetch = self.b.create_block();
+            self.b.ins().brif(ok, fetch, &[], slow, &[]);
+            self.b.seal_block(fetch);
+            self.b.switch_to_block(fetch);
+            let at = self.b.ins().iadd(rcvr, i0);
+            let byte = self
+                .b
+                .ins()
+                .uload8(I64, super::unit::mem(), at, layout::TEXT_BYTES);
+            let off = self.b.ins().ishl_imm_s(byte, 3);
+            let table = self.addr("vm", self.runtime.tier_char_strings() as i64);
+            let slot = self.b.ins().iadd(table, off);
+            let v = self.load(slot, 0);
+            let made = self.b.create_block();
+            self.b.ins().brif(v, made, &[], slow, &[]);
+            self.b.seal_block(made);
+            self.b.switch_to_block(made);
+            self.jump_with(merge, v);
+        }
+        self.b.seal_block(slow);
+        self.b.switch_to_block(slow);
+        let v = self.invoke(s, m, rcvr, args);
+        self.jump_with(merge, v);
+        self.b.seal_block(merge);
+        self.enter_value_block(merge)
+    }
+
     /// `performEnforced: sel withArguments: args inSuperclass: cls` with a
     /// constant selector and class and arguments the lowering holds (how a
     /// domain's execution handler proceeds): the method the lookup from
@@ -811,6 +887,10 @@ impl Lowerer<'_> {
                 }
                 Some(k) => self.reflective(s, k, shape, rcvr, args, generic),
                 _ if self.is_array_length(m) => self.array_length(rcvr, generic),
+                _ if self.runtime.tier_text_access(m).is_some() => {
+                    let char_at = self.runtime.tier_text_access(m) == Some(true);
+                    self.text_access(s, m, char_at, rcvr, args)
+                }
                 _ if self.runtime.tier_is_invoke_on_with(m) => {
                     match self.invoke_on_with(s, args, done, generic) {
                         Some(v) => v,
