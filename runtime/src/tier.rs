@@ -39,6 +39,7 @@ use crate::vm::VmResult;
 // The runtime types the tier's compiler works with, re-exported so that it
 // depends on this module, the chains it reads (`nodes`, `dispatch`) and the
 // data layer only, never on the VM's internals.
+pub use crate::heap::BumpRefs;
 pub use crate::interpreter::Unwind;
 pub use crate::method::{AstBody, MethodData, MethodKind, Trivial};
 pub use crate::omop::Handler;
@@ -788,6 +789,60 @@ impl Vm {
     /// of the heap where its owner decides how it is evaluated.
     pub fn tier_alloc_domain(&self) -> *const Value {
         &self.omop.alloc
+    }
+
+    /// Whether `m` is the core library's `Class>>new` primitive.
+    pub fn tier_is_class_new(&self, m: &MethodData) -> bool {
+        m.is_primitive()
+            && m.holder.get() == self.classes.class
+            && self.symbols.text(m.signature) == "new"
+    }
+
+    /// How `Class>>new` makes an instance of `class` in the standard domain:
+    /// its shape, its number of fields and its header's meta word. None for
+    /// classes `new` does not instantiate (metaclasses, Class, Metaclass)
+    /// and classes without an instance shape yet. The field count changes
+    /// only when the class is redefined, which invalidates code depending
+    /// on `new`.
+    pub fn tier_instance_layout(
+        &self,
+        class: Value,
+    ) -> Option<(*const crate::object::Shape, usize, u64)> {
+        if !self.is_class(class) {
+            return None;
+        }
+        let data = self.class_data(class);
+        if data.is_metaclass || class == self.classes.class || class == self.classes.metaclass {
+            return None;
+        }
+        let shape = data.shape.get();
+        if shape.is_null() {
+            return None;
+        }
+        let n = data.instance_fields.borrow().len();
+        let meta = crate::object::Header::meta_word(crate::object::Kind::Object, n);
+        Some((shape, n, meta))
+    }
+
+    /// The class whose class object has shape `shape` (its metaclass's
+    /// shape in the standard domain), if a global names it: what a shape
+    /// guard on a `new` send's receiver fixes.
+    pub fn tier_class_with_shape(&self, shape: *const crate::object::Shape) -> Option<Value> {
+        self.globals.values().map(|c| c.value.get()).find(|v| {
+            v.is_ptr() && self.is_class(*v) && std::ptr::eq(crate::object::header(*v).shape, shape)
+        })
+    }
+
+    /// The heap's bump regions for plain objects of 0 to `max_fields`
+    /// fields, by object size (sizes without a region of their own are
+    /// left out): compiled code allocates small objects inline from them.
+    pub fn tier_object_bumps(&mut self, max_fields: usize) -> Vec<(usize, BumpRefs)> {
+        (0..=max_fields)
+            .filter_map(|n| {
+                let size = crate::object::object_size(crate::object::Kind::Object, n);
+                self.heap.bump_refs(size).map(|b| (size, b))
+            })
+            .collect()
     }
 
     /// For the core library's `String>>length` (false) and `String>>charAt:`

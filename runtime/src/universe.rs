@@ -418,6 +418,12 @@ impl Vm {
             self.install_method(meta, m);
         }
         self.defining_fresh = false;
+        if !fresh && self.bootstrapped {
+            // Its instances may have another number of fields now: code
+            // that allocates them inline (`new`) is compiled again.
+            let new = self.intern("new");
+            self.invalidate_lookups(class, new);
+        }
         self.set_global(name, class);
         self.flush_lookup_cache();
         if def.name == "Domain" && !self.omop.domain_class.is_ptr() {

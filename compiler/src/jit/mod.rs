@@ -61,7 +61,7 @@ use som_runtime::tier::{
 };
 use som_runtime::tier::{AstBody, MethodData};
 
-pub use unit::{INLINE_BUDGET, MAX_INLINE_DEPTH};
+pub use unit::{INLINE_BUDGET, INLINE_NEW_MAX_FIELDS, MAX_INLINE_DEPTH};
 
 use entry::EntrySigs;
 use unit::{FrameRef, Lowerer, Scope, Slots};
@@ -190,6 +190,7 @@ impl CraneliftTier {
             .map(|h| (*h, vm.tier_handler_selector(*h)))
             .collect();
         let dnu_selector = vm.well_known.dnu;
+        let object_bumps = vm.tier_object_bumps(unit::INLINE_NEW_MAX_FIELDS);
         // From here on the lowering only reads the VM.
         let vm: &Vm = vm;
         let mut ctx = Context::new();
@@ -228,6 +229,7 @@ impl CraneliftTier {
             runtime: vm,
             epoch: 0,
             shape_next: None,
+            object_bumps,
         };
         lw.lower_unit(m, body, hot_loop.map(|(l, _)| l));
         let (depends_on, inlined) = (std::mem::take(&mut lw.depends_on), lw.inlined.len());

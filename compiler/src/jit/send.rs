@@ -151,6 +151,28 @@ impl Lowerer<'_> {
             _ => None,
         };
         let args: Vec<Arg> = values[1..].iter().map(|v| Arg::Word(*v)).collect();
+        if let Some(m) = target.filter(|m| self.runtime.tier_is_class_new(m)) {
+            // `super new` in a class-side method: when a guard fixed which
+            // class `self` is, its instance is allocated inline.
+            if let Some(plan) = self.known_receiver_shape().and_then(|sh| self.new_plan(sh)) {
+                self.depends_on.push(s.selector);
+                self.depends_on.push(m.signature);
+                self.guard_valid(generic);
+                let obj = self.allocate_instance(plan, generic);
+                self.jump_with(done, obj);
+                self.b.set_cold_block(generic);
+                self.b.seal_block(generic);
+                self.b.switch_to_block(generic);
+                let argv = self.spill_values(&values);
+                let vm = self.vm;
+                let node = self.addr("node", s as *const SuperSendNode as i64);
+                let argc = self.iconst((values.len() - 1) as i64);
+                let v = self.call_fallible(Entry::SuperSend, &[vm, node, argv, argc]);
+                self.jump_with(done, v);
+                self.b.seal_block(done);
+                return self.enter_value_block(done);
+            }
+        }
         let inline = target.and_then(|m| {
             let plain = matches!(m.trivial, Some(Trivial::Constant(_) | Trivial::ReturnSelf));
             let body = (m.reflective.is_none() && m.trivial.is_none())
@@ -367,6 +389,84 @@ impl Lowerer<'_> {
         self.b.ins().brif(is, ok, &[], miss, &[]);
         self.b.seal_block(ok);
         self.b.switch_to_block(ok);
+    }
+
+    /// `Class>>new` sent to the class whose class object has `shape` (the
+    /// guard just passed): its instance bumped inline from the heap's
+    /// region of its size, fields nil, owned by the standard domain while
+    /// the current domain allocates there. Otherwise, and when a collection
+    /// is due or the region is full, the primitive, called directly (a cold
+    /// path, not a guard failure).
+    fn inline_new(
+        &mut self,
+        s: &'static SendNode,
+        m: &'static MethodData,
+        shape: *const Shape,
+        rcvr: ir::Value,
+        args: &[Arg],
+    ) -> ir::Value {
+        let plan = self.new_plan(shape);
+        let Some((ishape, n, meta, bump)) = plan else {
+            return self.invoke(s, m, rcvr, args);
+        };
+        // A redefinition of the class (another field count) invalidates
+        // code that depends on `new`.
+        self.depends_on.push(s.selector);
+        let merge = self.value_block();
+        let slow = self.cold_block();
+        let obj = self.allocate_instance((ishape, n, meta, bump), slow);
+        self.jump_with(merge, obj);
+        self.b.seal_block(slow);
+        self.b.switch_to_block(slow);
+        let v = self.invoke(s, m, rcvr, args);
+        self.jump_with(merge, v);
+        self.b.seal_block(merge);
+        self.enter_value_block(merge)
+    }
+
+    /// An instance allocated inline by `plan` (see [`Lowerer::new_plan`]),
+    /// fields nil, owned by the standard domain while the current domain
+    /// allocates there; otherwise, and when a collection is due or the
+    /// region is full, to `slow`.
+    fn allocate_instance(
+        &mut self,
+        (ishape, n, meta, bump): (*const Shape, usize, u64, som_runtime::tier::BumpRefs),
+        slow: ir::Block,
+    ) -> ir::Value {
+        let size = som_runtime::object::object_size(som_runtime::object::Kind::Object, n);
+        let alloc_at = self.addr("vm", self.alloc_domain);
+        let alloc = self.load(alloc_at, 0);
+        let standard = self.b.create_block();
+        self.b.ins().brif(alloc, slow, &[], standard, &[]);
+        self.b.seal_block(standard);
+        self.b.switch_to_block(standard);
+        let obj = self.bump_allocate(bump, size as i64, ishape, meta, slow);
+        let nil = self.nil();
+        for i in 0..n {
+            self.store(nil, obj, layout::BODY + (i * 8) as i32);
+        }
+        obj
+    }
+
+    /// How `new` sent to the class whose class object has `shape` allocates
+    /// inline: (instance shape, fields, meta word, bump region).
+    #[allow(clippy::type_complexity, reason = "one plan, used once")]
+    fn new_plan(
+        &self,
+        shape: *const Shape,
+    ) -> Option<(*const Shape, usize, u64, som_runtime::tier::BumpRefs)> {
+        let class = self.runtime.tier_class_with_shape(shape)?;
+        let (ishape, n, meta) = self.runtime.tier_instance_layout(class)?;
+        if n > super::unit::INLINE_NEW_MAX_FIELDS {
+            return None;
+        }
+        let size = som_runtime::object::object_size(som_runtime::object::Kind::Object, n);
+        let bump = self
+            .object_bumps
+            .iter()
+            .find(|(sz, _)| *sz == size)
+            .map(|(_, b)| *b)?;
+        Some((ishape, n, meta, bump))
     }
 
     /// `String>>length` (or, with `char_at`, `charAt:`) inline on a String
@@ -887,6 +987,7 @@ impl Lowerer<'_> {
                 }
                 Some(k) => self.reflective(s, k, shape, rcvr, args, generic),
                 _ if self.is_array_length(m) => self.array_length(rcvr, generic),
+                _ if self.runtime.tier_is_class_new(m) => self.inline_new(s, m, shape, rcvr, args),
                 _ if self.runtime.tier_text_access(m).is_some() => {
                     let char_at = self.runtime.tier_text_access(m) == Some(true);
                     self.text_access(s, m, char_at, rcvr, args)

@@ -473,45 +473,9 @@ impl Lowerer<'_> {
         if let Some(bump) = self.consts.double_bump {
             let size =
                 som_runtime::object::object_size(som_runtime::object::Kind::Double, 1) as i64;
-            let stress_at = self.addr("vm", bump.stress as i64);
-            let stress = self.b.ins().uload8(I64, super::unit::mem(), stress_at, 0);
-            let no_stress = self.b.create_block();
-            self.b.ins().brif(stress, slow, &[], no_stress, &[]);
-            self.b.seal_block(no_stress);
-            self.b.switch_to_block(no_stress);
-            let bsg_at = self.addr("vm", bump.bytes_since_gc as i64);
-            let budget_at = self.addr("vm", bump.budget as i64);
-            let bsg = self.load(bsg_at, 0);
-            let budget = self.load(budget_at, 0);
-            let due = self
-                .b
-                .ins()
-                .icmp(IntCC::UnsignedGreaterThanOrEqual, bsg, budget);
-            let not_due = self.b.create_block();
-            self.b.ins().brif(due, slow, &[], not_due, &[]);
-            self.b.seal_block(not_due);
-            self.b.switch_to_block(not_due);
-            let cursor_at = self.addr("heap", bump.cursor as i64);
-            let limit_at = self.addr("heap", bump.limit as i64);
-            let cur = self.load(cursor_at, 0);
-            let limit = self.load(limit_at, 0);
-            let next = self.b.ins().iadd_imm_s(cur, size);
-            let over = self.b.ins().icmp(IntCC::UnsignedGreaterThan, next, limit);
-            let room = self.b.create_block();
-            self.b.ins().brif(over, slow, &[], room, &[]);
-            self.b.seal_block(room);
-            self.b.switch_to_block(room);
-            self.store(next, cursor_at, 0);
-            let bsg2 = self.b.ins().iadd_imm_s(bsg, size);
-            self.store(bsg2, bsg_at, 0);
-            let alloc_at = self.addr("vm", bump.allocated as i64);
-            let allocated = self.load(alloc_at, 0);
-            let allocated = self.b.ins().iadd_imm_s(allocated, size);
-            self.store(allocated, alloc_at, 0);
-            let shape = self.addr("shape", self.consts.double_shape as i64);
-            let meta = self.iconst(self.consts.double_meta as i64);
-            self.store(shape, cur, layout::HEADER_SHAPE);
-            self.store(meta, cur, layout::HEADER_META);
+            let shape = self.consts.double_shape;
+            let meta = self.consts.double_meta;
+            let cur = self.bump_allocate(bump, size, shape, meta, slow);
             self.b
                 .ins()
                 .store(MemFlagsData::trusted(), f, cur, layout::BODY);
@@ -527,6 +491,62 @@ impl Lowerer<'_> {
         self.jump_with(boxed, v);
         self.b.seal_block(boxed);
         self.enter_value_block(boxed)
+    }
+}
+
+impl Lowerer<'_> {
+    /// Allocates `size` bytes from the bump region `bump` as the heap
+    /// itself would (when no collection is due and the region has room;
+    /// otherwise to `slow`), with the header (`shape`, `meta`) written;
+    /// answers the new object, whose body the caller fills.
+    pub(crate) fn bump_allocate(
+        &mut self,
+        bump: som_runtime::tier::BumpRefs,
+        size: i64,
+        shape: *const som_runtime::object::Shape,
+        meta: u64,
+        slow: ir::Block,
+    ) -> ir::Value {
+        let stress_at = self.addr("vm", bump.stress as i64);
+        let stress = self.b.ins().uload8(I64, super::unit::mem(), stress_at, 0);
+        let no_stress = self.b.create_block();
+        self.b.ins().brif(stress, slow, &[], no_stress, &[]);
+        self.b.seal_block(no_stress);
+        self.b.switch_to_block(no_stress);
+        let bsg_at = self.addr("vm", bump.bytes_since_gc as i64);
+        let budget_at = self.addr("vm", bump.budget as i64);
+        let bsg = self.load(bsg_at, 0);
+        let budget = self.load(budget_at, 0);
+        let due = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, bsg, budget);
+        let not_due = self.b.create_block();
+        self.b.ins().brif(due, slow, &[], not_due, &[]);
+        self.b.seal_block(not_due);
+        self.b.switch_to_block(not_due);
+        let cursor_at = self.addr("heap", bump.cursor as i64);
+        let limit_at = self.addr("heap", bump.limit as i64);
+        let cur = self.load(cursor_at, 0);
+        let limit = self.load(limit_at, 0);
+        let next = self.b.ins().iadd_imm_s(cur, size);
+        let over = self.b.ins().icmp(IntCC::UnsignedGreaterThan, next, limit);
+        let room = self.b.create_block();
+        self.b.ins().brif(over, slow, &[], room, &[]);
+        self.b.seal_block(room);
+        self.b.switch_to_block(room);
+        self.store(next, cursor_at, 0);
+        let bsg2 = self.b.ins().iadd_imm_s(bsg, size);
+        self.store(bsg2, bsg_at, 0);
+        let alloc_at = self.addr("vm", bump.allocated as i64);
+        let allocated = self.load(alloc_at, 0);
+        let allocated = self.b.ins().iadd_imm_s(allocated, size);
+        self.store(allocated, alloc_at, 0);
+        let shape = self.addr("shape", shape as i64);
+        let meta = self.iconst(meta as i64);
+        self.store(shape, cur, layout::HEADER_SHAPE);
+        self.store(meta, cur, layout::HEADER_META);
+        cur
     }
 }
 

@@ -39,6 +39,10 @@ use super::entry::{Entry, EntrySigs};
 /// instructions per node, cold paths included).
 pub const INLINE_BUDGET: usize = 120;
 
+/// Most fields of an object `new` allocates inline (bumped from the heap's
+/// region of its size); bigger ones are the primitive's.
+pub const INLINE_NEW_MAX_FIELDS: usize = 16;
+
 /// What inlining a method costs beyond its nodes, in nodes: its activation
 /// count, its unwind path and the frame it may need.
 pub const INLINE_OVERHEAD: usize = 8;
@@ -195,6 +199,9 @@ pub(crate) struct Lowerer<'a> {
     /// The VM, read only, through its `tier_*` API (lookups for folded
     /// reflective operations).
     pub runtime: &'a som_runtime::tier::Vm,
+    /// The heap's bump regions for plain objects, by size (see
+    /// [`INLINE_NEW_MAX_FIELDS`]).
+    pub object_bumps: Vec<(usize, som_runtime::tier::BumpRefs)>,
     /// Counts calls emitted and loops entered, in lowering order: facts
     /// about values hold only within one epoch.
     pub epoch: u64,
