@@ -416,6 +416,22 @@ impl Lowerer<'_> {
         let slow = self.cold_block();
         let obj = self.allocate_instance((ishape, n, meta, bump), slow);
         self.jump_with(merge, obj);
+        self.invoke_in(slow, merge, s, m, rcvr, args)
+    }
+
+    /// Fills the cold block `slow` of an inline primitive with the call of
+    /// the primitive itself (`rt_invoke`), joining `merge`; continues
+    /// after the merge and answers its value.
+    #[allow(clippy::too_many_arguments, reason = "the send's state, passed on")]
+    fn invoke_in(
+        &mut self,
+        slow: ir::Block,
+        merge: ir::Block,
+        s: &'static SendNode,
+        m: &'static MethodData,
+        rcvr: ir::Value,
+        args: &[Arg],
+    ) -> ir::Value {
         self.b.seal_block(slow);
         self.b.switch_to_block(slow);
         let v = self.invoke(s, m, rcvr, args);
@@ -537,12 +553,7 @@ impl Lowerer<'_> {
             self.b.switch_to_block(made);
             self.jump_with(merge, v);
         }
-        self.b.seal_block(slow);
-        self.b.switch_to_block(slow);
-        let v = self.invoke(s, m, rcvr, args);
-        self.jump_with(merge, v);
-        self.b.seal_block(merge);
-        self.enter_value_block(merge)
+        self.invoke_in(slow, merge, s, m, rcvr, args)
     }
 
     /// `performEnforced: sel withArguments: args inSuperclass: cls` with a
