@@ -74,7 +74,7 @@ fn mirror_evaluate_in(vm: &mut Vm, a: Args) -> VmResult {
     let b = block_arg(vm, "Mirror>>#evaluate:in:", a.arg(vm, 0))?;
     let d = domain_arg(vm, "Mirror>>#evaluate:in:", a.arg(vm, 1))?;
     vm.request_entry(d)?;
-    let enforced = vm.omop.enforced;
+    let enforced = vm.executes_enforced();
     vm.with_execution(d, enforced, |vm| vm.call_block(b, &[]))
 }
 
@@ -89,18 +89,18 @@ fn mirror_evaluate_enforced_in(vm: &mut Vm, a: Args) -> VmResult {
 
 /// `Mirror currentDomain`.
 fn mirror_current_domain(vm: &mut Vm, _a: Args) -> VmResult {
-    let key = vm.omop.current;
+    let key = vm.current_domain_key();
     vm.domain_object(key)
 }
 
 /// `Mirror executesEnforced`.
 fn mirror_executes_enforced(vm: &mut Vm, _a: Args) -> VmResult {
-    Ok(vm.boolean(vm.omop.enforced))
+    Ok(vm.boolean(vm.executes_enforced()))
 }
 
 /// `Mirror executesUnenforced`.
 fn mirror_executes_unenforced(vm: &mut Vm, _a: Args) -> VmResult {
-    Ok(vm.boolean(!vm.omop.enforced))
+    Ok(vm.boolean(!vm.executes_enforced()))
 }
 
 /// `Mirror isStandardDomain: d`: whether `d` is the standard domain.

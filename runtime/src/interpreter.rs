@@ -307,7 +307,7 @@ pub fn invoke(vm: &mut Vm, m: &'static MethodData, base: usize) -> VmResult {
 /// made does not matter, only the mode of the code evaluating it.
 pub fn invoke_block(vm: &mut Vm, closure: Value, base: usize) -> VmResult {
     let m = unsafe_block_method(closure);
-    if vm.omop.enforced {
+    if vm.tier_state.enforced {
         return invoke_block_enforced(vm, m, closure, base);
     }
     match &m.kind {
@@ -334,10 +334,10 @@ fn enforced_body_of(vm: &mut Vm, m: &'static MethodData) -> Result<&'static AstB
 #[inline(never)]
 pub fn invoke_enforced_body(vm: &mut Vm, m: &'static MethodData, base: usize) -> VmResult {
     let body = enforced_body_of(vm, m)?;
-    let was = vm.omop.enforced;
-    vm.omop.enforced = true;
+    let was = vm.tier_state.enforced;
+    vm.tier_state.enforced = true;
     let r = activate_method(vm, m, body, base);
-    vm.omop.enforced = was;
+    vm.tier_state.enforced = was;
     r
 }
 

@@ -97,13 +97,6 @@ impl Handler {
 /// The OMOP state of the VM.
 #[derive(Default)]
 pub struct OmopState {
-    /// Whether the running body is an enforced one.
-    pub enforced: bool,
-    /// The current (executing) domain; ZERO is the standard domain.
-    pub current: Value,
-    /// The owner of objects created now: the current domain's
-    /// `domainForNewObjects` (ZERO: standard).
-    pub alloc: Value,
     /// The standard domain object, once somebody asked for it.
     pub standard: Value,
     /// Class `Domain`, once loaded.
@@ -127,6 +120,20 @@ pub struct Execution {
 }
 
 impl Vm {
+    /// Whether the running body is an enforced one (the flag lives in the
+    /// VM state compiled code reads, [`crate::tier::TierVm`]).
+    #[inline(always)]
+    pub fn executes_enforced(&self) -> bool {
+        self.tier_state.enforced
+    }
+
+    /// The key of the current (executing) domain; ZERO is the standard
+    /// domain.
+    #[inline(always)]
+    pub fn current_domain_key(&self) -> Value {
+        self.tier_state.current
+    }
+
     /// The owner key of `v`: ZERO for the standard domain, else the domain.
     #[inline(always)]
     pub fn owner_key(&self, v: Value) -> Value {
@@ -173,10 +180,10 @@ impl Vm {
             }
         };
         // The standard domain owns itself, whoever asks for it first.
-        let saved = self.omop.alloc;
-        self.omop.alloc = Value::ZERO;
+        let saved = self.tier_state.alloc;
+        self.tier_state.alloc = Value::ZERO;
         let d = self.new_instance(class);
-        self.omop.alloc = saved;
+        self.tier_state.alloc = saved;
         self.omop.standard = self.make_immortal(d);
         let sel = self.intern("initialize");
         self.unenforced(|vm| vm.send(d, sel, &[]))?;
@@ -270,17 +277,17 @@ impl Vm {
     /// Saves the execution state.
     pub fn save_execution(&self) -> Execution {
         Execution {
-            enforced: self.omop.enforced,
-            current: self.omop.current,
-            alloc: self.omop.alloc,
+            enforced: self.tier_state.enforced,
+            current: self.tier_state.current,
+            alloc: self.tier_state.alloc,
         }
     }
 
     /// Restores a saved execution state.
     pub fn restore_execution(&mut self, e: Execution) {
-        self.omop.enforced = e.enforced;
-        self.omop.current = e.current;
-        self.omop.alloc = e.alloc;
+        self.tier_state.enforced = e.enforced;
+        self.tier_state.current = e.current;
+        self.tier_state.alloc = e.alloc;
     }
 
     /// Makes `domain` the current domain (and its `domainForNewObjects` the
@@ -290,8 +297,8 @@ impl Vm {
         if key.is_ptr() {
             self.make_immortal(key);
         }
-        self.omop.current = key;
-        self.omop.alloc = if key.is_ptr() && self.is_domain(key) {
+        self.tier_state.current = key;
+        self.tier_state.alloc = if key.is_ptr() && self.is_domain(key) {
             // As in the paper, new objects belong to whatever object the
             // domain's `domainForNewObjects` names; nil (before `initialize`)
             // means the domain itself.
@@ -308,7 +315,7 @@ impl Vm {
         } else {
             Value::ZERO
         };
-        self.omop.enforced = enforced;
+        self.tier_state.enforced = enforced;
     }
 
     /// Whether `v` is an instance of class `Domain` (or of a subclass).
@@ -351,10 +358,10 @@ impl Vm {
     /// Runs `f` at the meta level (unenforced, same current domain).
     #[inline]
     pub fn unenforced(&mut self, f: impl FnOnce(&mut Vm) -> VmResult) -> VmResult {
-        let was = self.omop.enforced;
-        self.omop.enforced = false;
+        let was = self.tier_state.enforced;
+        self.tier_state.enforced = false;
         let r = f(self);
-        self.omop.enforced = was;
+        self.tier_state.enforced = was;
         r
     }
 
@@ -372,7 +379,7 @@ impl Vm {
     /// The owner of objects allocated now, or ZERO for the standard domain.
     #[inline(always)]
     pub fn alloc_domain(&self) -> Value {
-        self.omop.alloc
+        self.tier_state.alloc
     }
 
     /// Changes the owner of `obj` to `owner` (any object), asking the
@@ -417,11 +424,11 @@ impl Vm {
     /// the current domain.
     pub fn request_entry(&mut self, domain: Value) -> Result<(), Unwind> {
         let key = self.domain_key(domain);
-        if key == self.omop.current {
+        if key == self.tier_state.current {
             return Ok(());
         }
         if let Some(h) = self.domain_handler(key, Handler::Entry) {
-            let cur = self.omop.current;
+            let cur = self.tier_state.current;
             let cur = self.domain_object(cur)?;
             self.call_handler(h, key, &[cur])?;
         }
@@ -533,12 +540,12 @@ impl Vm {
             let class = self.class_of(rcvr);
             self.resolve_target(class, selector)?
         };
-        let was = self.omop.enforced;
-        self.omop.enforced = true;
+        let was = self.tier_state.enforced;
+        self.tier_state.enforced = true;
         let r = self.call_target_enforced(target, selector, base, argc, &mut |vm, key| {
             vm.domain_handler(key, Handler::Primitive)
         });
-        self.omop.enforced = was;
+        self.tier_state.enforced = was;
         r
     }
 }

@@ -310,7 +310,11 @@ pub struct TierReport {
     pub compiled_sites: std::collections::HashSet<usize>,
 }
 
-/// The VM state compiled code accesses directly, at fixed offsets.
+/// The VM state compiled code accesses directly, at fixed offsets
+/// ([`layout`]`::VM_*`): the activation budget and native stack limit, and
+/// the OMOP execution state (current and allocation domains, enforcement).
+/// The heap's allocation cursors are per size class and stay in the heap;
+/// compiled code reaches them through [`BumpRefs`].
 #[repr(C)]
 pub struct TierVm {
     /// How many more SOM activations may start (see
@@ -318,6 +322,14 @@ pub struct TierVm {
     pub activations_left: usize,
     /// Lowest native stack address activations may reach.
     pub native_stack_limit: usize,
+    /// The key of the current (executing) domain; ZERO is the standard
+    /// domain (OMOP).
+    pub current: Value,
+    /// The key of the domain that owns objects created now: the current
+    /// domain's `domainForNewObjects` (ZERO: standard).
+    pub alloc: Value,
+    /// Whether the running body is an enforced one.
+    pub enforced: bool,
 }
 
 /// Offsets and constants of the object layout that compiled code embeds.
@@ -368,6 +380,12 @@ pub mod layout {
     /// Offset of `activations_left` in [`super::TierVm`].
     pub const VM_ACTIVATIONS_LEFT: i32 =
         std::mem::offset_of!(super::TierVm, activations_left) as i32;
+    /// Offset of [`super::TierVm::enforced`] (a byte).
+    pub const VM_ENFORCED: i32 = std::mem::offset_of!(super::TierVm, enforced) as i32;
+    /// Offset of [`super::TierVm::current`] (a word).
+    pub const VM_CURRENT_DOMAIN: i32 = std::mem::offset_of!(super::TierVm, current) as i32;
+    /// Offset of [`super::TierVm::alloc`] (a word).
+    pub const VM_ALLOC_DOMAIN: i32 = std::mem::offset_of!(super::TierVm, alloc) as i32;
 }
 
 /// A summary of the state of every chain in `body` (outside nested block
@@ -727,19 +745,6 @@ impl Vm {
         &mut self.tier_state
     }
 
-    /// The address of the flag that says whether execution is enforced
-    /// (OMOP). Compiled code reads it where the interpreter would; the Vm
-    /// stays in place while SOM code runs.
-    pub fn tier_enforced_flag(&self) -> *const bool {
-        &self.omop.enforced
-    }
-
-    /// The address of the current domain's key, which enforced global reads
-    /// dispatch on (see [`Vm::tier_enforced_flag`] for why an address).
-    pub fn tier_current_domain(&self) -> *const Value {
-        &self.omop.current
-    }
-
     /// The method `selector` names for instances of `class` (a full lookup
     /// through the superclass chain, no cache touched): what compiled code
     /// that folds a reflective operation on a known class runs. None when
@@ -782,13 +787,6 @@ impl Vm {
             "at:put:" => Some(true),
             _ => None,
         }
-    }
-
-    /// The address of the key of the domain that owns objects allocated now
-    /// (closures included), read by compiled code that keeps a closure out
-    /// of the heap where its owner decides how it is evaluated.
-    pub fn tier_alloc_domain(&self) -> *const Value {
-        &self.omop.alloc
     }
 
     /// Whether `m` is the core library's `Class>>new` primitive.

@@ -343,6 +343,9 @@ impl Vm {
             tier_state: crate::tier::TierVm {
                 activations_left: MAX_ACTIVATION_DEPTH,
                 native_stack_limit: low + NATIVE_STACK_RESERVE,
+                current: Value::ZERO,
+                alloc: Value::ZERO,
+                enforced: false,
             },
             tier: None,
             jit_mode: crate::tier::JitMode::Off,
@@ -542,8 +545,8 @@ impl Vm {
                 self.system,
                 self.unwind_value,
                 self.unwind_home,
-                self.omop.current,
-                self.omop.alloc,
+                self.tier_state.current,
+                self.tier_state.alloc,
                 self.omop.standard,
             ];
             self.heap.collect(|m| {
@@ -651,7 +654,7 @@ impl Vm {
     /// numbers, classes, methods and contexts are the standard domain's.
     #[inline(always)]
     pub fn owned_shape(&mut self, class: Value) -> *const Shape {
-        let d = self.omop.alloc;
+        let d = self.tier_state.alloc;
         if d != Value::ZERO {
             self.shape_for(class, d)
         } else {
@@ -663,7 +666,7 @@ impl Vm {
     /// the common case (a plain Array in the standard domain).
     #[inline(always)]
     fn new_array_shape(&mut self, class: Value) -> *const Shape {
-        if class == self.classes.array && self.omop.alloc == Value::ZERO {
+        if class == self.classes.array && self.tier_state.alloc == Value::ZERO {
             self.array_shape
         } else {
             self.owned_shape(class)
@@ -1107,7 +1110,7 @@ impl Vm {
     /// Sends `selector` with receiver and arguments already at `base` (a
     /// generic send, without an inline cache).
     pub fn send_at(&mut self, selector: SymbolId, base: usize, argc: usize) -> VmResult {
-        if self.omop.enforced {
+        if self.tier_state.enforced {
             return self.send_enforced_at(selector, Value::ZERO, base, argc);
         }
         let rcvr = self.stack_at(base);

@@ -182,9 +182,10 @@ impl CraneliftTier {
         }));
         let consts = vm.tier_constants();
         let tier_vm = vm.tier_vm() as i64;
-        let enforced_flag = vm.tier_enforced_flag() as i64;
-        let current_domain = vm.tier_current_domain() as i64;
-        let alloc_domain = vm.tier_alloc_domain() as i64;
+        // The OMOP state compiled code reads lives in the VM's TierVm block.
+        let enforced_flag = tier_vm + layout::VM_ENFORCED as i64;
+        let current_domain = tier_vm + layout::VM_CURRENT_DOMAIN as i64;
+        let alloc_domain = tier_vm + layout::VM_ALLOC_DOMAIN as i64;
         let handler_selectors = som_runtime::tier::Handler::ALL
             .iter()
             .map(|h| (*h, vm.tier_handler_selector(*h)))

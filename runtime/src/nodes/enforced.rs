@@ -586,7 +586,7 @@ impl EnforcedGlobalNode {
     /// entry and the global is bound.
     #[inline(always)]
     pub fn fast_read(&self, vm: &Vm) -> Option<Value> {
-        if self.domains.first_is_standard(vm, vm.omop.current) {
+        if self.domains.first_is_standard(vm, vm.tier_state.current) {
             self.global.cached()
         } else {
             None
@@ -596,7 +596,7 @@ impl EnforcedGlobalNode {
     /// Evaluates the read.
     #[inline(never)]
     pub fn eval(&self, vm: &mut Vm, f: &Frame) -> VmResult {
-        let key = vm.omop.current;
+        let key = vm.tier_state.current;
         match self.domains.lookup(vm, key) {
             None => match self.global.cached() {
                 Some(v) if !vm.verify_caches => Ok(v),

@@ -220,7 +220,7 @@ impl PerformCache {
                 ),
             ));
         }
-        if vm.omop.enforced {
+        if vm.tier_state.enforced {
             // Base-level code performing a selector sends it, enforced.
             return vm.send_enforced_at(selector, lookup_class, base, nargs);
         }

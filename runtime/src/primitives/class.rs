@@ -64,10 +64,10 @@ fn class_methods(vm: &mut Vm, a: Args) -> VmResult {
 /// primitive runs now (not enforced, or the current domain does not
 /// customise the handler); otherwise what the handler answered.
 fn class_change_request(vm: &mut Vm, a: Args, selector: &str) -> Option<VmResult> {
-    if !vm.omop.enforced {
+    if !vm.tier_state.enforced {
         return None;
     }
-    let key = vm.omop.current;
+    let key = vm.tier_state.current;
     let h = vm.domain_handler(key, crate::omop::Handler::Primitive)?;
     let rcvr = a.rcvr(vm);
     let sel = vm.intern(selector);

@@ -56,7 +56,7 @@ fn method_invoke_on_with(vm: &mut Vm, a: Args) -> VmResult {
         vm.push(object::slots(args)[i])?;
     }
     // Base-level code invoking a method keeps its enforcement.
-    let r = if vm.omop.enforced {
+    let r = if vm.tier_state.enforced {
         let n = m.num_args;
         vm.call_enforced(m, base, n, &mut |vm, key| {
             vm.domain_handler(key, crate::omop::Handler::Primitive)

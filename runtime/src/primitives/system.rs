@@ -12,8 +12,8 @@ use crate::vm::{Vm, VmResult};
 fn system_global(vm: &mut Vm, a: Args) -> VmResult {
     let sym = a.arg(vm, 0);
     let name = symbol_arg(vm, "System>>#global:", sym)?;
-    if vm.omop.enforced {
-        let key = vm.omop.current;
+    if vm.tier_state.enforced {
+        let key = vm.tier_state.current;
         if let Some(h) = vm.domain_handler(key, crate::omop::Handler::ReadGlobal) {
             let sym = vm.symbol_value(name);
             let rcvr = a.rcvr(vm);
@@ -28,8 +28,8 @@ fn system_global(vm: &mut Vm, a: Args) -> VmResult {
 fn system_global_put(vm: &mut Vm, a: Args) -> VmResult {
     let name = symbol_arg(vm, "System>>#global:put:", a.arg(vm, 0))?;
     let v = a.arg(vm, 1);
-    if vm.omop.enforced {
-        let key = vm.omop.current;
+    if vm.tier_state.enforced {
+        let key = vm.tier_state.current;
         if let Some(h) = vm.domain_handler(key, crate::omop::Handler::WriteGlobal) {
             let sym = vm.symbol_value(name);
             let rcvr = a.rcvr(vm);
