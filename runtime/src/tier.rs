@@ -933,6 +933,90 @@ pub struct TierConstants {
 pub mod entry {
     use super::*;
 
+    /// A send node the entry points run with evaluated values: the
+    /// ordinary, super and enforced sends.
+    pub trait SendsValues {
+        /// The send with receiver and arguments `values`.
+        fn send_values(&self, vm: &mut Vm, values: &[Value]) -> VmResult;
+    }
+
+    /// A send node whose target compiled code may choose itself.
+    pub trait InvokesValues {
+        /// Target `m` of the node run with receiver and arguments `values`.
+        fn invoke_values(&self, vm: &mut Vm, m: &'static MethodData, values: &[Value]) -> VmResult;
+    }
+
+    impl SendsValues for SendNode {
+        fn send_values(&self, vm: &mut Vm, values: &[Value]) -> VmResult {
+            SendNode::send_values(self, vm, values)
+        }
+    }
+
+    impl SendsValues for SuperSendNode {
+        fn send_values(&self, vm: &mut Vm, values: &[Value]) -> VmResult {
+            SuperSendNode::send_values(self, vm, values)
+        }
+    }
+
+    impl SendsValues for EnforcedSendNode {
+        fn send_values(&self, vm: &mut Vm, values: &[Value]) -> VmResult {
+            EnforcedSendNode::send_values(self, vm, values)
+        }
+    }
+
+    impl InvokesValues for SendNode {
+        fn invoke_values(&self, vm: &mut Vm, m: &'static MethodData, values: &[Value]) -> VmResult {
+            SendNode::invoke_values(self, vm, m, values)
+        }
+    }
+
+    impl InvokesValues for EnforcedSendNode {
+        fn invoke_values(&self, vm: &mut Vm, m: &'static MethodData, values: &[Value]) -> VmResult {
+            EnforcedSendNode::invoke_values(self, vm, m, values)
+        }
+    }
+
+    /// The body of the send entry points.
+    ///
+    /// # Safety
+    /// `vm` is the running VM, `node` a node of the compiled body and `argv`
+    /// points to `argc + 1` values.
+    unsafe fn send_with<N: SendsValues>(
+        vm: *mut Vm,
+        node: *const N,
+        argv: *const Value,
+        argc: usize,
+    ) -> TierRet {
+        // SAFETY: per the contract above.
+        let (vm, node, values) =
+            unsafe { (&mut *vm, &*node, std::slice::from_raw_parts(argv, argc + 1)) };
+        TierRet::from_result(node.send_values(vm, values))
+    }
+
+    /// The body of the invoke entry points.
+    ///
+    /// # Safety
+    /// As for [`send_with`]; `method` is a leaked method, a target of the
+    /// node's chain.
+    unsafe fn invoke_with<N: InvokesValues>(
+        vm: *mut Vm,
+        node: *const N,
+        method: *const MethodData,
+        argv: *const Value,
+        argc: usize,
+    ) -> TierRet {
+        // SAFETY: per the contract above.
+        let (vm, node, m, values) = unsafe {
+            (
+                &mut *vm,
+                &*node,
+                &*method,
+                std::slice::from_raw_parts(argv, argc + 1),
+            )
+        };
+        TierRet::from_result(node.invoke_values(vm, m, values))
+    }
+
     /// Packs a source position for an entry point argument.
     pub const fn pack_pos(pos: (u32, u32)) -> u64 {
         ((pos.0 as u64) << 32) | pos.1 as u64
@@ -981,9 +1065,7 @@ pub mod entry {
         argc: usize,
     ) -> TierRet {
         // SAFETY: per the contract above.
-        let (vm, node, values) =
-            unsafe { (&mut *vm, &*node, std::slice::from_raw_parts(argv, argc + 1)) };
-        TierRet::from_result(node.send_values(vm, values))
+        unsafe { send_with(vm, node, argv, argc) }
     }
 
     /// A send whose target the compiled code chose by a guard on the
@@ -1001,16 +1083,8 @@ pub mod entry {
         argv: *const Value,
         argc: usize,
     ) -> TierRet {
-        // SAFETY: per the contract above; methods are leaked.
-        let (vm, node, m, values) = unsafe {
-            (
-                &mut *vm,
-                &*node,
-                &*method,
-                std::slice::from_raw_parts(argv, argc + 1),
-            )
-        };
-        TierRet::from_result(node.invoke_values(vm, m, values))
+        // SAFETY: per the contract above.
+        unsafe { invoke_with(vm, node, method, argv, argc) }
     }
 
     /// A super send with its receiver and arguments evaluated.
@@ -1025,9 +1099,7 @@ pub mod entry {
         argc: usize,
     ) -> TierRet {
         // SAFETY: per the contract above.
-        let (vm, node, values) =
-            unsafe { (&mut *vm, &*node, std::slice::from_raw_parts(argv, argc + 1)) };
-        TierRet::from_result(node.send_values(vm, values))
+        unsafe { send_with(vm, node, argv, argc) }
     }
 
     /// An enforced send (OMOP) with its receiver and arguments evaluated:
@@ -1044,9 +1116,7 @@ pub mod entry {
         argc: usize,
     ) -> TierRet {
         // SAFETY: per the contract above.
-        let (vm, node, values) =
-            unsafe { (&mut *vm, &*node, std::slice::from_raw_parts(argv, argc + 1)) };
-        TierRet::from_result(node.send_values(vm, values))
+        unsafe { send_with(vm, node, argv, argc) }
     }
 
     /// [`rt_invoke`] for an enforced send: `method`, the site's target for
@@ -1063,16 +1133,8 @@ pub mod entry {
         argv: *const Value,
         argc: usize,
     ) -> TierRet {
-        // SAFETY: per the contract above; methods are leaked.
-        let (vm, node, m, values) = unsafe {
-            (
-                &mut *vm,
-                &*node,
-                &*method,
-                std::slice::from_raw_parts(argv, argc + 1),
-            )
-        };
-        TierRet::from_result(node.invoke_values(vm, m, values))
+        // SAFETY: per the contract above.
+        unsafe { invoke_with(vm, node, method, argv, argc) }
     }
 
     /// An enforced field read (`write` 0) or write of `value` on

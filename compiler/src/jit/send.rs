@@ -501,15 +501,7 @@ impl Lowerer<'_> {
         let merge = self.value_block();
         let slow = self.cold_block();
         let kind = self.kind_of_ptr_or(rcvr, slow);
-        let is_string = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::Equal, kind, layout::KIND_STRING);
-        let is_symbol = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::Equal, kind, layout::KIND_SYMBOL);
-        let is_text = self.b.ins().bor(is_string, is_symbol);
+        let is_text = self.is_text_kind(kind);
         let text = self.b.create_block();
         self.b.ins().brif(is_text, text, &[], slow, &[]);
         self.b.seal_block(text);
@@ -1148,6 +1140,7 @@ impl Lowerer<'_> {
                 // Texts of different byte lengths differ; one-byte texts
                 // (what `charAt:` answers for ASCII) compare their byte.
                 self.b.switch_to_block(texts);
+                // The Symbol tests are those above.
                 let a_string = self
                     .b
                     .ins()
@@ -1304,6 +1297,19 @@ impl Lowerer<'_> {
         self.b.switch_to_block(ptr);
         let meta = self.load(v, layout::HEADER_META);
         self.b.ins().band_imm_s(meta, 0xff)
+    }
+
+    /// Whether the kind byte `kind` is a String's or a Symbol's.
+    fn is_text_kind(&mut self, kind: ir::Value) -> ir::Value {
+        let is_string = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, kind, layout::KIND_STRING);
+        let is_symbol = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, kind, layout::KIND_SYMBOL);
+        self.b.ins().bor(is_string, is_symbol)
     }
 
     /// Whether receivers of `shape` are class objects (their class is a
