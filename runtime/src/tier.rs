@@ -796,6 +796,13 @@ impl Vm {
             && self.symbols.text(m.signature) == "new"
     }
 
+    /// Whether `m` is the core library's `Array class>>new:` primitive.
+    pub fn tier_is_array_new(&self, m: &MethodData) -> bool {
+        m.is_primitive()
+            && m.holder.get() == self.class_of(self.classes.array)
+            && self.symbols.text(m.signature) == "new:"
+    }
+
     /// How `Class>>new` makes an instance of `class` in the standard domain:
     /// its shape, its number of fields and its header's meta word. None for
     /// classes `new` does not instantiate (metaclasses, Class, Metaclass)

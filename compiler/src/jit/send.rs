@@ -440,6 +440,49 @@ impl Lowerer<'_> {
         self.enter_value_block(merge)
     }
 
+    /// `Array new: n` with a constant `n` up to [`INLINE_NEW_MAX_FIELDS`]
+    /// sent to Array itself (the guard's `shape` is its class object's): the
+    /// Array bumped inline, elements nil, owned by the standard domain while
+    /// the current domain allocates there; otherwise the primitive.
+    ///
+    /// [`INLINE_NEW_MAX_FIELDS`]: super::unit::INLINE_NEW_MAX_FIELDS
+    fn inline_array_new(
+        &mut self,
+        s: &'static SendNode,
+        m: &'static MethodData,
+        shape: *const Shape,
+        rcvr: ir::Value,
+        args: &[Arg],
+    ) -> ir::Value {
+        let n = self
+            .const_of(&s.args[0])
+            .filter(|v| v.is_small())
+            .map(|v| v.as_small())
+            .filter(|n| (0..=super::unit::INLINE_NEW_MAX_FIELDS as i64).contains(n));
+        let is_array = self.runtime.tier_class_with_shape(shape) == Some(self.consts.array_class);
+        let Some(n) = n.filter(|_| is_array) else {
+            return self.invoke(s, m, rcvr, args);
+        };
+        let n = n as usize;
+        let kind = som_runtime::object::Kind::Array;
+        let size = som_runtime::object::object_size(kind, n);
+        let Some(bump) = self
+            .object_bumps
+            .iter()
+            .find(|(sz, _)| *sz == size)
+            .map(|(_, b)| *b)
+        else {
+            return self.invoke(s, m, rcvr, args);
+        };
+        let meta = som_runtime::object::Header::meta_word(kind, n);
+        let plan = (self.consts.array_shape, n, meta, bump);
+        let merge = self.value_block();
+        let slow = self.cold_block();
+        let arr = self.allocate_instance(plan, slow);
+        self.jump_with(merge, arr);
+        self.invoke_in(slow, merge, s, m, rcvr, args)
+    }
+
     /// An instance allocated inline by `plan` (see [`Lowerer::new_plan`]),
     /// fields nil, owned by the standard domain while the current domain
     /// allocates there; otherwise, and when a collection is due or the
@@ -991,6 +1034,9 @@ impl Lowerer<'_> {
                 Some(k) => self.reflective(s, k, shape, rcvr, args, generic),
                 _ if self.is_array_length(m) => self.array_length(rcvr, generic),
                 _ if self.runtime.tier_is_class_new(m) => self.inline_new(s, m, shape, rcvr, args),
+                _ if self.runtime.tier_is_array_new(m) => {
+                    self.inline_array_new(s, m, shape, rcvr, args)
+                }
                 _ if self.runtime.tier_text_access(m).is_some() => {
                     let char_at = self.runtime.tier_text_access(m) == Some(true);
                     self.text_access(s, m, char_at, rcvr, args)
