@@ -415,3 +415,40 @@ fn loading_a_new_class_invalidates_no_compiled_code() {
         "loading FreshFoo (which defines foo) invalidated code that inlined foo:\n{err}"
     );
 }
+
+#[test]
+fn a_call_that_is_not_inlined_runs_the_callees_compiled_code_directly() {
+    // `sum:` inlines itself once, then calls itself: that call must load the
+    // callee's code from its entry cell and call it, the runtime's send and
+    // activation (`rt_invoke`) only on the cold path.
+    let out = Command::new(SOM)
+        .current_dir(root())
+        .args([
+            "--jit=eager",
+            "--print-ir=TierDirectCalls>>#sum:",
+            "tests/lang/tier/TierDirectCalls.som",
+        ])
+        .output()
+        .expect("som runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let all = listings(&err);
+    let last = all.last().expect("sum: was compiled");
+    let hot = hot_blocks(last);
+    let hot_text: String = hot.iter().map(|(h, b)| format!("{h}\n{b}")).collect();
+    assert!(
+        hot_text.contains("cell#"),
+        "the hot path reads the callee's entry cell:\n{last}"
+    );
+    assert!(
+        !hot_text.contains("rt_invoke") && !hot_text.contains("rt_send"),
+        "the hot path calls into the runtime:\n{hot_text}"
+    );
+    let direct_calls = hot_text
+        .lines()
+        .filter(|l| l.contains("call_indirect") && !l.contains("; v"))
+        .count();
+    assert!(
+        direct_calls >= 1,
+        "no direct call in the hot path:\n{hot_text}"
+    );
+}

@@ -424,7 +424,7 @@ fn context_frame(
         ctx: Cell::new(ctx),
         closure,
         method: m,
-        parent: vm.frame,
+        parent: vm.tier_state.frame,
     }
 }
 
@@ -446,19 +446,19 @@ fn activate_method(
             ctx: Cell::new(Value::ZERO),
             closure: Value::ZERO,
             method: m,
-            parent: vm.frame,
+            parent: vm.tier_state.frame,
         }
     };
-    vm.frame = &frame;
+    vm.tier_state.frame = &frame;
     let result = crate::tier::run_body(vm, m, body, &frame);
-    vm.frame = frame.parent;
+    vm.tier_state.frame = frame.parent;
     let ctx = frame.ctx.get();
     if ctx.is_ptr() {
         object::set_context_alive(ctx, false);
     }
     let r = match result {
         Ok(v) => Ok(v),
-        Err(e) => unwind_through(vm, &frame, body, base, e),
+        Err(e) => unwind_through(vm, &frame, body, Some(base), e),
     };
     vm.leave_activation();
     r
@@ -484,15 +484,15 @@ fn activate_block(
             ctx: Cell::new(Value::ZERO),
             closure,
             method: m,
-            parent: vm.frame,
+            parent: vm.tier_state.frame,
         }
     };
-    vm.frame = &frame;
+    vm.tier_state.frame = &frame;
     let result = crate::tier::run_body(vm, m, body, &frame);
-    vm.frame = frame.parent;
+    vm.tier_state.frame = frame.parent;
     let r = match result {
         Ok(v) => Ok(v),
-        Err(e) => unwind_through(vm, &frame, body, base, e),
+        Err(e) => unwind_through(vm, &frame, body, Some(base), e),
     };
     vm.leave_activation();
     r
@@ -518,11 +518,11 @@ pub(crate) fn eval_body(body: &Node, vm: &mut Vm, f: &Frame) -> VmResult {
 /// records the activation in error backtraces, and propagates the rest.
 #[cold]
 #[inline(never)]
-fn unwind_through(
+pub(crate) fn unwind_through(
     vm: &mut Vm,
     frame: &Frame,
     body: &'static AstBody,
-    base: usize,
+    base: Option<usize>,
     mut e: Unwind,
 ) -> VmResult {
     loop {
@@ -541,7 +541,11 @@ fn unwind_through(
                 // Re-run the body with fresh locals, as Block>>restart requires.
                 let nargs = frame.method.num_args;
                 let nil = vm.nil;
-                vm.set_sp(base + 1 + body.num_slots);
+                // An activation compiled code made itself (`base` None) keeps
+                // its slots outside the value stack.
+                if let Some(base) = base {
+                    vm.set_sp(base + 1 + body.num_slots);
+                }
                 for i in nargs..body.num_slots {
                     frame.set_slot(i, nil);
                 }

@@ -145,7 +145,9 @@ impl TierRet {
 }
 
 /// The tier's state of one AST body (its code is a [`BodyFn`]) or of one
-/// loop node (an [`OsrFn`]).
+/// loop node (an [`OsrFn`]). Compiled code that calls a body directly reads
+/// its code and unit at [`CELL_CODE_OFFSET`] and [`CELL_UNIT_OFFSET`].
+#[repr(C)]
 pub struct TierCell {
     code: Cell<usize>,
     countdown: Cell<u32>,
@@ -254,6 +256,16 @@ pub struct UnitState {
 /// embedded address).
 pub const UNIT_VALID_OFFSET: i32 = std::mem::offset_of!(UnitState, valid) as i32;
 
+/// Offset of [`UnitState::active`] (a 32-bit count).
+pub const UNIT_ACTIVE_OFFSET: i32 = std::mem::offset_of!(UnitState, active) as i32;
+
+/// Offset of a [`TierCell`]'s code address (0: no valid code).
+pub const CELL_CODE_OFFSET: i32 = std::mem::offset_of!(TierCell, code) as i32;
+
+/// Offset of a [`TierCell`]'s unit (null while none is installed); read
+/// together with the code, which belongs to it.
+pub const CELL_UNIT_OFFSET: i32 = std::mem::offset_of!(TierCell, unit) as i32;
+
 /// What a compilation delivers.
 pub struct Compiled<F = BodyFn> {
     /// The machine code's entry.
@@ -330,6 +342,9 @@ pub struct TierVm {
     pub alloc: Value,
     /// Whether the running body is an enforced one.
     pub enforced: bool,
+    /// The innermost running activation (backtraces, `printStackTrace`):
+    /// compiled code that activates a method itself links its frame here.
+    pub frame: *const crate::interpreter::Frame,
 }
 
 /// Offsets and constants of the object layout that compiled code embeds.
@@ -380,8 +395,13 @@ pub mod layout {
     /// Offset of `activations_left` in [`super::TierVm`].
     pub const VM_ACTIVATIONS_LEFT: i32 =
         std::mem::offset_of!(super::TierVm, activations_left) as i32;
+    /// Offset of `native_stack_limit` in [`super::TierVm`].
+    pub const VM_NATIVE_STACK_LIMIT: i32 =
+        std::mem::offset_of!(super::TierVm, native_stack_limit) as i32;
     /// Offset of [`super::TierVm::enforced`] (a byte).
     pub const VM_ENFORCED: i32 = std::mem::offset_of!(super::TierVm, enforced) as i32;
+    /// Offset of the innermost activation's frame in the [`super::TierVm`] block.
+    pub const VM_FRAME: i32 = std::mem::offset_of!(super::TierVm, frame) as i32;
     /// Offset of [`super::TierVm::current`] (a word).
     pub const VM_CURRENT_DOMAIN: i32 = std::mem::offset_of!(super::TierVm, current) as i32;
     /// Offset of [`super::TierVm::alloc`] (a word).
@@ -895,6 +915,7 @@ impl Vm {
             double_meta: crate::object::Header::meta_word(crate::object::Kind::Double, 1),
             integer_intact: self.integer_intact,
             array_intact: self.array_intact,
+            boolean_intact: self.boolean_intact,
         }
     }
 }
@@ -930,6 +951,8 @@ pub struct TierConstants {
     pub integer_intact: bool,
     /// Array's `at:`/`at:put:` are the core library's.
     pub array_intact: bool,
+    /// Boolean's `&&` and `||` are the core library's.
+    pub boolean_intact: bool,
 }
 
 // ----- entry points -----------------------------------------------------------
@@ -1040,7 +1063,7 @@ pub mod entry {
     }
 
     fn link(vm: &mut Vm, frame: *mut Frame) -> Linked {
-        let saved = vm.frame;
+        let saved = vm.tier_state.frame;
         if !std::ptr::eq(frame, saved) {
             // SAFETY: compiled code passes a frame it built in its own stack
             // frame (or the activation's), live for the whole call.
@@ -1049,13 +1072,13 @@ pub mod entry {
                     (*frame).parent = saved;
                 }
             }
-            vm.frame = frame;
+            vm.tier_state.frame = frame;
         }
         Linked { saved }
     }
 
     fn unlink(vm: &mut Vm, l: Linked) {
-        vm.frame = l.saved;
+        vm.tier_state.frame = l.saved;
     }
 
     /// A send compiled code did not inline: receiver and arguments at
@@ -1384,6 +1407,43 @@ pub mod entry {
         let vm = unsafe { &mut *vm };
         let e = Err(Unwind::error("stack overflow"));
         TierRet::from_result(crate::interpreter::sent(unpack_pos(pos), e, vm))
+    }
+
+    /// An unwind leaving a method activation that compiled code made itself
+    /// (a direct call of the callee's compiled body, its `frame` in the
+    /// caller's stack frame), handled as the interpreter's activation would
+    /// ([`crate::interpreter::unwind_through`]: `restart` re-runs the body,
+    /// an error gets the callee's backtrace line), then as the send at
+    /// `pos` would. Status 0: the call answers the value.
+    ///
+    /// # Safety
+    /// `vm` is the running VM; `frame` the callee's frame, built by compiled
+    /// code for an AST method whose slots it holds, live for the call.
+    pub unsafe extern "C" fn rt_call_unwound(
+        vm: *mut Vm,
+        frame: *const Frame,
+        status: u64,
+        pos: u64,
+    ) -> TierRet {
+        // SAFETY: per the contract above.
+        let (vm, frame) = unsafe { (&mut *vm, &*frame) };
+        let crate::method::MethodKind::Ast(body) = &frame.method.kind else {
+            unreachable!("compiled code calls only AST bodies directly")
+        };
+        let r =
+            crate::interpreter::unwind_through(vm, frame, body, None, Unwind::from_code(status));
+        TierRet::from_result(crate::interpreter::sent(unpack_pos(pos), r, vm))
+    }
+
+    /// A directly called unit finished its last activation after it was
+    /// invalidated: its code can go now.
+    ///
+    /// # Safety
+    /// `vm` is the running VM and `unit` a unit of this tier.
+    pub unsafe extern "C" fn rt_release_unit(vm: *mut Vm, unit: *const UnitState) {
+        // SAFETY: per the contract above; units are leaked, immortal.
+        let (vm, unit) = unsafe { (&*vm, &*unit) };
+        super::release_unit(vm, unit);
     }
 
     /// An unwind (`status`) left a call made in an inlined activation whose

@@ -227,8 +227,6 @@ pub struct Vm {
     /// Libraries searched after `classpath`, in order.
     pub embedded: Vec<&'static crate::universe::EmbeddedLibrary>,
     pub(crate) frontend: Option<std::rc::Rc<dyn Frontend>>,
-    /// The innermost running activation (for `printStackTrace`).
-    pub(crate) frame: *const crate::interpreter::Frame,
     /// Buffered standard output.
     pub out: std::io::BufWriter<std::io::Stdout>,
     /// When the VM started (for `system ticks`).
@@ -346,6 +344,7 @@ impl Vm {
                 current: Value::ZERO,
                 alloc: Value::ZERO,
                 enforced: false,
+                frame: std::ptr::null(),
             },
             tier: None,
             jit_mode: crate::tier::JitMode::Off,
@@ -353,7 +352,6 @@ impl Vm {
             classpath,
             embedded: Vec::new(),
             frontend: Some(frontend),
-            frame: std::ptr::null(),
             out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
             start: Instant::now(),
             permanent_roots: Vec::new(),

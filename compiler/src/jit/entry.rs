@@ -48,9 +48,15 @@ pub(crate) enum Entry {
     EnforcedInvoke,
     /// `rt_enforced_field(vm, node, rcvr, write, value) -> (status, value)`
     EnforcedField,
+    /// `rt_call_unwound(vm, frame, status, pos) -> (status, value)`
+    CallUnwound,
+    /// `rt_release_unit(vm, unit)`
+    ReleaseUnit,
 }
 
-const ALL: [Entry; 18] = [
+const ALL: [Entry; 20] = [
+    Entry::CallUnwound,
+    Entry::ReleaseUnit,
     Entry::EnforcedInvoke,
     Entry::Invoke,
     Entry::SuperSend,
@@ -93,6 +99,8 @@ impl Entry {
             Entry::Invoke => rt::rt_invoke as *const () as usize,
             Entry::EnforcedInvoke => rt::rt_enforced_invoke as *const () as usize,
             Entry::EnforcedField => rt::rt_enforced_field as *const () as usize,
+            Entry::CallUnwound => rt::rt_call_unwound as *const () as usize,
+            Entry::ReleaseUnit => rt::rt_release_unit as *const () as usize,
         }
     }
 
@@ -117,6 +125,8 @@ impl Entry {
             Entry::Invoke => "rt_invoke",
             Entry::EnforcedInvoke => "rt_enforced_invoke",
             Entry::EnforcedField => "rt_enforced_field",
+            Entry::CallUnwound => "rt_call_unwound",
+            Entry::ReleaseUnit => "rt_release_unit",
         }
     }
 
@@ -146,6 +156,8 @@ impl Entry {
             Entry::Invoke => (5, 2),
             Entry::EnforcedInvoke => (5, 2),
             Entry::EnforcedField => (5, 2),
+            Entry::CallUnwound => (4, 2),
+            Entry::ReleaseUnit => (2, 0),
         }
     }
 }
@@ -155,6 +167,7 @@ impl Entry {
 pub(crate) struct EntrySigs {
     call_conv: CallConv,
     refs: Vec<(Entry, ir::SigRef)>,
+    body: Option<ir::SigRef>,
 }
 
 impl EntrySigs {
@@ -162,7 +175,22 @@ impl EntrySigs {
         EntrySigs {
             call_conv,
             refs: Vec::new(),
+            body: None,
         }
+    }
+
+    /// The signature of a compiled body (`som_runtime::tier::BodyFn`), for
+    /// calls between compiled units.
+    pub fn body(&mut self, b: &mut FunctionBuilder<'_>) -> ir::SigRef {
+        if let Some(r) = self.body {
+            return r;
+        }
+        let mut sig = Signature::new(self.call_conv);
+        sig.params.extend((0..2).map(|_| AbiParam::new(I64)));
+        sig.returns.extend((0..2).map(|_| AbiParam::new(I64)));
+        let r = b.import_signature(sig);
+        self.body = Some(r);
+        r
     }
 
     /// The signature of `e` in the function `b` builds.

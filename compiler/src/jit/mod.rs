@@ -36,6 +36,7 @@
 //! into its own executable mapping ([`code_heap`]).
 
 mod block;
+mod call;
 mod code_heap;
 mod control;
 mod enforced;
@@ -61,6 +62,7 @@ use som_runtime::tier::{
 };
 use som_runtime::tier::{AstBody, MethodData};
 
+pub use call::MAX_DIRECT_SLOTS;
 pub use unit::{INLINE_BUDGET, INLINE_NEW_MAX_FIELDS, MAX_INLINE_DEPTH};
 
 use entry::EntrySigs;

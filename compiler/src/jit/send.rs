@@ -702,7 +702,28 @@ impl Lowerer<'_> {
             let v = self.realize(a);
             values.push(v);
         }
-        let argv = self.spill_values(&values);
+        let Some(body) = self.direct_body(m) else {
+            return self.invoke_generic(s, m, &values);
+        };
+        let generic = self.cold_block();
+        let merge = self.direct_call(m, body, &values, s.pos, generic);
+        self.b.seal_block(generic);
+        self.b.switch_to_block(generic);
+        let v = self.invoke_generic(s, m, &values);
+        self.jump_with(merge, v);
+        self.b.seal_block(merge);
+        self.enter_value_block(merge)
+    }
+
+    /// `rt_invoke` of target `m` of site `s` with `values` (receiver, then
+    /// arguments): the runtime's activation, compiling the callee once hot.
+    fn invoke_generic(
+        &mut self,
+        s: &'static SendNode,
+        m: &'static MethodData,
+        values: &[ir::Value],
+    ) -> ir::Value {
+        let argv = self.spill_values(values);
         let vm = self.vm;
         let node = self.addr("node", s as *const SendNode as i64);
         let method = self.addr("method", m as *const MethodData as i64);

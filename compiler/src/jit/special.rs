@@ -203,7 +203,9 @@ impl Lowerer<'_> {
                 (op, values.len()),
                 (SpecialOp::At, 2) | (SpecialOp::AtPut, 3)
             );
-        if !(doubles || integers || arrays) {
+        let booleans =
+            self.consts.boolean_intact && binary && matches!(op, SpecialOp::And | SpecialOp::Or);
+        if !(doubles || integers || arrays || booleans) {
             return false;
         }
         // The inline case is a lookup result taken on trust (the core
@@ -221,10 +223,45 @@ impl Lowerer<'_> {
         if doubles {
             self.double_op(op, values[0], values[1], done);
         }
+        if booleans {
+            self.boolean_op(op, values[0], values[1], done);
+        }
         self.b.ins().jump(cont, &[]);
         self.b.seal_block(cont);
         self.b.switch_to_block(cont);
         true
+    }
+
+    /// `&&` / `||` of two Booleans, as the interpreter's special case: a
+    /// non-Boolean argument (which the method would send `value`) or
+    /// receiver continues in the current block.
+    fn boolean_op(&mut self, op: SpecialOp, a: ir::Value, b: ir::Value, done: ir::Block) {
+        let t = self.som_const(self.consts.true_);
+        let f = self.som_const(self.consts.false_);
+        let b_true = self.b.ins().icmp(IntCC::Equal, b, t);
+        let b_false = self.b.ins().icmp(IntCC::Equal, b, f);
+        let b_bool = self.b.ins().bor(b_true, b_false);
+        let arg_ok = self.b.create_block();
+        let not = self.b.create_block();
+        self.b.ins().brif(b_bool, arg_ok, &[], not, &[]);
+        self.b.seal_block(arg_ok);
+        self.b.switch_to_block(arg_ok);
+        // The receiver that answers the argument, and the one that answers
+        // itself.
+        let (pass, fixed) = if op == SpecialOp::And { (t, f) } else { (f, t) };
+        let a_pass = self.b.ins().icmp(IntCC::Equal, a, pass);
+        let is_fixed = self.b.create_block();
+        self.b
+            .ins()
+            .brif(a_pass, done, &[BlockArg::Value(b)], is_fixed, &[]);
+        self.b.seal_block(is_fixed);
+        self.b.switch_to_block(is_fixed);
+        let a_fixed = self.b.ins().icmp(IntCC::Equal, a, fixed);
+        self.b
+            .ins()
+            .brif(a_fixed, done, &[BlockArg::Value(fixed)], not, &[]);
+        self.b.seal_block(not);
+        self.b.switch_to_block(not);
     }
 
     fn small_integer_op(&mut self, op: SpecialOp, a: ir::Value, b: ir::Value, done: ir::Block) {

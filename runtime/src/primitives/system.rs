@@ -134,7 +134,7 @@ impl Vm {
     /// them (see `interpreter`), so a running activation's send is unknown.
     pub fn stack_trace(&self) -> String {
         let mut lines = Vec::new();
-        let mut f = self.frame;
+        let mut f = self.tier_state.frame;
         let mut n = 0;
         while !f.is_null() {
             // SAFETY: `frame` links point to activations still on the native

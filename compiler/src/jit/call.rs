@@ -1,0 +1,187 @@
+//! Calls between compiled units: a send whose guard chose a target the unit
+//! does not inline runs the target's compiled body directly, without the
+//! runtime's send or activation code in between.
+//!
+//! Invariant: a direct call does exactly what the runtime's activation of
+//! the method would (`som_runtime::interpreter`'s `activate_method`), in the
+//! same order: the activation is counted against the same budget (and the
+//! native stack checked against the same limit), its frame is linked as the
+//! innermost one while it runs, the callee's unit counts the activation so
+//! its code is freed only once nothing runs it, and an unwind leaving the
+//! callee is handled first as its activation would (`rt_call_unwound`:
+//! `restart`, backtrace line) and then as the send.
+//!
+//! The callee's frame and slots live in the caller's native stack frame,
+//! which the collector scans conservatively; so only bodies whose slots
+//! need no heap context are called this way, with at most
+//! [`MAX_DIRECT_SLOTS`] slots. The arguments are passed in those slots, not
+//! in registers: the callee's entry loads them into its variables.
+//!
+//! Whether the callee has code is decided at run time, on its entry cell:
+//! no code (not hot yet, or invalidated) takes the generic path, which
+//! counts the invocation and compiles it when it is hot. In `--jit=eager`
+//! mode, a callee reached directly may run code compiled from older chain
+//! states (still correct: its guards fall back) until an interpreted
+//! invocation recompiles it.
+
+use cranelift_codegen::ir::{self, condcodes::IntCC, types::I64, InstBuilder};
+use cranelift_codegen::ir::{BlockArg, StackSlotData, StackSlotKind};
+
+use som_runtime::tier::{layout, AstBody, MethodData, MethodKind};
+use som_runtime::tier::{TierCell, UNIT_VALID_OFFSET};
+use som_runtime::tier::{CELL_CODE_OFFSET, CELL_UNIT_OFFSET, UNIT_ACTIVE_OFFSET};
+
+use super::entry::Entry;
+use super::unit::{mem, Lowerer};
+
+/// Most slots (arguments and locals) of a body called directly: its frame
+/// is a stack slot of the caller.
+pub const MAX_DIRECT_SLOTS: usize = 64;
+
+impl Lowerer<'_> {
+    /// The body of `m` if a call of `m` can run its compiled code directly.
+    pub(crate) fn direct_body(&self, m: &'static MethodData) -> Option<&'static AstBody> {
+        match &m.kind {
+            MethodKind::Ast(b) if !b.needs_context && b.num_slots <= MAX_DIRECT_SLOTS => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Calls `body`, the body of method `m`, with `values` (receiver, then
+    /// arguments) when it has compiled code; otherwise (and when the
+    /// activation budget is spent) continues in `generic`, a cold block
+    /// that must answer the send's value to the returned merge block.
+    /// Answers (merge block, the call's value is its parameter).
+    pub(crate) fn direct_call(
+        &mut self,
+        m: &'static MethodData,
+        body: &'static AstBody,
+        values: &[ir::Value],
+        pos: (u32, u32),
+        generic: ir::Block,
+    ) -> ir::Block {
+        let merge = self.value_block();
+        let cell = self.addr("cell", &body.tier as *const TierCell as i64);
+        let code = self.load(cell, CELL_CODE_OFFSET);
+        let has_code = self.b.create_block();
+        self.b.ins().brif(code, has_code, &[], generic, &[]);
+        self.b.seal_block(has_code);
+        self.b.switch_to_block(has_code);
+
+        // The activation budget and the native stack, as the runtime's
+        // activation checks them; running out takes the generic path, which
+        // reports the overflow.
+        let tvm = self.addr("vm", self.tier_vm);
+        let left = self.load(tvm, layout::VM_ACTIVATIONS_LEFT);
+        let limit = self.load(tvm, layout::VM_NATIVE_STACK_LIMIT);
+        let fp = self.b.ins().get_frame_pointer(I64);
+        let has_left = self.b.ins().icmp_imm_s(IntCC::NotEqual, left, 0);
+        let has_stack = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, fp, limit);
+        let ok = self.b.ins().band(has_left, has_stack);
+        let go = self.b.create_block();
+        self.b.ins().brif(ok, go, &[], generic, &[]);
+        self.b.seal_block(go);
+        self.b.switch_to_block(go);
+        let less = self.b.ins().iadd_imm_s(left, -1);
+        self.store(less, tvm, layout::VM_ACTIVATIONS_LEFT);
+        let unit = self.load(cell, CELL_UNIT_OFFSET);
+        let active = self.b.ins().uload32(mem(), unit, UNIT_ACTIVE_OFFSET);
+        let more = self.b.ins().iadd_imm_s(active, 1);
+        self.b.ins().istore32(mem(), more, unit, UNIT_ACTIVE_OFFSET);
+
+        // The callee's frame: receiver, its slots (arguments, then nil
+        // locals), no context, no closure, linked as the innermost one.
+        let frame_slot = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            layout::FRAME_SIZE,
+            3,
+        ));
+        let slots_slot = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            (body.num_slots.max(1) * 8) as u32,
+            3,
+        ));
+        let frame = self.b.ins().stack_addr(I64, frame_slot, 0);
+        let slots = self.b.ins().stack_addr(I64, slots_slot, 0);
+        for (i, v) in values[1..].iter().enumerate() {
+            self.b
+                .ins()
+                .stack_store(I64, *v, slots_slot, (i * 8) as i32);
+        }
+        if body.num_slots > values.len() - 1 {
+            let nil = self.nil();
+            for i in values.len() - 1..body.num_slots {
+                self.b
+                    .ins()
+                    .stack_store(I64, nil, slots_slot, (i * 8) as i32);
+            }
+        }
+        let zero = self.iconst(0);
+        let method = self.addr("method", m as *const MethodData as i64);
+        let parent = self.load(tvm, layout::VM_FRAME);
+        self.store(values[0], frame, layout::FRAME_RECEIVER);
+        self.store(slots, frame, layout::FRAME_SLOTS);
+        self.store(zero, frame, layout::FRAME_CTX);
+        self.store(zero, frame, layout::FRAME_CLOSURE);
+        self.store(method, frame, layout::FRAME_METHOD);
+        self.store(parent, frame, layout::FRAME_PARENT);
+        self.store(frame, tvm, layout::VM_FRAME);
+
+        // Anything may change in a call, a shape included.
+        self.epoch += 1;
+        let sig = self.sigs.body(&mut self.b);
+        let vm = self.vm;
+        let inst = self.b.ins().call_indirect(sig, code, &[vm, frame]);
+        let r = self.b.inst_results(inst).to_vec();
+        let (status, value) = (r[0], r[1]);
+        self.store(parent, tvm, layout::VM_FRAME);
+
+        // The activation is over: its unit's code may go if it was
+        // invalidated meanwhile and nothing else runs it.
+        let active = self.b.ins().uload32(mem(), unit, UNIT_ACTIVE_OFFSET);
+        let fewer = self.b.ins().iadd_imm_s(active, -1);
+        self.b
+            .ins()
+            .istore32(mem(), fewer, unit, UNIT_ACTIVE_OFFSET);
+        let valid = self.load(unit, UNIT_VALID_OFFSET);
+        let after = self.b.create_block();
+        let invalid = self.cold_block();
+        let release = self.cold_block();
+        self.b.ins().brif(valid, after, &[], invalid, &[]);
+        self.b.seal_block(invalid);
+        self.b.switch_to_block(invalid);
+        self.b.ins().brif(fewer, after, &[], release, &[]);
+        self.b.seal_block(release);
+        self.b.switch_to_block(release);
+        self.call(Entry::ReleaseUnit, &[vm, unit]);
+        self.b.ins().jump(after, &[]);
+        self.b.seal_block(after);
+        self.b.switch_to_block(after);
+
+        let done = self.b.create_block();
+        let unwound = self.cold_block();
+        self.b.ins().brif(status, unwound, &[], done, &[]);
+        self.b.seal_block(done);
+        self.b.seal_block(unwound);
+        self.b.switch_to_block(done);
+        self.leave_activation();
+        self.jump_with(merge, value);
+
+        self.b.switch_to_block(unwound);
+        let pos = self.pos(pos);
+        let r = self.call(Entry::CallUnwound, &[vm, frame, status, pos]);
+        self.leave_activation();
+        let unwind = self.scope().unwind;
+        self.b.ins().brif(
+            r[0],
+            unwind,
+            &[BlockArg::Value(r[0])],
+            merge,
+            &[BlockArg::Value(r[1])],
+        );
+        merge
+    }
+}
