@@ -452,3 +452,35 @@ fn a_call_that_is_not_inlined_runs_the_callees_compiled_code_directly() {
         "no direct call in the hot path:\n{hot_text}"
     );
 }
+
+#[test]
+fn a_closure_evaluated_from_compiled_code_runs_its_compiled_body_directly() {
+    // Closures fetched from an Array: the `value:with:` sites cannot inline
+    // them, so they call the closure's compiled body (its cell read through
+    // the closure's method), never the runtime's send, on the hot path.
+    let out = Command::new(SOM)
+        .current_dir(root())
+        .args([
+            "--jit=eager",
+            "--print-ir=TierClosureCalls>>#apply:",
+            "tests/lang/tier/TierClosureCalls.som",
+        ])
+        .output()
+        .expect("som runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let all = listings(&err);
+    let last = all.last().expect("apply: was compiled");
+    let hot: String = hot_blocks(last)
+        .iter()
+        .map(|(h, b)| format!("{h}\n{b}"))
+        .collect();
+    assert!(
+        !hot.contains("rt_send") && !hot.contains("rt_invoke"),
+        "the hot path calls into the runtime:\n{hot}"
+    );
+    let direct_calls = hot
+        .lines()
+        .filter(|l| l.contains("call_indirect") && !l.contains("; v"))
+        .count();
+    assert!(direct_calls >= 3, "expected three direct calls:\n{hot}");
+}

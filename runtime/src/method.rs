@@ -42,13 +42,37 @@ pub struct AstBody {
     pub tier: crate::tier::TierCell,
 }
 
-/// What executes when the invokable runs.
+/// What executes when the invokable runs. Its layout is C's (a tag byte,
+/// then the payload; see [`KindLayout`]) so that compiled code can reach the
+/// AST body of a method it only knows at run time (a closure's).
+#[repr(C, u8)]
 pub enum MethodKind {
     /// A SOM-level method or block.
     Ast(AstBody),
     /// A primitive implemented in Rust.
     Primitive(PrimFn),
 }
+
+/// The layout `#[repr(C, u8)]` gives [`MethodKind`]: the tag (0 for
+/// [`MethodKind::Ast`]), then the payload. Used only for its offsets.
+#[repr(C)]
+pub struct KindLayout {
+    /// The variant's tag.
+    pub tag: u8,
+    /// The variant's fields.
+    pub payload: KindPayload,
+}
+
+/// The payload of [`KindLayout`].
+#[repr(C)]
+pub union KindPayload {
+    /// [`MethodKind::Ast`]'s body.
+    pub ast: std::mem::ManuallyDrop<AstBody>,
+    /// [`MethodKind::Primitive`]'s function.
+    pub primitive: PrimFn,
+}
+
+const _: () = assert!(std::mem::size_of::<KindLayout>() == std::mem::size_of::<MethodKind>());
 
 /// A method so simple that a send can do its work without an activation.
 #[derive(Clone, Copy, Debug, PartialEq)]

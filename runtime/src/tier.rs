@@ -350,6 +350,7 @@ pub struct TierVm {
 /// Offsets and constants of the object layout that compiled code embeds.
 pub mod layout {
     use crate::interpreter::Frame;
+    use crate::method::{AstBody, MethodData};
     use crate::object::{Header, Kind, Shape};
 
     /// Offset of the shape word in an object header.
@@ -372,6 +373,30 @@ pub mod layout {
     pub const KIND_SYMBOL: i64 = Kind::Symbol as i64;
     /// Kind byte of class objects.
     pub const KIND_CLASS: i64 = Kind::Class as i64;
+    /// Kind byte of a Block closure.
+    pub const KIND_BLOCK: i64 = Kind::Block as i64;
+    /// Offset of a closure's method (a `*const MethodData`).
+    pub const BLOCK_METHOD: i32 =
+        BODY + std::mem::offset_of!(crate::object::BlockBody, method) as i32;
+    /// Offset of a closure's `self`.
+    pub const BLOCK_RECEIVER: i32 =
+        BODY + std::mem::offset_of!(crate::object::BlockBody, receiver) as i32;
+    /// Offset of a method's argument count (a word).
+    pub const METHOD_NUM_ARGS: i32 = std::mem::offset_of!(MethodData, num_args) as i32;
+    /// Offset of a method's kind tag (a byte; [`METHOD_KIND_AST`] for AST code).
+    pub const METHOD_KIND_TAG: i32 = std::mem::offset_of!(MethodData, kind) as i32;
+    /// The kind tag of [`crate::method::MethodKind::Ast`].
+    pub const METHOD_KIND_AST: i64 = 0;
+    /// Offset of an AST method's body ([`AstBody`]).
+    pub const METHOD_AST: i32 = (std::mem::offset_of!(MethodData, kind)
+        + std::mem::offset_of!(crate::method::KindLayout, payload))
+        as i32;
+    /// Offset of an [`AstBody`]'s slot count (a word).
+    pub const AST_NUM_SLOTS: i32 = std::mem::offset_of!(AstBody, num_slots) as i32;
+    /// Offset of an [`AstBody`]'s `needs_context` flag (a byte).
+    pub const AST_NEEDS_CONTEXT: i32 = std::mem::offset_of!(AstBody, needs_context) as i32;
+    /// Offset of an [`AstBody`]'s tier cell ([`super::TierCell`]).
+    pub const AST_TIER: i32 = std::mem::offset_of!(AstBody, tier) as i32;
     /// Kind byte of Arrays.
     pub const KIND_ARRAY: i64 = Kind::Array as i64;
     /// Shift of the length in the meta word.

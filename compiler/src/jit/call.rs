@@ -51,7 +51,7 @@ impl Lowerer<'_> {
     /// arguments) when it has compiled code; otherwise (and when the
     /// activation budget is spent) continues in `generic`, a cold block
     /// that must answer the send's value to the returned merge block.
-    /// Answers (merge block, the call's value is its parameter).
+    /// Answers the merge block (the call's value is its parameter).
     pub(crate) fn direct_call(
         &mut self,
         m: &'static MethodData,
@@ -60,8 +60,105 @@ impl Lowerer<'_> {
         pos: (u32, u32),
         generic: ir::Block,
     ) -> ir::Block {
-        let merge = self.value_block();
         let cell = self.addr("cell", &body.tier as *const TierCell as i64);
+        let method = self.addr("method", m as *const MethodData as i64);
+        let callee = Callee {
+            cell,
+            method,
+            receiver: values[0],
+            closure: self.iconst(0),
+            slots: body.num_slots,
+        };
+        self.activate(callee, &values[1..], pos, generic)
+    }
+
+    /// `value`, `value:`, `value:with:` (the core library's primitives) sent
+    /// to `values[0]`: when it is a closure of that arity whose body has
+    /// compiled code and needs no heap context, that code is called
+    /// directly (in plain code only: enforced execution runs the body's
+    /// enforced twin); otherwise continues in `generic`, as
+    /// [`Lowerer::direct_call`].
+    pub(crate) fn direct_block_call(
+        &mut self,
+        values: &[ir::Value],
+        pos: (u32, u32),
+        generic: ir::Block,
+    ) -> ir::Block {
+        let closure = values[0];
+        let argc = values.len() - 1;
+        let low = self.b.ins().band_imm_s(closure, 7);
+        self.continue_unless(low, generic);
+        let meta = self.load(closure, layout::HEADER_META);
+        let kind = self.b.ins().band_imm_s(meta, 0xff);
+        let not_block = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::NotEqual, kind, layout::KIND_BLOCK);
+        self.continue_unless(not_block, generic);
+        let method = self.load(closure, layout::BLOCK_METHOD);
+        let nargs = self.load(method, layout::METHOD_NUM_ARGS);
+        let wrong_arity = self.b.ins().icmp_imm_s(IntCC::NotEqual, nargs, argc as i64);
+        let tag = self
+            .b
+            .ins()
+            .uload8(I64, mem(), method, layout::METHOD_KIND_TAG);
+        let not_ast = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::NotEqual, tag, layout::METHOD_KIND_AST);
+        let either = self.b.ins().bor(wrong_arity, not_ast);
+        self.continue_unless(either, generic);
+        let ast = layout::METHOD_AST;
+        let context = self
+            .b
+            .ins()
+            .uload8(I64, mem(), method, ast + layout::AST_NEEDS_CONTEXT);
+        let slots = self.load(method, ast + layout::AST_NUM_SLOTS);
+        let too_many =
+            self.b
+                .ins()
+                .icmp_imm_s(IntCC::UnsignedGreaterThan, slots, MAX_DIRECT_SLOTS as i64);
+        let flag = self.addr("vm", self.enforced_flag);
+        let enforced = self.b.ins().uload8(I64, mem(), flag, 0);
+        let context = self.b.ins().icmp_imm_s(IntCC::NotEqual, context, 0);
+        let enforced = self.b.ins().icmp_imm_s(IntCC::NotEqual, enforced, 0);
+        let no = self.b.ins().bor(context, enforced);
+        let no = self.b.ins().bor(no, too_many);
+        self.continue_unless(no, generic);
+        let cell = self
+            .b
+            .ins()
+            .iadd_imm_s(method, (ast + layout::AST_TIER) as i64);
+        let receiver = self.load(closure, layout::BLOCK_RECEIVER);
+        let callee = Callee {
+            cell,
+            method,
+            receiver,
+            closure,
+            slots: MAX_DIRECT_SLOTS,
+        };
+        self.activate(callee, &values[1..], pos, generic)
+    }
+
+    /// Branches to `generic` when `cond` is non-zero, else goes on.
+    fn continue_unless(&mut self, cond: ir::Value, generic: ir::Block) {
+        let next = self.b.create_block();
+        self.b.ins().brif(cond, generic, &[], next, &[]);
+        self.b.seal_block(next);
+        self.b.switch_to_block(next);
+    }
+
+    /// The activation of `callee` with `args`, as the runtime's: see the
+    /// module doc.
+    fn activate(
+        &mut self,
+        callee: Callee,
+        args: &[ir::Value],
+        pos: (u32, u32),
+        generic: ir::Block,
+    ) -> ir::Block {
+        let merge = self.value_block();
+        let cell = callee.cell;
         let code = self.load(cell, CELL_CODE_OFFSET);
         let has_code = self.b.create_block();
         self.b.ins().brif(code, has_code, &[], generic, &[]);
@@ -92,8 +189,9 @@ impl Lowerer<'_> {
         let more = self.b.ins().iadd_imm_s(active, 1);
         self.b.ins().istore32(mem(), more, unit, UNIT_ACTIVE_OFFSET);
 
-        // The callee's frame: receiver, its slots (arguments, then nil
-        // locals), no context, no closure, linked as the innermost one.
+        // The callee's frame: receiver, its slots (the arguments; the
+        // callee's entry sets its locals to nil itself), no context, linked
+        // as the innermost one.
         let frame_slot = self.b.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
             layout::FRAME_SIZE,
@@ -101,32 +199,23 @@ impl Lowerer<'_> {
         ));
         let slots_slot = self.b.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
-            (body.num_slots.max(1) * 8) as u32,
+            (callee.slots.max(1) * 8) as u32,
             3,
         ));
         let frame = self.b.ins().stack_addr(I64, frame_slot, 0);
         let slots = self.b.ins().stack_addr(I64, slots_slot, 0);
-        for (i, v) in values[1..].iter().enumerate() {
+        for (i, v) in args.iter().enumerate() {
             self.b
                 .ins()
                 .stack_store(I64, *v, slots_slot, (i * 8) as i32);
         }
-        if body.num_slots > values.len() - 1 {
-            let nil = self.nil();
-            for i in values.len() - 1..body.num_slots {
-                self.b
-                    .ins()
-                    .stack_store(I64, nil, slots_slot, (i * 8) as i32);
-            }
-        }
         let zero = self.iconst(0);
-        let method = self.addr("method", m as *const MethodData as i64);
         let parent = self.load(tvm, layout::VM_FRAME);
-        self.store(values[0], frame, layout::FRAME_RECEIVER);
+        self.store(callee.receiver, frame, layout::FRAME_RECEIVER);
         self.store(slots, frame, layout::FRAME_SLOTS);
         self.store(zero, frame, layout::FRAME_CTX);
-        self.store(zero, frame, layout::FRAME_CLOSURE);
-        self.store(method, frame, layout::FRAME_METHOD);
+        self.store(callee.closure, frame, layout::FRAME_CLOSURE);
+        self.store(callee.method, frame, layout::FRAME_METHOD);
         self.store(parent, frame, layout::FRAME_PARENT);
         self.store(frame, tvm, layout::VM_FRAME);
 
@@ -184,4 +273,18 @@ impl Lowerer<'_> {
         );
         merge
     }
+}
+
+/// What a direct call activates.
+struct Callee {
+    /// The callee body's tier cell.
+    cell: ir::Value,
+    /// Its method (or block method).
+    method: ir::Value,
+    /// `self` in the callee.
+    receiver: ir::Value,
+    /// The closure (0 for a method).
+    closure: ir::Value,
+    /// Slots its frame reserves (at least the body's).
+    slots: usize,
 }

@@ -443,8 +443,20 @@ impl Lowerer<'_> {
             Slots::Memory(slots_ptr)
         } else {
             let vars = self.new_vars(body.num_slots);
+            // Every activation starts with nil locals (the runtime's and a
+            // direct call's alike), so only the arguments are read; a loop
+            // entered by OSR reads its live locals.
+            let read = if hot.is_some() {
+                body.num_slots
+            } else {
+                m.num_args
+            };
             for (i, var) in vars.iter().enumerate() {
-                let v = self.load(slots_ptr, (i * 8) as i32);
+                let v = if i < read {
+                    self.load(slots_ptr, (i * 8) as i32)
+                } else {
+                    self.nil()
+                };
                 self.b.def_var(*var, v);
             }
             Slots::Vars(vars)

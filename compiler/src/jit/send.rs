@@ -105,6 +105,25 @@ impl Lowerer<'_> {
         if let (Some(op), Some(words)) = (s.special, &words) {
             fast |= self.special(op, words, done, s.selector, doubles && s.saw_double.get());
         }
+        if let (Some(SpecialOp::Value), Some(words)) = (s.special, &words) {
+            if self.consts.block_intact {
+                // The interpreter evaluates a closure of the right arity
+                // without consulting the chain (which stays empty): so
+                // does the compiled code, calling the closure's body. The
+                // primitives it stands for are the core library's while
+                // the unit is valid.
+                self.depends_on.push(s.selector);
+                let not_direct = self.b.create_block();
+                self.guard_valid(not_direct);
+                let merge = self.direct_block_call(words, s.pos, not_direct);
+                self.b.seal_block(merge);
+                let v = self.enter_value_block(merge);
+                self.jump_with(done, v);
+                self.b.seal_block(not_direct);
+                self.b.switch_to_block(not_direct);
+                fast = true;
+            }
+        }
         let guarded = self.cached_targets(s, rcvr, &args, done, generic);
         fast |= guarded;
         if fast {
@@ -702,11 +721,19 @@ impl Lowerer<'_> {
             let v = self.realize(a);
             values.push(v);
         }
-        let Some(body) = self.direct_body(m) else {
+        let block_value = s.special == Some(SpecialOp::Value)
+            && self.consts.block_intact
+            && matches!(m.kind, MethodKind::Primitive(_));
+        let body = self.direct_body(m);
+        if !block_value && body.is_none() {
             return self.invoke_generic(s, m, &values);
-        };
+        }
         let generic = self.cold_block();
-        let merge = self.direct_call(m, body, &values, s.pos, generic);
+        let merge = match body {
+            Some(body) if !block_value => self.direct_call(m, body, &values, s.pos, generic),
+            // The core library's block evaluation: the closure's own body.
+            _ => self.direct_block_call(&values, s.pos, generic),
+        };
         self.b.seal_block(generic);
         self.b.switch_to_block(generic);
         let v = self.invoke_generic(s, m, &values);
