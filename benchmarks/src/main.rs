@@ -38,6 +38,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod zero_overhead_suite;
+
 /// One benchmark of a suite: class name, inner iterations, extra class-path
 /// directories (relative to the harness directory).
 struct Bench {
@@ -134,7 +136,14 @@ const AWFY: &[Bench] = &[
 ];
 
 /// The suites `som-bench` knows.
-const SUITES: &[&str] = &["classic", "awfy", "overhead", "reflection", "omop"];
+const SUITES: &[&str] = &[
+    "classic",
+    "awfy",
+    "overhead",
+    "reflection",
+    "omop",
+    "zero-overhead",
+];
 
 struct Options {
     som: PathBuf,
@@ -152,15 +161,19 @@ struct Options {
     inner_scale: f64,
     suite: String,
     only: Vec<String>,
+    /// `--diff` (zero-overhead suite): print the diffs of differing loops.
+    diff: bool,
 }
 
 const USAGE: &str =
     "usage: som-bench [--som PATH] [--som-home DIR] [--core DIR] [--runs N] [--iterations N]
                  [--warmup N] [--scale F] [--jit MODE] [--compare VM [--compare-core DIR] |
-                 --compare-jit MODE] SUITE [BENCHMARK...]
+                 --compare-jit MODE] [--diff] SUITE [BENCHMARK...]
 
 SUITE is 'classic', 'awfy', 'overhead' (AWFY with and without OMOP enforcement),
-'reflection' or 'omop' (our own benchmarks; no SOM_HOME needed). --scale multiplies every inner-iteration count
+'reflection' or 'omop' (our own benchmarks; no SOM_HOME needed), or 'zero-overhead'
+(each reflective or enforced loop's compiled hot loop against its direct twin's:
+identical or not, sizes, time ratio; --diff prints the diffs). --scale multiplies every inner-iteration count
 (e.g. 0.1 for a quick smoke run). --jit off|on|eager runs our VM in that tier
 mode; --compare-jit MODE compares it with itself in another mode (e.g. --jit on
 --compare-jit off: the compiled tier against the interpreter, run by run). Defaults: --runs 3 --iterations 5 --warmup 1,
@@ -189,6 +202,7 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
         inner_scale: 1.0,
         suite: String::new(),
         only: Vec::new(),
+        diff: false,
     };
     let mut i = 0;
     let value = |i: usize| {
@@ -210,6 +224,11 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
             "--warmup" => o.warmup = value(i)?.parse().map_err(|_| "bad --warmup")?,
             "--scale" => o.inner_scale = value(i)?.parse().map_err(|_| "bad --scale")?,
             "-h" | "--help" => return Ok(Cli::Help),
+            "--diff" => {
+                o.diff = true;
+                i += 1;
+                continue;
+            }
             s if s.starts_with('-') => return Err(format!("unknown option {s}\n{USAGE}")),
             s => {
                 if o.suite.is_empty() {
@@ -410,6 +429,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if o.suite == "zero-overhead" {
+        return zero_overhead_suite::run(&o);
+    }
     let home = match o.som_home.clone() {
         Some(h) => h,
         None if o.suite == "reflection" || o.suite == "omop" => PathBuf::from("."),
