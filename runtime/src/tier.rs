@@ -106,8 +106,16 @@ pub type OsrFn = unsafe extern "C" fn(
     step: i64,
 ) -> TierRet;
 
+/// The status compiled code answers, before doing anything, when the
+/// activation budget cannot cover the activations it inlined (it counts
+/// them only once, on entry: see [`TierVm::activations_left`]): the caller
+/// runs the body (or goes on with the loop) in the interpreter, which
+/// counts each activation and fails exactly where the budget runs out.
+pub const STATUS_NO_BUDGET: u64 = 0xff;
+
 /// What compiled code and the entry points answer: status 0 and a value, or
-/// the [`Unwind`] code in `status`. Two words, returned in two registers.
+/// the [`Unwind`] code in `status` (or [`STATUS_NO_BUDGET`] from a body's
+/// entry). Two words, returned in two registers.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TierRet {
@@ -330,7 +338,11 @@ pub struct TierReport {
 #[repr(C)]
 pub struct TierVm {
     /// How many more SOM activations may start (see
-    /// [`crate::vm::MAX_ACTIVATION_DEPTH`]); inlined activations count too.
+    /// [`crate::vm::MAX_ACTIVATION_DEPTH`]). Compiled code counts the
+    /// activations it inlined without storing them: on entry it checks that
+    /// the budget covers the deepest of them (else [`STATUS_NO_BUDGET`]),
+    /// and around a call made from an inlined activation it subtracts that
+    /// activation's depth, so the callee sees what the interpreter's would.
     pub activations_left: usize,
     /// Lowest native stack address activations may reach.
     pub native_stack_limit: usize,
@@ -490,6 +502,16 @@ pub(crate) fn run_body(
     body: &'static AstBody,
     frame: &Frame,
 ) -> VmResult {
+    // The invariant compiled code relies on (it folds the enforcement flag
+    // to a constant): a method's plain body runs only in unenforced
+    // execution, its enforced twin only in enforced execution.
+    debug_assert_eq!(
+        vm.tier_state.enforced,
+        m.enforced.get().is_some_and(|t| std::ptr::eq(t, body)),
+        "{} runs with the enforcement flag {}",
+        vm.describe_activation(m, None),
+        vm.tier_state.enforced
+    );
     if let Some(code) = body.tier.entry() {
         if vm.jit_mode == JitMode::Eager && !eager_current(body) {
             return recompile_and_run(vm, m, body, frame);
@@ -505,28 +527,40 @@ pub(crate) fn run_body(
 /// Runs compiled code, counting the activation on its unit so that the
 /// code is freed only once nothing runs it.
 #[inline(always)]
-fn call_compiled(code: BodyFn, body: &AstBody, vm: &mut Vm, frame: &Frame) -> VmResult {
+fn call_compiled(code: BodyFn, body: &'static AstBody, vm: &mut Vm, frame: &Frame) -> VmResult {
     let unit = body.tier.unit.get().expect("compiled code has a unit");
-    run_unit(unit, vm, |vm| {
+    let r = run_unit(unit, vm, |vm| {
         // SAFETY: `code` was compiled for this body by the tier, which
         // guarantees the BodyFn contract: it reads the frame and the VM
         // only through their documented layouts and entry points. Its unit
         // is live (`active` > 0), so the code stays mapped while it runs.
         unsafe { code(vm, frame) }
-    })
+    });
+    match r {
+        Some(r) => r,
+        None => crate::interpreter::eval_body(&body.body, vm, frame),
+    }
 }
 
 /// Runs code of `unit`, counting the activation so the code is freed only
-/// once nothing runs it.
+/// once nothing runs it. None when the code declined to run
+/// ([`STATUS_NO_BUDGET`]): the caller interprets instead.
 #[inline(always)]
-fn run_unit(unit: &'static UnitState, vm: &mut Vm, f: impl FnOnce(&mut Vm) -> TierRet) -> VmResult {
+fn run_unit(
+    unit: &'static UnitState,
+    vm: &mut Vm,
+    f: impl FnOnce(&mut Vm) -> TierRet,
+) -> Option<VmResult> {
     unit.active.set(unit.active.get() + 1);
-    let r = f(vm).into_result();
+    let r = f(vm);
     unit.active.set(unit.active.get() - 1);
     if unit.valid.get() == 0 && unit.active.get() == 0 {
         release_unit(vm, unit);
     }
-    r
+    if r.status == STATUS_NO_BUDGET {
+        return None;
+    }
+    Some(r.into_result())
 }
 
 /// Frees an invalidated unit's code once no activation runs it (the
@@ -687,7 +721,7 @@ pub(crate) fn osr(
         // contract); the interpreter is at the loop's next iteration with
         // its variables in `frame`.
         unsafe { code(vm, frame, i, limit, step) }
-    });
+    })?;
     if jit_enabled() {
         tracing::trace!(
             target: "metasom::jit",
@@ -1422,18 +1456,6 @@ pub mod entry {
         TierRet::from_result(Err(Unwind::RETURN))
     }
 
-    /// Stack overflow at the start of an activation inlined by the send at
-    /// `pos`: that send fails, as it would have failing to activate.
-    ///
-    /// # Safety
-    /// `vm` is the running VM.
-    pub unsafe extern "C" fn rt_stack_overflow(vm: *mut Vm, pos: u64) -> TierRet {
-        // SAFETY: per the contract above.
-        let vm = unsafe { &mut *vm };
-        let e = Err(Unwind::error("stack overflow"));
-        TierRet::from_result(crate::interpreter::sent(unpack_pos(pos), e, vm))
-    }
-
     /// An unwind leaving a method activation that compiled code made itself
     /// (a direct call of the callee's compiled body, its `frame` in the
     /// caller's stack frame), handled as the interpreter's activation would
@@ -1455,8 +1477,20 @@ pub mod entry {
         let crate::method::MethodKind::Ast(body) = &frame.method.kind else {
             unreachable!("compiled code calls only AST bodies directly")
         };
-        let r =
-            crate::interpreter::unwind_through(vm, frame, body, None, Unwind::from_code(status));
+        let r = if status == STATUS_NO_BUDGET {
+            // The callee's code declined to run: interpret its activation.
+            let saved = vm.tier_state.frame;
+            vm.tier_state.frame = frame;
+            let r = crate::interpreter::eval_body(&body.body, vm, frame);
+            vm.tier_state.frame = saved;
+            r
+        } else {
+            Err(Unwind::from_code(status))
+        };
+        let r = match r {
+            Ok(v) => Ok(v),
+            Err(e) => crate::interpreter::unwind_through(vm, frame, body, None, e),
+        };
         TierRet::from_result(crate::interpreter::sent(unpack_pos(pos), r, vm))
     }
 

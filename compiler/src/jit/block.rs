@@ -79,9 +79,6 @@ impl Lowerer<'_> {
             let vm = self.vm;
             self.call_fallible(Entry::Return, &[vm, v]);
         }
-        for _ in home + 1..=top {
-            self.leave_activation();
-        }
         let exit = self.scopes[home].exit;
         self.jump_with(exit, v);
         self.dead_end()

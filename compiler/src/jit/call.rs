@@ -75,9 +75,9 @@ impl Lowerer<'_> {
     /// `value`, `value:`, `value:with:` (the core library's primitives) sent
     /// to `values[0]`: when it is a closure of that arity whose body has
     /// compiled code and needs no heap context, that code is called
-    /// directly (in plain code only: enforced execution runs the body's
-    /// enforced twin); otherwise continues in `generic`, as
-    /// [`Lowerer::direct_call`].
+    /// directly (the send is a plain one, so execution is unenforced and
+    /// the closure's plain body is the one that runs); otherwise continues
+    /// in `generic`, as [`Lowerer::direct_call`].
     pub(crate) fn direct_block_call(
         &mut self,
         values: &[ir::Value],
@@ -118,12 +118,8 @@ impl Lowerer<'_> {
             self.b
                 .ins()
                 .icmp_imm_s(IntCC::UnsignedGreaterThan, slots, MAX_DIRECT_SLOTS as i64);
-        let flag = self.addr("vm", self.enforced_flag);
-        let enforced = self.b.ins().uload8(I64, mem(), flag, 0);
         let context = self.b.ins().icmp_imm_s(IntCC::NotEqual, context, 0);
-        let enforced = self.b.ins().icmp_imm_s(IntCC::NotEqual, enforced, 0);
-        let no = self.b.ins().bor(context, enforced);
-        let no = self.b.ins().bor(no, too_many);
+        let no = self.b.ins().bor(context, too_many);
         self.continue_unless(no, generic);
         let cell = self
             .b
@@ -168,11 +164,19 @@ impl Lowerer<'_> {
         // The activation budget and the native stack, as the runtime's
         // activation checks them; running out takes the generic path, which
         // reports the overflow.
+        // The inlined activations around the call count as the
+        // interpreter's would (see `Lowerer::call`).
         let tvm = self.addr("vm", self.tier_vm);
         let left = self.load(tvm, layout::VM_ACTIVATIONS_LEFT);
+        let depth = self.inline_depth() as i64;
+        let budget = if depth == 0 {
+            left
+        } else {
+            self.b.ins().iadd_imm_s(left, -depth)
+        };
         let limit = self.load(tvm, layout::VM_NATIVE_STACK_LIMIT);
         let fp = self.b.ins().get_frame_pointer(I64);
-        let has_left = self.b.ins().icmp_imm_s(IntCC::NotEqual, left, 0);
+        let has_left = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, budget, 0);
         let has_stack = self
             .b
             .ins()
@@ -182,7 +186,7 @@ impl Lowerer<'_> {
         self.b.ins().brif(ok, go, &[], generic, &[]);
         self.b.seal_block(go);
         self.b.switch_to_block(go);
-        let less = self.b.ins().iadd_imm_s(left, -1);
+        let less = self.b.ins().iadd_imm_s(budget, -1);
         self.store(less, tvm, layout::VM_ACTIVATIONS_LEFT);
         let unit = self.load(cell, CELL_UNIT_OFFSET);
         let active = self.b.ins().uload32(mem(), unit, UNIT_ACTIVE_OFFSET);
@@ -245,7 +249,7 @@ impl Lowerer<'_> {
         self.b.ins().brif(fewer, after, &[], release, &[]);
         self.b.seal_block(release);
         self.b.switch_to_block(release);
-        self.call(Entry::ReleaseUnit, &[vm, unit]);
+        self.call_unadjusted(Entry::ReleaseUnit, &[vm, unit]);
         self.b.ins().jump(after, &[]);
         self.b.seal_block(after);
         self.b.switch_to_block(after);
@@ -255,14 +259,20 @@ impl Lowerer<'_> {
         self.b.ins().brif(status, unwound, &[], done, &[]);
         self.b.seal_block(done);
         self.b.seal_block(unwound);
+        // The activation (and the inlined ones around it) ended: the
+        // budget is what it was.
         self.b.switch_to_block(done);
-        self.leave_activation();
+        let tvm = self.addr("vm", self.tier_vm);
+        self.store(left, tvm, layout::VM_ACTIVATIONS_LEFT);
         self.jump_with(merge, value);
 
+        // As the runtime's activation, the unwind is handled before the
+        // activation ends.
         self.b.switch_to_block(unwound);
         let pos = self.pos(pos);
-        let r = self.call(Entry::CallUnwound, &[vm, frame, status, pos]);
-        self.leave_activation();
+        let r = self.call_unadjusted(Entry::CallUnwound, &[vm, frame, status, pos]);
+        let tvm = self.addr("vm", self.tier_vm);
+        self.store(left, tvm, layout::VM_ACTIVATIONS_LEFT);
         let unwind = self.scope().unwind;
         self.b.ins().brif(
             r[0],

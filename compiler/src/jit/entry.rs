@@ -26,8 +26,6 @@ pub(crate) enum Entry {
     Field,
     /// `rt_literal_array(vm, template) -> value`
     LiteralArray,
-    /// `rt_stack_overflow(vm, pos) -> (status, value)`
-    StackOverflow,
     /// `rt_unwind_inlined(vm, frame, status, pos) -> (status, value)`
     UnwindInlined,
     /// `rt_new_array(vm, argv, n) -> value`
@@ -54,7 +52,7 @@ pub(crate) enum Entry {
     ReleaseUnit,
 }
 
-const ALL: [Entry; 20] = [
+const ALL: [Entry; 19] = [
     Entry::CallUnwound,
     Entry::ReleaseUnit,
     Entry::EnforcedInvoke,
@@ -73,7 +71,6 @@ const ALL: [Entry; 20] = [
     Entry::ToDo,
     Entry::Field,
     Entry::LiteralArray,
-    Entry::StackOverflow,
     Entry::UnwindInlined,
 ];
 
@@ -88,7 +85,6 @@ impl Entry {
             Entry::ToDo => rt::rt_to_do as *const () as usize,
             Entry::Field => rt::rt_field as *const () as usize,
             Entry::LiteralArray => rt::rt_literal_array as *const () as usize,
-            Entry::StackOverflow => rt::rt_stack_overflow as *const () as usize,
             Entry::UnwindInlined => rt::rt_unwind_inlined as *const () as usize,
             Entry::NewArray => rt::rt_new_array as *const () as usize,
             Entry::Return => rt::rt_return as *const () as usize,
@@ -114,7 +110,6 @@ impl Entry {
             Entry::ToDo => "rt_to_do",
             Entry::Field => "rt_field",
             Entry::LiteralArray => "rt_literal_array",
-            Entry::StackOverflow => "rt_stack_overflow",
             Entry::UnwindInlined => "rt_unwind_inlined",
             Entry::NewArray => "rt_new_array",
             Entry::Return => "rt_return",
@@ -135,6 +130,20 @@ impl Entry {
         ALL.into_iter().find(|e| e.address() == address)
     }
 
+    /// Whether the runtime may start SOM activations in the call (so it
+    /// must see the activation budget of the inlined activations around
+    /// it); allocation and bookkeeping entries do not.
+    pub fn activates(self) -> bool {
+        !matches!(
+            self,
+            Entry::LiteralArray
+                | Entry::NewArray
+                | Entry::NewDouble
+                | Entry::Return
+                | Entry::ReleaseUnit
+        )
+    }
+
     /// (parameters, results), all 64-bit words.
     fn arity(self) -> (usize, usize) {
         match self {
@@ -145,7 +154,6 @@ impl Entry {
             Entry::ToDo => (6, 2),
             Entry::Field => (5, 2),
             Entry::LiteralArray => (2, 1),
-            Entry::StackOverflow => (2, 2),
             Entry::UnwindInlined => (4, 2),
             Entry::NewArray => (3, 1),
             Entry::Return => (2, 2),

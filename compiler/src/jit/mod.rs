@@ -231,6 +231,7 @@ impl CraneliftTier {
             meta_next: None,
             runtime: vm,
             epoch: 0,
+            max_inline_depth: 0,
             shape_next: None,
             object_bumps,
         };
@@ -437,6 +438,26 @@ impl Lowerer<'_> {
         let params = self.b.block_params(entry).to_vec();
         self.vm = params[0];
         let frame = params[1];
+        // The activations the unit inlines are counted here, once: the
+        // budget must cover the deepest (known once the body is lowered, so
+        // the constant is patched below), or the runtime interprets.
+        let tvm = self.addr("vm", self.tier_vm);
+        let left = self.load(tvm, layout::VM_ACTIVATIONS_LEFT);
+        let need = self.iconst(0);
+        let enough =
+            self.b
+                .ins()
+                .icmp(ir::condcodes::IntCC::UnsignedGreaterThanOrEqual, left, need);
+        let start = self.b.create_block();
+        let decline = self.cold_block();
+        let check = self.b.ins().brif(enough, start, &[], decline, &[]);
+        self.b.seal_block(decline);
+        self.b.switch_to_block(decline);
+        let status = self.iconst(som_runtime::tier::STATUS_NO_BUDGET as i64);
+        let zero = self.iconst(0);
+        self.b.ins().return_(&[status, zero]);
+        self.b.seal_block(start);
+        self.b.switch_to_block(start);
         let receiver = self.load(frame, layout::FRAME_RECEIVER);
         let slots_ptr = self.load(frame, layout::FRAME_SLOTS);
         let slots = if body.needs_context {
@@ -503,6 +524,17 @@ impl Lowerer<'_> {
         let zero = self.iconst(0);
         self.b.ins().return_(&[zero, v]);
         self.scopes.pop();
+        let depth = self.max_inline_depth as i64;
+        if depth == 0 {
+            // Nothing inlined: nothing to check (the decline path is left
+            // unreachable).
+            self.b.func.replace(check).jump(start, &[]);
+            let load = self.b.func.dfg.value_def(left).unwrap_inst();
+            self.b.func.replace(load).iconst(I64, 0);
+        } else {
+            let need = self.b.func.dfg.value_def(need).unwrap_inst();
+            self.b.func.replace(need).iconst(I64, depth);
+        }
     }
 
     /// Lowers one node whose value is not used.

@@ -348,7 +348,7 @@ impl Lowerer<'_> {
         body.body.for_each_unit_node(&mut |_| size += 1);
         self.budget = self.budget.saturating_sub(size + INLINE_OVERHEAD);
         self.inlined.push(m);
-        self.enter_activation(pos);
+        self.enter_activation();
         let vars = self.new_vars(body.num_slots);
         for (i, v) in args.iter().enumerate() {
             self.b.def_var(vars[i], *v);
@@ -652,16 +652,15 @@ impl Lowerer<'_> {
 
     /// `prim invokeOn: obj with: args` with a constant method or primitive
     /// `prim` and arguments the lowering holds (how a domain's primitive
-    /// handler proceeds): in unenforced execution, the method itself, called
-    /// without the reflective step (an Array access inline). Enforced
-    /// execution (the method would be run enforced) takes `generic`. None
-    /// when the operation cannot be folded.
+    /// handler proceeds): the method itself, called without the reflective
+    /// step (an Array access inline); a plain send runs in unenforced
+    /// execution only, where the method is not run enforced. None when the
+    /// operation cannot be folded.
     fn invoke_on_with(
         &mut self,
         s: &'static SendNode,
         args: &[Arg],
         done: ir::Block,
-        generic: ir::Block,
     ) -> Option<ir::Value> {
         let p = self.const_of(&s.receiver)?;
         let is_method = p.is_ptr() && {
@@ -680,12 +679,8 @@ impl Lowerer<'_> {
             return None;
         }
         let obj = self.realize(&args[0]);
-        let flag = self.addr("vm", self.enforced_flag);
-        let enforced = self.b.ins().uload8(I64, super::unit::mem(), flag, 0);
-        let base = self.b.create_block();
-        self.b.ins().brif(enforced, generic, &[], base, &[]);
-        self.b.seal_block(base);
-        self.b.switch_to_block(base);
+        // A plain send runs only in unenforced execution (see
+        // `tier::run_body`): the method is called, not run enforced.
         let mut values = vec![obj];
         values.extend_from_slice(&elems);
         if let Some(put) = self.runtime.tier_array_access(pm) {
@@ -1090,7 +1085,7 @@ impl Lowerer<'_> {
                     self.text_access(s, m, char_at, rcvr, args)
                 }
                 _ if self.runtime.tier_is_invoke_on_with(m) => {
-                    match self.invoke_on_with(s, args, done, generic) {
+                    match self.invoke_on_with(s, args, done) {
                         Some(v) => v,
                         None => self.invoke(s, m, rcvr, args),
                     }
@@ -1158,14 +1153,9 @@ impl Lowerer<'_> {
             self.b.ins().jump(generic, &[]);
             return;
         }
-        // Performing in enforced execution is an enforced send: only the
-        // base level takes the fast path.
-        let flag = self.addr("vm", self.enforced_flag);
-        let enforced = self.b.ins().uload8(I64, super::unit::mem(), flag, 0);
-        let base = self.b.create_block();
-        self.b.ins().brif(enforced, generic, &[], base, &[]);
-        self.b.seal_block(base);
-        self.b.switch_to_block(base);
+        // Performing in enforced execution would be an enforced send; but a
+        // plain send runs only in unenforced execution (the runtime's
+        // invariant, see `tier::run_body`), so the fast path needs no test.
         self.depends_on.push(entry.selector);
         self.emit_target(s, entry.selector, t, shape, rcvr, performed, done, generic);
     }
@@ -1458,7 +1448,7 @@ impl Lowerer<'_> {
         });
         self.budget = self.budget.saturating_sub(size + INLINE_OVERHEAD);
         self.inlined.push(m);
-        self.enter_activation(pos);
+        self.enter_activation();
         let vars = self.new_vars(body.num_slots);
         let mut bindings = vec![Binding::Plain; body.num_slots];
         for (i, a) in args.iter().enumerate() {
@@ -1536,9 +1526,7 @@ impl Lowerer<'_> {
         }
         self.scopes.pop();
         self.b.seal_block(exit);
-        let v = self.enter_value_block(exit);
-        self.leave_activation();
-        v
+        self.enter_value_block(exit)
     }
 }
 

@@ -205,6 +205,9 @@ pub(crate) struct Lowerer<'a> {
     /// Counts calls emitted and loops entered, in lowering order: facts
     /// about values hold only within one epoch.
     pub epoch: u64,
+    /// The deepest inlined activation so far (1 for a method inlined into
+    /// the unit's own activation).
+    pub max_inline_depth: usize,
     /// Set just before inlining a guarded target: the receiver's shape and
     /// the send's generic path, for the next inlined activation's scope.
     pub shape_next: Option<(*const som_runtime::object::Shape, ir::Block)>,
@@ -682,14 +685,45 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// Calls entry point `e`; answers its results.
+    /// Calls entry point `e`; answers its results. From an inlined
+    /// activation, the activation budget the runtime sees during the call
+    /// is lowered by the activations inlined around it (see
+    /// [`Lowerer::inline_depth`]).
     pub fn call(&mut self, e: Entry, args: &[ir::Value]) -> Vec<ir::Value> {
+        let depth = if e.activates() {
+            self.inline_depth()
+        } else {
+            0
+        };
+        if depth == 0 {
+            return self.call_unadjusted(e, args);
+        }
+        let tvm = self.addr("vm", self.tier_vm);
+        let left = self.load(tvm, layout::VM_ACTIVATIONS_LEFT);
+        let less = self.b.ins().iadd_imm_s(left, -(depth as i64));
+        self.store(less, tvm, layout::VM_ACTIVATIONS_LEFT);
+        let r = self.call_unadjusted(e, args);
+        // Every activation the call made has ended, unwinding or not.
+        let tvm = self.addr("vm", self.tier_vm);
+        self.store(left, tvm, layout::VM_ACTIVATIONS_LEFT);
+        r
+    }
+
+    /// Calls entry point `e` with the activation budget as it is.
+    pub fn call_unadjusted(&mut self, e: Entry, args: &[ir::Value]) -> Vec<ir::Value> {
         // Anything may change in a call, a shape included.
         self.epoch += 1;
         let sig = self.sigs.get(&mut self.b, e);
         let addr = self.iconst(e.address() as i64);
         let inst = self.b.ins().call_indirect(sig, addr, args);
         self.b.inst_results(inst).to_vec()
+    }
+
+    /// How many inlined activations the current one is nested in (0 in
+    /// the unit's own): each is an activation the interpreter would have
+    /// counted, which compiled code counts only on entry.
+    pub fn inline_depth(&self) -> usize {
+        self.scopes.len() - 1
     }
 
     /// Calls an entry point answering (status, value); a non-zero status
@@ -791,7 +825,6 @@ impl<'a> Lowerer<'a> {
                     self.b.switch_to_block(same);
                     self.b.ins().jump(restart, &[]);
                     self.b.switch_to_block(changed);
-                    self.leave_activation();
                     if let Some(saved) = self.scope().meta_saved {
                         let flag = self.addr("vm", self.enforced_flag);
                         self.b.ins().istore8(mem(), saved, flag, 0);
@@ -808,7 +841,6 @@ impl<'a> Lowerer<'a> {
             let flag = self.addr("vm", self.enforced_flag);
             self.b.ins().istore8(mem(), saved, flag, 0);
         }
-        self.leave_activation();
         let parent_unwind = self.scopes[self.scopes.len() - 2].unwind;
         self.b.ins().jump(parent_unwind, &[BlockArg::Value(st)]);
     }
@@ -822,34 +854,12 @@ impl<'a> Lowerer<'a> {
         (exit, unwind)
     }
 
-    /// Counts an inlined activation's start: the same budget of
-    /// `MAX_ACTIVATION_DEPTH` as the interpreter's activations. Running out
-    /// is "stack overflow" at the inlining send.
-    pub fn enter_activation(&mut self, call_pos: (u32, u32)) {
-        let tvm = self.addr("vm", self.tier_vm);
-        let left = self.load(tvm, layout::VM_ACTIVATIONS_LEFT);
-        let ok = self.b.create_block();
-        let overflow = self.cold_block();
-        self.b.ins().brif(left, ok, &[], overflow, &[]);
-        self.b.seal_block(ok);
-        self.b.seal_block(overflow);
-        self.b.switch_to_block(overflow);
-        let pos = self.pos(call_pos);
-        let vm = self.vm;
-        let r = self.call(Entry::StackOverflow, &[vm, pos]);
-        let unwind = self.scope().unwind;
-        self.b.ins().jump(unwind, &[BlockArg::Value(r[0])]);
-        self.b.switch_to_block(ok);
-        let less = self.b.ins().iadd_imm_s(left, -1);
-        self.store(less, tvm, layout::VM_ACTIVATIONS_LEFT);
-    }
-
-    /// Counts an inlined activation's end.
-    pub fn leave_activation(&mut self) {
-        let tvm = self.addr("vm", self.tier_vm);
-        let left = self.load(tvm, layout::VM_ACTIVATIONS_LEFT);
-        let more = self.b.ins().iadd_imm_s(left, 1);
-        self.store(more, tvm, layout::VM_ACTIVATIONS_LEFT);
+    /// Notes the start of an inlined activation (called before its scope
+    /// is pushed): the unit's entry checks that the activation budget
+    /// covers the deepest one (see `som_runtime::tier::STATUS_NO_BUDGET`),
+    /// so inlined activations cost nothing where they run.
+    pub fn enter_activation(&mut self) {
+        self.max_inline_depth = self.max_inline_depth.max(self.scopes.len());
     }
 
     /// Declares `n` fresh variables.
