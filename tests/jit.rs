@@ -484,3 +484,29 @@ fn a_closure_evaluated_from_compiled_code_runs_its_compiled_body_directly() {
         .count();
     assert!(direct_calls >= 3, "expected three direct calls:\n{hot}");
 }
+
+#[test]
+fn rebinding_a_folded_global_invalidates_the_code_that_folded_it() {
+    // `step:` keeps the argument Array of its perform:withArguments:
+    // virtual, folding the global Array to the class; rebinding the global
+    // in the hot loop must drop that code ("global changed"), and the
+    // program still prints what the interpreter prints.
+    let out = Command::new(SOM)
+        .current_dir(root())
+        .args([
+            "--trace",
+            "jit",
+            "-cp",
+            "tests/lang/tier",
+            "tests/lang/tier/TierFoldedArrayGlobal.som",
+        ])
+        .output()
+        .expect("som runs");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2504499000\n6\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalidated unit=\"TierFoldedArrayGlobal>>#step:\" reason=\"global changed\""),
+        "the rebinding did not invalidate the folded code:\n{err}"
+    );
+}

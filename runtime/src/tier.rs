@@ -283,6 +283,9 @@ pub struct Compiled<F = BodyFn> {
     /// Selectors whose lookups the code inlined: a change to a method with
     /// one of them invalidates the unit.
     pub depends_on: Vec<crate::symbols::SymbolId>,
+    /// Globals whose values the code embeds: a write that changes one
+    /// invalidates the unit.
+    pub folded_globals: Vec<&'static crate::nodes::GlobalCell>,
 }
 
 /// The compiled tier, as the runtime sees it.
@@ -633,7 +636,7 @@ fn tier_up(vm: &mut Vm, m: &'static MethodData, body: &'static AstBody, frame: &
     vm.compile_time += start.elapsed();
     match compiled {
         Some(c) => {
-            register_unit(vm, c.depends_on, c.unit);
+            register_unit(vm, c.depends_on, &c.folded_globals, c.unit);
             body.tier.install(c.entry as usize, c.unit);
             call_compiled(c.entry, body, vm, frame)
         }
@@ -646,12 +649,18 @@ fn tier_up(vm: &mut Vm, m: &'static MethodData, body: &'static AstBody, frame: &
 fn register_unit(
     vm: &mut Vm,
     mut depends_on: Vec<crate::symbols::SymbolId>,
+    globals: &[&'static crate::nodes::GlobalCell],
     unit: &'static UnitState,
 ) {
     depends_on.sort_unstable_by_key(|s| s.0);
     depends_on.dedup();
     for sel in depends_on {
         vm.register_dependent(sel, crate::vm::Dependent::Code(unit));
+    }
+    for (i, cell) in globals.iter().enumerate() {
+        if !globals[..i].iter().any(|c| std::ptr::eq(*c, *cell)) {
+            vm.register_global_dependent(cell, unit);
+        }
     }
 }
 
@@ -795,7 +804,7 @@ fn compile_loop(vm: &mut Vm, frame: &Frame, node: HotLoop, cell: &'static TierCe
     vm.compile_time += start.elapsed();
     match compiled {
         Some(c) => {
-            register_unit(vm, c.depends_on, c.unit);
+            register_unit(vm, c.depends_on, &c.folded_globals, c.unit);
             cell.install(c.entry as usize, c.unit);
             true
         }
@@ -1249,6 +1258,41 @@ pub mod entry {
         TierRet::from_result(r)
     }
 
+    /// The generic path of a send whose last argument is `Array with: x`
+    /// that compiled code did not send (it kept the Array virtual): `argv`
+    /// holds the receiver, the other `argc - 1` arguments, then the
+    /// receiver and argument of `inner`, which is sent first; its result is
+    /// the last argument. One call, so the compiled code keeps nothing live
+    /// across the inner send.
+    ///
+    /// # Safety
+    /// As for [`rt_send`], with `argv` holding `argc + 2` values; `inner` is
+    /// a send node of the compiled body.
+    pub unsafe extern "C" fn rt_send_pending(
+        vm: *mut Vm,
+        node: *const SendNode,
+        inner: *const SendNode,
+        argv: *const Value,
+        argc: usize,
+    ) -> TierRet {
+        // SAFETY: per the contract above.
+        let (vm, node, inner, values) = unsafe {
+            (
+                &mut *vm,
+                &*node,
+                &*inner,
+                std::slice::from_raw_parts(argv, argc + 2),
+            )
+        };
+        let array = match inner.send_values(vm, &values[argc..]) {
+            Ok(a) => a,
+            Err(e) => return TierRet::from_result(Err(e)),
+        };
+        let mut outer = values[..argc].to_vec();
+        outer.push(array);
+        TierRet::from_result(node.send_values(vm, &outer))
+    }
+
     /// [`rt_send`] for the generic path of a site whose chain (or special
     /// case) `unit` compiled inline: a guard failed. Counts it, and once
     /// the unit has failed [`GUARD_MISS_LIMIT`] times, marks the site
@@ -1492,6 +1536,19 @@ pub mod entry {
             Err(e) => crate::interpreter::unwind_through(vm, frame, body, None, e),
         };
         TierRet::from_result(crate::interpreter::sent(unpack_pos(pos), r, vm))
+    }
+
+    /// Compiled code wrote `cell` (an inlined `global:put:`) whose value
+    /// other compiled code folded: that code goes.
+    ///
+    /// # Safety
+    /// `vm` is the running VM and `cell` a global cell (leaked, immortal).
+    pub unsafe extern "C" fn rt_global_written(vm: *mut Vm, cell: *const crate::nodes::GlobalCell) {
+        // SAFETY: per the contract above.
+        let (vm, cell) = unsafe { (&mut *vm, &*cell) };
+        if cell.folded.get() {
+            vm.global_changed(cell);
+        }
     }
 
     /// A directly called unit finished its last activation after it was

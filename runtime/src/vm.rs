@@ -199,6 +199,8 @@ pub struct Vm {
     /// Interned symbols.
     pub symbols: SymbolTable,
     pub(crate) globals: IndexMap<SymbolId, &'static GlobalCell>,
+    /// Compiled units that folded a global's value, by the global's name.
+    pub(crate) global_dependents: HashMap<SymbolId, Vec<&'static crate::tier::UnitState>>,
     /// Core classes (valid after bootstrap).
     pub classes: CoreClasses,
     /// Selectors the VM sends itself.
@@ -301,6 +303,7 @@ impl Vm {
             heap: Heap::new(),
             symbols: SymbolTable::default(),
             globals: IndexMap::new(),
+            global_dependents: HashMap::new(),
             classes: CoreClasses {
                 object: dummy,
                 class: dummy,
@@ -1204,6 +1207,8 @@ impl Vm {
         let cell: &'static GlobalCell = Box::leak(Box::new(GlobalCell {
             name,
             value: Cell::new(Value::ZERO),
+            folded: Cell::new(false),
+            unstable: Cell::new(false),
         }));
         self.globals.insert(name, cell);
         cell
@@ -1219,7 +1224,48 @@ impl Vm {
 
     /// Binds global `name`.
     pub fn set_global(&mut self, name: SymbolId, v: Value) {
-        self.global_cell(name).value.set(v);
+        let cell = self.global_cell(name);
+        self.write_global(cell, v);
+    }
+
+    /// Writes a global's cell: the one way globals change. Compiled code
+    /// that folded the old value is invalidated.
+    pub fn write_global(&mut self, cell: &'static GlobalCell, v: Value) {
+        let old = cell.value.replace(v);
+        if cell.folded.get() && old != v {
+            self.global_changed(cell);
+        }
+    }
+
+    /// A folded global changed: the code that embedded its value goes
+    /// (see [`GlobalCell::unstable`]).
+    #[cold]
+    pub(crate) fn global_changed(&mut self, cell: &'static GlobalCell) {
+        cell.folded.set(false);
+        cell.unstable.set(true);
+        let units = self
+            .global_dependents
+            .remove(&cell.name)
+            .unwrap_or_default();
+        for u in units {
+            let current = u.cell.unit().is_some_and(|c| std::ptr::eq(c, u));
+            if u.valid.get() != 0 && current {
+                crate::tier::invalidate_unit(self, u.cell, "global changed");
+            }
+        }
+    }
+
+    /// Registers compiled code that folded the value of `cell`.
+    pub(crate) fn register_global_dependent(
+        &mut self,
+        cell: &'static GlobalCell,
+        unit: &'static crate::tier::UnitState,
+    ) {
+        cell.folded.set(true);
+        self.global_dependents
+            .entry(cell.name)
+            .or_default()
+            .push(unit);
     }
 
     // ----- numbers -----------------------------------------------------------

@@ -50,9 +50,12 @@ pub(crate) enum Entry {
     CallUnwound,
     /// `rt_release_unit(vm, unit)`
     ReleaseUnit,
+    /// `rt_send_pending(vm, node, inner, argv, argc) -> (status, value)`
+    SendPending,
 }
 
-const ALL: [Entry; 19] = [
+const ALL: [Entry; 20] = [
+    Entry::SendPending,
     Entry::CallUnwound,
     Entry::ReleaseUnit,
     Entry::EnforcedInvoke,
@@ -97,6 +100,7 @@ impl Entry {
             Entry::EnforcedField => rt::rt_enforced_field as *const () as usize,
             Entry::CallUnwound => rt::rt_call_unwound as *const () as usize,
             Entry::ReleaseUnit => rt::rt_release_unit as *const () as usize,
+            Entry::SendPending => rt::rt_send_pending as *const () as usize,
         }
     }
 
@@ -122,6 +126,7 @@ impl Entry {
             Entry::EnforcedField => "rt_enforced_field",
             Entry::CallUnwound => "rt_call_unwound",
             Entry::ReleaseUnit => "rt_release_unit",
+            Entry::SendPending => "rt_send_pending",
         }
     }
 
@@ -166,6 +171,7 @@ impl Entry {
             Entry::EnforcedField => (5, 2),
             Entry::CallUnwound => (4, 2),
             Entry::ReleaseUnit => (2, 0),
+            Entry::SendPending => (5, 2),
         }
     }
 }

@@ -45,6 +45,7 @@ mod listing;
 mod send;
 mod special;
 mod unit;
+mod validity;
 mod variables;
 
 use std::cell::{Cell, RefCell};
@@ -232,15 +233,20 @@ impl CraneliftTier {
             runtime: vm,
             epoch: 0,
             max_inline_depth: 0,
+            folded_globals: Vec::new(),
+            validity_checks: Vec::new(),
             shape_next: None,
             object_bumps,
         };
         lw.lower_unit(m, body, hot_loop.map(|(l, _)| l));
         let (depends_on, inlined) = (std::mem::take(&mut lw.depends_on), lw.inlined.len());
+        let folded_globals = std::mem::take(&mut lw.folded_globals);
         let embedded = std::mem::take(&mut lw.embedded);
         let sites = std::mem::take(&mut lw.sites);
+        let checks = std::mem::take(&mut lw.validity_checks);
         lw.b.seal_all_blocks();
         lw.b.finalize(self.isa.frontend_config());
+        validity::drop_redundant_checks(&mut ctx.func, &checks);
         propagate_cold(&mut ctx.func);
         let clif_insts = ctx.func.dfg.num_insts();
         if self.wants_listing(vm, m) {
@@ -301,6 +307,7 @@ impl CraneliftTier {
             entry: addr as usize,
             unit,
             depends_on,
+            folded_globals,
         })
     }
 
@@ -368,6 +375,7 @@ impl Tier for CraneliftTier {
                 entry: unsafe { std::mem::transmute::<usize, OsrFn>(c.entry) },
                 unit: c.unit,
                 depends_on: c.depends_on,
+                folded_globals: c.folded_globals,
             }),
             Err(e) => {
                 if som_runtime::tier::jit_enabled() {
@@ -414,6 +422,7 @@ impl Tier for CraneliftTier {
                 entry: unsafe { std::mem::transmute::<usize, BodyFn>(c.entry) },
                 unit: c.unit,
                 depends_on: c.depends_on,
+                folded_globals: c.folded_globals,
             }),
             Err(e) => {
                 // A lowering the backend rejects is a VM bug; the body stays

@@ -40,10 +40,11 @@ pub(crate) enum Arg {
     Const(Value),
     /// An Array never allocated: its elements.
     Virtual(Vec<ir::Value>),
-    /// `Array with: x` not sent yet: the send and its receiver and argument.
-    /// Its guard decides between the virtual Array (the fast path) and the
-    /// real send (the generic path).
-    Pending(&'static SendNode, ir::Value, ir::Value),
+    /// `Array with: x` not sent yet: the send and its receiver (None when
+    /// it is a global folded to Array, read only by the generic path) and
+    /// argument. Its guard decides between the virtual Array (the fast
+    /// path) and the real send (the generic path).
+    Pending(&'static SendNode, Option<ir::Value>, Box<Arg>),
     /// A block literal of scope `.1` not made a closure yet.
     Closure(&'static Node, usize),
 }
@@ -67,9 +68,22 @@ impl Lowerer<'_> {
                 args.push(Arg::Virtual(e));
             } else if i + 1 == n && self.performs_with_array(s) && self.array_with(a).is_some() {
                 let inner = self.array_with(a).expect("checked");
-                let r = self.lower(&inner.receiver);
-                let x = self.lower(&inner.args[0]);
-                args.push(Arg::Pending(inner, r, x));
+                let r = match self.folded_array_global(inner) {
+                    // Its guard checks the unit is valid, so the global
+                    // still holds Array: nothing to read (the generic path
+                    // reads it, see `realize`).
+                    Some(_) => None,
+                    None => Some(self.lower(&inner.receiver)),
+                };
+                let x = match &inner.args[0] {
+                    Node::Const(c) => Arg::Const(*c),
+                    n => Arg::Word(self.lower(n)),
+                };
+                args.push(Arg::Pending(inner, r, Box::new(x)));
+            } else if let Some(c) = self.const_of(a) {
+                // Made where a path uses it: a constant only a cold path
+                // passes on stays out of the hot code.
+                args.push(Arg::Const(c));
             } else {
                 args.push(Arg::Word(self.lower(a)));
             }
@@ -96,12 +110,20 @@ impl Lowerer<'_> {
             self.guard_array_with(inner, r, generic);
             fast = true;
         }
-        let words: Option<Vec<ir::Value>> = std::iter::once(Some(rcvr))
-            .chain(args.iter().map(|a| match a {
+        let mut words = Some(vec![rcvr]);
+        for a in &args {
+            let w = match a {
                 Arg::Word(v) => Some(*v),
+                // Only inline special cases use these; made here, they are
+                // dead when none applies.
+                Arg::Const(c) if s.special.is_some() => Some(self.som_const(*c)),
                 _ => None,
-            }))
-            .collect();
+            };
+            words = words.zip(w).map(|(mut ws, w)| {
+                ws.push(w);
+                ws
+            });
+        }
         if let (Some(op), Some(words)) = (s.special, &words) {
             fast |= self.special(op, words, done, s.selector, doubles && s.saw_double.get());
         }
@@ -134,6 +156,30 @@ impl Lowerer<'_> {
         self.b.ins().jump(generic, &[]);
         self.b.seal_block(generic);
         self.b.switch_to_block(generic);
+        if let Some(Arg::Pending(inner, r, x)) = args.last() {
+            // `Array with: x` and this send, in one call.
+            let mut values = vec![rcvr];
+            for a in &args[..args.len() - 1] {
+                let v = self.realize(a);
+                values.push(v);
+            }
+            let r = match r {
+                Some(r) => *r,
+                None => self.lower(&inner.receiver),
+            };
+            values.push(r);
+            let x = self.realize(x);
+            values.push(x);
+            let argv = self.spill_values(&values);
+            let vm = self.vm;
+            let node = self.addr("node", s as *const SendNode as i64);
+            let inner = self.addr("node", *inner as *const SendNode as i64);
+            let argc = self.iconst(args.len() as i64);
+            let v = self.call_fallible(Entry::SendPending, &[vm, node, inner, argv, argc]);
+            self.jump_with(done, v);
+            self.b.seal_block(done);
+            return self.enter_value_block(done);
+        }
         let mut values = vec![rcvr];
         for a in &args {
             let v = self.realize(a);
@@ -233,7 +279,14 @@ impl Lowerer<'_> {
             Arg::Word(v) => *v,
             Arg::Const(c) => self.som_const(*c),
             Arg::Virtual(e) => self.new_array(e),
-            Arg::Pending(inner, r, x) => self.generic_send(inner, &[*r, *x]),
+            Arg::Pending(inner, r, x) => {
+                let r = match r {
+                    Some(r) => *r,
+                    None => self.lower(&inner.receiver),
+                };
+                let x = self.realize(x);
+                self.generic_send(inner, &[r, x])
+            }
             Arg::Closure(node, def) => self.make_closure(node, *def),
         }
     }
@@ -397,11 +450,45 @@ impl Lowerer<'_> {
         }
     }
 
+    /// The global cell `inner` (an `Array with:` send) reads its receiver
+    /// from, when that global holds the class Array and has kept its value
+    /// since compiled code folded it (see `GlobalCell::unstable`).
+    fn folded_array_global_cell(
+        &self,
+        inner: &'static SendNode,
+    ) -> Option<&'static som_runtime::nodes::GlobalCell> {
+        let Node::GlobalRead(g) = &inner.receiver else {
+            return None;
+        };
+        let cell = g.cell.get()?;
+        (cell.value.get() == self.consts.array_class && !cell.unstable.get()).then_some(cell)
+    }
+
+    /// The class Array, when `inner`'s receiver is a global folded to it.
+    fn folded_array_global(&self, inner: &'static SendNode) -> Option<Value> {
+        self.folded_array_global_cell(inner)
+            .map(|_| self.consts.array_class)
+    }
+
     /// Branches to `miss` unless `r` is the class Array, still answering
     /// `with:` with the core library's primitive.
-    fn guard_array_with(&mut self, inner: &'static SendNode, r: ir::Value, miss: ir::Block) {
+    fn guard_array_with(
+        &mut self,
+        inner: &'static SendNode,
+        r: Option<ir::Value>,
+        miss: ir::Block,
+    ) {
         self.depends_on.push(inner.selector);
         self.guard_valid(miss);
+        let Some(r) = r else {
+            // The global was folded to Array: the unit's validity says it
+            // still is.
+            let cell = self
+                .folded_array_global_cell(inner)
+                .expect("folded when the Arg was made");
+            self.folded_globals.push(cell);
+            return;
+        };
         let array = self.som_const(self.consts.array_class);
         let is = self.b.ins().icmp(IntCC::Equal, r, array);
         let ok = self.b.create_block();
@@ -922,7 +1009,7 @@ impl Lowerer<'_> {
         let performed: Vec<Arg> = if k.with_array {
             match args.get(1)? {
                 Arg::Virtual(e) => e.iter().map(|v| Arg::Word(*v)).collect(),
-                Arg::Pending(_, _, x) => vec![Arg::Word(*x)],
+                Arg::Pending(_, _, x) => vec![(**x).clone()],
                 _ => return None,
             }
         } else {
@@ -1112,6 +1199,9 @@ impl Lowerer<'_> {
                     let elems: Vec<ir::Value> = args.iter().map(|a| self.realize(a)).collect();
                     let sel = self.syms.object(selector);
                     let hargs = [Arg::Const(sel), Arg::Virtual(elems)];
+                    // The guard fixed the receiver's shape for the handler
+                    // too (its self-sends need no guard of their own).
+                    self.shape_next = Some((shape, generic));
                     self.inline_method(s.pos, h, body, rcvr, &hargs)
                 }
                 None => {
@@ -1460,7 +1550,9 @@ impl Lowerer<'_> {
                 _ => Binding::Plain,
             };
             let v = match (&binding, a) {
-                (Binding::Virtual(_) | Binding::Closure(..), _) => self.iconst(0),
+                // Never read (reads fold to the binding): any value will
+                // do, and one that exists adds no instruction.
+                (Binding::Virtual(_) | Binding::Closure(..) | Binding::Const(_), _) => rcvr,
                 _ => self.realize(a),
             };
             self.b.def_var(var, v);

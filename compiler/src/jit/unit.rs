@@ -205,6 +205,11 @@ pub(crate) struct Lowerer<'a> {
     /// Counts calls emitted and loops entered, in lowering order: facts
     /// about values hold only within one epoch.
     pub epoch: u64,
+    /// Every test of the unit's `valid` word, for [`super::validity`].
+    pub validity_checks: Vec<super::validity::Check>,
+    /// Globals whose values the code embeds (registered with the unit, so
+    /// that a write to one invalidates it).
+    pub folded_globals: Vec<&'static som_runtime::nodes::GlobalCell>,
     /// The deepest inlined activation so far (1 for a method inlined into
     /// the unit's own activation).
     pub max_inline_depth: usize,
@@ -339,7 +344,10 @@ impl<'a> Lowerer<'a> {
         let addr = self.addr("unit", self.unit as *const UnitState as i64);
         let valid = self.load(addr, som_runtime::tier::UNIT_VALID_OFFSET);
         let ok = self.b.create_block();
-        self.b.ins().brif(valid, ok, &[], miss, &[]);
+        let check = self.b.ins().brif(valid, ok, &[], miss, &[]);
+        let load = self.b.func.dfg.value_def(valid).unwrap_inst();
+        self.validity_checks
+            .push(super::validity::Check { load, check, ok });
         self.b.seal_block(ok);
         self.b.switch_to_block(ok);
     }

@@ -299,7 +299,7 @@ impl ReflectCache {
                 };
                 if kind == Reflective::GlobalPut {
                     let v = vm.stack_at(base + 2);
-                    cell.value.set(v);
+                    vm.write_global(cell, v);
                     Ok(v)
                 } else {
                     let v = cell.value.get();

@@ -114,8 +114,17 @@ impl FieldIndex {
 pub struct GlobalCell {
     /// The name.
     pub name: SymbolId,
-    /// The value, or `Value::ZERO` while unbound.
+    /// The value, or `Value::ZERO` while unbound. Written only through
+    /// [`Vm::write_global`] (or compiled code that then tells the VM), so
+    /// that code which folded the value is invalidated.
     pub value: Cell<Value>,
+    /// Compiled code embeds the value as a constant (and is registered
+    /// under the name in the VM's dependency registry).
+    pub folded: Cell<bool>,
+    /// The value changed after compiled code had folded it: it is read
+    /// from the cell from now on, so a global that keeps changing does not
+    /// keep invalidating code.
+    pub unstable: Cell<bool>,
 }
 
 /// A read of a global variable.

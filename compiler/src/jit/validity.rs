@@ -1,0 +1,120 @@
+//! Redundant tests of the unit's `valid` word, removed once the function is
+//! built.
+//!
+//! The lowering tests `valid` in front of every speculative path
+//! (`Lowerer::guard_valid`), locally, without knowing what was tested
+//! before. A test is redundant where every path reaching it passed a test
+//! (or the unit's entry) with no call since: `valid` only changes in calls
+//! (a metaobject change is made by the runtime), and code is only entered
+//! while valid (through its entry cell, which invalidation clears). This
+//! pass computes that on the control-flow graph (a forward "must" data
+//! flow, iterated to its fixed point) and removes each redundant test, its
+//! passing side continuing the test's block. The test's address constant is
+//! made for it alone (`Lowerer::addr`), so it goes too.
+//!
+//! Invariant: a test survives unless `valid` is provably non-zero on every
+//! path to it; the code a removed test guarded runs exactly when the test
+//! would have passed.
+
+use std::collections::HashMap;
+
+use cranelift_codegen::flowgraph::ControlFlowGraph;
+use cranelift_codegen::ir::{self, Opcode};
+
+/// One test of `valid`: the load of the word, the branch on it, and the
+/// block the branch goes to when the unit is valid.
+#[derive(Clone, Copy)]
+pub(crate) struct Check {
+    pub load: ir::Inst,
+    pub check: ir::Inst,
+    pub ok: ir::Block,
+}
+
+fn is_call(func: &ir::Function, inst: ir::Inst) -> bool {
+    matches!(
+        func.dfg.insts[inst].opcode(),
+        Opcode::Call | Opcode::CallIndirect
+    )
+}
+
+/// Replaces the redundant tests among `checks` by jumps.
+pub(crate) fn drop_redundant_checks(func: &mut ir::Function, checks: &[Check]) {
+    if checks.is_empty() {
+        return;
+    }
+    let cfg = ControlFlowGraph::with_function(func);
+    let passes: HashMap<ir::Inst, ir::Block> = checks.iter().map(|c| (c.check, c.ok)).collect();
+    let blocks: Vec<ir::Block> = func.layout.blocks().collect();
+    let entry = func.layout.entry_block();
+    let calls: HashMap<ir::Block, bool> = blocks
+        .iter()
+        .map(|b| (*b, func.layout.block_insts(*b).any(|i| is_call(func, i))))
+        .collect();
+    // Optimistic start, lowered until stable: a block's value is whether
+    // `valid` is known non-zero on entry to it.
+    let mut known: HashMap<ir::Block, bool> = blocks.iter().map(|b| (*b, true)).collect();
+    loop {
+        let mut changed = false;
+        for &b in &blocks {
+            if Some(b) == entry {
+                continue;
+            }
+            let mut preds = cfg.pred_iter(b).peekable();
+            let v = preds.peek().is_some()
+                && preds.all(|p| {
+                    let passed = passes.get(&p.inst) == Some(&b);
+                    passed || (known[&p.block] && !calls[&p.block])
+                });
+            if known[&b] && !v {
+                known.insert(b, false);
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut redundant = Vec::new();
+    for c in checks {
+        let Some(b) = func.layout.inst_block(c.check) else {
+            continue;
+        };
+        let mut state = known[&b];
+        for i in func.layout.block_insts(b) {
+            if i == c.check {
+                break;
+            }
+            if is_call(func, i) {
+                state = false;
+            }
+        }
+        if state {
+            redundant.push(*c);
+        }
+    }
+    for c in redundant {
+        remove_check(func, c);
+    }
+}
+
+/// Removes a redundant test: its address, load and branch go, and the
+/// passing side (reached only from the test) continues the test's block,
+/// so the code is what it would have been had the test never been emitted.
+fn remove_check(func: &mut ir::Function, c: Check) {
+    let b = func
+        .layout
+        .inst_block(c.check)
+        .expect("the test is in the layout");
+    let addr = func.dfg.inst_args(c.load)[0];
+    func.layout.remove_inst(c.check);
+    func.layout.remove_inst(c.load);
+    if let Some(a) = func.dfg.value_def(addr).inst() {
+        func.layout.remove_inst(a);
+    }
+    let moved: Vec<ir::Inst> = func.layout.block_insts(c.ok).collect();
+    for i in moved {
+        func.layout.remove_inst(i);
+        func.layout.append_inst(i, b);
+    }
+    func.layout.remove_block(c.ok);
+}
