@@ -1538,6 +1538,49 @@ pub mod entry {
         TierRet::from_result(crate::interpreter::sent(unpack_pos(pos), r, vm))
     }
 
+    /// `restart` of an activation compiled code inlined, found invalid (a
+    /// method changed since it was compiled): the activation's body runs
+    /// again in the interpreter, in its materialized `frame` with fresh
+    /// locals, as the interpreter's activation would re-run it, and its
+    /// unwinds are handled as for [`rt_unwind_inlined`] at `pos`. Status 0:
+    /// the activation answers the value.
+    ///
+    /// # Safety
+    /// As for [`rt_eval_node`]; `frame` is the inlined activation's frame.
+    pub unsafe extern "C" fn rt_restart_inlined(vm: *mut Vm, frame: *mut Frame, pos: u64) -> TierRet {
+        // SAFETY: per the contract above.
+        let vm = unsafe { &mut *vm };
+        let l = link(vm, frame);
+        // SAFETY: as above.
+        let f = unsafe { &*frame };
+        // The body that was running: the enforced twin runs only in enforced
+        // execution, the plain body only outside it (see `run_body`).
+        let body = match (&f.method.kind, vm.tier_state.enforced) {
+            (_, true) => f.method.enforced.get(),
+            (crate::method::MethodKind::Ast(b), false) => Some(b),
+            _ => None,
+        };
+        let r = match body {
+            None => Err(Unwind::error("restart of a body that is gone")),
+            Some(body) => loop {
+                let nil = vm.nil;
+                for i in f.method.num_args..body.num_slots {
+                    f.set_slot(i, nil);
+                }
+                match crate::interpreter::eval_body(&body.body, vm, f) {
+                    Ok(v) => break Ok(v),
+                    Err(Unwind::RESTART) => continue,
+                    Err(e) => match crate::interpreter::unwind_inlined(vm, f, e) {
+                        Err(Unwind::RESTART) => continue,
+                        r => break r,
+                    },
+                }
+            },
+        };
+        unlink(vm, l);
+        TierRet::from_result(crate::interpreter::sent(unpack_pos(pos), r, vm))
+    }
+
     /// Compiled code wrote `cell` (an inlined `global:put:`) whose value
     /// other compiled code folded: that code goes.
     ///

@@ -52,9 +52,12 @@ pub(crate) enum Entry {
     ReleaseUnit,
     /// `rt_send_pending(vm, node, inner, argv, argc) -> (status, value)`
     SendPending,
+    /// `rt_restart_inlined(vm, frame, pos) -> (status, value)`
+    RestartInlined,
 }
 
-const ALL: [Entry; 20] = [
+const ALL: [Entry; 21] = [
+    Entry::RestartInlined,
     Entry::SendPending,
     Entry::CallUnwound,
     Entry::ReleaseUnit,
@@ -101,6 +104,7 @@ impl Entry {
             Entry::CallUnwound => rt::rt_call_unwound as *const () as usize,
             Entry::ReleaseUnit => rt::rt_release_unit as *const () as usize,
             Entry::SendPending => rt::rt_send_pending as *const () as usize,
+            Entry::RestartInlined => rt::rt_restart_inlined as *const () as usize,
         }
     }
 
@@ -127,6 +131,7 @@ impl Entry {
             Entry::CallUnwound => "rt_call_unwound",
             Entry::ReleaseUnit => "rt_release_unit",
             Entry::SendPending => "rt_send_pending",
+            Entry::RestartInlined => "rt_restart_inlined",
         }
     }
 
@@ -172,6 +177,7 @@ impl Entry {
             Entry::CallUnwound => (4, 2),
             Entry::ReleaseUnit => (2, 0),
             Entry::SendPending => (5, 2),
+            Entry::RestartInlined => (3, 2),
         }
     }
 }

@@ -341,15 +341,21 @@ impl<'a> Lowerer<'a> {
     /// Branches to `miss` unless `unit.valid`: the guard in front of every
     /// speculative path.
     pub fn guard_valid(&mut self, miss: ir::Block) {
+        let ok = self.b.create_block();
+        self.branch_on_valid(ok, miss);
+        self.b.seal_block(ok);
+        self.b.switch_to_block(ok);
+    }
+
+    /// Ends the current block with the test of `valid`: to `ok` (a new
+    /// block, reached only from here) when set, else to `miss`.
+    pub fn branch_on_valid(&mut self, ok: ir::Block, miss: ir::Block) {
         let addr = self.addr("unit", self.unit as *const UnitState as i64);
         let valid = self.load(addr, som_runtime::tier::UNIT_VALID_OFFSET);
-        let ok = self.b.create_block();
         let check = self.b.ins().brif(valid, ok, &[], miss, &[]);
         let load = self.b.func.dfg.value_def(valid).unwrap_inst();
         self.validity_checks
             .push(super::validity::Check { load, check, ok });
-        self.b.seal_block(ok);
-        self.b.switch_to_block(ok);
     }
 
     // ----- scopes and locals ---------------------------------------------------
@@ -811,6 +817,35 @@ impl<'a> Lowerer<'a> {
             self.b.seal_block(again);
             self.b.seal_block(leave);
             self.b.switch_to_block(again);
+            // The body runs again only while the unit is valid (so the
+            // restarted body needs no validity test of its own, see
+            // `validity`); otherwise the interpreter re-runs it.
+            let stale = self.cold_block();
+            let valid_again = self.cold_block();
+            self.branch_on_valid(valid_again, stale);
+            self.b.seal_block(stale);
+            self.b.seal_block(valid_again);
+            self.b.switch_to_block(stale);
+            // A full frame: the body re-runs with the activation's
+            // arguments.
+            let full = self.materialize();
+            let r = self.call(Entry::RestartInlined, &[vm, full, pos]);
+            let (rst, rvalue) = (r[0], r[1]);
+            let rerun = self.cold_block();
+            let failed = self.cold_block();
+            self.b.ins().brif(rst, failed, &[], rerun, &[]);
+            self.b.seal_block(rerun);
+            self.b.seal_block(failed);
+            self.b.switch_to_block(rerun);
+            self.jump_with(exit, rvalue);
+            self.b.switch_to_block(failed);
+            if let Some(saved) = self.scope().meta_saved {
+                let flag = self.addr("vm", self.enforced_flag);
+                self.b.ins().istore8(mem(), saved, flag, 0);
+            }
+            let parent_unwind = self.scopes[self.scopes.len() - 2].unwind;
+            self.b.ins().jump(parent_unwind, &[BlockArg::Value(rst)]);
+            self.b.switch_to_block(valid_again);
             let sc = self.scope();
             match (sc.shape_used, sc.receiver_shape, sc.resend) {
                 (true, Some((shape, _)), Some(resend)) => {
