@@ -506,7 +506,9 @@ fn rebinding_a_folded_global_invalidates_the_code_that_folded_it() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "2504499000\n6\n");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("invalidated unit=\"TierFoldedArrayGlobal>>#step:\" reason=\"global changed\""),
+        err.contains(
+            "invalidated unit=\"TierFoldedArrayGlobal>>#step:\" reason=\"global changed\""
+        ),
         "the rebinding did not invalidate the folded code:\n{err}"
     );
 }

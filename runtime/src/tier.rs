@@ -1547,7 +1547,11 @@ pub mod entry {
     ///
     /// # Safety
     /// As for [`rt_eval_node`]; `frame` is the inlined activation's frame.
-    pub unsafe extern "C" fn rt_restart_inlined(vm: *mut Vm, frame: *mut Frame, pos: u64) -> TierRet {
+    pub unsafe extern "C" fn rt_restart_inlined(
+        vm: *mut Vm,
+        frame: *mut Frame,
+        pos: u64,
+    ) -> TierRet {
         // SAFETY: per the contract above.
         let vm = unsafe { &mut *vm };
         let l = link(vm, frame);

@@ -1558,14 +1558,63 @@ impl Lowerer<'_> {
             self.b.def_var(var, v);
             bindings[i] = binding;
         }
-        let restart = self.b.create_block();
-        self.b.ins().jump(restart, &[]);
-        self.b.switch_to_block(restart);
+        // A body that cannot restart itself needs no block to restart at.
+        let restart = self.may_restart(body).then(|| {
+            let restart = self.b.create_block();
+            self.b.ins().jump(restart, &[]);
+            self.b.switch_to_block(restart);
+            restart
+        });
         let nil = self.nil();
         for var in &vars[m.num_args..] {
             self.b.def_var(*var, nil);
         }
-        self.run_inlined(m, body, rcvr, vars, bindings, pos, Some(restart), None)
+        self.run_inlined(m, body, rcvr, vars, bindings, pos, restart, None)
+    }
+
+    /// Whether a `restart` can reach an activation of `body`: it is raised
+    /// by `Block>>restart` and caught by the nearest method activation, so
+    /// only a send in the body itself (its blocks included) can raise it
+    /// there, directly or through the reflective sends that run a
+    /// primitive without an activation of their own.
+    fn may_restart(&self, body: &AstBody) -> bool {
+        let mut may = false;
+        body.body.walk(&mut |n| {
+            let sel = match n {
+                Node::Send(s) | Node::Send0(s) | Node::Send1(s) | Node::BinarySpecial(s) => {
+                    Some(s.selector)
+                }
+                Node::SuperSend(s) => Some(s.selector),
+                Node::EnforcedSend(s) => Some(s.selector),
+                _ => None,
+            };
+            let Some(sel) = sel else {
+                return;
+            };
+            let t = self.syms.text(sel);
+            may |= t == "restart" || t.starts_with("invokeOn:");
+            if t.starts_with("perform:") {
+                // Only performing `restart` itself raises it here (any other
+                // method's activation catches its own).
+                let first = match n {
+                    Node::Send(s) | Node::Send0(s) | Node::Send1(s) | Node::BinarySpecial(s) => {
+                        s.args.first()
+                    }
+                    Node::SuperSend(s) => s.args.first(),
+                    Node::EnforcedSend(s) => s.args.first(),
+                    _ => None,
+                };
+                may |= match first {
+                    Some(Node::Const(c)) if c.is_ptr() && self.syms_is_symbol(*c) => {
+                        self.syms.text(som_runtime::symbols::SymbolId(
+                            som_runtime::object::symbol_id_raw(*c),
+                        )) == "restart"
+                    }
+                    _ => true,
+                };
+            }
+        });
+        may
     }
 
     /// The rest of an inlined activation: its scope, its body, its unwind

@@ -118,3 +118,76 @@ fn remove_check(func: &mut ir::Function, c: Check) {
     }
     func.layout.remove_block(c.ok);
 }
+
+/// Bypasses blocks that only pass their parameters on (`block B(p..):
+/// jump C(p..)`): every branch to such a block goes straight to where it
+/// jumps, and the block goes. The lowering leaves many (the exit of an
+/// inlined activation feeding its caller's), and code that inlines one
+/// activation more must not differ by the hops it adds.
+pub(crate) fn thread_jumps(func: &mut ir::Function) {
+    let entry = func.layout.entry_block();
+    let mut forward: HashMap<ir::Block, ir::Block> = HashMap::new();
+    for b in func.layout.blocks() {
+        if Some(b) == entry {
+            continue;
+        }
+        let mut insts = func.layout.block_insts(b);
+        let (Some(only), None) = (insts.next(), insts.next()) else {
+            continue;
+        };
+        let data = &func.dfg.insts[only];
+        if data.opcode() != Opcode::Jump {
+            continue;
+        }
+        let dest = data.branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables)[0];
+        let target = dest.block(&func.dfg.value_lists);
+        let params = func.dfg.block_params(b);
+        let passes_on = target != b
+            && dest.len(&func.dfg.value_lists) == params.len()
+            && dest
+                .args(&func.dfg.value_lists)
+                .zip(params)
+                .all(|(a, p)| a == ir::BlockArg::Value(*p));
+        if passes_on {
+            forward.insert(b, target);
+        }
+    }
+    if forward.is_empty() {
+        return;
+    }
+    let last = |mut b: ir::Block| {
+        // A cycle of forwarding blocks is an empty infinite loop the
+        // lowering never makes; stop after as many hops as there are.
+        for _ in 0..forward.len() {
+            match forward.get(&b) {
+                Some(next) => b = *next,
+                None => break,
+            }
+        }
+        b
+    };
+    let blocks: Vec<ir::Block> = func.layout.blocks().collect();
+    for b in &blocks {
+        if forward.contains_key(b) {
+            continue;
+        }
+        let Some(term) = func.layout.last_inst(*b) else {
+            continue;
+        };
+        let dfg = &mut func.dfg;
+        let dests =
+            dfg.insts[term].branch_destination_mut(&mut dfg.jump_tables, &mut dfg.exception_tables);
+        for d in dests {
+            let to = d.block(&dfg.value_lists);
+            let end = last(to);
+            if end != to {
+                d.set_block(end, &mut dfg.value_lists);
+            }
+        }
+    }
+    for (b, _) in forward {
+        let jump = func.layout.first_inst(b).expect("a forwarding block jumps");
+        func.layout.remove_inst(jump);
+        func.layout.remove_block(b);
+    }
+}
