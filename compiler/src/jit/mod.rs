@@ -9,7 +9,10 @@
 //! `runtime/src/nodes/`: [`variables`], [`send`] (with [`special`], the
 //! special selectors), [`control`], [`block`], [`enforced`] (OMOP: domain
 //! chains folded into shape guards, handlers inlined at the meta level);
-//! [`unit`] holds what they share (activations, locals, calls, unwinding).
+//! [`call`] runs the compiled bodies of targets it does not inline directly;
+//! [`unit`] holds what they share (activations, locals, calls, unwinding);
+//! [`validity`] cleans the built function (redundant validity tests, blocks
+//! that only jump on).
 //! The lowering reads the VM only through its `tier_*` API.
 //!
 //! **Guard failure** (one strategy everywhere): a guard that misses takes a
@@ -27,9 +30,11 @@
 //!
 //! **Invalidation**: every inlined lookup is guarded by the unit's `valid`
 //! word (see `som_runtime::tier`), cleared when a method of an inlined
-//! selector changes; stale code then takes its generic paths until it
-//! returns, and new activations run the interpreter until the body is hot
-//! again.
+//! selector changes (or a global the unit folded is written); stale code
+//! then takes its generic paths until it returns, and new activations run
+//! the interpreter until the body is hot again. A test of `valid` that every
+//! path reaches through another one without a call in between is removed
+//! ([`validity`]): the word only changes in calls.
 //!
 //! Compiled code is relocation-free: runtime functions, chains, shapes and
 //! constants are immediates (all of them immortal), so each unit is copied
