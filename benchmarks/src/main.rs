@@ -135,6 +135,18 @@ const AWFY: &[Bench] = &[
     b("Towers", 300, &[]),
 ];
 
+/// The exit status for a missing `som` binary (reported), if it is.
+fn som_missing(o: &Options) -> Option<ExitCode> {
+    if o.som.is_file() {
+        return None;
+    }
+    eprintln!(
+        "som-bench: no som binary at {} (build it with cargo build --release)",
+        o.som.display()
+    );
+    Some(ExitCode::from(2))
+}
+
 /// The suites `som-bench` knows.
 const SUITES: &[&str] = &[
     "classic",
@@ -494,12 +506,8 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    if !o.som.is_file() {
-        eprintln!(
-            "som-bench: no som binary at {} (build it with cargo build --release)",
-            o.som.display()
-        );
-        return ExitCode::from(2);
+    if let Some(missing) = som_missing(&o) {
+        return missing;
     }
     println!(
         "suite {} | {} run(s) x {} iteration(s), first {} of each run dropped | inner scale {}",

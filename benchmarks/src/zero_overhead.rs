@@ -593,23 +593,7 @@ impl Normalizer {
             let i = self.frame.get(&key);
             line.replace_range(start..start + end, &format!("slot#{i}"));
         }
-        let mut out = String::new();
-        let mut cur = String::new();
-        for ch in line.chars() {
-            if is_token_char(ch) {
-                cur.push(ch);
-            } else {
-                if !cur.is_empty() {
-                    out.push_str(&self.token(&cur));
-                    cur.clear();
-                }
-                out.push(ch);
-            }
-        }
-        if !cur.is_empty() {
-            out.push_str(&self.token(&cur));
-        }
-        out.trim_end().to_string()
+        map_tokens(&line, |t| self.token(t)).trim_end().to_string()
     }
 }
 

@@ -60,12 +60,8 @@ pub(crate) fn run(o: &Options) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    if !o.som.is_file() {
-        eprintln!(
-            "som-bench: no som binary at {} (build it with cargo build --release)",
-            o.som.display()
-        );
-        return ExitCode::from(2);
+    if let Some(missing) = super::som_missing(o) {
+        return missing;
     }
     let tier = match o.jit.as_deref() {
         None | Some("on") => Tier::On,

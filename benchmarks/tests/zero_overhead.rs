@@ -40,10 +40,8 @@ fn show(c: &Comparison) -> String {
     )
 }
 
-/// The pair named `name` has identical hot loops in optimized CLIF (the
-/// machine code may still differ where the register allocator, which sees
-/// the cold paths too, chose differently).
-fn assert_identical_clif(name: &str) {
+/// The pair named `name` compared, with its baseline's name.
+fn compare_named(name: &str) -> (Comparison, String) {
     let pair = pairs()
         .into_iter()
         .find(|p| p.name == name)
@@ -51,27 +49,27 @@ fn assert_identical_clif(name: &str) {
     let c = compare_pair(&som(), Tier::On, &pair)
         .unwrap_or_else(|e| panic!("{name}: {e}"))
         .unwrap_or_else(|e| panic!("{name} vs {}: {e}", pair.base.bench));
+    (c, pair.base.bench)
+}
+
+/// The pair named `name` has identical hot loops in optimized CLIF (the
+/// machine code may still differ where the register allocator, which sees
+/// the cold paths too, chose differently).
+fn assert_identical_clif(name: &str) {
+    let (c, base) = compare_named(name);
     assert!(
         c.clif_diff.is_none(),
-        "{name} vs {}: the hot loops' CLIF differs\n{}",
-        pair.base.bench,
+        "{name} vs {base}: the hot loops' CLIF differs\n{}",
         show(&c)
     );
 }
 
 /// The pair named `name` has identical hot loops, CLIF and machine code.
 fn assert_identical(name: &str) {
-    let pair = pairs()
-        .into_iter()
-        .find(|p| p.name == name)
-        .unwrap_or_else(|| panic!("no pair {name}"));
-    let c = compare_pair(&som(), Tier::On, &pair)
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
-        .unwrap_or_else(|e| panic!("{name} vs {}: {e}", pair.base.bench));
+    let (c, base) = compare_named(name);
     assert!(
         c.identical(),
-        "{name} vs {}: the hot loops differ\n{}",
-        pair.base.bench,
+        "{name} vs {base}: the hot loops differ\n{}",
         show(&c)
     );
 }
