@@ -716,7 +716,7 @@ impl Lowerer<'_> {
         }
         let selector = som_runtime::symbols::SymbolId(som_runtime::object::symbol_id_raw(sel));
         let elems: Vec<Arg> = match args.get(1)? {
-            Arg::Virtual(e) => e.iter().map(|v| Arg::Word(*v)).collect(),
+            Arg::Virtual(e) => e.iter().map(|v| self.element_arg(*v)).collect(),
             _ => return None,
         };
         let target = self.runtime.tier_lookup(cls, selector)?;
@@ -782,6 +782,23 @@ impl Lowerer<'_> {
         let method = self.addr("method", pm as *const MethodData as i64);
         let argc = self.iconst(elems.len() as i64);
         Some(self.call_fallible(Entry::Invoke, &[vm, node, method, argv, argc]))
+    }
+
+    /// An element of a virtual Array passed on as an argument: a constant
+    /// when the lowering made it one (so the method it reaches folds it
+    /// like a literal argument), else the word.
+    pub(crate) fn element_arg(&self, v: ir::Value) -> Arg {
+        let dfg = &self.b.func.dfg;
+        if let Some(inst) = dfg.value_def(v).inst() {
+            if let ir::InstructionData::UnaryImm {
+                opcode: ir::Opcode::Iconst,
+                imm,
+            } = dfg.insts[inst]
+            {
+                return Arg::Const(Value::from_bits(imm.bits() as u64));
+            }
+        }
+        Arg::Word(v)
     }
 
     /// Whether `v` is a Symbol.
@@ -1008,7 +1025,7 @@ impl Lowerer<'_> {
             .find(|e| e.selector_value == sel && e.lookup_class == Value::ZERO)?;
         let performed: Vec<Arg> = if k.with_array {
             match args.get(1)? {
-                Arg::Virtual(e) => e.iter().map(|v| Arg::Word(*v)).collect(),
+                Arg::Virtual(e) => e.iter().map(|v| self.element_arg(*v)).collect(),
                 Arg::Pending(_, _, x) => vec![(**x).clone()],
                 _ => return None,
             }

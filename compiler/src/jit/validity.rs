@@ -191,3 +191,28 @@ pub(crate) fn thread_jumps(func: &mut ir::Function) {
         func.layout.remove_block(b);
     }
 }
+
+/// Removes constants nothing uses (the lowering makes some for paths it
+/// then folds away), so that a listing shows only what the code computes.
+pub(crate) fn drop_dead_constants(func: &mut ir::Function) {
+    let mut used = std::collections::HashSet::new();
+    for b in func.layout.blocks() {
+        for i in func.layout.block_insts(b) {
+            for v in func.dfg.inst_values(i) {
+                used.insert(func.dfg.resolve_aliases(v));
+            }
+        }
+    }
+    let dead: Vec<ir::Inst> = func
+        .layout
+        .blocks()
+        .flat_map(|b| func.layout.block_insts(b))
+        .filter(|i| {
+            func.dfg.insts[*i].opcode() == Opcode::Iconst
+                && !used.contains(&func.dfg.first_result(*i))
+        })
+        .collect();
+    for i in dead {
+        func.layout.remove_inst(i);
+    }
+}
