@@ -116,6 +116,9 @@ options:
                                 and every compilation and invalidation (jit)
                                 to stderr (RUST_LOG=metasom::dispatch=trace,
                                 metasom::jit=trace do the same)
+  --trace-format=text|json      json: one JSON object per traced event (seq,
+                                t_us, cat, event, site, file, line, col, kind,
+                                key, depth, state, unit, ...)
   --dispatch-stats              print a summary of all send sites at exit (stderr)
   --verify-caches               re-check every cache hit against a full lookup;
                                 a disagreement is a VM bug (exit status 70);
@@ -133,6 +136,8 @@ struct Options {
     classpath: Vec<PathBuf>,
     gc_stress: bool,
     trace: Vec<String>,
+    /// `--trace-format=json`: one JSON object per event.
+    trace_json: bool,
     dispatch_stats: bool,
     verify_caches: bool,
     jit: JitMode,
@@ -150,6 +155,7 @@ fn parse_args(args: Vec<String>) -> Cli {
     let mut classpath = Vec::new();
     let mut gc_stress = false;
     let mut trace = Vec::new();
+    let mut trace_json = false;
     let mut dispatch_stats = false;
     let mut verify_caches = false;
     let mut jit = JitMode::On;
@@ -184,6 +190,14 @@ fn parse_args(args: Vec<String>) -> Cli {
                     trace.push(what.to_string());
                 }
                 i += 2;
+            }
+            "--trace-format=json" | "--trace-format=text" => {
+                trace_json = a.ends_with("json");
+                i += 1;
+            }
+            s if s.starts_with("--trace-format") => {
+                eprintln!("som: --trace-format=text or --trace-format=json, not '{s}'");
+                return Cli::Exit(2);
             }
             "--dispatch-stats" => {
                 dispatch_stats = true;
@@ -237,6 +251,7 @@ fn parse_args(args: Vec<String>) -> Cli {
         classpath,
         gc_stress,
         trace,
+        trace_json,
         dispatch_stats,
         verify_caches,
         jit,
@@ -356,7 +371,7 @@ fn run(opts: Options) -> u8 {
 
 /// Installs the `tracing` subscriber: `--trace dispatch` and `RUST_LOG` both
 /// enable events; they go to stderr so program output is unchanged.
-fn init_tracing(trace: &[String]) {
+fn init_tracing(trace: &[String], json: bool) {
     let mut filter = std::env::var("RUST_LOG").unwrap_or_default();
     for (what, target) in [("dispatch", "metasom::dispatch"), ("jit", "metasom::jit")] {
         if trace.iter().any(|t| t == what) {
@@ -370,12 +385,46 @@ fn init_tracing(trace: &[String]) {
     if filter.is_empty() {
         return;
     }
-    let _ = tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
         .without_time()
-        .with_ansi(false)
-        .try_init();
+        .with_ansi(false);
+    let _ = if json {
+        fmt.event_format(JsonLines::default()).try_init()
+    } else {
+        fmt.try_init()
+    };
+}
+
+/// `--trace-format=json`: each event as one JSON line
+/// (`som_runtime::trace::event_json`), numbered in order.
+#[derive(Default)]
+struct JsonLines {
+    seq: std::sync::atomic::AtomicU64,
+    start: std::sync::OnceLock<std::time::Instant>,
+}
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for JsonLines
+where
+    S: som_runtime::trace::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &som_runtime::trace::Event<'_>,
+    ) -> std::fmt::Result {
+        let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let start = *self.start.get_or_init(std::time::Instant::now);
+        let t_us = start.elapsed().as_micros() as u64;
+        writeln!(
+            writer,
+            "{}",
+            som_runtime::trace::event_json(seq, t_us, event)
+        )
+    }
 }
 
 fn main() -> ExitCode {
@@ -384,7 +433,7 @@ fn main() -> ExitCode {
         Cli::Run(o) => o,
         Cli::Exit(n) => return ExitCode::from(n),
     };
-    init_tracing(&opts.trace);
+    init_tracing(&opts.trace, opts.trace_json);
     std::panic::set_hook(Box::new(|info| {
         eprintln!("som: internal error (a VM bug, please report it): {info}");
     }));

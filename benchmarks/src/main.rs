@@ -38,6 +38,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+use som_bench::plot;
+use som_bench::report::{median, BenchInfo, Metadata, Report, Sample, VmInfo};
+
 mod zero_overhead_suite;
 
 /// One benchmark of a suite: class name, inner iterations, extra class-path
@@ -175,12 +178,19 @@ struct Options {
     only: Vec<String>,
     /// `--diff` (zero-overhead suite): print the diffs of differing loops.
     diff: bool,
+    /// `--json FILE`: write every sample, the statistics and the metadata.
+    json: Option<PathBuf>,
+    /// `--plot FILE.svg`: draw the ratio plot.
+    plot: Option<PathBuf>,
 }
 
 const USAGE: &str =
     "usage: som-bench [--som PATH] [--som-home DIR] [--core DIR] [--runs N] [--iterations N]
                  [--warmup N] [--scale F] [--jit MODE] [--compare VM [--compare-core DIR] |
-                 --compare-jit MODE] [--diff] SUITE [BENCHMARK...]
+                 --compare-jit MODE] [--json FILE] [--plot FILE.svg] [--diff]
+                 SUITE [BENCHMARK...]
+       som-bench plot RESULTS.json -o FILE.svg
+       som-bench chains TRACE.jsonl -o FILE.svg [--rows N] [--filter TEXT]
 
 SUITE is 'classic', 'awfy', 'overhead' (AWFY with and without OMOP enforcement),
 'reflection' or 'omop' (our own benchmarks; no SOM_HOME needed), or 'zero-overhead'
@@ -188,7 +198,10 @@ SUITE is 'classic', 'awfy', 'overhead' (AWFY with and without OMOP enforcement),
 identical or not, sizes, time ratio; --diff prints the diffs). --scale multiplies every inner-iteration count
 (e.g. 0.1 for a quick smoke run). --jit off|on|eager runs our VM in that tier
 mode; --compare-jit MODE compares it with itself in another mode (e.g. --jit on
---compare-jit off: the compiled tier against the interpreter, run by run). Defaults: --runs 3 --iterations 5 --warmup 1,
+--compare-jit off: the compiled tier against the interpreter, run by run). --json FILE
+writes every sample, the statistics and the run's metadata; --plot FILE.svg draws
+each benchmark's time relative to its baseline (or to the other VM); 'plot' redraws
+that from a --json file. Defaults: --runs 3 --iterations 5 --warmup 1,
 --som target/release/som, --core smalltalk-src/core, --som-home $SOM_HOME.";
 
 /// What the command line asks for.
@@ -215,6 +228,8 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
         suite: String::new(),
         only: Vec::new(),
         diff: false,
+        json: None,
+        plot: None,
     };
     let mut i = 0;
     let value = |i: usize| {
@@ -229,6 +244,8 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
             "--compare-core" => o.compare_core = Some(PathBuf::from(value(i)?)),
             "--jit" => o.jit = Some(jit_mode(&value(i)?)?),
             "--compare-jit" => o.compare_jit = Some(jit_mode(&value(i)?)?),
+            "--json" => o.json = Some(PathBuf::from(value(i)?)),
+            "--plot" => o.plot = Some(PathBuf::from(value(i)?)),
             "--som-home" => o.som_home = Some(PathBuf::from(value(i)?)),
             "--core" => o.core = PathBuf::from(value(i)?),
             "--runs" => o.runs = value(i)?.parse().map_err(|_| "bad --runs")?,
@@ -285,38 +302,6 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
     Ok(Cli::Run(Box::new(o)))
 }
 
-/// Statistics of one benchmark's iteration times (microseconds).
-struct Stats {
-    median: f64,
-    min: f64,
-    max: f64,
-    mad_percent: f64,
-    samples: usize,
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-fn stats(mut times: Vec<f64>) -> Stats {
-    let m = median(&mut times);
-    let mut dev: Vec<f64> = times.iter().map(|t| (t - m).abs()).collect();
-    let mad = median(&mut dev);
-    Stats {
-        median: m,
-        min: times[0],
-        max: times[times.len() - 1],
-        mad_percent: if m > 0.0 { 100.0 * mad / m } else { 0.0 },
-        samples: times.len(),
-    }
-}
-
 /// A `--jit` mode, checked.
 fn jit_mode(m: &str) -> Result<String, String> {
     match m {
@@ -337,6 +322,20 @@ struct Vm<'a> {
 
 /// Runs one benchmark once; answers the post-warm-up iteration times.
 fn run_once(
+    o: &Options,
+    vm: &Vm,
+    harness: &Path,
+    extra_cp: &[PathBuf],
+    bench: &Bench,
+    mode: Option<&str>,
+) -> Result<Vec<f64>, String> {
+    let all = run_all(o, vm, harness, extra_cp, bench, mode)?;
+    Ok(all.into_iter().skip(o.warmup as usize).collect())
+}
+
+/// Runs one benchmark once; answers every iteration's time, warm-up
+/// iterations included.
+fn run_all(
     o: &Options,
     vm: &Vm,
     harness: &Path,
@@ -397,11 +396,13 @@ fn run_once(
             per_iter.len()
         ));
     }
-    Ok(per_iter.into_iter().skip(o.warmup as usize).collect())
+    Ok(per_iter)
 }
 
 /// One line on stderr as a benchmark finishes (its last run done, or
 /// failed), so a long run shows where it is; the table comes at the end.
+/// `baseline` is the label and median of the benchmark this one is
+/// normalised to, when that one has finished.
 fn report_progress(
     k: usize,
     n: usize,
@@ -409,6 +410,7 @@ fn report_progress(
     mine: &[f64],
     other: &[f64],
     error: &Option<String>,
+    baseline: Option<(&str, f64)>,
 ) {
     let head = format!("[{}/{}] {label}", k + 1, n);
     if let Some(e) = error {
@@ -416,21 +418,150 @@ fn report_progress(
         return;
     }
     let m = median(&mut mine.to_vec());
-    if other.is_empty() {
-        eprintln!("{head}: median {:.1} ms", m / 1000.0);
-    } else {
+    let mut line = format!("{head}: median {:.1} ms", m / 1000.0);
+    if !other.is_empty() {
         let t = median(&mut other.to_vec());
-        eprintln!(
-            "{head}: median {:.1} ms, other {:.1} ms, ratio {:.2}",
-            m / 1000.0,
-            t / 1000.0,
-            m / t
-        );
+        line += &format!(", other {:.1} ms, ratio {:.2}", t / 1000.0, m / t);
+    }
+    if let Some((base, bm)) = baseline {
+        line += &format!(", {:.2} x {base}", m / bm);
+    }
+    eprintln!("{line}");
+}
+
+/// A VM's entry in the report.
+fn vm_info(id: &str, vm: &Vm) -> VmInfo {
+    VmInfo {
+        id: id.to_string(),
+        binary: vm.binary.display().to_string(),
+        core: vm.core.display().to_string(),
+        flags: vm.jit.map(|m| format!("--jit={m}")).into_iter().collect(),
     }
 }
 
+/// `som-bench plot RESULTS.json -o FILE.svg`: redraws the ratio plot of a
+/// saved run.
+fn plot_command(args: &[String]) -> ExitCode {
+    let mut input = None;
+    let mut output = None;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "-o" | "--output" => {
+                output = args.get(i + 1).cloned();
+                i += 2;
+            }
+            "-h" | "--help" => {
+                println!("{PLOT_USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            s if s.starts_with('-') => {
+                eprintln!("som-bench plot: unknown option {s}\n{PLOT_USAGE}");
+                return ExitCode::from(2);
+            }
+            s if input.is_none() => {
+                input = Some(PathBuf::from(s));
+                i += 1;
+            }
+            s => {
+                eprintln!("som-bench plot: one results file only ('{s}')\n{PLOT_USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let (Some(input), Some(output)) = (input, output) else {
+        eprintln!("{PLOT_USAGE}");
+        return ExitCode::from(2);
+    };
+    let report = match Report::read(&input) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("som-bench plot: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match plot::write_ratio_plot(&report, Path::new(&output)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("som-bench plot: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `som-bench chains TRACE.jsonl -o FILE.svg [--rows N]`: draws the
+/// growth of dispatch chains from a JSON trace.
+fn chains_command(args: &[String]) -> ExitCode {
+    let mut input = None;
+    let mut output = None;
+    let mut rows = 20;
+    let mut filter = None;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "-o" | "--output" => output = args.get(i + 1).cloned(),
+            "--filter" => filter = args.get(i + 1).cloned(),
+            "--rows" => match args.get(i + 1).and_then(|r| r.parse().ok()) {
+                Some(r) if r > 0 => rows = r,
+                _ => {
+                    eprintln!("som-bench chains: --rows needs a positive number\n{CHAINS_USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+            "-h" | "--help" => {
+                println!("{CHAINS_USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            s if s.starts_with('-') || input.is_some() => {
+                eprintln!("som-bench chains: unexpected '{s}'\n{CHAINS_USAGE}");
+                return ExitCode::from(2);
+            }
+            s => {
+                input = Some(PathBuf::from(s));
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    let (Some(input), Some(output)) = (input, output) else {
+        eprintln!("{CHAINS_USAGE}");
+        return ExitCode::from(2);
+    };
+    let options = som_bench::chains::ChainsOptions {
+        rows,
+        filter,
+        title: String::new(),
+    };
+    match som_bench::chains::write_chains(&input, Path::new(&output), &options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("som-bench chains: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+const CHAINS_USAGE: &str =
+    "usage: som-bench chains TRACE.jsonl -o FILE.svg [--rows N] [--filter TEXT]
+
+Draws each dispatch chain's depth and state over time (the busiest and
+deepest N chains, default 20; with --filter only those whose position or
+method contains TEXT), with the tier's compilations and invalidations, from
+`som --trace dispatch,jit --trace-format=json` output.";
+
+const PLOT_USAGE: &str = "usage: som-bench plot RESULTS.json -o FILE.svg
+
+Redraws the ratio plot of a run saved with --json.";
+
 fn main() -> ExitCode {
-    let o = match parse(std::env::args().skip(1).collect()) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("plot") => return plot_command(&args[1..]),
+        Some("chains") => return chains_command(&args[1..]),
+        _ => {}
+    }
+    let o = match parse(args) {
         Ok(Cli::Run(o)) => o,
         Ok(Cli::Help) => {
             println!("{USAGE}");
@@ -535,8 +666,6 @@ fn main() -> ExitCode {
         core: &compare_core,
         jit: o.compare_jit.as_deref(),
     });
-    let mut failed = 0;
-    let mut medians: Vec<(&str, f64)> = Vec::new();
     let selected: Vec<Job> = benches
         .iter()
         .filter(|b| o.only.is_empty() || o.only.iter().any(|n| n == b.name))
@@ -563,28 +692,85 @@ fn main() -> ExitCode {
             }
         })
         .collect();
+    let inner_of = |job: &Job| ((job.bench.inner as f64) * o.inner_scale).round().max(1.0) as u32;
+    let mut report = Report::new(Metadata::collect(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        std::env::args().collect(),
+        &o.suite,
+        o.runs,
+        o.iterations,
+        o.warmup,
+        o.inner_scale,
+    ));
+    report.vms.push(vm_info("ours", &ours));
+    if let Some(vm) = &theirs {
+        report.vms.push(vm_info("other", vm));
+    }
+    // A benchmark's baseline, when it is selected too (as its index).
+    let baseline_index: Vec<Option<usize>> = selected
+        .iter()
+        .map(|job| {
+            let base = baseline_of(&job.label)?;
+            selected.iter().position(|j| j.label == base)
+        })
+        .collect();
+    report.benchmarks = selected
+        .iter()
+        .zip(&baseline_index)
+        .map(|(job, base)| BenchInfo {
+            name: job.label.clone(),
+            inner: inner_of(job),
+            baseline: base.map(|b| selected[b].label.clone()),
+            error: None,
+        })
+        .collect();
     // Runs go round-robin over the benchmarks (and the two VMs), so a drift
     // of machine speed affects every benchmark alike and ratios stay
     // meaningful.
     let mut mine: Vec<Vec<f64>> = vec![Vec::new(); selected.len()];
     let mut other: Vec<Vec<f64>> = vec![Vec::new(); selected.len()];
     let mut errors: Vec<Option<String>> = vec![None; selected.len()];
+    let record = |report: &mut Report, job: &Job, vm: &VmInfo, run: u32, times: &[f64]| {
+        for (i, &t) in times.iter().enumerate() {
+            report.samples.push(Sample {
+                benchmark: job.label.clone(),
+                vm: vm.id.clone(),
+                flags: vm.flags.clone(),
+                run,
+                iteration: i as u32,
+                warmup: (i as u32) < o.warmup,
+                time_us: t,
+            });
+        }
+        times[o.warmup as usize..].to_vec()
+    };
     for run in 0..o.runs {
         for (k, job) in selected.iter().enumerate() {
             if errors[k].is_some() {
                 continue;
             }
-            match run_once(&o, &ours, &harness, &extra_cp, job.bench, job.mode) {
-                Ok(t) => mine[k].extend(t),
+            match run_all(&o, &ours, &harness, &extra_cp, job.bench, job.mode) {
+                Ok(t) => {
+                    let vm = report.vms[0].clone();
+                    let kept = record(&mut report, job, &vm, run, &t);
+                    mine[k].extend(kept);
+                }
                 Err(e) => errors[k] = Some(e),
             }
             if let Some(vm) = &theirs {
-                match run_once(&o, vm, &harness, &extra_cp, job.bench, job.mode) {
-                    Ok(t) => other[k].extend(t),
+                match run_all(&o, vm, &harness, &extra_cp, job.bench, job.mode) {
+                    Ok(t) => {
+                        let info = report.vms[1].clone();
+                        let kept = record(&mut report, job, &info, run, &t);
+                        other[k].extend(kept);
+                    }
                     Err(e) => errors[k] = Some(format!("{}: {e}", vm.binary.display())),
                 }
             }
             if run + 1 == o.runs || errors[k].is_some() {
+                let baseline = baseline_index[k]
+                    .filter(|&b| b < k && errors[b].is_none() && !mine[b].is_empty())
+                    .map(|b| (selected[b].label.as_str(), median(&mut mine[b].clone())));
                 report_progress(
                     k,
                     selected.len(),
@@ -592,78 +778,90 @@ fn main() -> ExitCode {
                     &mine[k],
                     &other[k],
                     &errors[k],
+                    baseline,
                 );
             }
         }
     }
+    for (b, e) in report.benchmarks.iter_mut().zip(&errors) {
+        b.error.clone_from(e);
+    }
+    report.summarize();
+    let summary = |name: &str, vm: &str| {
+        report
+            .summaries
+            .iter()
+            .find(|s| s.benchmark == name && s.vm == vm)
+    };
+    let mut failed = 0;
     for (k, job) in selected.iter().enumerate() {
-        let inner = ((job.bench.inner as f64) * o.inner_scale).round().max(1.0) as u32;
+        let inner = inner_of(job);
         if let Some(e) = &errors[k] {
             failed += 1;
             println!("{:<22} {:>7} FAILED: {e}", job.label, inner);
             continue;
         }
-        let s = stats(std::mem::take(&mut mine[k]));
-        medians.push((job.label.as_str(), s.median));
+        let Some(s) = summary(&job.label, "ours") else {
+            continue;
+        };
         print!(
             "{:<22} {:>7} {:>12.1} {:>12.1} {:>12.1} {:>8.1} {:>5}",
             job.label,
             inner,
-            s.median / 1000.0,
-            s.min / 1000.0,
-            s.max / 1000.0,
+            s.median_us / 1000.0,
+            s.min_us / 1000.0,
+            s.max_us / 1000.0,
             s.mad_percent,
             s.samples
         );
-        if theirs.is_some() {
-            let t = stats(std::mem::take(&mut other[k]));
+        if let Some(t) = summary(&job.label, "other") {
             print!(
                 " {:>12.1} {:>8.1} {:>7.2}",
-                t.median / 1000.0,
+                t.median_us / 1000.0,
                 t.mad_percent,
-                s.median / t.median
+                s.median_us / t.median_us
             );
         }
         println!();
     }
-    let ratios: Vec<(&str, String, f64)> = medians
+    let ratios: Vec<_> = report
+        .ratios
         .iter()
-        .filter_map(|(name, m)| {
-            let base = baseline_of(name)?;
-            let (_, b) = medians.iter().find(|(n, _)| *n == base)?;
-            Some((*name, base, m / b))
-        })
+        .filter(|r| r.vm == "ours" && r.against == "baseline")
         .collect();
     if !ratios.is_empty() {
         println!();
         println!("{:<22} {:<14} {:>7}", "benchmark", "baseline", "ratio");
-        for (name, base, r) in &ratios {
-            println!("{name:<22} {base:<14} {r:>7.2}");
+        for r in &ratios {
+            println!("{:<22} {:<14} {:>7.2}", r.benchmark, r.reference, r.ratio);
         }
         if ratios.len() > 1 {
             let geo =
-                (ratios.iter().map(|(_, _, r)| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
+                (ratios.iter().map(|r| r.ratio.ln()).sum::<f64>() / ratios.len() as f64).exp();
             println!("{:<22} {:<14} {:>7.2}", "geometric mean", "", geo);
+        }
+    }
+    if let Some(path) = &o.json {
+        match report.write(path) {
+            Ok(()) => eprintln!("som-bench: results written to {}", path.display()),
+            Err(e) => {
+                eprintln!("som-bench: {e}");
+                failed += 1;
+            }
+        }
+    }
+    if let Some(path) = &o.plot {
+        match plot::write_ratio_plot(&report, path) {
+            Ok(()) => eprintln!("som-bench: plot written to {}", path.display()),
+            Err(e) => {
+                eprintln!("som-bench: {e}");
+                failed += 1;
+            }
         }
     }
     if failed > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statistics_of_iteration_times() {
-        let s = stats(vec![10.0, 12.0, 11.0, 50.0, 9.0]);
-        assert_eq!(s.median, 11.0);
-        assert_eq!(s.min, 9.0);
-        assert_eq!(s.max, 50.0);
-        // deviations 1, 1, 0, 39, 2 -> median 1 -> 1/11
-        assert!((s.mad_percent - 100.0 / 11.0).abs() < 1e-9);
     }
 }

@@ -94,23 +94,36 @@ pub(crate) fn run(o: &Options) -> ExitCode {
     );
     let mut diffs = Vec::new();
     let mut failed = 0;
-    for pair in all
+    let selected: Vec<&Pair> = all
         .iter()
         .filter(|p| o.only.is_empty() || o.only.iter().any(|n| n == p.name))
-    {
+        .collect();
+    for (k, pair) in selected.iter().enumerate() {
+        // Progress on stderr, as the other suites report it.
+        let progress = format!("[{}/{}] {}", k + 1, selected.len(), pair.name);
         let head = format!("{:<22} {:<14}", pair.name, pair.base.bench);
         let cmp = match zero_overhead::compare_pair(&o.som, tier, pair) {
             Ok(c) => c,
             Err(e) => {
                 failed += 1;
+                eprintln!("{progress}: FAILED: {e}");
                 println!("{head} FAILED: {e}");
                 continue;
             }
         };
         let times = match time_pair(o, pair) {
-            Ok((b, m)) => format!("{:>10.1} {:>10.1} {:>7.2}", b / 1000.0, m / 1000.0, m / b),
+            Ok((b, m)) => {
+                eprintln!(
+                    "{progress}: median {:.1} ms, {:.2} x {}",
+                    m / 1000.0,
+                    m / b,
+                    pair.base.bench
+                );
+                format!("{:>10.1} {:>10.1} {:>7.2}", b / 1000.0, m / 1000.0, m / b)
+            }
             Err(e) => {
                 failed += 1;
+                eprintln!("{progress}: timing FAILED: {e}");
                 format!("timing FAILED: {e}")
             }
         };

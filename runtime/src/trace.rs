@@ -414,3 +414,77 @@ impl Vm {
         out
     }
 }
+
+/// The `tracing` types the launcher's JSON formatter names (it does not
+/// depend on `tracing` itself).
+pub use tracing::{Event, Subscriber};
+
+/// A `tracing` event as one line of JSON (`som --trace-format=json`): `seq`
+/// (the event's number, a logical clock: stable from run to run), `t_us`
+/// (microseconds since the first event; wall clock), `cat` (`dispatch` or
+/// `jit`, from the target), `event` (the message: `cached`, `generic`,
+/// `invalidated`, `compiled`, ...), then every field of the event, numbers
+/// as numbers; a `pos` of `file:line:col` is also given as `file`, `line`
+/// and `col`. Written with `serde_json`, in this order.
+pub fn event_json(seq: u64, t_us: u64, event: &tracing::Event<'_>) -> String {
+    use serde_json::{Map, Value};
+    let target = event.metadata().target();
+    let cat = target.strip_prefix("metasom::").unwrap_or(target);
+    let mut fields = JsonFields(Vec::new());
+    event.record(&mut fields);
+    let mut out = Map::new();
+    out.insert("seq".into(), seq.into());
+    out.insert("t_us".into(), t_us.into());
+    out.insert("cat".into(), cat.into());
+    // The message first, as `event`.
+    if let Some(k) = fields.0.iter().position(|(n, _)| *n == "message") {
+        let (_, v) = fields.0.remove(k);
+        out.insert("event".into(), v);
+    }
+    for (name, value) in fields.0 {
+        let pos = match (&value, name) {
+            (Value::String(p), "pos") => split_pos(p),
+            _ => None,
+        };
+        out.insert(name.into(), value);
+        if let Some((file, line, col)) = pos {
+            out.insert("file".into(), file.into());
+            out.insert("line".into(), line.into());
+            out.insert("col".into(), col.into());
+        }
+    }
+    Value::Object(out).to_string()
+}
+
+/// `file:line:col` split into its parts.
+fn split_pos(pos: &str) -> Option<(String, u32, u32)> {
+    let mut parts = pos.rsplitn(3, ':');
+    let col = parts.next()?.parse().ok()?;
+    let line = parts.next()?.parse().ok()?;
+    Some((parts.next()?.to_string(), line, col))
+}
+
+/// The fields of an event, as JSON values in the order recorded.
+struct JsonFields(Vec<(&'static str, serde_json::Value)>);
+
+impl tracing::field::Visit for JsonFields {
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.0.push((field.name(), value.into()));
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.0.push((field.name(), value.into()));
+    }
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.0.push((field.name(), value.into()));
+    }
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        // Not finite: null (JSON has no NaN).
+        self.0.push((field.name(), value.into()));
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.push((field.name(), value.into()));
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push((field.name(), format!("{value:?}").into()));
+    }
+}
