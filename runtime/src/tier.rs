@@ -442,6 +442,8 @@ pub mod layout {
     pub const VM_ENFORCED: i32 = std::mem::offset_of!(super::TierVm, enforced) as i32;
     /// Offset of the innermost activation's frame in the [`super::TierVm`] block.
     pub const VM_FRAME: i32 = std::mem::offset_of!(super::TierVm, frame) as i32;
+    /// Offset of a global cell's `folded` flag (a byte).
+    pub const GLOBAL_FOLDED: i32 = std::mem::offset_of!(crate::nodes::GlobalCell, folded) as i32;
     /// Offset of [`super::TierVm::current`] (a word).
     pub const VM_CURRENT_DOMAIN: i32 = std::mem::offset_of!(super::TierVm, current) as i32;
     /// Offset of [`super::TierVm::alloc`] (a word).
@@ -1593,6 +1595,7 @@ pub mod entry {
     pub unsafe extern "C" fn rt_global_written(vm: *mut Vm, cell: *const crate::nodes::GlobalCell) {
         // SAFETY: per the contract above.
         let (vm, cell) = unsafe { (&mut *vm, &*cell) };
+        // The code wrote a new value; the old one is what was folded.
         if cell.folded.get() {
             vm.global_changed(cell);
         }

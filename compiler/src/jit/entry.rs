@@ -54,9 +54,12 @@ pub(crate) enum Entry {
     SendPending,
     /// `rt_restart_inlined(vm, frame, pos) -> (status, value)`
     RestartInlined,
+    /// `rt_global_written(vm, cell)`
+    GlobalWritten,
 }
 
-const ALL: [Entry; 21] = [
+const ALL: [Entry; 22] = [
+    Entry::GlobalWritten,
     Entry::RestartInlined,
     Entry::SendPending,
     Entry::CallUnwound,
@@ -105,6 +108,7 @@ impl Entry {
             Entry::ReleaseUnit => rt::rt_release_unit as *const () as usize,
             Entry::SendPending => rt::rt_send_pending as *const () as usize,
             Entry::RestartInlined => rt::rt_restart_inlined as *const () as usize,
+            Entry::GlobalWritten => rt::rt_global_written as *const () as usize,
         }
     }
 
@@ -132,6 +136,7 @@ impl Entry {
             Entry::ReleaseUnit => "rt_release_unit",
             Entry::SendPending => "rt_send_pending",
             Entry::RestartInlined => "rt_restart_inlined",
+            Entry::GlobalWritten => "rt_global_written",
         }
     }
 
@@ -151,6 +156,7 @@ impl Entry {
                 | Entry::NewDouble
                 | Entry::Return
                 | Entry::ReleaseUnit
+                | Entry::GlobalWritten
         )
     }
 
@@ -178,6 +184,7 @@ impl Entry {
             Entry::ReleaseUnit => (2, 0),
             Entry::SendPending => (5, 2),
             Entry::RestartInlined => (3, 2),
+            Entry::GlobalWritten => (2, 0),
         }
     }
 }

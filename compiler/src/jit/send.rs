@@ -1065,6 +1065,35 @@ impl Lowerer<'_> {
         self.b.ins().bor_imm_s(tagged, 1)
     }
 
+    /// After compiled code wrote `v` over `old` in a global's cell: when
+    /// other code folded the value and it changed, the VM is told (a cold
+    /// call), as the runtime's own writes do (`Vm::write_global`).
+    fn global_written(
+        &mut self,
+        cell: &'static som_runtime::nodes::GlobalCell,
+        old: ir::Value,
+        v: ir::Value,
+    ) {
+        let base = self.addr("cell", std::ptr::from_ref(cell) as i64);
+        let folded = self
+            .b
+            .ins()
+            .uload8(I64, super::unit::mem(), base, layout::GLOBAL_FOLDED);
+        let folded = self.b.ins().icmp_imm_s(IntCC::NotEqual, folded, 0);
+        let changed = self.b.ins().icmp(IntCC::NotEqual, old, v);
+        let both = self.b.ins().band(folded, changed);
+        let tell = self.cold_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(both, tell, &[], done, &[]);
+        self.b.seal_block(tell);
+        self.b.switch_to_block(tell);
+        let vm = self.vm;
+        self.call(Entry::GlobalWritten, &[vm, base]);
+        self.b.ins().jump(done, &[]);
+        self.b.seal_block(done);
+        self.b.switch_to_block(done);
+    }
+
     /// For a field or global reflection site (`instVarAt:`,
     /// `instVarAt:put:`, `instVarNamed:`, `global:`, `global:put:`): what
     /// its cache resolved the constant key to, for receivers of `shape`.
@@ -1123,7 +1152,9 @@ impl Lowerer<'_> {
                 let addr = self.addr("cell", std::ptr::from_ref(&cell.value) as i64);
                 match value {
                     Some(v) => {
+                        let old = self.load(addr, 0);
                         self.store(v, addr, 0);
+                        self.global_written(cell, old, v);
                         v
                     }
                     None => {
