@@ -227,8 +227,10 @@ impl Lowerer<'_> {
         self.epoch += 1;
         let sig = self.sigs.body(&mut self.b);
         let vm = self.vm;
+        self.flag_for_call();
         let inst = self.b.ins().call_indirect(sig, code, &[vm, frame]);
         let r = self.b.inst_results(inst).to_vec();
+        self.flag_after_call();
         let (status, value) = (r[0], r[1]);
         self.store(parent, tvm, layout::VM_FRAME);
 

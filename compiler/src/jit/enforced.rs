@@ -21,7 +21,7 @@
 //! that handler invalidates it, as it invalidates the chain entry. An owner
 //! change swaps the object's shape, which every guard reads afresh.
 
-use cranelift_codegen::ir::{self, condcodes::IntCC, types::I64, InstBuilder};
+use cranelift_codegen::ir::{self, condcodes::IntCC, InstBuilder};
 
 use som_runtime::dispatch::Target;
 use som_runtime::nodes::{DomainChain, EnforcedFieldNode, EnforcedGlobalNode, EnforcedSendNode};
@@ -32,7 +32,7 @@ use som_runtime::value::Value;
 
 use super::entry::Entry;
 use super::send::Arg;
-use super::unit::{mem, Lowerer};
+use super::unit::Lowerer;
 
 impl Lowerer<'_> {
     /// The domain keys `chain` maps to the standard operation; empty when
@@ -86,15 +86,12 @@ impl Lowerer<'_> {
         body: &'static AstBody,
         args: &[Arg],
     ) -> ir::Value {
-        let flag = self.addr("vm", self.enforced_flag);
-        let saved = self.b.ins().uload8(I64, mem(), flag, 0);
-        let zero = self.iconst(0);
-        self.b.ins().istore8(mem(), zero, flag, 0);
-        self.meta_next = Some(saved);
+        // At the meta level (the flag is the lowering's, see
+        // `Lowerer::flag`).
+        let saved = std::mem::replace(&mut self.flag, false);
         let domain = self.som_const(key);
         let v = self.inline_method(pos, h, body, domain, args);
-        let flag = self.addr("vm", self.enforced_flag);
-        self.b.ins().istore8(mem(), saved, flag, 0);
+        self.flag = saved;
         v
     }
 

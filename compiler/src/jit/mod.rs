@@ -199,6 +199,9 @@ impl CraneliftTier {
             .map(|h| (*h, vm.tier_handler_selector(*h)))
             .collect();
         let dnu_selector = vm.well_known.dnu;
+        // An enforced twin runs in enforced execution, a plain body outside
+        // it (the runtime's invariant, asserted in `tier::run_body`).
+        let enforced_body = m.enforced.get().is_some_and(|t| std::ptr::eq(t, body));
         let object_bumps = vm.tier_object_bumps(unit::INLINE_NEW_MAX_FIELDS);
         // From here on the lowering only reads the VM.
         let vm: &Vm = vm;
@@ -234,7 +237,8 @@ impl CraneliftTier {
             current_domain,
             alloc_domain,
             handler_selectors,
-            meta_next: None,
+            flag: enforced_body,
+            base_flag: enforced_body,
             runtime: vm,
             epoch: 0,
             max_inline_depth: 0,
@@ -505,7 +509,6 @@ impl Lowerer<'_> {
             receiver,
             bindings: vec![unit::Binding::Plain; body.num_slots],
             shadows,
-            meta_saved: None,
             receiver_shape: None,
             shape_used: false,
             resend: None,

@@ -726,14 +726,11 @@ impl Lowerer<'_> {
         let twin = target.enforced.get()?;
         let body = self.inlinable_body(target, twin, true)?;
         self.depends_on.push(selector);
-        let flag = self.addr("vm", self.enforced_flag);
-        let saved = self.b.ins().uload8(I64, super::unit::mem(), flag, 0);
-        let one = self.iconst(1);
-        self.b.ins().istore8(super::unit::mem(), one, flag, 0);
-        self.meta_next = Some(saved);
+        // The twin runs enforced (the flag is the lowering's, see
+        // `Lowerer::flag`).
+        let saved = std::mem::replace(&mut self.flag, true);
         let v = self.inline_method(s.pos, target, body, rcvr, &elems);
-        let flag = self.addr("vm", self.enforced_flag);
-        self.b.ins().istore8(super::unit::mem(), saved, flag, 0);
+        self.flag = saved;
         Some(v)
     }
 
@@ -1685,7 +1682,6 @@ impl Lowerer<'_> {
         let frame = self.inlined_frame(body.num_slots);
         let (exit, unwind) = self.exit_and_unwind();
         let shadows = self.shadows_for(body, true);
-        let meta_saved = self.meta_next.take();
         let (receiver_shape, resend) = match self.shape_next.take() {
             Some((sh, g)) => (Some((sh, self.epoch)), Some(g)),
             None => (None, None),
@@ -1694,7 +1690,6 @@ impl Lowerer<'_> {
             method: m,
             receiver,
             shadows,
-            meta_saved,
             receiver_shape,
             shape_used: false,
             resend,

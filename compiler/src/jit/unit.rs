@@ -118,10 +118,6 @@ pub(crate) struct Scope {
     /// slot's value is that unboxed Double (boxed at its first use as a
     /// word); see [`Lazy`].
     pub shadows: Vec<Option<Variable>>,
-    /// For an inlined OMOP handler: the enforcement flag as it was before
-    /// the handler ran at the meta level; restored when an unwind leaves the
-    /// handler (its exit restores it too, see `enforced.rs`).
-    pub meta_saved: Option<ir::Value>,
     /// The receiver's shape when a guard established it, with the value of
     /// [`Lowerer::epoch`] then: the fact holds while the epoch is unchanged
     /// (no call emitted since, no loop entered: a shape changes only in a
@@ -193,9 +189,14 @@ pub(crate) struct Lowerer<'a> {
     pub alloc_domain: i64,
     /// The selector of each OMOP handler.
     pub handler_selectors: Vec<(som_runtime::tier::Handler, SymbolId)>,
-    /// Set just before inlining an OMOP handler: the enforcement flag's
-    /// saved value, taken by the next inlined activation's scope.
-    pub meta_next: Option<ir::Value>,
+    /// The enforcement flag where the code being lowered runs (compiled
+    /// code knows it: plain bodies run unenforced, enforced twins enforced,
+    /// inlined handlers at the meta level, see `tier::run_body`).
+    pub flag: bool,
+    /// The flag as it is in the VM while the unit runs (its body's), except
+    /// during a call made where [`Lowerer::flag`] differs: the call is
+    /// bracketed by stores of the flag and of this value back.
+    pub base_flag: bool,
     /// The VM, read only, through its `tier_*` API (lookups for folded
     /// reflective operations).
     pub runtime: &'a som_runtime::tier::Vm,
@@ -729,8 +730,31 @@ impl<'a> Lowerer<'a> {
         self.epoch += 1;
         let sig = self.sigs.get(&mut self.b, e);
         let addr = self.iconst(e.address() as i64);
+        self.flag_for_call();
         let inst = self.b.ins().call_indirect(sig, addr, args);
-        self.b.inst_results(inst).to_vec()
+        let r = self.b.inst_results(inst).to_vec();
+        self.flag_after_call();
+        r
+    }
+
+    /// Before a call: the VM's enforcement flag is made the one of the code
+    /// making it, when that differs from the unit's.
+    pub fn flag_for_call(&mut self) {
+        if self.flag != self.base_flag {
+            let addr = self.addr("vm", self.enforced_flag);
+            let v = self.iconst(self.flag as i64);
+            self.b.ins().istore8(mem(), v, addr, 0);
+        }
+    }
+
+    /// After a call: the flag is the unit's again (every path out of the
+    /// call, unwinding ones included, passes here first).
+    pub fn flag_after_call(&mut self) {
+        if self.flag != self.base_flag {
+            let addr = self.addr("vm", self.enforced_flag);
+            let v = self.iconst(self.base_flag as i64);
+            self.b.ins().istore8(mem(), v, addr, 0);
+        }
     }
 
     /// How many inlined activations the current one is nested in (0 in
@@ -839,10 +863,6 @@ impl<'a> Lowerer<'a> {
             self.b.switch_to_block(rerun);
             self.jump_with(exit, rvalue);
             self.b.switch_to_block(failed);
-            if let Some(saved) = self.scope().meta_saved {
-                let flag = self.addr("vm", self.enforced_flag);
-                self.b.ins().istore8(mem(), saved, flag, 0);
-            }
             let parent_unwind = self.scopes[self.scopes.len() - 2].unwind;
             self.b.ins().jump(parent_unwind, &[BlockArg::Value(rst)]);
             self.b.switch_to_block(valid_again);
@@ -868,10 +888,6 @@ impl<'a> Lowerer<'a> {
                     self.b.switch_to_block(same);
                     self.b.ins().jump(restart, &[]);
                     self.b.switch_to_block(changed);
-                    if let Some(saved) = self.scope().meta_saved {
-                        let flag = self.addr("vm", self.enforced_flag);
-                        self.b.ins().istore8(mem(), saved, flag, 0);
-                    }
                     self.b.ins().jump(resend, &[]);
                 }
                 _ => {
@@ -879,10 +895,6 @@ impl<'a> Lowerer<'a> {
                 }
             }
             self.b.switch_to_block(leave);
-        }
-        if let Some(saved) = self.scope().meta_saved {
-            let flag = self.addr("vm", self.enforced_flag);
-            self.b.ins().istore8(mem(), saved, flag, 0);
         }
         let parent_unwind = self.scopes[self.scopes.len() - 2].unwind;
         self.b.ins().jump(parent_unwind, &[BlockArg::Value(st)]);
