@@ -106,8 +106,12 @@ impl Lowerer<'_> {
         words: &[ir::Value],
         rcvr: ir::Value,
         class: Value,
+        shape: Option<*const Shape>,
     ) -> ir::Value {
         let sel = self.syms.object(s.selector);
+        // The handler's `obj` is the receiver, whose shape the guard in
+        // front of it fixed.
+        self.arg_shapes_next = shape.map(|sh| (2, sh)).into_iter().collect();
         let hargs = [
             Arg::Const(sel),
             Arg::Virtual(words.to_vec()),
@@ -344,7 +348,7 @@ impl Lowerer<'_> {
                 self.b.seal_block(hit);
                 self.b.seal_block(next);
                 self.b.switch_to_block(hit);
-                let v = self.inline_execution_handler(s, (k, h, body), &words, rcvr, lookup);
+                let v = self.inline_execution_handler(s, (k, h, body), &words, rcvr, lookup, None);
                 self.jump_with(done, v);
                 self.b.switch_to_block(next);
             }
@@ -530,7 +534,14 @@ impl Lowerer<'_> {
             let (key, class) = unsafe { ((*e.shape).domain, (*e.shape).class) };
             match handlers.iter().find(|(k, ..)| *k == key) {
                 Some(&(k, h, body)) => {
-                    let v = self.inline_execution_handler(s, (k, h, body), &words, rcvr, class);
+                    let v = self.inline_execution_handler(
+                        s,
+                        (k, h, body),
+                        &words,
+                        rcvr,
+                        class,
+                        Some(e.shape),
+                    );
                     self.jump_with(done, v);
                 }
                 None => match (

@@ -245,6 +245,8 @@ impl CraneliftTier {
             folded_globals: Vec::new(),
             validity_checks: Vec::new(),
             shape_next: None,
+            arg_shapes_next: Vec::new(),
+            slot_shapes_next: Vec::new(),
             object_bumps,
         };
         lw.lower_unit(m, body, hot_loop.map(|(l, _)| l));
@@ -511,6 +513,7 @@ impl Lowerer<'_> {
             shadows,
             receiver_shape: None,
             shape_used: false,
+            slot_shapes: Vec::new(),
             resend: None,
             slots,
             frame: FrameRef::Real {

@@ -933,8 +933,13 @@ impl Lowerer<'_> {
         if entries.is_empty() {
             return false;
         }
-        if matches!(s.receiver, Node::SelfRef) {
-            if let Some(known) = self.known_receiver_shape() {
+        let known = match &s.receiver {
+            Node::SelfRef => self.known_receiver_shape(),
+            Node::LocalRead(i) => self.known_slot_shape(i.0),
+            _ => None,
+        };
+        {
+            if let Some(known) = known {
                 // A guard of this activation fixed `self`'s shape: its entry
                 // needs no guard of its own.
                 let Some(e) = entries.iter().find(|e| std::ptr::eq(e.shape, known)) else {
@@ -1603,8 +1608,21 @@ impl Lowerer<'_> {
             self.b.def_var(var, v);
             bindings[i] = binding;
         }
+        // Facts about arguments hold in a body that cannot restart (a
+        // restart would re-run code relying on them after a call).
+        let given = std::mem::take(&mut self.arg_shapes_next);
+        let mut slot_shapes = vec![None; body.num_slots];
+        let may_restart = self.may_restart(body);
+        if !may_restart {
+            for (i, shape) in given {
+                if i < m.num_args && !written[i] {
+                    slot_shapes[i] = Some((shape, self.epoch));
+                }
+            }
+        }
+        self.slot_shapes_next = slot_shapes;
         // A body that cannot restart itself needs no block to restart at.
-        let restart = self.may_restart(body).then(|| {
+        let restart = may_restart.then(|| {
             let restart = self.b.create_block();
             self.b.ins().jump(restart, &[]);
             self.b.switch_to_block(restart);
@@ -1692,6 +1710,7 @@ impl Lowerer<'_> {
             shadows,
             receiver_shape,
             shape_used: false,
+            slot_shapes: std::mem::take(&mut self.slot_shapes_next),
             resend,
             slots: Slots::Vars(vars),
             bindings,

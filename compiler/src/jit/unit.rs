@@ -125,6 +125,10 @@ pub(crate) struct Scope {
     pub receiver_shape: Option<(*const som_runtime::object::Shape, u64)>,
     /// Whether code of this activation relied on `receiver_shape`.
     pub shape_used: bool,
+    /// Per slot: the shape of an argument the activation never writes,
+    /// when a guard in front of it fixed it, with the epoch then (as
+    /// `receiver_shape`; only in activations that cannot restart).
+    pub slot_shapes: Vec<Option<(*const som_runtime::object::Shape, u64)>>,
     /// For an inlined guarded target: the send's generic path, which a
     /// `restart` takes when the receiver's shape is no longer the one the
     /// body relied on (restart re-enters the body after a call).
@@ -217,6 +221,13 @@ pub(crate) struct Lowerer<'a> {
     /// Set just before inlining a guarded target: the receiver's shape and
     /// the send's generic path, for the next inlined activation's scope.
     pub shape_next: Option<(*const som_runtime::object::Shape, ir::Block)>,
+    /// Set just before inlining an OMOP handler: arguments whose shape the
+    /// guard in front of it fixed (the reified receiver), by argument
+    /// index, for the next inlined activation's scope.
+    pub arg_shapes_next: Vec<(usize, *const som_runtime::object::Shape)>,
+    /// The slot facts of the next inlined activation's scope (from
+    /// `arg_shapes_next`, once its body is known).
+    pub slot_shapes_next: Vec<Option<(*const som_runtime::object::Shape, u64)>>,
 }
 
 /// Flags of loads and stores of VM data: aligned, and never trapping.
@@ -696,6 +707,15 @@ impl<'a> Lowerer<'a> {
                 sc.shape_used = true;
                 Some(shape)
             }
+            _ => None,
+        }
+    }
+
+    /// The shape of argument slot `i` of the current activation, if a
+    /// guard established it in this epoch.
+    pub fn known_slot_shape(&self, i: usize) -> Option<*const som_runtime::object::Shape> {
+        match self.scope().slot_shapes.get(i) {
+            Some(Some((shape, e))) if *e == self.epoch => Some(*shape),
             _ => None,
         }
     }
