@@ -32,8 +32,12 @@
 //! Runs go round-robin over the benchmarks, so a drift of machine speed
 //! affects all of them alike. `--compare VM` runs a second SOM VM (for
 //! instance SOM++) on the same benchmarks, alternating with ours run by run
-//! so both see the same machine conditions, and prints its median and the ratio ours/theirs. It gets SOM's
-//! own core library (`--compare-core`, default `$SOM_HOME/Smalltalk`).
+//! so both see the same machine conditions, and prints its median and the
+//! ratio ours/theirs. It gets SOM's own core library (`--compare-core`,
+//! default `$SOM_HOME/Smalltalk`). `--compare-jit MODE` compares ours with
+//! itself in another tier mode. Both repeat: every VM named runs in turn,
+//! and the table and `--json` give ours / each of them, or with
+//! `--baseline-vm ID` each VM / that one.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -160,14 +164,27 @@ const SUITES: &[&str] = &[
     "zero-overhead",
 ];
 
+/// A VM to compare ours with (`--compare VM` or `--compare-jit MODE`).
+struct OtherVm {
+    binary: PathBuf,
+    /// Its core library; `None`: the `--compare-core` given before any
+    /// `--compare`, or `$SOM_HOME/Smalltalk`.
+    core: Option<PathBuf>,
+    /// `--compare-jit`: our VM in this mode.
+    jit: Option<String>,
+}
+
 struct Options {
     som: PathBuf,
-    compare: Option<PathBuf>,
+    /// The VMs compared with ours, in command-line order.
+    others: Vec<OtherVm>,
+    /// `--compare-core` given before any `--compare`: the default core of
+    /// the compared VMs.
     compare_core: Option<PathBuf>,
     /// `--jit` mode of our VM (None: its default).
     jit: Option<String>,
-    /// `--compare-jit`: the other VM is ours in this mode.
-    compare_jit: Option<String>,
+    /// `--baseline-vm ID`: normalise every VM to this one.
+    baseline_vm: Option<String>,
     som_home: Option<PathBuf>,
     core: PathBuf,
     runs: u32,
@@ -182,14 +199,16 @@ struct Options {
     json: Option<PathBuf>,
     /// `--plot FILE.svg`: draw the ratio plot.
     plot: Option<PathBuf>,
+    /// `--plot-warmup FILE.svg`: draw time per iteration, one line per VM.
+    plot_warmup: Option<PathBuf>,
 }
 
 const USAGE: &str =
     "usage: som-bench [--som PATH] [--som-home DIR] [--core DIR] [--runs N] [--iterations N]
-                 [--warmup N] [--scale F] [--jit MODE] [--compare VM [--compare-core DIR] |
-                 --compare-jit MODE] [--json FILE] [--plot FILE.svg] [--diff]
-                 SUITE [BENCHMARK...]
-       som-bench plot RESULTS.json -o FILE.svg
+                 [--warmup N] [--scale F] [--jit MODE] [--compare VM [--compare-core DIR]]...
+                 [--compare-jit MODE]... [--baseline-vm ID] [--json FILE] [--plot FILE.svg]
+                 [--plot-warmup FILE.svg] [--diff] SUITE [BENCHMARK...]
+       som-bench plot [--warmup] [--benchmark NAME]... RESULTS.json -o FILE.svg
        som-bench chains TRACE.jsonl -o FILE.svg [--rows N] [--filter TEXT]
 
 SUITE is 'classic', 'awfy', 'overhead' (AWFY with and without OMOP enforcement),
@@ -198,10 +217,16 @@ SUITE is 'classic', 'awfy', 'overhead' (AWFY with and without OMOP enforcement),
 identical or not, sizes, time ratio; --diff prints the diffs). --scale multiplies every inner-iteration count
 (e.g. 0.1 for a quick smoke run). --jit off|on|eager runs our VM in that tier
 mode; --compare-jit MODE compares it with itself in another mode (e.g. --jit on
---compare-jit off: the compiled tier against the interpreter, run by run). --json FILE
-writes every sample, the statistics and the run's metadata; --plot FILE.svg draws
-each benchmark's time relative to its baseline (or to the other VM); 'plot' redraws
-that from a --json file. Defaults: --runs 3 --iterations 5 --warmup 1,
+--compare-jit off: the compiled tier against the interpreter, run by run).
+--compare and --compare-jit repeat: every VM named runs alternately with ours, in
+the order given (ids ours, then other, or other1, other2, ... when several);
+--compare-core DIR after a --compare sets that VM's core library, before any
+--compare every compared VM's. Ratios are ours / each other VM, or with
+--baseline-vm ID every VM / that one. --json FILE writes every sample, the
+statistics and the run's metadata; --plot FILE.svg draws each benchmark's time
+relative to its baseline (or to the other VMs); --plot-warmup FILE.svg draws the
+time of each iteration (warm-up included), one line per VM; 'plot' redraws either
+from a --json file. Defaults: --runs 3 --iterations 5 --warmup 1,
 --som target/release/som, --core smalltalk-src/core, --som-home $SOM_HOME.";
 
 /// What the command line asks for.
@@ -215,10 +240,10 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut o = Options {
         som: root.join("target/release/som"),
-        compare: None,
+        others: Vec::new(),
         compare_core: None,
         jit: None,
-        compare_jit: None,
+        baseline_vm: None,
         som_home: std::env::var_os("SOM_HOME").map(PathBuf::from),
         core: root.join("smalltalk-src/core"),
         runs: 3,
@@ -230,6 +255,7 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
         diff: false,
         json: None,
         plot: None,
+        plot_warmup: None,
     };
     let mut i = 0;
     let value = |i: usize| {
@@ -240,12 +266,38 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
     while i < args.len() {
         match args[i].as_str() {
             "--som" => o.som = PathBuf::from(value(i)?),
-            "--compare" => o.compare = Some(PathBuf::from(value(i)?)),
-            "--compare-core" => o.compare_core = Some(PathBuf::from(value(i)?)),
+            "--compare" => o.others.push(OtherVm {
+                binary: PathBuf::from(value(i)?),
+                core: None,
+                jit: None,
+            }),
+            "--compare-core" => {
+                let core = PathBuf::from(value(i)?);
+                match o.others.iter_mut().rev().find(|v| v.jit.is_none()) {
+                    Some(vm) if vm.core.is_none() => vm.core = Some(core),
+                    Some(vm) => {
+                        return Err(format!(
+                            "som-bench: --compare {} has its --compare-core already",
+                            vm.binary.display()
+                        ))
+                    }
+                    None => o.compare_core = Some(core),
+                }
+            }
             "--jit" => o.jit = Some(jit_mode(&value(i)?)?),
-            "--compare-jit" => o.compare_jit = Some(jit_mode(&value(i)?)?),
+            "--compare-jit" => {
+                let jit = jit_mode(&value(i)?)?;
+                // Our binary and core library, whichever --som/--core come.
+                o.others.push(OtherVm {
+                    binary: PathBuf::new(),
+                    core: None,
+                    jit: Some(jit),
+                });
+            }
+            "--baseline-vm" => o.baseline_vm = Some(value(i)?),
             "--json" => o.json = Some(PathBuf::from(value(i)?)),
             "--plot" => o.plot = Some(PathBuf::from(value(i)?)),
+            "--plot-warmup" => o.plot_warmup = Some(PathBuf::from(value(i)?)),
             "--som-home" => o.som_home = Some(PathBuf::from(value(i)?)),
             "--core" => o.core = PathBuf::from(value(i)?),
             "--runs" => o.runs = value(i)?.parse().map_err(|_| "bad --runs")?,
@@ -274,14 +326,18 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
     if o.suite.is_empty() {
         return Err(format!("som-bench: no suite given\n{USAGE}"));
     }
-    if o.compare_jit.is_some() {
-        if o.compare.is_some() {
-            return Err(
-                "som-bench: --compare-jit compares our VM with itself; drop --compare".into(),
-            );
+    for vm in o.others.iter_mut().filter(|v| v.jit.is_some()) {
+        vm.binary = o.som.clone();
+        vm.core = Some(o.core.clone());
+    }
+    if let Some(base) = &o.baseline_vm {
+        let ids = vm_ids(o.others.len());
+        if !ids.contains(base) {
+            return Err(format!(
+                "som-bench: --baseline-vm '{base}' is not one of the VMs ({})",
+                ids.join(" ")
+            ));
         }
-        o.compare = Some(o.som.clone());
-        o.compare_core = Some(o.core.clone());
     }
     if !SUITES.contains(&o.suite.as_str()) {
         return Err(format!(
@@ -302,6 +358,18 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
     Ok(Cli::Run(Box::new(o)))
 }
 
+/// The ids of our VM and `others` compared VMs: `ours`, then `other` for
+/// one, or `other1`, `other2`, ... for several.
+fn vm_ids(others: usize) -> Vec<String> {
+    let mut ids = vec!["ours".to_string()];
+    if others == 1 {
+        ids.push("other".into());
+    } else {
+        ids.extend((1..=others).map(|k| format!("other{k}")));
+    }
+    ids
+}
+
 /// A `--jit` mode, checked.
 fn jit_mode(m: &str) -> Result<String, String> {
     match m {
@@ -318,6 +386,8 @@ struct Vm<'a> {
     binary: &'a Path,
     core: &'a Path,
     jit: Option<&'a str>,
+    /// Our binary (ours or `--compare-jit`), for its label.
+    ours: bool,
 }
 
 /// Runs one benchmark once; answers the post-warm-up iteration times.
@@ -401,14 +471,14 @@ fn run_all(
 
 /// One line on stderr as a benchmark finishes (its last run done, or
 /// failed), so a long run shows where it is; the table comes at the end.
-/// `baseline` is the label and median of the benchmark this one is
+/// `times` are the benchmark's post-warm-up times on each VM of `report`;
+/// `baseline` is the label and median (ours) of the benchmark this one is
 /// normalised to, when that one has finished.
 fn report_progress(
-    k: usize,
-    n: usize,
+    report: &Report,
+    (k, n): (usize, usize),
     label: &str,
-    mine: &[f64],
-    other: &[f64],
+    times: &[&[f64]],
     error: &Option<String>,
     baseline: Option<(&str, f64)>,
 ) {
@@ -417,11 +487,20 @@ fn report_progress(
         eprintln!("{head}: FAILED: {e}");
         return;
     }
-    let m = median(&mut mine.to_vec());
+    let medians: Vec<f64> = times.iter().map(|t| median(&mut t.to_vec())).collect();
+    let m = medians[0];
     let mut line = format!("{head}: median {:.1} ms", m / 1000.0);
-    if !other.is_empty() {
-        let t = median(&mut other.to_vec());
-        line += &format!(", other {:.1} ms, ratio {:.2}", t / 1000.0, m / t);
+    let index = |id: &str| report.vms.iter().position(|v| v.id == id);
+    for (v, vm) in report.vms.iter().enumerate().skip(1) {
+        if times[v].is_empty() {
+            continue;
+        }
+        line += &format!(", {} {:.1} ms", vm.id, medians[v] / 1000.0);
+        if let Some((num, den)) = table_pair(report, &vm.id) {
+            if let (Some(a), Some(b)) = (index(&num), index(&den)) {
+                line += &format!(", ratio {:.2}", medians[a] / medians[b]);
+            }
+        }
     }
     if let Some((base, bm)) = baseline {
         line += &format!(", {:.2} x {base}", m / bm);
@@ -429,26 +508,65 @@ fn report_progress(
     eprintln!("{line}");
 }
 
+/// The VM ratio shown in the column of compared VM `id`: ours / it without
+/// `--baseline-vm`; with one, it / the baseline, or ours / the baseline in
+/// the baseline's own column.
+fn table_pair(report: &Report, id: &str) -> Option<(String, String)> {
+    let ours = report.vms.first()?.id.clone();
+    Some(match &report.baseline_vm {
+        None => (ours, id.to_string()),
+        Some(base) if base == id => (ours, base.clone()),
+        Some(base) => (id.to_string(), base.clone()),
+    })
+}
+
 /// A VM's entry in the report.
 fn vm_info(id: &str, vm: &Vm) -> VmInfo {
+    let flags: Vec<String> = vm.jit.map(|m| format!("--jit={m}")).into_iter().collect();
+    let label = if vm.ours {
+        std::iter::once("ours".to_string())
+            .chain(flags.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else {
+        vm.binary.file_name().map_or_else(
+            || vm.binary.display().to_string(),
+            |f| f.to_string_lossy().into_owned(),
+        )
+    };
     VmInfo {
         id: id.to_string(),
+        label,
         binary: vm.binary.display().to_string(),
         core: vm.core.display().to_string(),
-        flags: vm.jit.map(|m| format!("--jit={m}")).into_iter().collect(),
+        flags,
     }
 }
 
-/// `som-bench plot RESULTS.json -o FILE.svg`: redraws the ratio plot of a
-/// saved run.
+/// `som-bench plot [--warmup] [--benchmark NAME]... RESULTS.json -o
+/// FILE.svg`: redraws the ratio plot, or the warm-up plot, of a saved run.
 fn plot_command(args: &[String]) -> ExitCode {
     let mut input = None;
     let mut output = None;
+    let mut warmup = false;
+    let mut benchmarks = Vec::new();
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
             "-o" | "--output" => {
                 output = args.get(i + 1).cloned();
+                i += 2;
+            }
+            "--warmup" => {
+                warmup = true;
+                i += 1;
+            }
+            "--benchmark" => {
+                let Some(b) = args.get(i + 1) else {
+                    eprintln!("som-bench plot: --benchmark needs a name\n{PLOT_USAGE}");
+                    return ExitCode::from(2);
+                };
+                benchmarks.push(b.clone());
                 i += 2;
             }
             "-h" | "--help" => {
@@ -473,6 +591,10 @@ fn plot_command(args: &[String]) -> ExitCode {
         eprintln!("{PLOT_USAGE}");
         return ExitCode::from(2);
     };
+    if !warmup && !benchmarks.is_empty() {
+        eprintln!("som-bench plot: --benchmark picks panels of the --warmup plot\n{PLOT_USAGE}");
+        return ExitCode::from(2);
+    }
     let report = match Report::read(&input) {
         Ok(r) => r,
         Err(e) => {
@@ -480,7 +602,12 @@ fn plot_command(args: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match plot::write_ratio_plot(&report, Path::new(&output)) {
+    let written = if warmup {
+        plot::write_warmup_plot(&report, &benchmarks, Path::new(&output))
+    } else {
+        plot::write_ratio_plot(&report, Path::new(&output))
+    };
+    match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("som-bench plot: {e}");
@@ -550,9 +677,12 @@ deepest N chains, default 20; with --filter only those whose position or
 method contains TEXT), with the tier's compilations and invalidations, from
 `som --trace dispatch,jit --trace-format=json` output.";
 
-const PLOT_USAGE: &str = "usage: som-bench plot RESULTS.json -o FILE.svg
+const PLOT_USAGE: &str =
+    "usage: som-bench plot [--warmup [--benchmark NAME]...] RESULTS.json -o FILE.svg
 
-Redraws the ratio plot of a run saved with --json.";
+Redraws the ratio plot of a run saved with --json; with --warmup, the warm-up
+plot instead: per benchmark (all, or each --benchmark), the time of every
+iteration (warm-up included, median over the runs), one line per VM.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -644,28 +774,24 @@ fn main() -> ExitCode {
         "suite {} | {} run(s) x {} iteration(s), first {} of each run dropped | inner scale {}",
         o.suite, o.runs, o.iterations, o.warmup, o.inner_scale
     );
-    print!(
-        "{:<22} {:>7} {:>12} {:>12} {:>12} {:>8} {:>5}",
-        "benchmark", "inner", "median ms", "min ms", "max ms", "MAD %", "n"
-    );
-    if o.compare.is_some() {
-        print!(" {:>12} {:>8} {:>7}", "other ms", "MAD %", "ratio");
-    }
-    println!();
     let ours = Vm {
         binary: &o.som,
         core: &o.core,
         jit: o.jit.as_deref(),
+        ours: true,
     };
-    let compare_core = o
+    let default_core = o
         .compare_core
         .clone()
         .unwrap_or_else(|| home.join("Smalltalk"));
-    let theirs = o.compare.as_deref().map(|binary| Vm {
-        binary,
-        core: &compare_core,
-        jit: o.compare_jit.as_deref(),
-    });
+    let vms: Vec<Vm> = std::iter::once(ours)
+        .chain(o.others.iter().map(|v| Vm {
+            binary: &v.binary,
+            core: v.core.as_deref().unwrap_or(&default_core),
+            jit: v.jit.as_deref(),
+            ours: v.jit.is_some(),
+        }))
+        .collect();
     let selected: Vec<Job> = benches
         .iter()
         .filter(|b| o.only.is_empty() || o.only.iter().any(|n| n == b.name))
@@ -702,10 +828,45 @@ fn main() -> ExitCode {
         o.warmup,
         o.inner_scale,
     ));
-    report.vms.push(vm_info("ours", &ours));
-    if let Some(vm) = &theirs {
-        report.vms.push(vm_info("other", vm));
+    report.vms = vm_ids(o.others.len())
+        .iter()
+        .zip(&vms)
+        .map(|(id, vm)| vm_info(id, vm))
+        .collect();
+    report.baseline_vm.clone_from(&o.baseline_vm);
+    if vms.len() > 2 || o.baseline_vm.is_some() {
+        for vm in &report.vms {
+            println!("{:<8} {} ({})", vm.id, vm.name(), vm.binary);
+        }
     }
+    print!(
+        "{:<22} {:>7} {:>12} {:>12} {:>12} {:>8} {:>5}",
+        "benchmark", "inner", "median ms", "min ms", "max ms", "MAD %", "n"
+    );
+    // The ratio column of each compared VM, named after its pair when
+    // there is more than one.
+    let ratio_heads: Vec<String> = report.vms[1..]
+        .iter()
+        .map(|vm| {
+            table_pair(&report, &vm.id).map_or(String::new(), |(num, den)| {
+                if vms.len() > 2 || o.baseline_vm.is_some() {
+                    format!("{num}/{den}")
+                } else {
+                    "ratio".into()
+                }
+            })
+        })
+        .collect();
+    for (vm, head) in report.vms[1..].iter().zip(&ratio_heads) {
+        print!(
+            " {:>12} {:>8} {:>w$}",
+            format!("{} ms", vm.id),
+            "MAD %",
+            head,
+            w = head.len().max(7)
+        );
+    }
+    println!();
     // A benchmark's baseline, when it is selected too (as its index).
     let baseline_index: Vec<Option<usize>> = selected
         .iter()
@@ -724,59 +885,55 @@ fn main() -> ExitCode {
             error: None,
         })
         .collect();
-    // Runs go round-robin over the benchmarks (and the two VMs), so a drift
-    // of machine speed affects every benchmark alike and ratios stay
+    // Runs go round-robin over the benchmarks (and the VMs), so a drift of
+    // machine speed affects every benchmark alike and ratios stay
     // meaningful.
-    let mut mine: Vec<Vec<f64>> = vec![Vec::new(); selected.len()];
-    let mut other: Vec<Vec<f64>> = vec![Vec::new(); selected.len()];
+    // Post-warm-up times, by VM and benchmark.
+    let mut times: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); selected.len()]; vms.len()];
     let mut errors: Vec<Option<String>> = vec![None; selected.len()];
-    let record = |report: &mut Report, job: &Job, vm: &VmInfo, run: u32, times: &[f64]| {
-        for (i, &t) in times.iter().enumerate() {
-            report.samples.push(Sample {
+    let record = |report: &mut Report, job: &Job, v: usize, run: u32, t: &[f64]| {
+        let vm = &report.vms[v];
+        let samples: Vec<Sample> = t
+            .iter()
+            .enumerate()
+            .map(|(i, &time_us)| Sample {
                 benchmark: job.label.clone(),
                 vm: vm.id.clone(),
                 flags: vm.flags.clone(),
                 run,
                 iteration: i as u32,
                 warmup: (i as u32) < o.warmup,
-                time_us: t,
-            });
-        }
-        times[o.warmup as usize..].to_vec()
+                time_us,
+            })
+            .collect();
+        report.samples.extend(samples);
+        t[o.warmup as usize..].to_vec()
     };
     for run in 0..o.runs {
         for (k, job) in selected.iter().enumerate() {
-            if errors[k].is_some() {
-                continue;
-            }
-            match run_all(&o, &ours, &harness, &extra_cp, job.bench, job.mode) {
-                Ok(t) => {
-                    let vm = report.vms[0].clone();
-                    let kept = record(&mut report, job, &vm, run, &t);
-                    mine[k].extend(kept);
+            for (v, vm) in vms.iter().enumerate() {
+                if errors[k].is_some() {
+                    break;
                 }
-                Err(e) => errors[k] = Some(e),
-            }
-            if let Some(vm) = &theirs {
                 match run_all(&o, vm, &harness, &extra_cp, job.bench, job.mode) {
                     Ok(t) => {
-                        let info = report.vms[1].clone();
-                        let kept = record(&mut report, job, &info, run, &t);
-                        other[k].extend(kept);
+                        let kept = record(&mut report, job, v, run, &t);
+                        times[v][k].extend(kept);
                     }
+                    Err(e) if v == 0 => errors[k] = Some(e),
                     Err(e) => errors[k] = Some(format!("{}: {e}", vm.binary.display())),
                 }
             }
             if run + 1 == o.runs || errors[k].is_some() {
                 let baseline = baseline_index[k]
-                    .filter(|&b| b < k && errors[b].is_none() && !mine[b].is_empty())
-                    .map(|b| (selected[b].label.as_str(), median(&mut mine[b].clone())));
+                    .filter(|&b| b < k && errors[b].is_none() && !times[0][b].is_empty())
+                    .map(|b| (selected[b].label.as_str(), median(&mut times[0][b].clone())));
+                let of_job: Vec<&[f64]> = times.iter().map(|t| t[k].as_slice()).collect();
                 report_progress(
-                    k,
-                    selected.len(),
+                    &report,
+                    (k, selected.len()),
                     &job.label,
-                    &mine[k],
-                    &other[k],
+                    &of_job,
                     &errors[k],
                     baseline,
                 );
@@ -814,31 +971,66 @@ fn main() -> ExitCode {
             s.mad_percent,
             s.samples
         );
-        if let Some(t) = summary(&job.label, "other") {
+        for (vm, head) in report.vms[1..].iter().zip(&ratio_heads) {
+            let Some(t) = summary(&job.label, &vm.id) else {
+                continue;
+            };
+            let ratio = table_pair(&report, &vm.id)
+                .and_then(|(num, den)| {
+                    report.ratios.iter().find(|r| {
+                        r.benchmark == job.label
+                            && r.against == "vm"
+                            && r.vm == num
+                            && r.reference == den
+                    })
+                })
+                .map_or(f64::NAN, |r| r.ratio);
             print!(
-                " {:>12.1} {:>8.1} {:>7.2}",
+                " {:>12.1} {:>8.1} {:>w$.2}",
                 t.median_us / 1000.0,
                 t.mad_percent,
-                s.median_us / t.median_us
+                ratio,
+                w = head.len().max(7)
             );
         }
         println!();
     }
+    // Each benchmark against its baseline, one column per VM.
     let ratios: Vec<_> = report
         .ratios
         .iter()
         .filter(|r| r.vm == "ours" && r.against == "baseline")
         .collect();
     if !ratios.is_empty() {
+        let many = report.vms.len() > 1;
         println!();
-        println!("{:<22} {:<14} {:>7}", "benchmark", "baseline", "ratio");
+        print!("{:<22} {:<14}", "benchmark", "baseline");
+        for vm in &report.vms {
+            print!(" {:>7}", if many { vm.id.as_str() } else { "ratio" });
+        }
+        println!();
+        let mut logs = vec![Vec::new(); report.vms.len()];
         for r in &ratios {
-            println!("{:<22} {:<14} {:>7.2}", r.benchmark, r.reference, r.ratio);
+            print!("{:<22} {:<14}", r.benchmark, r.reference);
+            for (v, vm) in report.vms.iter().enumerate() {
+                match report.ratios.iter().find(|x| {
+                    x.benchmark == r.benchmark && x.against == "baseline" && x.vm == vm.id
+                }) {
+                    Some(x) => {
+                        logs[v].push(x.ratio.ln());
+                        print!(" {:>7.2}", x.ratio);
+                    }
+                    None => print!(" {:>7}", "-"),
+                }
+            }
+            println!();
         }
         if ratios.len() > 1 {
-            let geo =
-                (ratios.iter().map(|r| r.ratio.ln()).sum::<f64>() / ratios.len() as f64).exp();
-            println!("{:<22} {:<14} {:>7.2}", "geometric mean", "", geo);
+            print!("{:<22} {:<14}", "geometric mean", "");
+            for l in &logs {
+                print!(" {:>7.2}", (l.iter().sum::<f64>() / l.len() as f64).exp());
+            }
+            println!();
         }
     }
     if let Some(path) = &o.json {
@@ -853,6 +1045,15 @@ fn main() -> ExitCode {
     if let Some(path) = &o.plot {
         match plot::write_ratio_plot(&report, path) {
             Ok(()) => eprintln!("som-bench: plot written to {}", path.display()),
+            Err(e) => {
+                eprintln!("som-bench: {e}");
+                failed += 1;
+            }
+        }
+    }
+    if let Some(path) = &o.plot_warmup {
+        match plot::write_warmup_plot(&report, &[], path) {
+            Ok(()) => eprintln!("som-bench: warm-up plot written to {}", path.display()),
             Err(e) => {
                 eprintln!("som-bench: {e}");
                 failed += 1;

@@ -20,8 +20,14 @@ pub struct Report {
     /// [`SCHEMA`].
     pub schema: String,
     pub metadata: Metadata,
-    /// The VMs measured, ours first.
+    /// The VMs measured, ours first, then each `--compare`/`--compare-jit`
+    /// VM in command-line order.
     pub vms: Vec<VmInfo>,
+    /// `--baseline-vm`: the VM every other VM is normalised to. `None` (the
+    /// default, and files written before it existed): the first VM is
+    /// normalised to each other VM (ours / theirs), as with one `--compare`.
+    #[serde(default)]
+    pub baseline_vm: Option<String>,
     /// The benchmarks in the order they ran, with what they are compared to.
     pub benchmarks: Vec<BenchInfo>,
     /// Every iteration time, warm-up iterations included (marked).
@@ -29,7 +35,7 @@ pub struct Report {
     /// Per benchmark and VM: the statistics of the post-warm-up samples.
     pub summaries: Vec<Summary>,
     /// Median ratios: each benchmark to its baseline benchmark (same VM), and
-    /// ours to each other VM (same benchmark).
+    /// across VMs (same benchmark) for each of [`Report::vm_pairs`].
     pub ratios: Vec<Ratio>,
 }
 
@@ -62,13 +68,29 @@ pub struct Metadata {
 /// A VM taking part in the run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct VmInfo {
-    /// `ours`, or `other` for the `--compare` VM.
+    /// `ours`; `other` for the one `--compare` VM, or `other1`, `other2`,
+    /// ... when several are compared.
     pub id: String,
+    /// What to call it in tables and legends (`ours --jit=on`, `SOM++`);
+    /// empty in files written before it existed (then the id is used).
+    #[serde(default)]
+    pub label: String,
     pub binary: String,
     /// The core library on its class path.
     pub core: String,
     /// The flags it was started with (`--jit=off`, ...).
     pub flags: Vec<String>,
+}
+
+impl VmInfo {
+    /// Its label, or its id when it has none.
+    pub fn name(&self) -> &str {
+        if self.label.is_empty() {
+            &self.id
+        } else {
+            &self.label
+        }
+    }
 }
 
 /// A benchmark of the run.
@@ -125,7 +147,7 @@ pub struct Ratio {
     /// `baseline` (another benchmark on the same VM) or `vm` (the same
     /// benchmark on another VM).
     pub against: String,
-    /// The baseline benchmark, or the other VM's id.
+    /// The baseline benchmark, or the other VM's id (the denominator).
     pub reference: String,
     pub ratio: f64,
 }
@@ -174,11 +196,47 @@ impl Report {
             schema: SCHEMA.to_string(),
             metadata,
             vms: Vec::new(),
+            baseline_vm: None,
             benchmarks: Vec::new(),
             samples: Vec::new(),
             summaries: Vec::new(),
             ratios: Vec::new(),
         }
+    }
+
+    /// The VM comparisons of the report, as (numerator, denominator) ids:
+    /// without [`Report::baseline_vm`] the first VM against each other one
+    /// (ours / theirs), with it every other VM against the baseline.
+    pub fn vm_pairs(&self) -> Vec<(String, String)> {
+        match &self.baseline_vm {
+            Some(base) => self
+                .vms
+                .iter()
+                .filter(|v| &v.id != base)
+                .map(|v| (v.id.clone(), base.clone()))
+                .collect(),
+            None => self
+                .vms
+                .iter()
+                .skip(1)
+                .filter_map(|v| Some((self.vms.first()?.id.clone(), v.id.clone())))
+                .collect(),
+        }
+    }
+
+    /// The VM with id `id`.
+    pub fn vm(&self, id: &str) -> Option<&VmInfo> {
+        self.vms.iter().find(|v| v.id == id)
+    }
+
+    /// All times (warm-up included) of `benchmark` on `vm`, as (run,
+    /// iteration, microseconds), in run order.
+    pub fn all_times(&self, benchmark: &str, vm: &str) -> Vec<(u32, u32, f64)> {
+        self.samples
+            .iter()
+            .filter(|s| s.benchmark == benchmark && s.vm == vm)
+            .map(|s| (s.run, s.iteration, s.time_us))
+            .collect()
     }
 
     /// The post-warm-up times of `benchmark` on `vm`, in run order.
@@ -223,34 +281,31 @@ impl Report {
                 .map(|s| s.median_us)
         };
         let mut ratios = Vec::new();
+        let pairs = self.vm_pairs();
         for b in &self.benchmarks {
-            for (k, vm) in self.vms.iter().enumerate() {
-                let Some(m) = median_of(&b.name, &vm.id) else {
+            for vm in &self.vms {
+                let (Some(m), Some(base)) = (median_of(&b.name, &vm.id), &b.baseline) else {
                     continue;
                 };
-                if let Some(base) = &b.baseline {
-                    if let Some(bm) = median_of(base, &vm.id) {
-                        ratios.push(Ratio {
-                            benchmark: b.name.clone(),
-                            vm: vm.id.clone(),
-                            against: "baseline".into(),
-                            reference: base.clone(),
-                            ratio: m / bm,
-                        });
-                    }
+                if let Some(bm) = median_of(base, &vm.id) {
+                    ratios.push(Ratio {
+                        benchmark: b.name.clone(),
+                        vm: vm.id.clone(),
+                        against: "baseline".into(),
+                        reference: base.clone(),
+                        ratio: m / bm,
+                    });
                 }
-                if k == 0 {
-                    for other in &self.vms[1..] {
-                        if let Some(om) = median_of(&b.name, &other.id) {
-                            ratios.push(Ratio {
-                                benchmark: b.name.clone(),
-                                vm: vm.id.clone(),
-                                against: "vm".into(),
-                                reference: other.id.clone(),
-                                ratio: m / om,
-                            });
-                        }
-                    }
+            }
+            for (num, den) in &pairs {
+                if let (Some(m), Some(om)) = (median_of(&b.name, num), median_of(&b.name, den)) {
+                    ratios.push(Ratio {
+                        benchmark: b.name.clone(),
+                        vm: num.clone(),
+                        against: "vm".into(),
+                        reference: den.clone(),
+                        ratio: m / om,
+                    });
                 }
             }
         }
@@ -267,6 +322,11 @@ impl Report {
         let r: Report = serde_json::from_str(text).map_err(|e| e.to_string())?;
         if r.schema != SCHEMA {
             return Err(format!("schema '{}', expected '{SCHEMA}'", r.schema));
+        }
+        if let Some(base) = &r.baseline_vm {
+            if r.vm(base).is_none() {
+                return Err(format!("baseline_vm '{base}' is not one of the vms"));
+            }
         }
         Ok(r)
     }

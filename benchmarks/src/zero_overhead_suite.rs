@@ -28,6 +28,7 @@ fn time_pair(o: &Options, pair: &Pair) -> Result<(f64, f64), String> {
         binary: &o.som,
         core: &o.core,
         jit: o.jit.as_deref(),
+        ours: true,
     };
     let cp = |dirs: &[String]| -> Vec<PathBuf> { dirs.iter().map(|d| root.join(d)).collect() };
     let (base_cp, meta_cp) = (cp(&pair.base.dirs), cp(&pair.meta.dirs));

@@ -94,15 +94,79 @@ fn jit_modes_are_checked() {
     let out = bench(&["--jit", "sometimes", "reflection"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--jit takes off, on or eager"));
+    let out = bench(&["--compare-jit", "sometimes", "reflection"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--jit takes off, on or eager"));
+}
+
+#[test]
+fn several_vms_are_checked() {
+    // --baseline-vm names one of the VMs: ours, other (one compared VM),
+    // other1, other2, ... (several).
     let out = bench(&[
         "--compare-jit",
         "off",
-        "--compare",
-        "/bin/true",
+        "--baseline-vm",
+        "other1",
         "reflection",
     ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--compare-jit compares our VM with itself"));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--baseline-vm 'other1' is not one of the VMs (ours other)"),
+        "{err}"
+    );
+    let out = bench(&[
+        "--compare-jit",
+        "off",
+        "--compare-jit",
+        "eager",
+        "--baseline-vm",
+        "other3",
+        "reflection",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("(ours other1 other2)"));
+    // One --compare-core per --compare.
+    let out = bench(&[
+        "--compare",
+        "/bin/true",
+        "--compare-core",
+        "a",
+        "--compare-core",
+        "b",
+        "reflection",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("has its --compare-core already"));
+}
+
+#[test]
+fn three_modes_against_a_chosen_baseline() {
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_som-bench"));
+    let som = exe.with_file_name("som");
+    let out = tiny_run(
+        &som,
+        &[
+            "--jit",
+            "on",
+            "--compare-jit",
+            "off",
+            "--compare-jit",
+            "eager",
+            "--baseline-vm",
+            "other1",
+        ],
+        &["DirectAdd"],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    // The VMs listed, then a ratio column per compared VM: ours / the
+    // baseline in the baseline's column, other2 / the baseline in its own.
+    assert!(stdout.contains("other1   ours --jit=off"), "{stdout}");
+    assert!(stdout.contains("other2   ours --jit=eager"), "{stdout}");
+    assert!(stdout.contains("ours/other1"), "{stdout}");
+    assert!(stdout.contains("other2/other1"), "{stdout}");
 }
 
 #[test]

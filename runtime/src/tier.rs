@@ -469,6 +469,9 @@ pub fn fingerprint(body: &AstBody) -> u64 {
             }
             Node::EnforcedGlobalRead(g) => (domains(&g.domains), g.domains.is_generic()),
             Node::SuperSend(s) => (s.cached.get().is_some() as u64, false),
+            // Bound once read: compiled code then loads the cell instead of
+            // interpreting the read.
+            Node::GlobalRead(g) => (g.cell.get().is_some() as u64, false),
             _ => match n.as_send() {
                 Some(s) => {
                     let p = s.perform.entries().len() as u64
