@@ -248,8 +248,13 @@ pub struct UnitState {
     pub cell: &'static TierCell,
     /// The method (or block) the body belongs to.
     pub method: &'static MethodData,
-    /// State of the chains the code was compiled from ([`fingerprint`]).
+    /// State of the chains of the unit's own body when it was compiled
+    /// ([`fingerprint`]).
     pub fingerprint: u64,
+    /// The bodies the unit inlined (set once compiled), with the
+    /// fingerprints of their chains then: eager mode recompiles when one of
+    /// them changed too (see [`unit_current`]).
+    pub inlined: std::cell::OnceCell<Vec<(&'static AstBody, u64)>>,
     /// Bytes of machine code.
     pub code_bytes: Cell<usize>,
     /// Address of the machine code (0 once freed).
@@ -593,9 +598,17 @@ fn release_unit(vm: &Vm, unit: &'static UnitState) {
 }
 
 fn eager_current(body: &AstBody) -> bool {
-    body.tier
-        .unit()
-        .is_none_or(|u| u.fingerprint == fingerprint(body))
+    body.tier.unit().is_none_or(unit_current)
+}
+
+/// Whether every chain `unit` was compiled from (its body's and those of
+/// the bodies it inlined) is in the state it was then.
+pub fn unit_current(unit: &UnitState) -> bool {
+    unit.fingerprint == fingerprint(unit.body)
+        && unit
+            .inlined
+            .get()
+            .is_none_or(|bodies| bodies.iter().all(|(b, f)| fingerprint(b) == *f))
 }
 
 #[cold]
@@ -610,7 +623,7 @@ fn recompile_and_run(
         // Keeps running the code it has: the chains keep changing.
         let u = body.tier.unit().expect("a unit");
         let entry = body.tier.entry().expect("an entry");
-        if u.fingerprint != fingerprint(body) {
+        if !unit_current(u) {
             return call_compiled(entry, body, vm, frame);
         }
     }
@@ -1588,6 +1601,19 @@ pub mod entry {
         };
         unlink(vm, l);
         TierRet::from_result(crate::interpreter::sent(unpack_pos(pos), r, vm))
+    }
+
+    /// In `--jit=eager` mode, before compiled code calls the body of `cell`
+    /// directly: 1 while that body's code is current (compiled from the
+    /// chains as they are), 0 when the call must go through the runtime,
+    /// which recompiles it first (the contract of eager mode).
+    ///
+    /// # Safety
+    /// `cell` is a body's tier cell (leaked, immortal).
+    pub unsafe extern "C" fn rt_eager_current(cell: *const TierCell) -> u64 {
+        // SAFETY: per the contract above.
+        let cell = unsafe { &*cell };
+        cell.unit().is_none_or(super::unit_current) as u64
     }
 
     /// Compiled code wrote `cell` (an inlined `global:put:`) whose value

@@ -20,9 +20,9 @@
 //! Whether the callee has code is decided at run time, on its entry cell:
 //! no code (not hot yet, or invalidated) takes the generic path, which
 //! counts the invocation and compiles it when it is hot. In `--jit=eager`
-//! mode, a callee reached directly may run code compiled from older chain
-//! states (still correct: its guards fall back) until an interpreted
-//! invocation recompiles it.
+//! mode the runtime is asked first whether the callee's code is current
+//! (`rt_eager_current`); if not, the call goes through the runtime, which
+//! recompiles it, as eager mode promises.
 
 use cranelift_codegen::ir::{self, condcodes::IntCC, types::I64, InstBuilder};
 use cranelift_codegen::ir::{BlockArg, StackSlotData, StackSlotKind};
@@ -160,6 +160,15 @@ impl Lowerer<'_> {
         self.b.ins().brif(code, has_code, &[], generic, &[]);
         self.b.seal_block(has_code);
         self.b.switch_to_block(has_code);
+        if self.eager {
+            // Eager mode recompiles a body whose chains changed at its next
+            // call: the runtime decides, so stale code is not called.
+            let current = self.call_unadjusted(Entry::EagerCurrent, &[cell])[0];
+            let go_on = self.b.create_block();
+            self.b.ins().brif(current, go_on, &[], generic, &[]);
+            self.b.seal_block(go_on);
+            self.b.switch_to_block(go_on);
+        }
 
         // The activation budget and the native stack, as the runtime's
         // activation checks them; running out takes the generic path, which

@@ -56,9 +56,12 @@ pub(crate) enum Entry {
     RestartInlined,
     /// `rt_global_written(vm, cell)`
     GlobalWritten,
+    /// `rt_eager_current(cell) -> bool`
+    EagerCurrent,
 }
 
-const ALL: [Entry; 22] = [
+const ALL: [Entry; 23] = [
+    Entry::EagerCurrent,
     Entry::GlobalWritten,
     Entry::RestartInlined,
     Entry::SendPending,
@@ -109,6 +112,7 @@ impl Entry {
             Entry::SendPending => rt::rt_send_pending as *const () as usize,
             Entry::RestartInlined => rt::rt_restart_inlined as *const () as usize,
             Entry::GlobalWritten => rt::rt_global_written as *const () as usize,
+            Entry::EagerCurrent => rt::rt_eager_current as *const () as usize,
         }
     }
 
@@ -137,6 +141,7 @@ impl Entry {
             Entry::SendPending => "rt_send_pending",
             Entry::RestartInlined => "rt_restart_inlined",
             Entry::GlobalWritten => "rt_global_written",
+            Entry::EagerCurrent => "rt_eager_current",
         }
     }
 
@@ -157,6 +162,7 @@ impl Entry {
                 | Entry::Return
                 | Entry::ReleaseUnit
                 | Entry::GlobalWritten
+                | Entry::EagerCurrent
         )
     }
 
@@ -185,6 +191,7 @@ impl Entry {
             Entry::SendPending => (5, 2),
             Entry::RestartInlined => (3, 2),
             Entry::GlobalWritten => (2, 0),
+            Entry::EagerCurrent => (1, 1),
         }
     }
 }

@@ -183,6 +183,7 @@ impl CraneliftTier {
             cell: hot_loop.map_or(&body.tier, |(_, c)| c),
             method: m,
             fingerprint: fingerprint(body),
+            inlined: std::cell::OnceCell::new(),
             code_bytes: Cell::new(0),
             code: Cell::new(0),
             active: Cell::new(0),
@@ -199,6 +200,7 @@ impl CraneliftTier {
             .map(|h| (*h, vm.tier_handler_selector(*h)))
             .collect();
         let dnu_selector = vm.well_known.dnu;
+        let eager = vm.jit_mode == som_runtime::tier::JitMode::Eager;
         // An enforced twin runs in enforced execution, a plain body outside
         // it (the runtime's invariant, asserted in `tier::run_body`).
         let enforced_body = m.enforced.get().is_some_and(|t| std::ptr::eq(t, body));
@@ -244,6 +246,8 @@ impl CraneliftTier {
             max_inline_depth: 0,
             folded_globals: Vec::new(),
             validity_checks: Vec::new(),
+            inlined_bodies: Vec::new(),
+            eager,
             shape_next: None,
             arg_shapes_next: Vec::new(),
             slot_shapes_next: Vec::new(),
@@ -252,6 +256,12 @@ impl CraneliftTier {
         lw.lower_unit(m, body, hot_loop.map(|(l, _)| l));
         let (depends_on, inlined) = (std::mem::take(&mut lw.depends_on), lw.inlined.len());
         let folded_globals = std::mem::take(&mut lw.folded_globals);
+        let inlined_bodies: Vec<(&'static AstBody, u64)> = std::mem::take(&mut lw.inlined_bodies)
+            .into_iter()
+            .map(|b| (b, fingerprint(b)))
+            .collect();
+        // Set once: the unit is new.
+        let _ = unit.inlined.set(inlined_bodies);
         let embedded = std::mem::take(&mut lw.embedded);
         let sites = std::mem::take(&mut lw.sites);
         let checks = std::mem::take(&mut lw.validity_checks);

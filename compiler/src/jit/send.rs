@@ -401,6 +401,7 @@ impl Lowerer<'_> {
         body.body.for_each_unit_node(&mut |_| size += 1);
         self.budget = self.budget.saturating_sub(size + INLINE_OVERHEAD);
         self.inlined.push(m);
+        self.inlined_bodies.push(body);
         self.enter_activation();
         let vars = self.new_vars(body.num_slots);
         for (i, v) in args.iter().enumerate() {
@@ -1588,6 +1589,7 @@ impl Lowerer<'_> {
         });
         self.budget = self.budget.saturating_sub(size + INLINE_OVERHEAD);
         self.inlined.push(m);
+        self.inlined_bodies.push(body);
         self.enter_activation();
         let vars = self.new_vars(body.num_slots);
         let mut bindings = vec![Binding::Plain; body.num_slots];

@@ -210,6 +210,12 @@ pub(crate) struct Lowerer<'a> {
     /// Counts calls emitted and loops entered, in lowering order: facts
     /// about values hold only within one epoch.
     pub epoch: u64,
+    /// `--jit=eager`: direct calls ask the runtime whether the callee's
+    /// code is current.
+    pub eager: bool,
+    /// The bodies inlined, for eager mode's recompilation check
+    /// (`som_runtime::tier::unit_current`).
+    pub inlined_bodies: Vec<&'static AstBody>,
     /// Every test of the unit's `valid` word, for [`super::validity`].
     pub validity_checks: Vec<super::validity::Check>,
     /// Globals whose values the code embeds (registered with the unit, so
