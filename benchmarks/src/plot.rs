@@ -44,6 +44,18 @@ pub const SERIES_COLORS: [RGBColor; 6] = [
 /// The fill of the warm-up iterations' background in the warm-up plot.
 pub const WARMUP_SHADE: RGBColor = RGBColor(0xee, 0xee, 0xee);
 
+/// A legend's text, left-aligned at `at` and centred on it vertically.
+fn legend_label(text: &str, at: (i32, i32)) -> Text<'static, (i32, i32), String> {
+    Text::new(
+        text.to_string(),
+        at,
+        ("sans-serif", 12)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Left, VPos::Center)),
+    )
+}
+
 /// The colour of series `k`.
 pub fn series_color(k: usize) -> RGBColor {
     SERIES_COLORS[k % SERIES_COLORS.len()]
@@ -339,14 +351,7 @@ fn render(plot: &RatioPlot, title: &str) -> Result<String, Box<dyn std::error::E
                     vec![(x, y + 6), (x + 16, y + 6)],
                     ShapeStyle::from(&series_color(s)).stroke_width(10),
                 ))?;
-                root.draw(&Text::new(
-                    name.clone(),
-                    (x + 22, y + 6),
-                    ("sans-serif", 12)
-                        .into_font()
-                        .color(&BLACK)
-                        .pos(Pos::new(HPos::Left, VPos::Center)),
-                ))?;
+                root.draw(&legend_label(name, (x + 22, y + 6)))?;
             }
         }
         root.present()?;
@@ -595,14 +600,7 @@ fn render_warmup(
                     [(x, y), (x + 12, y + 12)],
                     color_of(&line.vm).filled(),
                 ))?;
-                root.draw(&Text::new(
-                    line.label.clone(),
-                    (x + 18, y + 6),
-                    ("sans-serif", 12)
-                        .into_font()
-                        .color(&BLACK)
-                        .pos(Pos::new(HPos::Left, VPos::Center)),
-                ))?;
+                root.draw(&legend_label(&line.label, (x + 18, y + 6)))?;
             }
         }
         root.present()?;

@@ -405,6 +405,13 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// The `som` binary `cargo test --workspace` builds beside `som-bench`.
+fn som_binary() -> PathBuf {
+    let som = PathBuf::from(env!("CARGO_BIN_EXE_som-bench")).with_file_name("som");
+    assert!(som.is_file(), "no som binary at {}", som.display());
+    som
+}
+
 fn bench(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_som-bench"))
         .args(args)
@@ -444,9 +451,7 @@ fn plot_redraws_a_saved_report() {
 
 #[test]
 fn a_tiny_run_writes_json_and_svg() {
-    let exe = PathBuf::from(env!("CARGO_BIN_EXE_som-bench"));
-    let som = exe.with_file_name("som");
-    assert!(som.is_file(), "no som binary at {}", som.display());
+    let som = som_binary();
     let dir = scratch("run");
     let json = dir.join("r.json");
     let svg = dir.join("r.svg");
@@ -834,9 +839,7 @@ fn plot_warmup_redraws_a_saved_report() {
 
 #[test]
 fn a_tiny_run_of_three_vms_reports_each_against_the_first() {
-    let exe = PathBuf::from(env!("CARGO_BIN_EXE_som-bench"));
-    let som = exe.with_file_name("som");
-    assert!(som.is_file(), "no som binary at {}", som.display());
+    let som = som_binary();
     let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("../smalltalk-src/core");
     let dir = scratch("three");
     let (json, svg, warm) = (dir.join("r.json"), dir.join("r.svg"), dir.join("w.svg"));
