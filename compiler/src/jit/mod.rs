@@ -269,6 +269,8 @@ impl CraneliftTier {
         lw.b.finalize(self.isa.frontend_config());
         validity::drop_redundant_checks(&mut ctx.func, &checks);
         validity::thread_jumps(&mut ctx.func);
+        propagate_cold(&mut ctx.func);
+        validity::sink_constants(&mut ctx.func);
         validity::drop_dead_constants(&mut ctx.func);
         propagate_cold(&mut ctx.func);
         let clif_insts = ctx.func.dfg.num_insts();

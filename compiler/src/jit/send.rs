@@ -1614,7 +1614,7 @@ impl Lowerer<'_> {
         // restart would re-run code relying on them after a call).
         let given = std::mem::take(&mut self.arg_shapes_next);
         let mut slot_shapes = vec![None; body.num_slots];
-        let may_restart = self.may_restart(body);
+        let may_restart = self.may_restart(body, &bindings);
         if !may_restart {
             for (i, shape) in given {
                 if i < m.num_args && !written[i] {
@@ -1641,8 +1641,29 @@ impl Lowerer<'_> {
     /// by `Block>>restart` and caught by the nearest method activation, so
     /// only a send in the body itself (its blocks included) can raise it
     /// there, directly or through the reflective sends that run a
-    /// primitive without an activation of their own.
-    fn may_restart(&self, body: &AstBody) -> bool {
+    /// primitive without an activation of their own (a `perform:` of a
+    /// constant selector other than `restart` cannot: the selector is a
+    /// literal, or an argument bound to a constant, `bindings`).
+    fn may_restart(&self, body: &AstBody, bindings: &[Binding]) -> bool {
+        let is_restart = |c: &Value| {
+            !(c.is_ptr() && self.syms_is_symbol(*c))
+                || self.syms.text(som_runtime::symbols::SymbolId(
+                    som_runtime::object::symbol_id_raw(*c),
+                )) == "restart"
+        };
+        // Sends of the body's own unit whose selector argument is an
+        // argument bound to a constant (a local index means the body's slot
+        // only there, not in its blocks).
+        let mut safe: Vec<*const Node> = Vec::new();
+        body.body.for_each_unit_node(&mut |n| {
+            if let Some(Node::LocalRead(i)) = first_send_arg(n) {
+                if let Some(Binding::Const(c)) = bindings.get(i.0) {
+                    if !is_restart(c) {
+                        safe.push(n as *const Node);
+                    }
+                }
+            }
+        });
         let mut may = false;
         body.body.walk(&mut |n| {
             let sel = match n {
@@ -1661,21 +1682,9 @@ impl Lowerer<'_> {
             if t.starts_with("perform:") {
                 // Only performing `restart` itself raises it here (any other
                 // method's activation catches its own).
-                let first = match n {
-                    Node::Send(s) | Node::Send0(s) | Node::Send1(s) | Node::BinarySpecial(s) => {
-                        s.args.first()
-                    }
-                    Node::SuperSend(s) => s.args.first(),
-                    Node::EnforcedSend(s) => s.args.first(),
-                    _ => None,
-                };
-                may |= match first {
-                    Some(Node::Const(c)) if c.is_ptr() && self.syms_is_symbol(*c) => {
-                        self.syms.text(som_runtime::symbols::SymbolId(
-                            som_runtime::object::symbol_id_raw(*c),
-                        )) == "restart"
-                    }
-                    _ => true,
+                may |= match first_send_arg(n) {
+                    Some(Node::Const(c)) => is_restart(c),
+                    _ => !safe.contains(&(n as *const Node)),
                 };
             }
         });
@@ -1732,6 +1741,16 @@ impl Lowerer<'_> {
         self.scopes.pop();
         self.b.seal_block(exit);
         self.enter_value_block(exit)
+    }
+}
+
+/// The first argument of a send node.
+fn first_send_arg(n: &Node) -> Option<&Node> {
+    match n {
+        Node::Send(s) | Node::Send0(s) | Node::Send1(s) | Node::BinarySpecial(s) => s.args.first(),
+        Node::SuperSend(s) => s.args.first(),
+        Node::EnforcedSend(s) => s.args.first(),
+        _ => None,
     }
 }
 

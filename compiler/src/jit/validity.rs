@@ -216,3 +216,57 @@ pub(crate) fn drop_dead_constants(func: &mut ir::Function) {
         func.layout.remove_inst(i);
     }
 }
+
+/// Makes constants where cold paths use them: a use in a cold block of a
+/// constant made in a hot one gets its own copy just before it (constants
+/// are free to repeat), so a constant that only a cold path needs no longer
+/// sits in the hot path. Cold marks must be complete (`propagate_cold`).
+pub(crate) fn sink_constants(func: &mut ir::Function) {
+    use cranelift_codegen::cursor::{Cursor, FuncCursor};
+    use cranelift_codegen::ir::InstBuilder;
+    let mut consts: HashMap<ir::Value, (ir::Block, ir::Type, i64)> = HashMap::new();
+    for b in func.layout.blocks() {
+        for i in func.layout.block_insts(b) {
+            if let ir::InstructionData::UnaryImm {
+                opcode: Opcode::Iconst,
+                imm,
+            } = func.dfg.insts[i]
+            {
+                let v = func.dfg.first_result(i);
+                consts.insert(v, (b, func.dfg.value_type(v), imm.bits()));
+            }
+        }
+    }
+    let uses: Vec<(ir::Block, ir::Inst)> = func
+        .layout
+        .blocks()
+        .flat_map(|b| func.layout.block_insts(b).map(move |i| (b, i)))
+        .collect();
+    for (b, i) in uses {
+        let far: Vec<(ir::Value, ir::Type, i64)> = func
+            .dfg
+            .inst_values(i)
+            .map(|v| func.dfg.resolve_aliases(v))
+            .filter_map(|v| match consts.get(&v) {
+                Some(&(home, ty, imm))
+                    if home != b && func.layout.is_cold(b) && !func.layout.is_cold(home) =>
+                {
+                    Some((v, ty, imm))
+                }
+                _ => None,
+            })
+            .collect();
+        let raw: Vec<ir::Value> = func.dfg.inst_values(i).collect();
+        for (v, ty, imm) in far {
+            let named: Vec<ir::Value> = raw
+                .iter()
+                .copied()
+                .filter(|x| func.dfg.resolve_aliases(*x) == v)
+                .collect();
+            let mut pos = FuncCursor::new(func).at_inst(i);
+            let copy = pos.ins().iconst(ty, imm);
+            func.dfg
+                .map_inst_values(i, |x| if named.contains(&x) { copy } else { x });
+        }
+    }
+}
