@@ -90,9 +90,7 @@ impl Lowerer<'_> {
         self.jump_with(done, v);
         self.b.switch_to_block(skip);
         let nil = self.nil();
-        self.jump_with(done, nil);
-        self.b.seal_block(done);
-        self.enter_value_block(done)
+        self.join(done, nil)
     }
 
     pub(crate) fn lower_if_else(&mut self, n: &'static IfElseNode) -> ir::Value {
@@ -107,9 +105,7 @@ impl Lowerer<'_> {
         self.jump_with(done, v);
         self.b.switch_to_block(f);
         let v = self.lower(&n.else_branch);
-        self.jump_with(done, v);
-        self.b.seal_block(done);
-        self.enter_value_block(done)
+        self.join(done, v)
     }
 
     pub(crate) fn lower_and_or(&mut self, n: &'static AndOrNode) -> ir::Value {
@@ -128,9 +124,7 @@ impl Lowerer<'_> {
         let v = self.lower(&n.right);
         self.jump_with(done, v);
         self.b.switch_to_block(short);
-        self.jump_with(done, l);
-        self.b.seal_block(done);
-        self.enter_value_block(done)
+        self.join(done, l)
     }
 
     pub(crate) fn lower_loop(&mut self, n: &'static LoopNode) -> ir::Value {
@@ -293,8 +287,6 @@ impl Lowerer<'_> {
         self.b.switch_to_block(slow);
         let node = self.addr("node", n as *const ToDoNode as i64);
         let r = self.call_with_frame(Entry::ToDo, &[node, from, to, step]);
-        self.jump_with(done, r);
-        self.b.seal_block(done);
-        self.enter_value_block(done)
+        self.join(done, r)
     }
 }

@@ -279,9 +279,7 @@ impl Lowerer<'_> {
             values.push(v);
         }
         let v = self.enforced_generic(s, &values);
-        self.jump_with(done, v);
-        self.b.seal_block(done);
-        self.enter_value_block(done)
+        self.join(done, v)
     }
 
     /// A super send in enforced code: the method it resolved does not depend
@@ -377,9 +375,7 @@ impl Lowerer<'_> {
         let mut values = vec![rcvr];
         values.extend_from_slice(&words);
         let v = self.enforced_generic(s, &values);
-        self.jump_with(done, v);
-        self.b.seal_block(done);
-        self.enter_value_block(done)
+        self.join(done, v)
     }
 
     /// `value`, `value:`, `value:with:` sent in enforced code to a block
@@ -682,9 +678,7 @@ impl Lowerer<'_> {
         self.b.switch_to_block(ptr);
         let shape = self.load(v, layout::HEADER_SHAPE);
         let key = self.load(shape, layout::SHAPE_DOMAIN);
-        self.jump_with(done, key);
-        self.b.seal_block(done);
-        self.enter_value_block(done)
+        self.join(done, key)
     }
 
     /// A field read (`write` false) or write of `self` in an enforced body.
@@ -772,9 +766,7 @@ impl Lowerer<'_> {
             None => self.iconst(0),
         };
         let v = self.call_fallible(Entry::EnforcedField, &[vm, n, rcvr, w, val]);
-        self.jump_with(done, v);
-        self.b.seal_block(done);
-        self.enter_value_block(done)
+        self.join(done, v)
     }
 
     /// A global read in an enforced body: the cell's value while the current
@@ -833,9 +825,7 @@ impl Lowerer<'_> {
         self.b.seal_block(slow);
         self.b.switch_to_block(slow);
         let r = self.interpret(node);
-        self.jump_with(done, r);
-        self.b.seal_block(done);
-        self.enter_value_block(done)
+        self.join(done, r)
     }
 }
 

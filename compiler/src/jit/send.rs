@@ -193,9 +193,7 @@ impl Lowerer<'_> {
         } else {
             self.generic_send(s, &values)
         };
-        self.jump_with(done, v);
-        self.b.seal_block(done);
-        self.enter_value_block(done)
+        self.join(done, v)
     }
 
     /// A super send: its target does not depend on the receiver, so the
@@ -267,9 +265,7 @@ impl Lowerer<'_> {
         let node = self.addr("node", s as *const SuperSendNode as i64);
         let argc = self.iconst((values.len() - 1) as i64);
         let v = self.call_fallible(Entry::SuperSend, &[vm, node, argv, argc]);
-        self.jump_with(done, v);
-        self.b.seal_block(done);
-        self.enter_value_block(done)
+        self.join(done, v)
     }
 
     /// An argument as an ordinary value: a virtual Array is allocated, a
@@ -542,9 +538,7 @@ impl Lowerer<'_> {
         self.b.seal_block(slow);
         self.b.switch_to_block(slow);
         let v = self.invoke(s, m, rcvr, args);
-        self.jump_with(merge, v);
-        self.b.seal_block(merge);
-        self.enter_value_block(merge)
+        self.join(merge, v)
     }
 
     /// `Array new: n` with a constant `n` up to [`INLINE_NEW_MAX_FIELDS`]
@@ -834,9 +828,7 @@ impl Lowerer<'_> {
         self.b.seal_block(generic);
         self.b.switch_to_block(generic);
         let v = self.invoke_generic(s, m, &values);
-        self.jump_with(merge, v);
-        self.b.seal_block(merge);
-        self.enter_value_block(merge)
+        self.join(merge, v)
     }
 
     /// `rt_invoke` of target `m` of site `s` with `values` (receiver, then
@@ -902,9 +894,7 @@ impl Lowerer<'_> {
         self.jump_with(done, s);
         self.b.switch_to_block(ptr);
         let s = self.load(v, layout::HEADER_SHAPE);
-        self.jump_with(done, s);
-        self.b.seal_block(done);
-        self.enter_value_block(done)
+        self.join(done, s)
     }
 
     /// One guard per chain entry, each to its inlined target; falls through
@@ -1413,9 +1403,7 @@ impl Lowerer<'_> {
                 self.b.seal_block(compare);
                 self.b.switch_to_block(compare);
                 let v = self.generic_send(s, &[rcvr, arg]);
-                self.jump_with(merge, v);
-                self.b.seal_block(merge);
-                self.enter_value_block(merge)
+                self.join(merge, v)
             }
             Trivial::ClassOf => {
                 // SAFETY: shapes are interned and never freed.

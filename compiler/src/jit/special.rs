@@ -525,9 +525,7 @@ impl Lowerer<'_> {
         let bits = self.b.ins().bitcast(I64, MemFlagsData::new(), f);
         let vm = self.vm;
         let v = self.call(Entry::NewDouble, &[vm, bits])[0];
-        self.jump_with(boxed, v);
-        self.b.seal_block(boxed);
-        self.enter_value_block(boxed)
+        self.join(boxed, v)
     }
 }
 

@@ -299,6 +299,14 @@ impl<'a> Lowerer<'a> {
         self.b.ins().jump(blk, &[BlockArg::Value(v)]);
     }
 
+    /// Jumps with `v` to the value block `blk`, whose every predecessor is
+    /// now known, and continues there: answers its parameter.
+    pub fn join(&mut self, blk: ir::Block, v: ir::Value) -> ir::Value {
+        self.jump_with(blk, v);
+        self.b.seal_block(blk);
+        self.enter_value_block(blk)
+    }
+
     /// Continues in `blk`, answering its parameter.
     pub fn enter_value_block(&mut self, blk: ir::Block) -> ir::Value {
         self.b.switch_to_block(blk);
@@ -479,9 +487,7 @@ impl<'a> Lowerer<'a> {
         self.b.seal_block(unboxed);
         self.b.switch_to_block(unboxed);
         let v = self.box_double(d);
-        self.jump_with(done, v);
-        self.b.seal_block(done);
-        self.enter_value_block(done)
+        self.join(done, v)
     }
 
     /// Shadows for the slots of `body` (held in `vars`) that some write

@@ -72,9 +72,7 @@ impl Lowerer<'_> {
         let vm = self.vm;
         let (index, pos, zero) = (self.iconst(i.0 as i64), self.pos(pos), self.iconst(0));
         let v = self.call_fallible(Entry::Field, &[vm, rcvr, index, pos, zero]);
-        self.jump_with(done, v);
-        self.b.seal_block(done);
-        self.enter_value_block(done)
+        self.join(done, v)
     }
 
     pub(crate) fn lower_field_write(
@@ -126,8 +124,6 @@ impl Lowerer<'_> {
         self.jump_with(done, v);
         self.b.switch_to_block(unbound);
         let r = self.interpret(node);
-        self.jump_with(done, r);
-        self.b.seal_block(done);
-        self.enter_value_block(done)
+        self.join(done, r)
     }
 }
