@@ -210,6 +210,34 @@ fn failing_guards_are_traced_and_make_the_unit_recompile() {
     );
 }
 
+#[test]
+fn failing_guards_in_enforced_code_make_the_unit_recompile() {
+    let out = Command::new(SOM)
+        .current_dir(root())
+        .args([
+            "--trace",
+            "jit",
+            "tests/lang/tier/TierEnforcedGuardFailures.som",
+        ])
+        .output()
+        .expect("som runs");
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let unit = "unit=\"TierEnforcedGuardFailures>>#ask:\"";
+    assert!(
+        err.contains(&format!("guard failed {unit}"))
+            && err.contains("expected=TierBase seen=TierThing2"),
+        "{err}"
+    );
+    let invalidated = err
+        .find(&format!("invalidated {unit} reason=\"guard failures\""))
+        .expect("invalidated after the failures");
+    assert!(
+        err[invalidated..].contains(&format!("compiled {unit}")),
+        "recompiled: {err}"
+    );
+}
+
 /// (compilations, live units, live bytes) from `--dispatch-stats`.
 fn tier_stats(stderr: &str) -> (u64, u64, u64) {
     let line = stderr

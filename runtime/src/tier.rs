@@ -1329,13 +1329,58 @@ pub mod entry {
         let (vmr, nd, u) = unsafe { (&mut *vm, &*node, &*unit) };
         // SAFETY: `argv` holds at least the receiver.
         let rcvr = unsafe { *argv };
-        guard_failed(vmr, nd, u, rcvr);
+        let site = MissedSite {
+            chain: &nd.chain,
+            unstable: &nd.unstable,
+            selector: nd.selector,
+            site: nd.site,
+            pos: nd.pos,
+        };
+        guard_failed(vmr, site, u, rcvr);
         // SAFETY: per the contract above.
         unsafe { rt_send(vm, node, argv, argc) }
     }
 
+    /// [`rt_enforced_send`] after the guards of an enforced site's compiled
+    /// targets failed: counted as [`rt_send_miss`] counts plain misses.
+    ///
+    /// # Safety
+    /// As for [`rt_enforced_send`]; `unit` is the calling unit.
+    pub unsafe extern "C" fn rt_enforced_send_miss(
+        vm: *mut Vm,
+        node: *const EnforcedSendNode,
+        argv: *const Value,
+        argc: usize,
+        unit: *const UnitState,
+    ) -> TierRet {
+        // SAFETY: per the contract above; units are leaked.
+        let (vmr, nd, u) = unsafe { (&mut *vm, &*node, &*unit) };
+        // SAFETY: `argv` holds at least the receiver.
+        let rcvr = unsafe { *argv };
+        let site = MissedSite {
+            chain: &nd.chain,
+            unstable: &nd.unstable,
+            selector: nd.selector,
+            site: nd.site,
+            pos: nd.pos,
+        };
+        guard_failed(vmr, site, u, rcvr);
+        // SAFETY: per the contract above.
+        unsafe { rt_enforced_send(vm, node, argv, argc) }
+    }
+
+    /// What a guard failure reports and marks: the site's class chain (what
+    /// the guards expected), its `unstable` flag, selector and position.
+    struct MissedSite<'a> {
+        chain: &'a crate::dispatch::DispatchChain,
+        unstable: &'a std::cell::Cell<bool>,
+        selector: crate::symbols::SymbolId,
+        site: &'static crate::trace::Site,
+        pos: (u32, u32),
+    }
+
     #[cold]
-    fn guard_failed(vm: &mut Vm, node: &SendNode, u: &'static UnitState, rcvr: Value) {
+    fn guard_failed(vm: &mut Vm, node: MissedSite<'_>, u: &'static UnitState, rcvr: Value) {
         if u.valid.get() == 0 {
             // Invalidated code still running takes its generic paths: no
             // guard failed.

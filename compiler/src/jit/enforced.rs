@@ -27,7 +27,7 @@ use som_runtime::dispatch::Target;
 use som_runtime::nodes::{DomainChain, EnforcedFieldNode, EnforcedGlobalNode, EnforcedSendNode};
 use som_runtime::nodes::{Node, SpecialOp};
 use som_runtime::object::Shape;
-use som_runtime::tier::{layout, AstBody, MethodData, Trivial};
+use som_runtime::tier::{layout, AstBody, MethodData, Trivial, UnitState};
 use som_runtime::value::Value;
 
 use super::entry::Entry;
@@ -183,6 +183,17 @@ impl Lowerer<'_> {
         self.call_fallible(Entry::EnforcedSend, &[vm, n, argv, argc])
     }
 
+    /// `rt_enforced_send_miss` (the guards of the site's targets failed)
+    /// with the evaluated receiver and arguments.
+    fn enforced_missed(&mut self, s: &'static EnforcedSendNode, values: &[ir::Value]) -> ir::Value {
+        let argv = self.spill_values(values);
+        let vm = self.vm;
+        let n = self.addr("node", s as *const EnforcedSendNode as i64);
+        let argc = self.iconst((values.len() - 1) as i64);
+        let unit = self.addr("unit", self.unit as *const UnitState as i64);
+        self.call_fallible(Entry::EnforcedSendMiss, &[vm, n, argv, argc, unit])
+    }
+
     /// `rt_enforced_invoke`: target `m` of `s` run as the standard operation
     /// runs it, with the evaluated receiver and arguments.
     fn enforced_invoke(
@@ -266,7 +277,8 @@ impl Lowerer<'_> {
             }
             _ => {}
         }
-        fast |= self.enforced_targets(s, rcvr, &args, done, generic);
+        let guarded = self.enforced_targets(s, rcvr, &args, done, generic);
+        fast |= guarded;
         if fast {
             self.b.set_cold_block(generic);
         }
@@ -278,7 +290,13 @@ impl Lowerer<'_> {
             let v = self.realize(a);
             values.push(v);
         }
-        let v = self.enforced_generic(s, &values);
+        // As for plain sends: only a receiver the guards did not expect is
+        // a guard failure, counted towards recompiling the unit.
+        let v = if guarded {
+            self.enforced_missed(s, &values)
+        } else {
+            self.enforced_generic(s, &values)
+        };
         self.join(done, v)
     }
 
@@ -449,6 +467,10 @@ impl Lowerer<'_> {
         if s.chain.is_generic() {
             return false;
         }
+        if s.unstable.get() && self.compilations > som_runtime::tier::UNSTABLE_AFTER_COMPILATIONS {
+            // Its receivers kept changing: a call, not guards that fail.
+            return false;
+        }
         let standard = self.standard_keys(&s.domains);
         // Handlers get the arguments in an Array: plain words only.
         let words: Option<Vec<ir::Value>> = args
@@ -506,9 +528,12 @@ impl Lowerer<'_> {
             return false;
         }
         self.guard_valid(generic);
-        let shape = match known {
-            Some(_) => None,
-            None => Some(self.shape_of(rcvr)),
+        let (shape, none) = match known {
+            Some(_) => (None, None),
+            None => {
+                let (s, none) = self.shape_for_guards(rcvr, entries.iter().map(|e| e.shape));
+                (Some(s), none)
+            }
         };
         for e in entries {
             self.embedded.note(e.shape as u64, "shape");
@@ -563,6 +588,7 @@ impl Lowerer<'_> {
             }
             self.b.switch_to_block(next);
         }
+        self.end_guards(none);
         true
     }
 

@@ -38,6 +38,8 @@ pub(crate) enum Entry {
     NewDouble,
     /// `rt_enforced_send(vm, node, argv, argc) -> (status, value)`
     EnforcedSend,
+    /// `rt_enforced_send_miss(vm, node, argv, argc, unit) -> (status, value)`
+    EnforcedSendMiss,
     /// `rt_super_send(vm, node, argv, argc) -> (status, value)`
     SuperSend,
     /// `rt_invoke(vm, node, method, argv, argc) -> (status, value)`
@@ -60,7 +62,8 @@ pub(crate) enum Entry {
     EagerCurrent,
 }
 
-const ALL: [Entry; 23] = [
+const ALL: [Entry; 24] = [
+    Entry::EnforcedSendMiss,
     Entry::EagerCurrent,
     Entry::GlobalWritten,
     Entry::RestartInlined,
@@ -103,6 +106,7 @@ impl Entry {
             Entry::SendMiss => rt::rt_send_miss as *const () as usize,
             Entry::NewDouble => rt::rt_new_double as *const () as usize,
             Entry::EnforcedSend => rt::rt_enforced_send as *const () as usize,
+            Entry::EnforcedSendMiss => rt::rt_enforced_send_miss as *const () as usize,
             Entry::SuperSend => rt::rt_super_send as *const () as usize,
             Entry::Invoke => rt::rt_invoke as *const () as usize,
             Entry::EnforcedInvoke => rt::rt_enforced_invoke as *const () as usize,
@@ -132,6 +136,7 @@ impl Entry {
             Entry::SendMiss => "rt_send_miss",
             Entry::NewDouble => "rt_new_double",
             Entry::EnforcedSend => "rt_enforced_send",
+            Entry::EnforcedSendMiss => "rt_enforced_send_miss",
             Entry::SuperSend => "rt_super_send",
             Entry::Invoke => "rt_invoke",
             Entry::EnforcedInvoke => "rt_enforced_invoke",
@@ -182,6 +187,7 @@ impl Entry {
             Entry::SendMiss => (5, 2),
             Entry::NewDouble => (2, 1),
             Entry::EnforcedSend => (4, 2),
+            Entry::EnforcedSendMiss => (5, 2),
             Entry::SuperSend => (4, 2),
             Entry::Invoke => (5, 2),
             Entry::EnforcedInvoke => (5, 2),

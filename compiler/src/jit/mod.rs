@@ -89,6 +89,10 @@ pub struct TierStats {
 pub struct CraneliftTier {
     isa: OwnedTargetIsa,
     fctx: RefCell<FunctionBuilderContext>,
+    /// Cranelift's context, kept between compilations: it holds the
+    /// register allocator's tables, whose reallocation per unit was a tenth
+    /// of the compile time.
+    ctx: RefCell<Option<Context>>,
     heap: code_heap::CodeHeap,
     print_ir: Option<String>,
     stats: Cell<TierStats>,
@@ -123,6 +127,7 @@ impl CraneliftTier {
         };
         set(&mut fb, "enable_verifier", verify)?;
         set(&mut fb, "is_pic", "false")?;
+        set(&mut fb, "unwind_info", "false")?;
         set(&mut fb, "preserve_frame_pointers", "true")?;
         // Stack probes would call a helper through a relocation.
         set(&mut fb, "enable_probestack", "false")?;
@@ -133,6 +138,7 @@ impl CraneliftTier {
         Ok(CraneliftTier {
             isa,
             fctx: RefCell::new(FunctionBuilderContext::new()),
+            ctx: RefCell::new(None),
             heap: Default::default(),
             print_ir,
             stats: Cell::new(TierStats::default()),
@@ -207,7 +213,8 @@ impl CraneliftTier {
         let object_bumps = vm.tier_object_bumps(unit::INLINE_NEW_MAX_FIELDS);
         // From here on the lowering only reads the VM.
         let vm: &Vm = vm;
-        let mut ctx = Context::new();
+        let mut ctx = self.ctx.take().unwrap_or_else(Context::new);
+        ctx.clear();
         ctx.func.signature = self.body_signature();
         if hot_loop.is_some() {
             // i, limit, step of an OsrFn.
@@ -252,8 +259,10 @@ impl CraneliftTier {
             arg_shapes_next: Vec::new(),
             slot_shapes_next: Vec::new(),
             object_bumps,
+            slow_path: 0,
         };
         lw.lower_unit(m, body, hot_loop.map(|(l, _)| l));
+        let lowered = start.elapsed();
         let (depends_on, inlined) = (std::mem::take(&mut lw.depends_on), lw.inlined.len());
         let folded_globals = std::mem::take(&mut lw.folded_globals);
         let inlined_bodies: Vec<(&'static AstBody, u64)> = std::mem::take(&mut lw.inlined_bodies)
@@ -274,6 +283,7 @@ impl CraneliftTier {
         validity::drop_dead_constants(&mut ctx.func);
         propagate_cold(&mut ctx.func);
         let clif_insts = ctx.func.dfg.num_insts();
+        let passed = start.elapsed();
         if self.wants_listing(vm, m) {
             ctx.set_disasm(true);
         }
@@ -283,6 +293,7 @@ impl CraneliftTier {
         if !code.buffer.relocs().is_empty() {
             return Err("compiled code needs relocations".into());
         }
+        let generated = start.elapsed();
         let bytes = code.code_buffer().to_vec();
         let listing = code.vcode.clone();
         let addr = self.heap.install(&bytes)?;
@@ -325,9 +336,13 @@ impl CraneliftTier {
                 clif_insts,
                 code_bytes = bytes.len(),
                 micros,
+                lower_micros = lowered.as_micros() as u64,
+                passes_micros = (passed - lowered).as_micros() as u64,
+                codegen_micros = (generated - passed).as_micros() as u64,
                 "compiled"
             );
         }
+        self.ctx.replace(Some(ctx));
         Ok(Compiled {
             entry: addr as usize,
             unit,
@@ -347,10 +362,10 @@ impl CraneliftTier {
 fn propagate_cold(func: &mut ir::Function) {
     let cfg = cranelift_codegen::flowgraph::ControlFlowGraph::with_function(func);
     let entry = func.layout.entry_block();
+    let blocks: Vec<ir::Block> = func.layout.blocks().collect();
     loop {
         let mut changed = false;
-        let blocks: Vec<ir::Block> = func.layout.blocks().collect();
-        for blk in blocks {
+        for &blk in &blocks {
             if Some(blk) == entry || func.layout.is_cold(blk) {
                 continue;
             }

@@ -503,11 +503,12 @@ impl Lowerer<'_> {
 
     /// A new Double holding `f`: bumped inline from the heap's cursor when no
     /// collection is due and the bump region has room, as the heap itself
-    /// would; otherwise (cold) allocated by the runtime.
+    /// would; otherwise (cold, or on a slow path) allocated by the runtime.
     pub(crate) fn box_double(&mut self, f: ir::Value) -> ir::Value {
         let boxed = self.value_block();
         let slow = self.cold_block();
-        if let Some(bump) = self.consts.double_bump {
+        let bump = self.consts.double_bump.filter(|_| !self.on_slow_path());
+        if let Some(bump) = bump {
             let size =
                 som_runtime::object::object_size(som_runtime::object::Kind::Double, 1) as i64;
             let shape = self.consts.double_shape;
@@ -530,6 +531,16 @@ impl Lowerer<'_> {
 }
 
 impl Lowerer<'_> {
+    /// Whether the code being emitted only runs after something went off
+    /// the fast path.
+    pub(crate) fn on_slow_path(&self) -> bool {
+        self.slow_path > 0
+            || self
+                .b
+                .current_block()
+                .is_some_and(|b| self.b.func.layout.is_cold(b))
+    }
+
     /// Allocates `size` bytes from the bump region `bump` as the heap
     /// itself would (when no collection is due and the region has room;
     /// otherwise to `slow`), with the header (`shape`, `meta`) written;

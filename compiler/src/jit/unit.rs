@@ -207,6 +207,11 @@ pub(crate) struct Lowerer<'a> {
     /// The heap's bump regions for plain objects, by size (see
     /// [`INLINE_NEW_MAX_FIELDS`]).
     pub object_bumps: Vec<(usize, som_runtime::tier::BumpRefs)>,
+    /// Nonzero while a slow path (a frame materialized for a guard miss or
+    /// a call) is lowered: objects it allocates come from the runtime, not
+    /// from an inline bump, because code size there costs compile time
+    /// and buys no speed.
+    pub slow_path: u32,
     /// Counts calls emitted and loops entered, in lowering order: facts
     /// about values hold only within one epoch.
     pub epoch: u64,
@@ -565,6 +570,13 @@ impl<'a> Lowerer<'a> {
 
     /// [`Lowerer::materialize`] for scope `idx`.
     pub fn materialize_at(&mut self, idx: usize) -> ir::Value {
+        self.slow_path += 1;
+        let f = self.materialize_slots(idx);
+        self.slow_path -= 1;
+        f
+    }
+
+    fn materialize_slots(&mut self, idx: usize) -> ir::Value {
         let sc = &self.scopes[idx];
         let (frame, receiver, method, outer) = (sc.frame, sc.receiver, sc.method, sc.outer);
         let vars = match &sc.slots {

@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 
+use cranelift_codegen::entity::{packed_option::PackedOption, SecondaryMap};
 use cranelift_codegen::flowgraph::ControlFlowGraph;
 use cranelift_codegen::ir::{self, Opcode};
 
@@ -43,30 +44,33 @@ pub(crate) fn drop_redundant_checks(func: &mut ir::Function, checks: &[Check]) {
         return;
     }
     let cfg = ControlFlowGraph::with_function(func);
-    let passes: HashMap<ir::Inst, ir::Block> = checks.iter().map(|c| (c.check, c.ok)).collect();
+    let mut passes: SecondaryMap<ir::Inst, PackedOption<ir::Block>> = SecondaryMap::new();
+    for c in checks {
+        passes[c.check] = c.ok.into();
+    }
     let blocks: Vec<ir::Block> = func.layout.blocks().collect();
     let entry = func.layout.entry_block();
-    let calls: HashMap<ir::Block, bool> = blocks
-        .iter()
-        .map(|b| (*b, func.layout.block_insts(*b).any(|i| is_call(func, i))))
-        .collect();
+    let mut calls: SecondaryMap<ir::Block, bool> = SecondaryMap::new();
+    for &b in &blocks {
+        calls[b] = func.layout.block_insts(b).any(|i| is_call(func, i));
+    }
     // Optimistic start, lowered until stable: a block's value is whether
     // `valid` is known non-zero on entry to it.
-    let mut known: HashMap<ir::Block, bool> = blocks.iter().map(|b| (*b, true)).collect();
+    let mut known: SecondaryMap<ir::Block, bool> = SecondaryMap::with_default(true);
     loop {
         let mut changed = false;
         for &b in &blocks {
-            if Some(b) == entry {
+            if Some(b) == entry || !known[b] {
                 continue;
             }
             let mut preds = cfg.pred_iter(b).peekable();
             let v = preds.peek().is_some()
                 && preds.all(|p| {
-                    let passed = passes.get(&p.inst) == Some(&b);
-                    passed || (known[&p.block] && !calls[&p.block])
+                    let passed = passes[p.inst].expand() == Some(b);
+                    passed || (known[p.block] && !calls[p.block])
                 });
-            if known[&b] && !v {
-                known.insert(b, false);
+            if !v {
+                known[b] = false;
                 changed = true;
             }
         }
@@ -79,7 +83,7 @@ pub(crate) fn drop_redundant_checks(func: &mut ir::Function, checks: &[Check]) {
         let Some(b) = func.layout.inst_block(c.check) else {
             continue;
         };
-        let mut state = known[&b];
+        let mut state = known[b];
         for i in func.layout.block_insts(b) {
             if i == c.check {
                 break;
@@ -224,8 +228,14 @@ pub(crate) fn drop_dead_constants(func: &mut ir::Function) {
 pub(crate) fn sink_constants(func: &mut ir::Function) {
     use cranelift_codegen::cursor::{Cursor, FuncCursor};
     use cranelift_codegen::ir::InstBuilder;
-    let mut consts: HashMap<ir::Value, (ir::Block, ir::Type, i64)> = HashMap::new();
+    // Constants of hot blocks, the only ones a cold use can be far from.
+    let mut consts: HashMap<ir::Value, (ir::Type, i64)> = HashMap::new();
+    let mut cold = Vec::new();
     for b in func.layout.blocks() {
+        if func.layout.is_cold(b) {
+            cold.push(b);
+            continue;
+        }
         for i in func.layout.block_insts(b) {
             if let ir::InstructionData::UnaryImm {
                 opcode: Opcode::Iconst,
@@ -233,40 +243,33 @@ pub(crate) fn sink_constants(func: &mut ir::Function) {
             } = func.dfg.insts[i]
             {
                 let v = func.dfg.first_result(i);
-                consts.insert(v, (b, func.dfg.value_type(v), imm.bits()));
+                consts.insert(v, (func.dfg.value_type(v), imm.bits()));
             }
         }
     }
-    let uses: Vec<(ir::Block, ir::Inst)> = func
-        .layout
-        .blocks()
-        .flat_map(|b| func.layout.block_insts(b).map(move |i| (b, i)))
-        .collect();
-    for (b, i) in uses {
-        let far: Vec<(ir::Value, ir::Type, i64)> = func
-            .dfg
-            .inst_values(i)
-            .map(|v| func.dfg.resolve_aliases(v))
-            .filter_map(|v| match consts.get(&v) {
-                Some(&(home, ty, imm))
-                    if home != b && func.layout.is_cold(b) && !func.layout.is_cold(home) =>
-                {
-                    Some((v, ty, imm))
+    let mut far: Vec<(ir::Value, ir::Type, i64)> = Vec::new();
+    for b in cold {
+        let insts: Vec<ir::Inst> = func.layout.block_insts(b).collect();
+        for i in insts {
+            far.clear();
+            for v in func.dfg.inst_values(i) {
+                let v = func.dfg.resolve_aliases(v);
+                if let Some(&(ty, imm)) = consts.get(&v) {
+                    if !far.iter().any(|f| f.0 == v) {
+                        far.push((v, ty, imm));
+                    }
                 }
-                _ => None,
-            })
-            .collect();
-        let raw: Vec<ir::Value> = func.dfg.inst_values(i).collect();
-        for (v, ty, imm) in far {
-            let named: Vec<ir::Value> = raw
-                .iter()
-                .copied()
-                .filter(|x| func.dfg.resolve_aliases(*x) == v)
-                .collect();
-            let mut pos = FuncCursor::new(func).at_inst(i);
-            let copy = pos.ins().iconst(ty, imm);
-            func.dfg
-                .map_inst_values(i, |x| if named.contains(&x) { copy } else { x });
+            }
+            for &(v, ty, imm) in &far {
+                let mut pos = FuncCursor::new(func).at_inst(i);
+                let copy = pos.ins().iconst(ty, imm);
+                let dfg = &mut func.dfg;
+                let named: Vec<ir::Value> = dfg
+                    .inst_values(i)
+                    .filter(|x| dfg.resolve_aliases(*x) == v)
+                    .collect();
+                dfg.map_inst_values(i, |x| if named.contains(&x) { copy } else { x });
+            }
         }
     }
 }

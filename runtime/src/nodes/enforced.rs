@@ -205,6 +205,9 @@ pub struct EnforcedSendNode {
     pub saw_double: Cell<bool>,
     /// Cached target of a super send (a method, never a DNU handler).
     pub super_target: Cell<Option<Target>>,
+    /// Set when compiled guards on this site failed too often: recompiled
+    /// code sends generically here (as `SendNode::unstable`).
+    pub unstable: Cell<bool>,
     /// Whether the super send is registered as a dependent of its selector.
     super_registered: Cell<bool>,
     /// The method containing the site, for traces.
@@ -235,6 +238,7 @@ impl EnforcedSendNode {
             prims: DomainChain::new(Handler::Primitive, site, pos),
             saw_double: Cell::new(false),
             super_target: Cell::new(None),
+            unstable: Cell::new(false),
             super_registered: Cell::new(false),
             site,
             pos,
