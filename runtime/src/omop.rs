@@ -416,6 +416,9 @@ impl Vm {
         let class = self.class_of(obj);
         let shape = self.shape_for(class, new);
         object::header(obj).shape = shape;
+        if !self.owner_dependents.is_empty() {
+            self.owners_changed();
+        }
         crate::trace::domain_owner_event(self, obj, new);
         Ok(obj)
     }

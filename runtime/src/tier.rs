@@ -291,6 +291,9 @@ pub struct Compiled<F = BodyFn> {
     /// Globals whose values the code embeds: a write that changes one
     /// invalidates the unit.
     pub folded_globals: Vec<&'static crate::nodes::GlobalCell>,
+    /// The code relies on the owner of its receiver staying what it was on
+    /// entry: any owner change invalidates it (see `Vm::set_owner`).
+    pub relies_on_owners: bool,
 }
 
 /// The compiled tier, as the runtime sees it.
@@ -654,7 +657,13 @@ fn tier_up(vm: &mut Vm, m: &'static MethodData, body: &'static AstBody, frame: &
     vm.compile_time += start.elapsed();
     match compiled {
         Some(c) => {
-            register_unit(vm, c.depends_on, &c.folded_globals, c.unit);
+            register_unit(
+                vm,
+                c.depends_on,
+                &c.folded_globals,
+                c.relies_on_owners,
+                c.unit,
+            );
             body.tier.install(c.entry as usize, c.unit);
             call_compiled(c.entry, body, vm, frame)
         }
@@ -668,8 +677,12 @@ fn register_unit(
     vm: &mut Vm,
     mut depends_on: Vec<crate::symbols::SymbolId>,
     globals: &[&'static crate::nodes::GlobalCell],
+    relies_on_owners: bool,
     unit: &'static UnitState,
 ) {
+    if relies_on_owners {
+        vm.owner_dependents.push(unit);
+    }
     depends_on.sort_unstable_by_key(|s| s.0);
     depends_on.dedup();
     for sel in depends_on {
@@ -822,7 +835,13 @@ fn compile_loop(vm: &mut Vm, frame: &Frame, node: HotLoop, cell: &'static TierCe
     vm.compile_time += start.elapsed();
     match compiled {
         Some(c) => {
-            register_unit(vm, c.depends_on, &c.folded_globals, c.unit);
+            register_unit(
+                vm,
+                c.depends_on,
+                &c.folded_globals,
+                c.relies_on_owners,
+                c.unit,
+            );
             cell.install(c.entry as usize, c.unit);
             true
         }
@@ -1672,6 +1691,41 @@ pub mod entry {
         // The code wrote a new value; the old one is what was folded.
         if cell.folded.get() {
             vm.global_changed(cell);
+        }
+    }
+
+    /// A unit specialized on the current domain it was compiled for was
+    /// entered in another one (it then declines and the activation is
+    /// interpreted): counted as a guard failure of the unit, which is
+    /// recompiled, without the specialization, after [`GUARD_MISS_LIMIT`].
+    ///
+    /// # Safety
+    /// `vm` is the running VM and `unit` a unit of this tier.
+    pub unsafe extern "C" fn rt_domain_miss(vm: *mut Vm, unit: *const UnitState) {
+        // SAFETY: per the contract above; units are leaked, immortal.
+        let (vm, u) = unsafe { (&mut *vm, &*unit) };
+        if u.valid.get() == 0 {
+            return;
+        }
+        let n = u.misses.get() + 1;
+        u.misses.set(n);
+        if jit_enabled() {
+            tracing::trace!(
+                target: "metasom::jit",
+                unit = u.method.source.site,
+                expected = "its entry domain",
+                seen = %vm.class_name_of(vm.current_domain_key()),
+                misses = n,
+                "guard failed"
+            );
+        }
+        if n >= GUARD_MISS_LIMIT {
+            let current = u.cell.unit().is_some_and(|c| std::ptr::eq(c, u));
+            if current {
+                invalidate_unit(vm, u.cell, "guard failures");
+            } else {
+                u.valid.set(0);
+            }
         }
     }
 

@@ -201,6 +201,9 @@ pub struct Vm {
     pub(crate) globals: IndexMap<SymbolId, &'static GlobalCell>,
     /// Compiled units that folded a global's value, by the global's name.
     pub(crate) global_dependents: HashMap<SymbolId, Vec<&'static crate::tier::UnitState>>,
+    /// Compiled code relying on its receiver's owner staying the same
+    /// (`Compiled::relies_on_owners`): invalidated by any owner change.
+    pub(crate) owner_dependents: Vec<&'static crate::tier::UnitState>,
     /// Core classes (valid after bootstrap).
     pub classes: CoreClasses,
     /// Selectors the VM sends itself.
@@ -304,6 +307,7 @@ impl Vm {
             symbols: SymbolTable::default(),
             globals: IndexMap::new(),
             global_dependents: HashMap::new(),
+            owner_dependents: Vec::new(),
             classes: CoreClasses {
                 object: dummy,
                 class: dummy,
@@ -1251,6 +1255,19 @@ impl Vm {
             let current = u.cell.unit().is_some_and(|c| std::ptr::eq(c, u));
             if u.valid.get() != 0 && current {
                 crate::tier::invalidate_unit(self, u.cell, "global changed");
+            }
+        }
+    }
+
+    /// An object changed owner: the code that relied on its receiver's
+    /// owner goes (its running activations see it at their next validity
+    /// test). Owner changes are rare; the units recompile when hot again.
+    #[cold]
+    pub(crate) fn owners_changed(&mut self) {
+        for u in std::mem::take(&mut self.owner_dependents) {
+            let current = u.cell.unit().is_some_and(|c| std::ptr::eq(c, u));
+            if u.valid.get() != 0 && current {
+                crate::tier::invalidate_unit(self, u.cell, "owner changed");
             }
         }
     }

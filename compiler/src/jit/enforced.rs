@@ -259,6 +259,16 @@ impl Lowerer<'_> {
         let done = self.value_block();
         let generic = self.b.create_block();
         let mut fast = false;
+        // Array access tests its receiver's guards first: a guarded shape
+        // (an Array some domain owns) never qualifies for the standard
+        // case below, and a standard Array the chain saw computes the same
+        // `at:` either way; so a reified access does not pay for the
+        // standard case's failing checks on every run.
+        let guarded_first = matches!(s.special, Some(SpecialOp::At | SpecialOp::AtPut));
+        let mut guarded = false;
+        if guarded_first {
+            guarded = self.enforced_targets(s, rcvr, &args, done, generic);
+        }
         match (s.special, words.as_deref()) {
             (Some(op), Some(values)) if values.len() == 2 && op != SpecialOp::Value => {
                 // The interpreter computes these before consulting any
@@ -277,7 +287,9 @@ impl Lowerer<'_> {
             }
             _ => {}
         }
-        let guarded = self.enforced_targets(s, rcvr, &args, done, generic);
+        if !guarded_first {
+            guarded = self.enforced_targets(s, rcvr, &args, done, generic);
+        }
         fast |= guarded;
         if fast {
             self.b.set_cold_block(generic);
@@ -330,10 +342,9 @@ impl Lowerer<'_> {
         let generic = self.cold_block();
         let mut standard = self.standard_keys(&s.domains);
         let mut handlers = self.inlinable_handlers(&s.domains, 4);
+        let known_shape = self.known_receiver_shape();
         // SAFETY: shapes are interned and never freed.
-        let known = self
-            .known_receiver_shape()
-            .map(|sh| unsafe { (*sh).domain });
+        let known = known_shape.map(|sh| unsafe { (*sh).domain });
         if let Some(k) = known {
             standard.retain(|x| *x == k);
             handlers.retain(|(x, ..)| *x == k);
@@ -690,7 +701,7 @@ impl Lowerer<'_> {
 
     /// The key of `v`'s owner domain: ZERO for small integers (as
     /// `Vm::owner_key`), else its shape's.
-    fn owner_key(&mut self, v: ir::Value) -> ir::Value {
+    pub(crate) fn owner_key(&mut self, v: ir::Value) -> ir::Value {
         let small = self.b.create_block();
         let ptr = self.b.create_block();
         let done = self.value_block();
@@ -705,6 +716,21 @@ impl Lowerer<'_> {
         let shape = self.load(v, layout::HEADER_SHAPE);
         let key = self.load(shape, layout::SHAPE_DOMAIN);
         self.join(done, key)
+    }
+
+    /// [`Lowerer::owner_key`] of a value known not to be a SmallInteger.
+    fn heap_owner_key(&mut self, v: ir::Value) -> ir::Value {
+        let shape = self.load(v, layout::HEADER_SHAPE);
+        self.load(shape, layout::SHAPE_DOMAIN)
+    }
+
+    /// Whether `self` of the current activation may be a SmallInteger: its
+    /// method is defined in Integer or in one of Integer's superclasses.
+    fn self_may_be_small(&self) -> bool {
+        let holder = self.scope().method.holder.get();
+        // SAFETY: shapes are interned and never freed.
+        let int_class = unsafe { (*self.consts.int_shape).class };
+        !holder.is_ptr() || self.runtime.inherits_from(int_class, holder)
     }
 
     /// A field read (`write` false) or write of `self` in an enforced body.
@@ -725,10 +751,13 @@ impl Lowerer<'_> {
         let mut standard = self.standard_keys(&f.domains);
         let argc = if write { 3 } else { 2 };
         let mut handlers = self.inlinable_handlers(&f.domains, argc);
+        let known_shape = self.known_receiver_shape();
         // SAFETY: shapes are interned and never freed.
-        let known = self
-            .known_receiver_shape()
-            .map(|sh| unsafe { (*sh).domain });
+        let known = known_shape.map(|sh| unsafe { (*sh).domain }).or_else(|| {
+            // The unit's own receiver, whose owner it is specialized on
+            // (tested on entry; while the unit is valid it has not changed).
+            self.self_owner.filter(|_| self.unit_receiver == Some(rcvr))
+        });
         if let Some(k) = known {
             // A guard of this activation fixed self's shape, so its owner.
             standard.retain(|x| *x == k);
@@ -739,6 +768,7 @@ impl Lowerer<'_> {
             self.guard_valid(slow);
             let key = match known {
                 Some(_) => None,
+                None if !self.self_may_be_small() => Some(self.heap_owner_key(rcvr)),
                 None => Some(self.owner_key(rcvr)),
             };
             let pos = f.domains.site().1;
@@ -756,6 +786,11 @@ impl Lowerer<'_> {
                 }
                 args.push(Arg::Const(index));
                 args.push(Arg::Word(rcvr));
+                // The handler's `obj` is self, whose shape a guard fixed.
+                self.arg_shapes_next = known_shape
+                    .map(|sh| (args.len() - 1, sh))
+                    .into_iter()
+                    .collect();
                 let r = self.inline_handler(pos, k, h, body, &args);
                 // A write answers the value written, whatever the handler
                 // answers.
@@ -812,14 +847,25 @@ impl Lowerer<'_> {
         let slow = self.cold_block();
         self.depend_on_domains(&g.domains);
         self.guard_valid(slow);
-        let cur = self.addr("vm", self.current_domain);
-        let key = self.load(cur, 0);
+        // In a unit specialized on its entry domain the key is a constant:
+        // the branches on it fold.
+        let known = self.entry_domain;
+        let key = match known {
+            Some(_) => None,
+            None => {
+                let cur = self.addr("vm", self.current_domain);
+                Some(self.load(cur, 0))
+            }
+        };
         let pos = g.domains.site().1;
         let name = self.syms.object(g.global.name);
         for (k, h, body) in handlers {
+            if known.is_some_and(|kd| kd != k) {
+                continue;
+            }
             let hit = self.b.create_block();
             let next = self.b.create_block();
-            self.branch_if_key(key, &[k], hit, next);
+            self.branch_on_key(key, &[k], hit, next);
             self.b.seal_block(hit);
             self.b.seal_block(next);
             self.b.switch_to_block(hit);
@@ -838,7 +884,11 @@ impl Lowerer<'_> {
             return self.enter_value_block(done);
         };
         let read = self.b.create_block();
-        self.branch_if_key(key, &standard, read, slow);
+        let standard: Vec<Value> = standard
+            .into_iter()
+            .filter(|k| known.is_none_or(|kd| kd == *k))
+            .collect();
+        self.branch_on_key(key, &standard, read, slow);
         self.b.seal_block(read);
         self.b.switch_to_block(read);
         let addr = self.addr("cell", std::ptr::from_ref(&cell.value) as i64);

@@ -60,9 +60,12 @@ pub(crate) enum Entry {
     GlobalWritten,
     /// `rt_eager_current(cell) -> bool`
     EagerCurrent,
+    /// `rt_domain_miss(vm, unit)`
+    DomainMiss,
 }
 
-const ALL: [Entry; 24] = [
+const ALL: [Entry; 25] = [
+    Entry::DomainMiss,
     Entry::EnforcedSendMiss,
     Entry::EagerCurrent,
     Entry::GlobalWritten,
@@ -117,6 +120,7 @@ impl Entry {
             Entry::RestartInlined => rt::rt_restart_inlined as *const () as usize,
             Entry::GlobalWritten => rt::rt_global_written as *const () as usize,
             Entry::EagerCurrent => rt::rt_eager_current as *const () as usize,
+            Entry::DomainMiss => rt::rt_domain_miss as *const () as usize,
         }
     }
 
@@ -147,6 +151,7 @@ impl Entry {
             Entry::RestartInlined => "rt_restart_inlined",
             Entry::GlobalWritten => "rt_global_written",
             Entry::EagerCurrent => "rt_eager_current",
+            Entry::DomainMiss => "rt_domain_miss",
         }
     }
 
@@ -168,6 +173,7 @@ impl Entry {
                 | Entry::ReleaseUnit
                 | Entry::GlobalWritten
                 | Entry::EagerCurrent
+                | Entry::DomainMiss
         )
     }
 
@@ -198,6 +204,7 @@ impl Entry {
             Entry::RestartInlined => (3, 2),
             Entry::GlobalWritten => (2, 0),
             Entry::EagerCurrent => (1, 1),
+            Entry::DomainMiss => (2, 0),
         }
     }
 }

@@ -71,6 +71,7 @@ use som_runtime::tier::{AstBody, MethodData};
 pub use call::MAX_DIRECT_SLOTS;
 pub use unit::{INLINE_BUDGET, INLINE_NEW_MAX_FIELDS, MAX_INLINE_DEPTH};
 
+use entry::Entry;
 use entry::EntrySigs;
 use unit::{FrameRef, Lowerer, Scope, Slots};
 
@@ -240,6 +241,17 @@ impl CraneliftTier {
             sites: Vec::new(),
             osr: false,
             compilations: hot_loop.map_or(&body.tier, |(_, c)| c).compilations(),
+            entry_domain: if enforced_body {
+                unit::entry_domain(body, hot_loop.map_or(&body.tier, |(_, c)| c).compilations())
+            } else {
+                None
+            },
+            self_owner: if enforced_body {
+                unit::receiver_owner(body, hot_loop.map_or(&body.tier, |(_, c)| c).compilations())
+            } else {
+                None
+            },
+            unit_receiver: None,
             syms: &vm.symbols,
             dnu_selector,
             enforced_flag,
@@ -253,6 +265,7 @@ impl CraneliftTier {
             max_inline_depth: 0,
             folded_globals: Vec::new(),
             validity_checks: Vec::new(),
+            valid_block: None,
             inlined_bodies: Vec::new(),
             eager,
             shape_next: None,
@@ -265,6 +278,7 @@ impl CraneliftTier {
         let lowered = start.elapsed();
         let (depends_on, inlined) = (std::mem::take(&mut lw.depends_on), lw.inlined.len());
         let folded_globals = std::mem::take(&mut lw.folded_globals);
+        let relies_on_owners = lw.self_owner.is_some();
         let inlined_bodies: Vec<(&'static AstBody, u64)> = std::mem::take(&mut lw.inlined_bodies)
             .into_iter()
             .map(|b| (b, fingerprint(b)))
@@ -348,6 +362,7 @@ impl CraneliftTier {
             unit,
             depends_on,
             folded_globals,
+            relies_on_owners,
         })
     }
 
@@ -416,6 +431,7 @@ impl Tier for CraneliftTier {
                 unit: c.unit,
                 depends_on: c.depends_on,
                 folded_globals: c.folded_globals,
+                relies_on_owners: c.relies_on_owners,
             }),
             Err(e) => {
                 if som_runtime::tier::jit_enabled() {
@@ -463,6 +479,7 @@ impl Tier for CraneliftTier {
                 unit: c.unit,
                 depends_on: c.depends_on,
                 folded_globals: c.folded_globals,
+                relies_on_owners: c.relies_on_owners,
             }),
             Err(e) => {
                 // A lowering the backend rejects is a VM bug; the body stays
@@ -507,7 +524,14 @@ impl Lowerer<'_> {
         self.b.ins().return_(&[status, zero]);
         self.b.seal_block(start);
         self.b.switch_to_block(start);
+        if let Some(key) = self.entry_domain {
+            self.check_entry_domain(key);
+        }
         let receiver = self.load(frame, layout::FRAME_RECEIVER);
+        self.unit_receiver = Some(receiver);
+        if let Some(key) = self.self_owner {
+            self.check_receiver_owner(receiver, key);
+        }
         let slots_ptr = self.load(frame, layout::FRAME_SLOTS);
         let slots = if body.needs_context {
             Slots::Memory(slots_ptr)
@@ -584,6 +608,45 @@ impl Lowerer<'_> {
             let need = self.b.func.dfg.value_def(need).unwrap_inst();
             self.b.func.replace(need).iconst(I64, depth);
         }
+    }
+
+    /// Declines (as for the activation budget) unless the current domain
+    /// is `key`, the one the unit is specialized on; the miss is counted.
+    fn check_entry_domain(&mut self, key: som_runtime::value::Value) {
+        let cur = self.addr("vm", self.current_domain);
+        let now = self.load(cur, 0);
+        self.decline_unless(now, key);
+    }
+
+    /// Declines unless the owner of the unit's receiver is `key`.
+    fn check_receiver_owner(&mut self, receiver: ir::Value, key: som_runtime::value::Value) {
+        let owner = self.owner_key(receiver);
+        self.decline_unless(owner, key);
+    }
+
+    /// Declines (as for the activation budget), counting a miss of the
+    /// unit, unless `now` is `key`.
+    fn decline_unless(&mut self, now: ir::Value, key: som_runtime::value::Value) {
+        if key.is_ptr() {
+            self.embedded.note(key.bits(), "object");
+        }
+        let same = self
+            .b
+            .ins()
+            .icmp_imm_s(ir::condcodes::IntCC::Equal, now, key.bits() as i64);
+        let go = self.b.create_block();
+        let other = self.cold_block();
+        self.b.ins().brif(same, go, &[], other, &[]);
+        self.b.seal_block(other);
+        self.b.switch_to_block(other);
+        let vm = self.vm;
+        let unit = self.addr("unit", self.unit as *const UnitState as i64);
+        self.call_unadjusted(Entry::DomainMiss, &[vm, unit]);
+        let status = self.iconst(som_runtime::tier::STATUS_NO_BUDGET as i64);
+        let zero = self.iconst(0);
+        self.b.ins().return_(&[status, zero]);
+        self.b.seal_block(go);
+        self.b.switch_to_block(go);
     }
 
     /// Lowers one node whose value is not used.

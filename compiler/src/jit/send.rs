@@ -928,7 +928,10 @@ impl Lowerer<'_> {
             Node::SelfRef => self.known_receiver_shape(),
             Node::LocalRead(i) => self.known_slot_shape(i.0),
             _ => None,
-        };
+        }
+        // A constant (a folded global, a literal, an argument bound to
+        // one) whose shape is fixed.
+        .or_else(|| self.fixed_const_shape(rcvr));
         {
             if let Some(known) = known {
                 // A guard of this activation fixed `self`'s shape: its entry
@@ -1185,12 +1188,21 @@ impl Lowerer<'_> {
                         self.global_written(cell, old, v);
                         v
                     }
-                    None => {
-                        let v = self.load(addr, 0);
-                        // An unbound global reads as nil here.
-                        let nil = self.nil();
-                        self.b.ins().select(v, v, nil)
-                    }
+                    None => match self.foldable_global(cell) {
+                        Some(k) => {
+                            // As a global read folds it (see
+                            // `variables.rs`); invalid code sends generically.
+                            self.folded_globals.push(cell);
+                            self.guard_valid(generic);
+                            self.som_const(k)
+                        }
+                        None => {
+                            let v = self.load(addr, 0);
+                            // An unbound global reads as nil here.
+                            let nil = self.nil();
+                            self.b.ins().select(v, v, nil)
+                        }
+                    },
                 }
             }
             Resolved::Answer(a) => {

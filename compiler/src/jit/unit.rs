@@ -180,6 +180,18 @@ pub(crate) struct Lowerer<'a> {
     pub osr: bool,
     /// How often the unit's body (or loop) was compiled, this time included.
     pub compilations: u32,
+    /// The current domain (its key) the unit is specialized on: tested once
+    /// on entry (another one declines, see [`entry_domain`]), then a
+    /// constant, because the current domain only changes for the dynamic
+    /// extent of a call (`Vm::with_execution` restores it on every path).
+    pub entry_domain: Option<som_runtime::value::Value>,
+    /// The owner (its key) of the unit's receiver the unit is specialized
+    /// on: tested once on entry (another one declines, see
+    /// [`receiver_owner`]); it then holds while the unit is valid, since
+    /// every owner change invalidates such units (`Vm::set_owner`).
+    pub self_owner: Option<som_runtime::value::Value>,
+    /// The unit's receiver, as loaded on entry.
+    pub unit_receiver: Option<ir::Value>,
     /// The Symbols of selectors (for a DNU handler's selector argument).
     pub syms: &'a som_runtime::symbols::SymbolTable,
     /// `doesNotUnderstand:arguments:`, which every inlined DNU entry
@@ -223,6 +235,10 @@ pub(crate) struct Lowerer<'a> {
     pub inlined_bodies: Vec<&'static AstBody>,
     /// Every test of the unit's `valid` word, for [`super::validity`].
     pub validity_checks: Vec<super::validity::Check>,
+    /// The block a test of `valid` last led into: while code is added to
+    /// it with no call, `valid` is known set there (see
+    /// [`Lowerer::valid_known`]).
+    pub valid_block: Option<ir::Block>,
     /// Globals whose values the code embeds (registered with the unit, so
     /// that a write to one invalidates it).
     pub folded_globals: Vec<&'static som_runtime::nodes::GlobalCell>,
@@ -279,6 +295,48 @@ impl<'a> Lowerer<'a> {
             return self.addr("object", v.bits() as i64);
         }
         self.iconst(v.bits() as i64)
+    }
+
+    /// The SOM value `v` is, when the lowering made it a constant.
+    pub fn const_value(&self, v: ir::Value) -> Option<som_runtime::value::Value> {
+        let dfg = &self.b.func.dfg;
+        let inst = dfg.value_def(dfg.resolve_aliases(v)).inst()?;
+        match dfg.insts[inst] {
+            ir::InstructionData::UnaryImm {
+                opcode: ir::Opcode::Iconst,
+                imm,
+            } => Some(som_runtime::value::Value::from_bits(imm.bits() as u64)),
+            _ => None,
+        }
+    }
+
+    /// The shape of `v` when it is a constant whose shape cannot change:
+    /// a SmallInteger, or an object no owner change applies to (classes,
+    /// Strings, Symbols, Doubles...; plain objects, Arrays and blocks can
+    /// change owner, which swaps their shape).
+    pub fn fixed_const_shape(&self, v: ir::Value) -> Option<*const som_runtime::object::Shape> {
+        use som_runtime::object::{header, kind_of, Kind};
+        let c = self.const_value(v)?;
+        if c.is_small() {
+            return Some(self.consts.int_shape);
+        }
+        if !c.is_ptr() || matches!(kind_of(c), Kind::Object | Kind::Array | Kind::Block) {
+            return None;
+        }
+        Some(header(c).shape)
+    }
+
+    /// The value of a global `cell` compiled code may embed: bound, and not
+    /// changed since code folded it before (`GlobalCell::unstable`). The
+    /// caller registers the cell in [`Lowerer::folded_globals`] and tests
+    /// the unit's validity before using the constant (a write that changes
+    /// the global invalidates the unit, possibly while it runs).
+    pub fn foldable_global(
+        &self,
+        cell: &'static som_runtime::nodes::GlobalCell,
+    ) -> Option<som_runtime::value::Value> {
+        let v = cell.value.get();
+        (v != som_runtime::value::Value::ZERO && !cell.unstable.get()).then_some(v)
     }
 
     pub fn nil(&mut self) -> ir::Value {
@@ -372,10 +430,33 @@ impl<'a> Lowerer<'a> {
     /// Branches to `miss` unless `unit.valid`: the guard in front of every
     /// speculative path.
     pub fn guard_valid(&mut self, miss: ir::Block) {
+        if self.valid_known() {
+            // Tested just before, with no call since: it still holds.
+            return;
+        }
         let ok = self.b.create_block();
         self.branch_on_valid(ok, miss);
         self.b.seal_block(ok);
         self.b.switch_to_block(ok);
+        self.valid_block = Some(ok);
+    }
+
+    /// Whether `valid` is known set where code is being added: the current
+    /// block is the one a test led into and holds no call (`valid` only
+    /// changes in calls). The data-flow pass (`validity.rs`) finds more
+    /// after lowering; this lets the lowering use what a test proved (a
+    /// folded global's value without a re-read path) while it builds.
+    pub fn valid_known(&self) -> bool {
+        let Some(b) = self.valid_block else {
+            return false;
+        };
+        self.b.current_block() == Some(b)
+            && !self.b.func.layout.block_insts(b).any(|i| {
+                matches!(
+                    self.b.func.dfg.insts[i].opcode(),
+                    ir::Opcode::Call | ir::Opcode::CallIndirect
+                )
+            })
     }
 
     /// Ends the current block with the test of `valid`: to `ok` (a new
@@ -979,5 +1060,78 @@ impl<'a> Lowerer<'a> {
             3,
         ));
         FrameRef::Inlined { frame, slots }
+    }
+}
+
+/// The current domain an enforced body is specialized on: the one key that
+/// the domain chains of its global reads (the operations keyed on the
+/// current domain) have seen, if they all saw the same one and no more.
+/// A unit that declined too often is recompiled without it.
+pub(crate) fn entry_domain(body: &AstBody, compilations: u32) -> Option<som_runtime::value::Value> {
+    if compilations > som_runtime::tier::UNSTABLE_AFTER_COMPILATIONS {
+        return None;
+    }
+    let mut key = None;
+    let mut single = true;
+    for_each_node_with_blocks(body, &mut |n| {
+        if let Node::EnforcedGlobalRead(g) = n {
+            let entries = g.domains.entries();
+            if g.domains.is_generic() || entries.len() != 1 {
+                single = false;
+                return;
+            }
+            let k = entries[0].0;
+            if key.is_some_and(|seen| seen != k) {
+                single = false;
+            }
+            key = Some(k);
+        }
+    });
+    key.filter(|_| single)
+}
+
+/// The owner key of `self` an enforced body is specialized on: the one key
+/// the domain chains of its field accesses (all on `self`) have seen, if
+/// they all saw the same one and no more.
+pub(crate) fn receiver_owner(
+    body: &AstBody,
+    compilations: u32,
+) -> Option<som_runtime::value::Value> {
+    if compilations > som_runtime::tier::UNSTABLE_AFTER_COMPILATIONS {
+        return None;
+    }
+    let mut key = None;
+    let mut single = true;
+    for_each_node_with_blocks(body, &mut |n| {
+        if let Node::EnforcedFieldRead(f) | Node::EnforcedFieldWrite(f) = n {
+            let entries = f.domains.entries();
+            if f.domains.is_generic() || entries.len() != 1 {
+                single = false;
+                return;
+            }
+            let k = entries[0].0;
+            if key.is_some_and(|seen| seen != k) {
+                single = false;
+            }
+            key = Some(k);
+        }
+    });
+    key.filter(|_| single)
+}
+
+/// Calls `f` on every node of an enforced `body` and of the block literals
+/// in it (whose enforced bodies the unit may inline), recursively.
+fn for_each_node_with_blocks(body: &AstBody, f: &mut dyn FnMut(&Node)) {
+    let mut blocks: Vec<&'static AstBody> = Vec::new();
+    body.body.for_each_unit_node(&mut |n| {
+        if let Node::Block(bl) = n {
+            if let Some(b) = bl.method.enforced.get() {
+                blocks.push(b);
+            }
+        }
+        f(n);
+    });
+    for b in blocks {
+        for_each_node_with_blocks(b, f);
     }
 }

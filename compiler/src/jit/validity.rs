@@ -63,12 +63,12 @@ pub(crate) fn drop_redundant_checks(func: &mut ir::Function, checks: &[Check]) {
             if Some(b) == entry || !known[b] {
                 continue;
             }
-            let mut preds = cfg.pred_iter(b).peekable();
-            let v = preds.peek().is_some()
-                && preds.all(|p| {
-                    let passed = passes[p.inst].expand() == Some(b);
-                    passed || (known[p.block] && !calls[p.block])
-                });
+            // A block without predecessors never runs (the lowering leaves
+            // some, e.g. after a guard it folded): it kills nothing.
+            let v = cfg.pred_iter(b).all(|p| {
+                let passed = passes[p.inst].expand() == Some(b);
+                passed || (known[p.block] && !calls[p.block])
+            });
             if !v {
                 known[b] = false;
                 changed = true;

@@ -4,8 +4,11 @@
 //! Fields are a load or store at a constant offset behind one check of the
 //! receiver's kind and length (a shape does not fix the layout, see
 //! `som_runtime::object`); anything else (class-side fields, the error) is
-//! the runtime's `rt_field`. A global is a load from its cell; an unbound cell
-//! (a class not loaded yet, `unknownGlobal:`) is the interpreter's.
+//! the runtime's `rt_field`. A global bound to a value that has not changed
+//! since code folded it is that value, a constant, behind the unit's validity
+//! test (a write that changes it invalidates the unit); otherwise it is a
+//! load from its cell; an unbound cell (a class not loaded yet,
+//! `unknownGlobal:`) is the interpreter's.
 
 use cranelift_codegen::ir::{self, InstBuilder};
 
@@ -112,11 +115,27 @@ impl Lowerer<'_> {
             // Never read yet: the interpreter binds the cell.
             return self.interpret(node);
         };
+        if let Some(k) = self.foldable_global(cell).filter(|_| self.valid_known()) {
+            // The value: the unit is valid here (a write that changes it
+            // invalidates the unit).
+            self.folded_globals.push(cell);
+            return self.som_const(k);
+        }
+        let done = self.value_block();
+        if let Some(k) = self.foldable_global(cell) {
+            // The value, while the unit is valid; else the cell is read.
+            self.folded_globals.push(cell);
+            let reread = self.cold_block();
+            self.guard_valid(reread);
+            let c = self.som_const(k);
+            self.jump_with(done, c);
+            self.b.seal_block(reread);
+            self.b.switch_to_block(reread);
+        }
         let addr = self.addr("cell", std::ptr::from_ref(&cell.value) as i64);
         let v = self.load(addr, 0);
         let bound = self.b.create_block();
         let unbound = self.cold_block();
-        let done = self.value_block();
         self.b.ins().brif(v, bound, &[], unbound, &[]);
         self.b.seal_block(bound);
         self.b.seal_block(unbound);
