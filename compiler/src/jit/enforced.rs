@@ -539,12 +539,9 @@ impl Lowerer<'_> {
             return false;
         }
         self.guard_valid(generic);
-        let (shape, none) = match known {
-            Some(_) => (None, None),
-            None => {
-                let (s, none) = self.shape_for_guards(rcvr, entries.iter().map(|e| e.shape));
-                (Some(s), none)
-            }
+        let shape = match known {
+            Some(_) => None,
+            None => Some(self.shape_of(rcvr)),
         };
         for e in entries {
             self.embedded.note(e.shape as u64, "shape");
@@ -599,7 +596,6 @@ impl Lowerer<'_> {
             }
             self.b.switch_to_block(next);
         }
-        self.end_guards(none);
         true
     }
 

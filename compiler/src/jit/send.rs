@@ -952,7 +952,7 @@ impl Lowerer<'_> {
         self.depends_on.push(s.selector);
         self.depends_on.push(self.dnu_selector);
         self.guard_valid(generic);
-        let (shape, none) = self.shape_for_guards(rcvr, entries.iter().map(|e| e.shape));
+        let shape = self.shape_of(rcvr);
         for e in entries {
             self.embedded.note(e.shape as u64, "shape");
             let hit = self.b.create_block();
@@ -965,42 +965,7 @@ impl Lowerer<'_> {
             self.emit_target(s, s.selector, e.target, e.shape, rcvr, args, done, generic);
             self.b.switch_to_block(next);
         }
-        self.end_guards(none);
         true
-    }
-
-    /// The shape of `rcvr` for guards against `shapes`, and the block a
-    /// receiver matching none of them reaches early (see
-    /// [`Lowerer::end_guards`]). Without the SmallInteger shape among them
-    /// a tagged receiver matches none: it leaves at the tag test, and the
-    /// shape is one load (no merge of the Integer shape with a loaded one).
-    pub(crate) fn shape_for_guards(
-        &mut self,
-        rcvr: ir::Value,
-        mut shapes: impl Iterator<Item = *const Shape>,
-    ) -> (ir::Value, Option<ir::Block>) {
-        let int_shape = self.consts.int_shape;
-        if shapes.any(|s| std::ptr::eq(s, int_shape)) {
-            return (self.shape_of(rcvr), None);
-        }
-        let none = self.b.create_block();
-        let ptr = self.b.create_block();
-        let tag = self.is_small(rcvr);
-        self.b.ins().brif(tag, none, &[], ptr, &[]);
-        self.b.seal_block(ptr);
-        self.b.switch_to_block(ptr);
-        (self.load(rcvr, layout::HEADER_SHAPE), Some(none))
-    }
-
-    /// After the last guard (in the block where no guard matched): joins
-    /// the early exit of [`Lowerer::shape_for_guards`], so the code after
-    /// the guards is the one place a receiver matching none continues.
-    pub(crate) fn end_guards(&mut self, none: Option<ir::Block>) {
-        if let Some(none) = none {
-            self.b.ins().jump(none, &[]);
-            self.b.seal_block(none);
-            self.b.switch_to_block(none);
-        }
     }
 
     /// Whether target `t` of site `s` is inlined for these arguments.

@@ -532,13 +532,11 @@ impl Lowerer<'_> {
 
 impl Lowerer<'_> {
     /// Whether the code being emitted only runs after something went off
-    /// the fast path.
+    /// the fast path (a frame materialized). Not every block marked cold
+    /// is one: a Double case lowered behind the SmallInteger case is in a
+    /// cold block and is Mandelbrot's hot path.
     pub(crate) fn on_slow_path(&self) -> bool {
         self.slow_path > 0
-            || self
-                .b
-                .current_block()
-                .is_some_and(|b| self.b.func.layout.is_cold(b))
     }
 
     /// Allocates `size` bytes from the bump region `bump` as the heap
