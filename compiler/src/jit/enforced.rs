@@ -162,9 +162,13 @@ impl Lowerer<'_> {
     ) {
         match key {
             Some(key) => self.branch_if_key(key, keys, yes, no),
+            None if keys.is_empty() => {
+                self.b.ins().jump(no, &[]);
+            }
             None => {
-                let to = if keys.is_empty() { no } else { yes };
-                self.b.ins().jump(to, &[]);
+                // Every caller's `yes` is a new block entered only from
+                // here (its `no` may be a shared slow path).
+                self.jump_only_into(yes);
             }
         }
     }

@@ -252,6 +252,7 @@ impl CraneliftTier {
                 None
             },
             unit_receiver: None,
+            owner_facts: false,
             syms: &vm.symbols,
             dnu_selector,
             enforced_flag,
@@ -266,6 +267,7 @@ impl CraneliftTier {
             folded_globals: Vec::new(),
             validity_checks: Vec::new(),
             valid_block: None,
+            valid_carry: None,
             inlined_bodies: Vec::new(),
             eager,
             shape_next: None,
@@ -278,7 +280,7 @@ impl CraneliftTier {
         let lowered = start.elapsed();
         let (depends_on, inlined) = (std::mem::take(&mut lw.depends_on), lw.inlined.len());
         let folded_globals = std::mem::take(&mut lw.folded_globals);
-        let relies_on_owners = lw.self_owner.is_some();
+        let relies_on_owners = lw.self_owner.is_some() || lw.owner_facts;
         let inlined_bodies: Vec<(&'static AstBody, u64)> = std::mem::take(&mut lw.inlined_bodies)
             .into_iter()
             .map(|b| (b, fingerprint(b)))

@@ -192,6 +192,9 @@ pub(crate) struct Lowerer<'a> {
     pub self_owner: Option<som_runtime::value::Value>,
     /// The unit's receiver, as loaded on entry.
     pub unit_receiver: Option<ir::Value>,
+    /// Set when the code takes the shape of a constant object that can
+    /// change owner as fixed (see [`Lowerer::fixed_const_shape`]).
+    pub owner_facts: bool,
     /// The Symbols of selectors (for a DNU handler's selector argument).
     pub syms: &'a som_runtime::symbols::SymbolTable,
     /// `doesNotUnderstand:arguments:`, which every inlined DNU entry
@@ -239,6 +242,9 @@ pub(crate) struct Lowerer<'a> {
     /// it with no call, `valid` is known set there (see
     /// [`Lowerer::valid_known`]).
     pub valid_block: Option<ir::Block>,
+    /// A jump from the valid block into a block only it enters (see
+    /// [`Lowerer::jump_only_into`]).
+    pub valid_carry: Option<(ir::Block, ir::Block)>,
     /// Globals whose values the code embeds (registered with the unit, so
     /// that a write to one invalidates it).
     pub folded_globals: Vec<&'static som_runtime::nodes::GlobalCell>,
@@ -312,16 +318,25 @@ impl<'a> Lowerer<'a> {
 
     /// The shape of `v` when it is a constant whose shape cannot change:
     /// a SmallInteger, or an object no owner change applies to (classes,
-    /// Strings, Symbols, Doubles...; plain objects, Arrays and blocks can
-    /// change owner, which swaps their shape).
-    pub fn fixed_const_shape(&self, v: ir::Value) -> Option<*const som_runtime::object::Shape> {
+    /// Strings, Symbols, Doubles...). Plain objects, Arrays and blocks can
+    /// change owner, which swaps their shape: theirs is taken as fixed while
+    /// the unit is valid, the unit then relying on owners
+    /// ([`Lowerer::owner_facts`]: every owner change invalidates it), unless
+    /// it was recompiled too often for that.
+    pub fn fixed_const_shape(&mut self, v: ir::Value) -> Option<*const som_runtime::object::Shape> {
         use som_runtime::object::{header, kind_of, Kind};
         let c = self.const_value(v)?;
         if c.is_small() {
             return Some(self.consts.int_shape);
         }
-        if !c.is_ptr() || matches!(kind_of(c), Kind::Object | Kind::Array | Kind::Block) {
+        if !c.is_ptr() {
             return None;
+        }
+        if matches!(kind_of(c), Kind::Object | Kind::Array | Kind::Block) {
+            if self.compilations > som_runtime::tier::UNSTABLE_AFTER_COMPILATIONS {
+                return None;
+            }
+            self.owner_facts = true;
         }
         Some(header(c).shape)
     }
@@ -450,13 +465,38 @@ impl<'a> Lowerer<'a> {
         let Some(b) = self.valid_block else {
             return false;
         };
-        self.b.current_block() == Some(b)
-            && !self.b.func.layout.block_insts(b).any(|i| {
+        let no_call = |blk: ir::Block| {
+            !self.b.func.layout.block_insts(blk).any(|i| {
                 matches!(
                     self.b.func.dfg.insts[i].opcode(),
                     ir::Opcode::Call | ir::Opcode::CallIndirect
                 )
             })
+        };
+        let cur = self.b.current_block();
+        if cur == Some(b) {
+            return no_call(b);
+        }
+        // Or one jump further, into a block entered only by that jump.
+        matches!(self.valid_carry, Some((from, to)) if from == b && cur == Some(to))
+            && no_call(b)
+            && cur.is_some_and(no_call)
+    }
+
+    /// Ends the current block with a jump to `to`, a new block that no
+    /// other branch enters (the caller seals it): what is known about
+    /// `valid` here is known there.
+    pub fn jump_only_into(&mut self, to: ir::Block) {
+        if self.valid_known() {
+            if let Some(from) = self.b.current_block() {
+                self.valid_carry = Some((from, to));
+                if Some(from) != self.valid_block {
+                    // Carried from the block before: chain it.
+                    self.valid_block = Some(from);
+                }
+            }
+        }
+        self.b.ins().jump(to, &[]);
     }
 
     /// Ends the current block with the test of `valid`: to `ok` (a new
@@ -1076,6 +1116,10 @@ pub(crate) fn entry_domain(body: &AstBody, compilations: u32) -> Option<som_runt
     for_each_node_with_blocks(body, &mut |n| {
         if let Node::EnforcedGlobalRead(g) = n {
             let entries = g.domains.entries();
+            if entries.is_empty() && !g.domains.is_generic() {
+                // Never run yet: its generic path does not care.
+                return;
+            }
             if g.domains.is_generic() || entries.len() != 1 {
                 single = false;
                 return;
@@ -1105,6 +1149,10 @@ pub(crate) fn receiver_owner(
     for_each_node_with_blocks(body, &mut |n| {
         if let Node::EnforcedFieldRead(f) | Node::EnforcedFieldWrite(f) = n {
             let entries = f.domains.entries();
+            if entries.is_empty() && !f.domains.is_generic() {
+                // Never run yet: its generic path does not care.
+                return;
+            }
             if f.domains.is_generic() || entries.len() != 1 {
                 single = false;
                 return;
