@@ -30,9 +30,13 @@
 //!
 //! **Invalidation**: every inlined lookup is guarded by the unit's `valid`
 //! word (see `som_runtime::tier`), cleared when a method of an inlined
-//! selector changes (or a global the unit folded is written); stale code
+//! selector changes (or a global the unit folded is written, or, for a
+//! unit that took an owner as fixed, any object changes owner); stale code
 //! then takes its generic paths until it returns, and new activations run
-//! the interpreter until the body is hot again. A test of `valid` that every
+//! the interpreter until the body is hot again. An enforced unit may be
+//! specialized on its entry domain and its receiver's owner, tested once on
+//! entry: another one makes it decline (`STATUS_NO_BUDGET`, the activation
+//! is interpreted, the miss counted as a guard failure). A test of `valid` that every
 //! path reaches through another one without a call in between is removed
 //! ([`validity`]): the word only changes in calls.
 //!

@@ -2,8 +2,8 @@
 //! built.
 //!
 //! The lowering tests `valid` in front of every speculative path
-//! (`Lowerer::guard_valid`), locally, without knowing what was tested
-//! before. A test is redundant where every path reaching it passed a test
+//! (`Lowerer::guard_valid`), knowing only what was tested in the block it
+//! is adding to (`Lowerer::valid_known`). A test is redundant where every path reaching it passed a test
 //! (or the unit's entry) with no call since: `valid` only changes in calls
 //! (a metaobject change is made by the runtime), and code is only entered
 //! while valid (through its entry cell, which invalidation clears). This
