@@ -238,6 +238,28 @@ fn failing_guards_in_enforced_code_make_the_unit_recompile() {
     );
 }
 
+#[test]
+fn an_enforced_target_the_unit_does_not_compile_is_no_guard_failure() {
+    let out = Command::new(SOM)
+        .current_dir(root())
+        .args([
+            "--trace",
+            "jit",
+            "tests/lang/tier/TierEnforcedUncompiledTarget.som",
+        ])
+        .output()
+        .expect("som runs");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "3000\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("compiled unit=\"TierEnforcedUncompiledTarget>>#same:as:\""),
+        "{err}"
+    );
+    assert!(!err.contains("guard failed"), "{err}");
+    assert!(!err.contains("reason=\"guard failures\""), "{err}");
+}
+
 /// (compilations, live units, live bytes) from `--dispatch-stats`.
 fn tier_stats(stderr: &str) -> (u64, u64, u64) {
     let line = stderr

@@ -269,9 +269,9 @@ impl Lowerer<'_> {
         // `at:` either way; so a reified access does not pay for the
         // standard case's failing checks on every run.
         let guarded_first = matches!(s.special, Some(SpecialOp::At | SpecialOp::AtPut));
-        let mut guarded = false;
+        let (mut guarded, mut complete) = (false, false);
         if guarded_first {
-            guarded = self.enforced_targets(s, rcvr, &args, done, generic);
+            (guarded, complete) = self.enforced_targets(s, rcvr, &args, done, generic);
         }
         match (s.special, words.as_deref()) {
             (Some(op), Some(values)) if values.len() == 2 && op != SpecialOp::Value => {
@@ -292,7 +292,7 @@ impl Lowerer<'_> {
             _ => {}
         }
         if !guarded_first {
-            guarded = self.enforced_targets(s, rcvr, &args, done, generic);
+            (guarded, complete) = self.enforced_targets(s, rcvr, &args, done, generic);
         }
         fast |= guarded;
         if fast {
@@ -307,8 +307,10 @@ impl Lowerer<'_> {
             values.push(v);
         }
         // As for plain sends: only a receiver the guards did not expect is
-        // a guard failure, counted towards recompiling the unit.
-        let v = if guarded {
+        // a guard failure, counted towards recompiling the unit (not one of
+        // a shape the chain saw whose target the unit does not compile,
+        // which would only recompile to the same code).
+        let v = if guarded && complete {
             self.enforced_missed(s, &values)
         } else {
             self.enforced_generic(s, &values)
@@ -478,13 +480,13 @@ impl Lowerer<'_> {
         args: &[Arg],
         done: ir::Block,
         generic: ir::Block,
-    ) -> bool {
+    ) -> (bool, bool) {
         if s.chain.is_generic() {
-            return false;
+            return (false, false);
         }
         if s.unstable.get() && self.compilations > som_runtime::tier::UNSTABLE_AFTER_COMPILATIONS {
             // Its receivers kept changing: a call, not guards that fail.
-            return false;
+            return (false, false);
         }
         let standard = self.standard_keys(&s.domains);
         // Handlers get the arguments in an Array: plain words only.
@@ -503,9 +505,9 @@ impl Lowerer<'_> {
             None => (Vec::new(), Vec::new()),
         };
         let words = words.unwrap_or_default();
-        let entries: Vec<_> = s
-            .chain
-            .entries()
+        let all = s.chain.entries();
+        let seen = all.len();
+        let entries: Vec<_> = all
             .into_iter()
             .filter(|e| {
                 // SAFETY: shapes are interned and never freed.
@@ -519,8 +521,11 @@ impl Lowerer<'_> {
             })
             .collect();
         if entries.is_empty() {
-            return false;
+            return (false, false);
         }
+        // Every shape the chain saw is guarded: a receiver matching none is
+        // one it did not expect (a guard failure, counted).
+        let complete = entries.len() == seen;
         self.depends_on.push(s.selector);
         self.depends_on.push(self.dnu_selector);
         self.depend_on_domains(&s.domains);
@@ -540,7 +545,7 @@ impl Lowerer<'_> {
             None => entries,
         };
         if entries.is_empty() {
-            return false;
+            return (false, false);
         }
         self.guard_valid(generic);
         let shape = match known {
@@ -600,7 +605,7 @@ impl Lowerer<'_> {
             }
             self.b.switch_to_block(next);
         }
-        true
+        (true, complete)
     }
 
     /// How a target of an enforced send to a receiver owned by the domain
