@@ -504,6 +504,42 @@ fn a_call_that_is_not_inlined_runs_the_callees_compiled_code_directly() {
 }
 
 #[test]
+fn an_enforced_call_runs_the_callees_compiled_twin_directly() {
+    // In enforced code a call that is not inlined runs the callee's
+    // enforced twin's compiled code directly, `rt_enforced_invoke` only on
+    // the cold path.
+    let out = Command::new(SOM)
+        .current_dir(root())
+        .args([
+            "--jit=eager",
+            "--print-ir=TierEnforcedDirectCalls>>#sum:",
+            "tests/lang/tier/TierEnforcedDirectCalls.som",
+        ])
+        .output()
+        .expect("som runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let all = listings(&err);
+    let last = all.last().expect("sum: was compiled");
+    let hot = hot_blocks(last);
+    let hot_text: String = hot.iter().map(|(h, b)| format!("{h}\n{b}")).collect();
+    assert!(
+        last.contains("rt_enforced_invoke"),
+        "an enforced unit (its generic path invokes through the runtime):\n{last}"
+    );
+    assert!(
+        !hot_text.contains("rt_enforced_invoke") && !hot_text.contains("rt_enforced_send"),
+        "the hot path calls into the runtime:\n{hot_text}"
+    );
+    assert!(
+        hot_text.contains("cell#")
+            && hot_text
+                .lines()
+                .any(|l| l.contains("call_indirect") && !l.contains("; v")),
+        "no direct call in the hot path:\n{hot_text}"
+    );
+}
+
+#[test]
 fn a_closure_evaluated_from_compiled_code_runs_its_compiled_body_directly() {
     // Closures fetched from an Array: the `value:with:` sites cannot inline
     // them, so they call the closure's compiled body (its cell read through

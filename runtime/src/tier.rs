@@ -1600,8 +1600,14 @@ pub mod entry {
     ) -> TierRet {
         // SAFETY: per the contract above.
         let (vm, frame) = unsafe { (&mut *vm, &*frame) };
-        let crate::method::MethodKind::Ast(body) = &frame.method.kind else {
+        let crate::method::MethodKind::Ast(plain) = &frame.method.kind else {
             unreachable!("compiled code calls only AST bodies directly")
+        };
+        // Enforced code calls a method's enforced twin (and runs it in
+        // enforced execution, the flag it keeps during the call).
+        let body: &'static AstBody = match frame.method.enforced.get() {
+            Some(twin) if vm.tier_state.enforced => twin,
+            _ => plain,
         };
         let r = if status == STATUS_NO_BUDGET {
             // The callee's code declined to run: interpret its activation.

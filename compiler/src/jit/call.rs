@@ -42,9 +42,15 @@ impl Lowerer<'_> {
     /// The body of `m` if a call of `m` can run its compiled code directly.
     pub(crate) fn direct_body(&self, m: &'static MethodData) -> Option<&'static AstBody> {
         match &m.kind {
-            MethodKind::Ast(b) if !b.needs_context && b.num_slots <= MAX_DIRECT_SLOTS => Some(b),
+            MethodKind::Ast(b) if self.direct_body_ok(b) => Some(b),
             _ => None,
         }
+    }
+
+    /// Whether a body (a method's, or its enforced twin) can be called
+    /// directly: its slots need no heap context and fit the caller's frame.
+    pub(crate) fn direct_body_ok(&self, b: &AstBody) -> bool {
+        !b.needs_context && b.num_slots <= MAX_DIRECT_SLOTS
     }
 
     /// Calls `body`, the body of method `m`, with `values` (receiver, then

@@ -206,6 +206,31 @@ impl Lowerer<'_> {
         m: &'static MethodData,
         values: &[ir::Value],
     ) -> ir::Value {
+        // The runtime would activate the method's enforced twin (an AST
+        // method not declared `unenforced`): its compiled code is called
+        // directly, in the enforced execution this code runs in.
+        let twin = match (m.enforced.get(), m.unenforced, self.flag) {
+            (Some(t), false, true) if self.direct_body_ok(t) => Some(t),
+            _ => None,
+        };
+        let Some(twin) = twin else {
+            return self.enforced_invoke_generic(s, m, values);
+        };
+        let generic = self.cold_block();
+        let merge = self.direct_call(m, twin, values, s.pos, generic);
+        self.b.seal_block(generic);
+        self.b.switch_to_block(generic);
+        let v = self.enforced_invoke_generic(s, m, values);
+        self.join(merge, v)
+    }
+
+    /// `rt_enforced_invoke` itself.
+    fn enforced_invoke_generic(
+        &mut self,
+        s: &'static EnforcedSendNode,
+        m: &'static MethodData,
+        values: &[ir::Value],
+    ) -> ir::Value {
         let argv = self.spill_values(values);
         let vm = self.vm;
         let n = self.addr("node", s as *const EnforcedSendNode as i64);
