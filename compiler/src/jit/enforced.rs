@@ -660,6 +660,7 @@ impl Lowerer<'_> {
                     | Trivial::Setter(_)
                     | Trivial::Identity
                     | Trivial::ClassOf
+                    | Trivial::TextEquals
             ) {
                 return Some(Ok(tr));
             }
@@ -688,6 +689,12 @@ impl Lowerer<'_> {
             unreachable!("filtered by enforced_target")
         };
         let v = match self.enforced_target(t, key, args) {
+            Some(Ok(Trivial::TextEquals)) => {
+                // The primitive's fallback runs as the standard operation
+                // (the receiver, a text, belongs to the standard domain).
+                let arg = self.realize(&args[0]);
+                self.text_equals(rcvr, arg, |me, v| me.enforced_invoke_generic(s, m, v))
+            }
             Some(Ok(_)) => self
                 .trivial(None, m, shape, rcvr, args, generic)
                 .expect("a trivial method of the enforced kinds"),

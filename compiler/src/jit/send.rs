@@ -968,6 +968,107 @@ impl Lowerer<'_> {
         true
     }
 
+    /// `String>>=` (or Symbol's) inline: identical texts are equal, two
+    /// Symbols that are not identical differ, texts of different byte
+    /// lengths differ, one-byte texts compare their byte; anything else is
+    /// `fallback`'s (the primitive, through the send's generic path).
+    pub(crate) fn text_equals(
+        &mut self,
+        rcvr: ir::Value,
+        arg: ir::Value,
+        fallback: impl FnOnce(&mut Self, &[ir::Value]) -> ir::Value,
+    ) -> ir::Value {
+        // Identical texts (always so for equal Symbols) are equal;
+        // comparing characters is the primitive's job.
+        // Texts that differ are the normal case here, not a guard
+        // failure: the primitive compares them.
+        let same = self.b.create_block();
+        let differ = self.b.create_block();
+        let merge = self.value_block();
+        let same_c = self.b.ins().icmp(IntCC::Equal, rcvr, arg);
+        self.b.ins().brif(same_c, same, &[], differ, &[]);
+        self.b.seal_block(same);
+        self.b.seal_block(differ);
+        self.b.switch_to_block(same);
+        let t = self.som_const(self.consts.true_);
+        self.jump_with(merge, t);
+        self.b.switch_to_block(differ);
+        // Two Symbols that are not identical differ (Symbols are
+        // interned); other texts are compared by the primitive.
+        let f = self.som_const(self.consts.false_);
+        let compare = self.cold_block();
+        let both = self.b.create_block();
+        let rk = self.kind_of_ptr_or(rcvr, compare);
+        let ak = self.kind_of_ptr_or(arg, compare);
+        let rs = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, rk, layout::KIND_SYMBOL);
+        let as_ = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, ak, layout::KIND_SYMBOL);
+        let syms = self.b.ins().band(rs, as_);
+        let texts = self.b.create_block();
+        self.b.ins().brif(syms, both, &[], texts, &[]);
+        self.b.seal_block(both);
+        self.b.seal_block(texts);
+        self.b.switch_to_block(both);
+        self.jump_with(merge, f);
+        // Texts of different byte lengths differ; one-byte texts
+        // (what `charAt:` answers for ASCII) compare their byte.
+        self.b.switch_to_block(texts);
+        // The Symbol tests are those above.
+        let a_string = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, ak, layout::KIND_STRING);
+        let a_text = self.b.ins().bor(a_string, as_);
+        let r_string = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, rk, layout::KIND_STRING);
+        let r_text = self.b.ins().bor(r_string, rs);
+        let both_text = self.b.ins().band(r_text, a_text);
+        let lens = self.b.create_block();
+        self.b.ins().brif(both_text, lens, &[], compare, &[]);
+        self.b.seal_block(lens);
+        self.b.switch_to_block(lens);
+        let rmeta = self.load(rcvr, layout::HEADER_META);
+        let ameta = self.load(arg, layout::HEADER_META);
+        let rlen = self.b.ins().ushr_imm_s(rmeta, layout::META_LEN_SHIFT);
+        let alen = self.b.ins().ushr_imm_s(ameta, layout::META_LEN_SHIFT);
+        let same_len = self.b.ins().icmp(IntCC::Equal, rlen, alen);
+        let one = self.b.create_block();
+        let len_differs = self.b.create_block();
+        self.b.ins().brif(same_len, one, &[], len_differs, &[]);
+        self.b.seal_block(one);
+        self.b.seal_block(len_differs);
+        self.b.switch_to_block(len_differs);
+        self.jump_with(merge, f);
+        self.b.switch_to_block(one);
+        let is_one = self.b.ins().icmp_imm_s(IntCC::Equal, rlen, 1);
+        let bytes = self.b.create_block();
+        self.b.ins().brif(is_one, bytes, &[], compare, &[]);
+        self.b.seal_block(bytes);
+        self.b.switch_to_block(bytes);
+        let rb = self
+            .b
+            .ins()
+            .uload8(I64, super::unit::mem(), rcvr, layout::TEXT_BYTES);
+        let ab = self
+            .b
+            .ins()
+            .uload8(I64, super::unit::mem(), arg, layout::TEXT_BYTES);
+        let eq = self.b.ins().icmp(IntCC::Equal, rb, ab);
+        let v = self.boolean(eq);
+        self.jump_with(merge, v);
+        self.b.seal_block(compare);
+        self.b.switch_to_block(compare);
+        let v = fallback(self, &[rcvr, arg]);
+        self.join(merge, v)
+    }
+
     /// Whether target `t` of site `s` is inlined for these arguments.
     fn inlinable_target(&self, s: &SendNode, t: Target, shape: *const Shape, args: &[Arg]) -> bool {
         let all_words = args
@@ -1325,97 +1426,9 @@ impl Lowerer<'_> {
                 self.boolean(same)
             }
             Trivial::TextEquals => {
-                // Identical texts (always so for equal Symbols) are equal;
-                // comparing characters is the primitive's job.
-                // Texts that differ are the normal case here, not a guard
-                // failure: the primitive compares them.
                 let s = s?;
                 let arg = word(args.first(), self)?;
-                let same = self.b.create_block();
-                let differ = self.b.create_block();
-                let merge = self.value_block();
-                let same_c = self.b.ins().icmp(IntCC::Equal, rcvr, arg);
-                self.b.ins().brif(same_c, same, &[], differ, &[]);
-                self.b.seal_block(same);
-                self.b.seal_block(differ);
-                self.b.switch_to_block(same);
-                let t = self.som_const(self.consts.true_);
-                self.jump_with(merge, t);
-                self.b.switch_to_block(differ);
-                // Two Symbols that are not identical differ (Symbols are
-                // interned); other texts are compared by the primitive.
-                let f = self.som_const(self.consts.false_);
-                let compare = self.cold_block();
-                let both = self.b.create_block();
-                let rk = self.kind_of_ptr_or(rcvr, compare);
-                let ak = self.kind_of_ptr_or(arg, compare);
-                let rs = self
-                    .b
-                    .ins()
-                    .icmp_imm_s(IntCC::Equal, rk, layout::KIND_SYMBOL);
-                let as_ = self
-                    .b
-                    .ins()
-                    .icmp_imm_s(IntCC::Equal, ak, layout::KIND_SYMBOL);
-                let syms = self.b.ins().band(rs, as_);
-                let texts = self.b.create_block();
-                self.b.ins().brif(syms, both, &[], texts, &[]);
-                self.b.seal_block(both);
-                self.b.seal_block(texts);
-                self.b.switch_to_block(both);
-                self.jump_with(merge, f);
-                // Texts of different byte lengths differ; one-byte texts
-                // (what `charAt:` answers for ASCII) compare their byte.
-                self.b.switch_to_block(texts);
-                // The Symbol tests are those above.
-                let a_string = self
-                    .b
-                    .ins()
-                    .icmp_imm_s(IntCC::Equal, ak, layout::KIND_STRING);
-                let a_text = self.b.ins().bor(a_string, as_);
-                let r_string = self
-                    .b
-                    .ins()
-                    .icmp_imm_s(IntCC::Equal, rk, layout::KIND_STRING);
-                let r_text = self.b.ins().bor(r_string, rs);
-                let both_text = self.b.ins().band(r_text, a_text);
-                let lens = self.b.create_block();
-                self.b.ins().brif(both_text, lens, &[], compare, &[]);
-                self.b.seal_block(lens);
-                self.b.switch_to_block(lens);
-                let rmeta = self.load(rcvr, layout::HEADER_META);
-                let ameta = self.load(arg, layout::HEADER_META);
-                let rlen = self.b.ins().ushr_imm_s(rmeta, layout::META_LEN_SHIFT);
-                let alen = self.b.ins().ushr_imm_s(ameta, layout::META_LEN_SHIFT);
-                let same_len = self.b.ins().icmp(IntCC::Equal, rlen, alen);
-                let one = self.b.create_block();
-                let len_differs = self.b.create_block();
-                self.b.ins().brif(same_len, one, &[], len_differs, &[]);
-                self.b.seal_block(one);
-                self.b.seal_block(len_differs);
-                self.b.switch_to_block(len_differs);
-                self.jump_with(merge, f);
-                self.b.switch_to_block(one);
-                let is_one = self.b.ins().icmp_imm_s(IntCC::Equal, rlen, 1);
-                let bytes = self.b.create_block();
-                self.b.ins().brif(is_one, bytes, &[], compare, &[]);
-                self.b.seal_block(bytes);
-                self.b.switch_to_block(bytes);
-                let rb = self
-                    .b
-                    .ins()
-                    .uload8(I64, super::unit::mem(), rcvr, layout::TEXT_BYTES);
-                let ab = self
-                    .b
-                    .ins()
-                    .uload8(I64, super::unit::mem(), arg, layout::TEXT_BYTES);
-                let eq = self.b.ins().icmp(IntCC::Equal, rb, ab);
-                let v = self.boolean(eq);
-                self.jump_with(merge, v);
-                self.b.seal_block(compare);
-                self.b.switch_to_block(compare);
-                let v = self.generic_send(s, &[rcvr, arg]);
-                self.join(merge, v)
+                self.text_equals(rcvr, arg, |me, v| me.generic_send(s, v))
             }
             Trivial::ClassOf => {
                 // SAFETY: shapes are interned and never freed.
