@@ -466,41 +466,53 @@ fn loading_a_new_class_invalidates_no_compiled_code() {
     );
 }
 
+/// The last eager compilation of `unit` in `program`, and its hot blocks'
+/// text.
+fn last_eager_listing(unit: &str, program: &str) -> (String, String) {
+    let out = Command::new(SOM)
+        .current_dir(root())
+        .args(["--jit=eager", &format!("--print-ir={unit}"), program])
+        .output()
+        .expect("som runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = listings(&err)
+        .pop()
+        .unwrap_or_else(|| panic!("{unit} was compiled"));
+    let hot: String = hot_blocks(&last)
+        .iter()
+        .map(|(h, b)| format!("{h}\n{b}"))
+        .collect();
+    (last, hot)
+}
+
+/// The hot path reads a callee's entry cell and calls its code directly
+/// (a `call_indirect` whose callee is not a runtime function).
+fn assert_direct_call(last: &str, hot: &str) {
+    assert!(
+        hot.contains("cell#"),
+        "the hot path reads the callee's entry cell:\n{last}"
+    );
+    assert!(
+        hot.lines()
+            .any(|l| l.contains("call_indirect") && !l.contains("; v")),
+        "no direct call in the hot path:\n{hot}"
+    );
+}
+
 #[test]
 fn a_call_that_is_not_inlined_runs_the_callees_compiled_code_directly() {
     // `sum:` inlines itself once, then calls itself: that call must load the
     // callee's code from its entry cell and call it, the runtime's send and
     // activation (`rt_invoke`) only on the cold path.
-    let out = Command::new(SOM)
-        .current_dir(root())
-        .args([
-            "--jit=eager",
-            "--print-ir=TierDirectCalls>>#sum:",
-            "tests/lang/tier/TierDirectCalls.som",
-        ])
-        .output()
-        .expect("som runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    let all = listings(&err);
-    let last = all.last().expect("sum: was compiled");
-    let hot = hot_blocks(last);
-    let hot_text: String = hot.iter().map(|(h, b)| format!("{h}\n{b}")).collect();
-    assert!(
-        hot_text.contains("cell#"),
-        "the hot path reads the callee's entry cell:\n{last}"
+    let (last, hot) = last_eager_listing(
+        "TierDirectCalls>>#sum:",
+        "tests/lang/tier/TierDirectCalls.som",
     );
     assert!(
-        !hot_text.contains("rt_invoke") && !hot_text.contains("rt_send"),
-        "the hot path calls into the runtime:\n{hot_text}"
+        !hot.contains("rt_invoke") && !hot.contains("rt_send"),
+        "the hot path calls into the runtime:\n{hot}"
     );
-    let direct_calls = hot_text
-        .lines()
-        .filter(|l| l.contains("call_indirect") && !l.contains("; v"))
-        .count();
-    assert!(
-        direct_calls >= 1,
-        "no direct call in the hot path:\n{hot_text}"
-    );
+    assert_direct_call(&last, &hot);
 }
 
 #[test]
@@ -508,35 +520,19 @@ fn an_enforced_call_runs_the_callees_compiled_twin_directly() {
     // In enforced code a call that is not inlined runs the callee's
     // enforced twin's compiled code directly, `rt_enforced_invoke` only on
     // the cold path.
-    let out = Command::new(SOM)
-        .current_dir(root())
-        .args([
-            "--jit=eager",
-            "--print-ir=TierEnforcedDirectCalls>>#sum:",
-            "tests/lang/tier/TierEnforcedDirectCalls.som",
-        ])
-        .output()
-        .expect("som runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    let all = listings(&err);
-    let last = all.last().expect("sum: was compiled");
-    let hot = hot_blocks(last);
-    let hot_text: String = hot.iter().map(|(h, b)| format!("{h}\n{b}")).collect();
+    let (last, hot) = last_eager_listing(
+        "TierEnforcedDirectCalls>>#sum:",
+        "tests/lang/tier/TierEnforcedDirectCalls.som",
+    );
     assert!(
         last.contains("rt_enforced_invoke"),
         "an enforced unit (its generic path invokes through the runtime):\n{last}"
     );
     assert!(
-        !hot_text.contains("rt_enforced_invoke") && !hot_text.contains("rt_enforced_send"),
-        "the hot path calls into the runtime:\n{hot_text}"
+        !hot.contains("rt_enforced_invoke") && !hot.contains("rt_enforced_send"),
+        "the hot path calls into the runtime:\n{hot}"
     );
-    assert!(
-        hot_text.contains("cell#")
-            && hot_text
-                .lines()
-                .any(|l| l.contains("call_indirect") && !l.contains("; v")),
-        "no direct call in the hot path:\n{hot_text}"
-    );
+    assert_direct_call(&last, &hot);
 }
 
 #[test]

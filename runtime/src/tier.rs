@@ -1344,20 +1344,11 @@ pub mod entry {
         argc: usize,
         unit: *const UnitState,
     ) -> TierRet {
-        // SAFETY: per the contract above; units are leaked.
-        let (vmr, nd, u) = unsafe { (&mut *vm, &*node, &*unit) };
-        // SAFETY: `argv` holds at least the receiver.
-        let rcvr = unsafe { *argv };
-        let site = MissedSite {
-            chain: &nd.chain,
-            unstable: &nd.unstable,
-            selector: nd.selector,
-            site: nd.site,
-            pos: nd.pos,
-        };
-        guard_failed(vmr, site, u, rcvr);
         // SAFETY: per the contract above.
-        unsafe { rt_send(vm, node, argv, argc) }
+        unsafe {
+            count_miss(vm, node, argv, unit);
+            rt_send(vm, node, argv, argc)
+        }
     }
 
     /// [`rt_enforced_send`] after the guards of an enforced site's compiled
@@ -1372,20 +1363,57 @@ pub mod entry {
         argc: usize,
         unit: *const UnitState,
     ) -> TierRet {
-        // SAFETY: per the contract above; units are leaked.
-        let (vmr, nd, u) = unsafe { (&mut *vm, &*node, &*unit) };
-        // SAFETY: `argv` holds at least the receiver.
-        let rcvr = unsafe { *argv };
-        let site = MissedSite {
-            chain: &nd.chain,
-            unstable: &nd.unstable,
-            selector: nd.selector,
-            site: nd.site,
-            pos: nd.pos,
-        };
-        guard_failed(vmr, site, u, rcvr);
         // SAFETY: per the contract above.
-        unsafe { rt_enforced_send(vm, node, argv, argc) }
+        unsafe {
+            count_miss(vm, node, argv, unit);
+            rt_enforced_send(vm, node, argv, argc)
+        }
+    }
+
+    /// A send site whose compiled guards can fail.
+    trait GuardedSite {
+        fn missed(&self) -> MissedSite<'_>;
+    }
+
+    impl GuardedSite for SendNode {
+        fn missed(&self) -> MissedSite<'_> {
+            MissedSite {
+                chain: &self.chain,
+                unstable: &self.unstable,
+                selector: self.selector,
+                site: self.site,
+                pos: self.pos,
+            }
+        }
+    }
+
+    impl GuardedSite for EnforcedSendNode {
+        fn missed(&self) -> MissedSite<'_> {
+            MissedSite {
+                chain: &self.chain,
+                unstable: &self.unstable,
+                selector: self.selector,
+                site: self.site,
+                pos: self.pos,
+            }
+        }
+    }
+
+    /// Counts a failure of `node`'s guards in `unit` (the receiver is
+    /// `argv[0]`).
+    ///
+    /// # Safety
+    /// `vm` is the running VM, `node` a send node of `unit`'s body, `argv`
+    /// points to at least the receiver and `unit` is a leaked unit.
+    unsafe fn count_miss<N: GuardedSite>(
+        vm: *mut Vm,
+        node: *const N,
+        argv: *const Value,
+        unit: *const UnitState,
+    ) {
+        // SAFETY: per the contract above; units are leaked.
+        let (vm, nd, u, rcvr) = unsafe { (&mut *vm, &*node, &*unit, *argv) };
+        guard_failed(vm, nd.missed(), u, rcvr);
     }
 
     /// What a guard failure reports and marks: the site's class chain (what

@@ -1108,30 +1108,10 @@ impl<'a> Lowerer<'a> {
 /// current domain) have seen, if they all saw the same one and no more.
 /// A unit that declined too often is recompiled without it.
 pub(crate) fn entry_domain(body: &AstBody, compilations: u32) -> Option<som_runtime::value::Value> {
-    if compilations > som_runtime::tier::UNSTABLE_AFTER_COMPILATIONS {
-        return None;
-    }
-    let mut key = None;
-    let mut single = true;
-    for_each_node_with_blocks(body, &mut |n| {
-        if let Node::EnforcedGlobalRead(g) = n {
-            let entries = g.domains.entries();
-            if entries.is_empty() && !g.domains.is_generic() {
-                // Never run yet: its generic path does not care.
-                return;
-            }
-            if g.domains.is_generic() || entries.len() != 1 {
-                single = false;
-                return;
-            }
-            let k = entries[0].0;
-            if key.is_some_and(|seen| seen != k) {
-                single = false;
-            }
-            key = Some(k);
-        }
-    });
-    key.filter(|_| single)
+    single_key(body, compilations, &|n| match n {
+        Node::EnforcedGlobalRead(g) => Some(&g.domains),
+        _ => None,
+    })
 }
 
 /// The owner key of `self` an enforced body is specialized on: the one key
@@ -1141,28 +1121,43 @@ pub(crate) fn receiver_owner(
     body: &AstBody,
     compilations: u32,
 ) -> Option<som_runtime::value::Value> {
+    single_key(body, compilations, &|n| match n {
+        Node::EnforcedFieldRead(f) | Node::EnforcedFieldWrite(f) => Some(&f.domains),
+        _ => None,
+    })
+}
+
+/// The one domain key every chain `chain_of` finds in `body` (and its block
+/// literals) has seen, chains never run aside; None when they saw several,
+/// one went generic, or the unit was recompiled too often.
+fn single_key(
+    body: &AstBody,
+    compilations: u32,
+    chain_of: &dyn Fn(&Node) -> Option<&som_runtime::nodes::DomainChain>,
+) -> Option<som_runtime::value::Value> {
     if compilations > som_runtime::tier::UNSTABLE_AFTER_COMPILATIONS {
         return None;
     }
     let mut key = None;
     let mut single = true;
     for_each_node_with_blocks(body, &mut |n| {
-        if let Node::EnforcedFieldRead(f) | Node::EnforcedFieldWrite(f) = n {
-            let entries = f.domains.entries();
-            if entries.is_empty() && !f.domains.is_generic() {
-                // Never run yet: its generic path does not care.
-                return;
-            }
-            if f.domains.is_generic() || entries.len() != 1 {
-                single = false;
-                return;
-            }
-            let k = entries[0].0;
-            if key.is_some_and(|seen| seen != k) {
-                single = false;
-            }
-            key = Some(k);
+        let Some(chain) = chain_of(n) else {
+            return;
+        };
+        let entries = chain.entries();
+        if entries.is_empty() && !chain.is_generic() {
+            // Never run yet: its generic path does not care.
+            return;
         }
+        if chain.is_generic() || entries.len() != 1 {
+            single = false;
+            return;
+        }
+        let k = entries[0].0;
+        if key.is_some_and(|seen| seen != k) {
+            single = false;
+        }
+        key = Some(k);
     });
     key.filter(|_| single)
 }
