@@ -702,6 +702,20 @@ impl Lowerer<'_> {
                 self.shape_next = Some((shape, generic));
                 self.inline_method(s.pos, m, body, rcvr, args)
             }
+            None if key == Value::ZERO && self.runtime.tier_text_access(m).is_some() => {
+                // `length` / `charAt:` of a text, inline as in plain code; the
+                // primitive, run as the standard operation, where the
+                // checks reject.
+                let char_at = self.runtime.tier_text_access(m) == Some(true);
+                self.text_access_or(char_at, rcvr, args, |me| {
+                    let mut values = vec![rcvr];
+                    for a in args {
+                        let v = me.realize(a);
+                        values.push(v);
+                    }
+                    me.enforced_invoke_generic(s, m, &values)
+                })
+            }
             None if self.invocable(s, t, key, args.len()) => {
                 let mut values = vec![rcvr];
                 for a in args {
@@ -733,7 +747,9 @@ impl Lowerer<'_> {
         if !m.is_primitive() || m.unenforced || m.transparent {
             return true;
         }
-        self.standard_keys(&s.prims).contains(&key)
+        // The standard domain never reifies a primitive (`Vm::domain_handler`
+        // has no handler for it), whatever its class defines.
+        key == Value::ZERO || self.standard_keys(&s.prims).contains(&key)
     }
 
     /// The key of `v`'s owner domain: ZERO for small integers (as

@@ -642,6 +642,18 @@ impl Lowerer<'_> {
         rcvr: ir::Value,
         args: &[Arg],
     ) -> ir::Value {
+        self.text_access_or(char_at, rcvr, args, |me| me.invoke(s, m, rcvr, args))
+    }
+
+    /// [`Lowerer::text_access`] with `fallback` lowering the primitive's
+    /// call where the checks reject (in the slow block).
+    pub(crate) fn text_access_or(
+        &mut self,
+        char_at: bool,
+        rcvr: ir::Value,
+        args: &[Arg],
+        fallback: impl FnOnce(&mut Self) -> ir::Value,
+    ) -> ir::Value {
         let merge = self.value_block();
         let slow = self.cold_block();
         let kind = self.kind_of_ptr_or(rcvr, slow);
@@ -689,7 +701,10 @@ impl Lowerer<'_> {
             self.b.switch_to_block(made);
             self.jump_with(merge, v);
         }
-        self.invoke_in(slow, merge, s, m, rcvr, args)
+        self.b.seal_block(slow);
+        self.b.switch_to_block(slow);
+        let v = fallback(self);
+        self.join(merge, v)
     }
 
     /// `performEnforced: sel withArguments: args inSuperclass: cls` with a
