@@ -594,3 +594,40 @@ fn rebinding_a_folded_global_invalidates_the_code_that_folded_it() {
         "the rebinding did not invalidate the folded code:\n{err}"
     );
 }
+
+#[test]
+fn a_receiver_of_another_layout_makes_the_unit_decline_then_recompile_without_the_check() {
+    // `bump:` checks on entry that its receiver has the fields it touches
+    // (its accesses need no check of their own); run on a plain object,
+    // it declines, each decline counted as a guard failure, until it is
+    // compiled without the check.
+    let out = Command::new(SOM)
+        .current_dir(root())
+        .args([
+            "--jit=eager",
+            "--trace",
+            "jit",
+            "tests/lang/tier/TierForeignReceiverLayout.som",
+        ])
+        .output()
+        .expect("som runs");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "30\n3000\n-970\n1\n300000\n"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let unit = "unit=\"TierForeignReceiverLayout class>>#bump:\"";
+    let miss = format!("guard failed {unit} expected=\"a receiver with the fields it reads\"");
+    let last_miss = err
+        .rfind(&miss)
+        .unwrap_or_else(|| panic!("no decline: {err}"));
+    let after = &err[last_miss..];
+    let recompiled = after
+        .find(&format!("compiled {unit}"))
+        .unwrap_or_else(|| panic!("not recompiled after the declines: {err}"));
+    assert!(
+        !after[recompiled..].contains("guard failed"),
+        "the last compilation still declines: {err}"
+    );
+}

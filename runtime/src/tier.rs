@@ -113,6 +113,15 @@ pub type OsrFn = unsafe extern "C" fn(
 /// counts each activation and fails exactly where the budget runs out.
 pub const STATUS_NO_BUDGET: u64 = 0xff;
 
+/// Why a unit's entry check failed ([`rt::rt_entry_miss`]): the current
+/// domain is not the one the unit is specialized on.
+pub const ENTRY_DOMAIN: u64 = 0;
+/// The unit's receiver has another owner than the one it is specialized on.
+pub const ENTRY_OWNER: u64 = 1;
+/// The unit's receiver lacks a field its body reads or writes (a method
+/// run with a receiver of another layout, e.g. through `invokeOn:with:`).
+pub const ENTRY_LAYOUT: u64 = 2;
+
 /// What compiled code and the entry points answer: status 0 and a value, or
 /// the [`Unwind`] code in `status` (or [`STATUS_NO_BUDGET`] from a body's
 /// entry). Two words, returned in two registers.
@@ -1728,14 +1737,17 @@ pub mod entry {
         }
     }
 
-    /// A unit specialized on the current domain it was compiled for was
-    /// entered in another one (it then declines and the activation is
-    /// interpreted): counted as a guard failure of the unit, which is
-    /// recompiled, without the specialization, after [`GUARD_MISS_LIMIT`].
+    /// A unit's entry check failed: it is specialized on the current domain
+    /// it was compiled for, on its receiver's owner, or on its receiver
+    /// having the fields its body reads (`reason`, one of the `ENTRY_*`
+    /// constants), and the activation it was entered for has another. It
+    /// then declines and the activation is interpreted; the miss is counted
+    /// as a guard failure of the unit, which is recompiled, without the
+    /// specialization, after [`GUARD_MISS_LIMIT`].
     ///
     /// # Safety
     /// `vm` is the running VM and `unit` a unit of this tier.
-    pub unsafe extern "C" fn rt_domain_miss(vm: *mut Vm, unit: *const UnitState) {
+    pub unsafe extern "C" fn rt_entry_miss(vm: *mut Vm, unit: *const UnitState, reason: u64) {
         // SAFETY: per the contract above; units are leaked, immortal.
         let (vm, u) = unsafe { (&mut *vm, &*unit) };
         if u.valid.get() == 0 {
@@ -1747,8 +1759,15 @@ pub mod entry {
             tracing::trace!(
                 target: "metasom::jit",
                 unit = u.method.source.site,
-                expected = "its entry domain",
-                seen = %vm.class_name_of(vm.current_domain_key()),
+                expected = match reason {
+                    ENTRY_DOMAIN => "its entry domain",
+                    ENTRY_OWNER => "its receiver's owner",
+                    _ => "a receiver with the fields it reads",
+                },
+                seen = %match reason {
+                    ENTRY_DOMAIN => vm.class_name_of(vm.current_domain_key()),
+                    _ => "another".to_string(),
+                },
                 misses = n,
                 "guard failed"
             );

@@ -60,12 +60,12 @@ pub(crate) enum Entry {
     GlobalWritten,
     /// `rt_eager_current(cell) -> bool`
     EagerCurrent,
-    /// `rt_domain_miss(vm, unit)`
-    DomainMiss,
+    /// `rt_entry_miss(vm, unit, reason)`
+    Declined,
 }
 
 const ALL: [Entry; 25] = [
-    Entry::DomainMiss,
+    Entry::Declined,
     Entry::EnforcedSendMiss,
     Entry::EagerCurrent,
     Entry::GlobalWritten,
@@ -120,7 +120,7 @@ impl Entry {
             Entry::RestartInlined => rt::rt_restart_inlined as *const () as usize,
             Entry::GlobalWritten => rt::rt_global_written as *const () as usize,
             Entry::EagerCurrent => rt::rt_eager_current as *const () as usize,
-            Entry::DomainMiss => rt::rt_domain_miss as *const () as usize,
+            Entry::Declined => rt::rt_entry_miss as *const () as usize,
         }
     }
 
@@ -151,7 +151,7 @@ impl Entry {
             Entry::RestartInlined => "rt_restart_inlined",
             Entry::GlobalWritten => "rt_global_written",
             Entry::EagerCurrent => "rt_eager_current",
-            Entry::DomainMiss => "rt_domain_miss",
+            Entry::Declined => "rt_entry_miss",
         }
     }
 
@@ -173,7 +173,7 @@ impl Entry {
                 | Entry::ReleaseUnit
                 | Entry::GlobalWritten
                 | Entry::EagerCurrent
-                | Entry::DomainMiss
+                | Entry::Declined
         )
     }
 
@@ -204,7 +204,7 @@ impl Entry {
             Entry::RestartInlined => (3, 2),
             Entry::GlobalWritten => (2, 0),
             Entry::EagerCurrent => (1, 1),
-            Entry::DomainMiss => (2, 0),
+            Entry::Declined => (3, 0),
         }
     }
 }

@@ -538,6 +538,10 @@ impl Lowerer<'_> {
         if let Some(key) = self.self_owner {
             self.check_receiver_owner(receiver, key);
         }
+        let self_fields = unit::self_fields_used(body, self.compilations);
+        if let Some(need) = self_fields {
+            self.check_receiver_layout(m, receiver, need);
+        }
         let slots_ptr = self.load(frame, layout::FRAME_SLOTS);
         let slots = if body.needs_context {
             Slots::Memory(slots_ptr)
@@ -570,6 +574,7 @@ impl Lowerer<'_> {
             shadows,
             receiver_shape: None,
             shape_used: false,
+            self_fields: self_fields.unwrap_or(0),
             slot_shapes: Vec::new(),
             resend: None,
             slots,
@@ -621,18 +626,33 @@ impl Lowerer<'_> {
     fn check_entry_domain(&mut self, key: som_runtime::value::Value) {
         let cur = self.addr("vm", self.current_domain);
         let now = self.load(cur, 0);
-        self.decline_unless(now, key);
+        self.decline_unless(now, key, som_runtime::tier::ENTRY_DOMAIN);
     }
 
     /// Declines unless the owner of the unit's receiver is `key`.
     fn check_receiver_owner(&mut self, receiver: ir::Value, key: som_runtime::value::Value) {
         let owner = self.owner_key(receiver);
-        self.decline_unless(owner, key);
+        self.decline_unless(owner, key, som_runtime::tier::ENTRY_OWNER);
+    }
+
+    /// Declines unless the unit's receiver has the fields its body reads
+    /// and writes (`need` of them, of `self`'s layout): checked once here,
+    /// the field accesses need no check of their own. A receiver always
+    /// has them but for a method run on a foreign receiver, which leaves
+    /// the unit to the interpreter until it is recompiled without the
+    /// check (after [`som_runtime::tier::UNSTABLE_AFTER_COMPILATIONS`]).
+    fn check_receiver_layout(&mut self, m: &MethodData, receiver: ir::Value, need: usize) {
+        let go = self.b.create_block();
+        let other = self.cold_block();
+        self.check_fields_of(m, receiver, need - 1, go, other);
+        self.decline_in(other, som_runtime::tier::ENTRY_LAYOUT);
+        self.b.seal_block(go);
+        self.b.switch_to_block(go);
     }
 
     /// Declines (as for the activation budget), counting a miss of the
     /// unit, unless `now` is `key`.
-    fn decline_unless(&mut self, now: ir::Value, key: som_runtime::value::Value) {
+    fn decline_unless(&mut self, now: ir::Value, key: som_runtime::value::Value, reason: u64) {
         if key.is_ptr() {
             self.embedded.note(key.bits(), "object");
         }
@@ -643,16 +663,23 @@ impl Lowerer<'_> {
         let go = self.b.create_block();
         let other = self.cold_block();
         self.b.ins().brif(same, go, &[], other, &[]);
+        self.decline_in(other, reason);
+        self.b.seal_block(go);
+        self.b.switch_to_block(go);
+    }
+
+    /// Fills `other`, the cold block every branch to which is emitted, to
+    /// count a miss of the unit's entry check (`reason`) and decline.
+    fn decline_in(&mut self, other: ir::Block, reason: u64) {
         self.b.seal_block(other);
         self.b.switch_to_block(other);
         let vm = self.vm;
         let unit = self.addr("unit", self.unit as *const UnitState as i64);
-        self.call_unadjusted(Entry::DomainMiss, &[vm, unit]);
+        let why = self.iconst(reason as i64);
+        self.call_unadjusted(Entry::Declined, &[vm, unit, why]);
         let status = self.iconst(som_runtime::tier::STATUS_NO_BUDGET as i64);
         let zero = self.iconst(0);
         self.b.ins().return_(&[status, zero]);
-        self.b.seal_block(go);
-        self.b.switch_to_block(go);
     }
 
     /// Lowers one node whose value is not used.

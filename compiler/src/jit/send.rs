@@ -1743,12 +1743,40 @@ impl Lowerer<'_> {
             Some((sh, g)) => (Some((sh, self.epoch)), Some(g)),
             None => (None, None),
         };
+        let self_fields = match (outer, resend) {
+            // An inlined block's `self` is its defining activation's.
+            (Some((idx, _)), _) if self.scopes[idx].receiver == receiver => {
+                self.scopes[idx].self_fields
+            }
+            // A guarded target checks the receiver's layout once for every
+            // field its body touches; a receiver without them takes the
+            // send's generic path, as another shape would.
+            (None, Some(generic)) => match super::unit::self_fields_used(body, self.compilations) {
+                Some(need) => {
+                    let go = self.b.create_block();
+                    // Through a block of its own: the generic path may take
+                    // the values of variables, which the hot branch need
+                    // not carry.
+                    let miss = self.cold_block();
+                    self.check_fields_of(m, receiver, need - 1, go, miss);
+                    self.b.seal_block(miss);
+                    self.b.switch_to_block(miss);
+                    self.b.ins().jump(generic, &[]);
+                    self.b.seal_block(go);
+                    self.b.switch_to_block(go);
+                    need
+                }
+                None => 0,
+            },
+            _ => 0,
+        };
         self.scopes.push(Scope {
             method: m,
             receiver,
             shadows,
             receiver_shape,
             shape_used: false,
+            self_fields,
             slot_shapes: std::mem::take(&mut self.slot_shapes_next),
             resend,
             slots: Slots::Vars(vars),

@@ -125,6 +125,10 @@ pub(crate) struct Scope {
     pub receiver_shape: Option<(*const som_runtime::object::Shape, u64)>,
     /// Whether code of this activation relied on `receiver_shape`.
     pub shape_used: bool,
+    /// Fields `receiver` is known to have, of the layout of `self` (plain
+    /// or class object), by a check that dominates the activation's code:
+    /// an object's layout never changes, so the fact holds throughout.
+    pub self_fields: usize,
     /// Per slot: the shape of an argument the activation never writes,
     /// when a guard in front of it fixed it, with the epoch then (as
     /// `receiver_shape`; only in activations that cannot restart).
@@ -1125,6 +1129,28 @@ pub(crate) fn receiver_owner(
         Node::EnforcedFieldRead(f) | Node::EnforcedFieldWrite(f) => Some(&f.domains),
         _ => None,
     })
+}
+
+/// How many fields of `self` the fields `body` (and its block literals,
+/// whose `self` is the same) reads and writes need: the receiver's layout
+/// is checked once for them on entry. None when the body touches no field,
+/// or the unit was recompiled too often (its accesses check each time:
+/// it may be run on receivers of another layout).
+pub(crate) fn self_fields_used(body: &AstBody, compilations: u32) -> Option<usize> {
+    if compilations > som_runtime::tier::UNSTABLE_AFTER_COMPILATIONS {
+        return None;
+    }
+    let mut need = 0;
+    // A block's plain body has the same field accesses as its enforced twin.
+    body.body.walk(&mut |n| {
+        let i = match n {
+            Node::FieldRead(i, _) | Node::FieldWrite(i, _, _) => i.0,
+            Node::EnforcedFieldRead(f) | Node::EnforcedFieldWrite(f) => f.index.0,
+            _ => return,
+        };
+        need = need.max(i + 1);
+    });
+    (need > 0).then_some(need)
 }
 
 /// The one domain key every chain `chain_of` finds in `body` (and its block

@@ -127,12 +127,15 @@ fn remove_check(func: &mut ir::Function, c: Check) {
 /// jump C(p..)`): every branch to such a block goes straight to where it
 /// jumps, and the block goes. The lowering leaves many (the exit of an
 /// inlined activation feeding its caller's), and code that inlines one
-/// activation more must not differ by the hops it adds.
+/// activation more must not differ by the hops it adds. Cold blocks stay:
+/// a slow path entered from the hot code is a block of its own, whether it
+/// then joins another slow path or not, so that the hot branches are the
+/// same either way.
 pub(crate) fn thread_jumps(func: &mut ir::Function) {
     let entry = func.layout.entry_block();
     let mut forward: HashMap<ir::Block, ir::Block> = HashMap::new();
     for b in func.layout.blocks() {
-        if Some(b) == entry {
+        if Some(b) == entry || func.layout.is_cold(b) {
             continue;
         }
         let mut insts = func.layout.block_insts(b);

@@ -28,7 +28,13 @@ impl Lowerer<'_> {
     /// Whether `self` in the current activation is a class object: the
     /// method is defined on the class side (its holder is a metaclass).
     fn self_is_class(&self) -> bool {
-        let holder = self.scope().method.holder.get();
+        self.holder_is_metaclass(self.scope().method)
+    }
+
+    /// Whether `m` is defined on the class side (its holder is a
+    /// metaclass): its `self` is a class object.
+    fn holder_is_metaclass(&self, m: &som_runtime::method::MethodData) -> bool {
+        let holder = m.holder.get();
         holder.is_ptr() && {
             let shape = som_runtime::object::header(holder).shape;
             // SAFETY: shapes are interned and never freed.
@@ -42,6 +48,13 @@ impl Lowerer<'_> {
         layout::BODY + ((i + self.self_is_class() as usize) * 8) as i32
     }
 
+    /// Whether `obj` is the current activation's `self` and a check that
+    /// dominates the code being added proved it has field `i`.
+    fn knows_field(&self, obj: ir::Value, i: usize) -> bool {
+        let sc = self.scope();
+        sc.receiver == obj && sc.self_fields > i
+    }
+
     /// Branches to `fast` when `obj` is an object of the layout `self` has
     /// (plain, or a class object) with more than `i` fields, else to `slow`.
     pub(crate) fn check_field(
@@ -51,7 +64,25 @@ impl Lowerer<'_> {
         fast: ir::Block,
         slow: ir::Block,
     ) {
-        let kind_byte = if self.self_is_class() {
+        if self.knows_field(obj, i) {
+            self.b.ins().jump(fast, &[]);
+            return;
+        }
+        let m = self.scope().method;
+        self.check_fields_of(m, obj, i, fast, slow);
+    }
+
+    /// Branches to `fast` when `obj` has the layout of `self` in `m` with
+    /// more than `i` fields, else to `slow`.
+    pub(crate) fn check_fields_of(
+        &mut self,
+        m: &som_runtime::method::MethodData,
+        obj: ir::Value,
+        i: usize,
+        fast: ir::Block,
+        slow: ir::Block,
+    ) {
+        let kind_byte = if self.holder_is_metaclass(m) {
             layout::KIND_CLASS
         } else {
             layout::KIND_OBJECT
@@ -61,6 +92,10 @@ impl Lowerer<'_> {
 
     pub(crate) fn lower_field_read(&mut self, i: FieldIndex, pos: (u32, u32)) -> ir::Value {
         let rcvr = self.receiver();
+        let off = self.self_field_offset(i.0);
+        if self.knows_field(rcvr, i.0) {
+            return self.load(rcvr, off);
+        }
         let fast = self.b.create_block();
         let slow = self.cold_block();
         let done = self.value_block();
@@ -68,7 +103,6 @@ impl Lowerer<'_> {
         self.b.seal_block(fast);
         self.b.seal_block(slow);
         self.b.switch_to_block(fast);
-        let off = self.self_field_offset(i.0);
         let v = self.load(rcvr, off);
         self.jump_with(done, v);
         self.b.switch_to_block(slow);
@@ -86,6 +120,11 @@ impl Lowerer<'_> {
     ) -> ir::Value {
         let v = self.lower(value);
         let rcvr = self.receiver();
+        if self.knows_field(rcvr, i.0) {
+            let off = self.self_field_offset(i.0);
+            self.store(v, rcvr, off);
+            return v;
+        }
         let fast = self.b.create_block();
         let slow = self.cold_block();
         let done = self.b.create_block();
