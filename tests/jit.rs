@@ -208,6 +208,16 @@ fn failing_guards_are_traced_and_make_the_unit_recompile() {
         err[invalidated..].contains("compiled unit=\"TierGuardFailures>>#ask:\""),
         "recompiled: {err}"
     );
+    // The chain learns the new receivers at their first failures; the
+    // failures of receivers it knows count KNOWN_MISS_WEIGHT each, so the
+    // unit is recompiled long before GUARD_MISS_LIMIT failures.
+    let failures = err[..invalidated]
+        .matches("guard failed unit=\"TierGuardFailures>>#ask:\"")
+        .count();
+    assert!(
+        (2..=60).contains(&failures),
+        "{failures} guard failures before the recompilation"
+    );
 }
 
 #[test]

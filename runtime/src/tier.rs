@@ -66,6 +66,11 @@ pub const EAGER_BACKEDGE_THRESHOLD: u32 = 2;
 /// what the chains have learned since: the receivers changed.
 pub const GUARD_MISS_LIMIT: u32 = 1000;
 
+/// What one guard failure counts towards [`GUARD_MISS_LIMIT`] when the
+/// site's chain already holds the receiver's shape (it learned it after the
+/// unit was compiled): fifty such failures make the unit recompile.
+pub const KNOWN_MISS_WEIGHT: u32 = 20;
+
 /// Compilations of one body after which the sites whose guards failed
 /// before are compiled generically (a call, no inlining): their receivers
 /// do not settle.
@@ -1017,6 +1022,7 @@ impl Vm {
             true_: self.true_,
             false_: self.false_,
             int_shape: self.int_shape,
+            int_header: &*self.int_header,
             array_shape: self.array_shape,
             array_class: self.classes.array,
             metaclass: self.classes.metaclass,
@@ -1045,6 +1051,9 @@ pub struct TierConstants {
     pub false_: Value,
     /// The shape of small integers.
     pub int_shape: *const crate::object::Shape,
+    /// A header with `int_shape`, at an address fixed for the VM's life
+    /// (the shape of a small integer, read as an object's is).
+    pub int_header: *const crate::object::Header,
     /// The shape of plain Arrays.
     pub array_shape: *const crate::object::Shape,
     /// The class Array.
@@ -1442,7 +1451,17 @@ pub mod entry {
             // guard failed.
             return;
         }
-        let n = u.misses.get() + 1;
+        // A receiver the site's chain already knows failed a guard: the
+        // code is older than what the chain learned since, and recompiling
+        // fixes it (a receiver the chain does not know yet may be a one-off).
+        let known = {
+            let shape = vm.shape_of(rcvr);
+            node.chain
+                .entries()
+                .iter()
+                .any(|e| std::ptr::eq(e.shape, shape))
+        };
+        let n = u.misses.get() + if known { KNOWN_MISS_WEIGHT } else { 1 };
         u.misses.set(n);
         if jit_enabled() {
             let expected: Vec<String> = node

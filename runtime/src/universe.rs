@@ -108,6 +108,7 @@ impl Vm {
             object::header(meta).shape = meta_instance_shape;
         }
         self.int_shape = self.instance_shape(self.classes.integer);
+        self.int_header.shape = self.int_shape;
         self.double_shape = self.instance_shape(self.classes.double);
         // Before any class file loads: literal arrays in the core library
         // are Arrays made with this shape.

@@ -239,6 +239,10 @@ pub struct Vm {
     pub(crate) permanent_roots: Vec<Value>,
     pub(crate) shapes: HashMap<(u64, u64), *const Shape>,
     pub(crate) int_shape: *const Shape,
+    /// A header whose shape is [`Vm::int_shape`], at a fixed address:
+    /// compiled code reads the shape of a value that may be a small integer
+    /// from it (or from the object's own header) without a branch.
+    pub(crate) int_header: Box<crate::object::Header>,
     lookup_cache: HashMap<(u64, SymbolId), Option<&'static MethodData>, FastHash>,
     dependents: HashMap<SymbolId, Vec<Dependent>>,
     /// Send sites that ever specialized (for `--dispatch-stats`).
@@ -364,6 +368,10 @@ impl Vm {
             permanent_roots: Vec::new(),
             shapes: HashMap::new(),
             int_shape: std::ptr::null(),
+            int_header: Box::new(crate::object::Header {
+                shape: std::ptr::null(),
+                meta: 0,
+            }),
             lookup_cache: HashMap::default(),
             dependents: HashMap::new(),
             hidden_methods: HashMap::new(),

@@ -895,21 +895,14 @@ impl Lowerer<'_> {
         self.call_fallible(Entry::Send, &[vm, node, argv, argc])
     }
 
-    /// The shape of `v`.
+    /// The shape of `v`: read from its header, or for a small integer from
+    /// a header that holds Integer's shape (a select, not a branch: a guard
+    /// is then one block).
     pub(crate) fn shape_of(&mut self, v: ir::Value) -> ir::Value {
-        let small = self.b.create_block();
-        let ptr = self.b.create_block();
-        let done = self.value_block();
         let tag = self.is_small(v);
-        self.b.ins().brif(tag, small, &[], ptr, &[]);
-        self.b.seal_block(small);
-        self.b.seal_block(ptr);
-        self.b.switch_to_block(small);
-        let s = self.addr("shape", self.consts.int_shape as i64);
-        self.jump_with(done, s);
-        self.b.switch_to_block(ptr);
-        let s = self.load(v, layout::HEADER_SHAPE);
-        self.join(done, s)
+        let int_header = self.addr("header", self.consts.int_header as i64);
+        let at = self.b.ins().select(tag, int_header, v);
+        self.load(at, layout::HEADER_SHAPE)
     }
 
     /// One guard per chain entry, each to its inlined target; falls through
@@ -967,7 +960,38 @@ impl Lowerer<'_> {
         self.depends_on.push(s.selector);
         self.depends_on.push(self.dnu_selector);
         self.guard_valid(generic);
-        let shape = self.shape_of(rcvr);
+        let int_entry = entries
+            .iter()
+            .position(|e| std::ptr::eq(e.shape, self.consts.int_shape));
+        let entries = match int_entry {
+            Some(i) => {
+                // A small integer is told by its tag alone: its target is
+                // one branch away, the others' shapes are loaded.
+                let e = entries[i];
+                self.embedded.note(e.shape as u64, "shape");
+                let hit = self.b.create_block();
+                let ptr = self.b.create_block();
+                let tag = self.is_small(rcvr);
+                self.b.ins().brif(tag, hit, &[], ptr, &[]);
+                self.b.seal_block(hit);
+                self.b.seal_block(ptr);
+                self.b.switch_to_block(hit);
+                self.emit_target(s, s.selector, e.target, e.shape, rcvr, args, done, generic);
+                self.b.switch_to_block(ptr);
+                let rest: Vec<_> = entries
+                    .iter()
+                    .copied()
+                    .filter(|o| !std::ptr::eq(o.shape, e.shape))
+                    .collect();
+                if rest.is_empty() {
+                    return true;
+                }
+                let shape = self.load(rcvr, layout::HEADER_SHAPE);
+                (shape, rest)
+            }
+            None => (self.shape_of(rcvr), entries),
+        };
+        let (shape, entries) = entries;
         for e in entries {
             self.embedded.note(e.shape as u64, "shape");
             let hit = self.b.create_block();
