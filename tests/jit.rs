@@ -641,3 +641,60 @@ fn a_receiver_of_another_layout_makes_the_unit_decline_then_recompile_without_th
         "the last compilation still declines: {err}"
     );
 }
+
+#[test]
+fn a_closure_evaluated_from_compiled_enforced_code_runs_its_compiled_twin_directly() {
+    // As in plain code, but the closure's enforced twin runs: its code is
+    // read through the closure's method, never the runtime's enforced send.
+    let (last, hot) = last_eager_listing(
+        "TierEnforcedClosureCalls>>#apply:",
+        "tests/lang/tier/TierEnforcedClosureCalls.som",
+    );
+    assert!(
+        last.contains("rt_enforced_send"),
+        "an enforced unit (its generic path sends through the runtime):\n{last}"
+    );
+    assert!(
+        !hot.contains("rt_enforced_send") && !hot.contains("rt_enforced_invoke"),
+        "the hot path calls into the runtime:\n{hot}"
+    );
+    let direct_calls = hot
+        .lines()
+        .filter(|l| l.contains("call_indirect") && !l.contains("; v"))
+        .count();
+    assert!(direct_calls >= 3, "expected three direct calls:\n{hot}");
+}
+
+#[test]
+fn a_site_that_first_runs_after_compilation_makes_the_unit_recompile_to_inline_it() {
+    // `obj answer` had never run when `tick:` got hot: the unit sends it
+    // through the runtime, counting each run, and is recompiled (now with
+    // the chain's target) after some fifty runs, not GUARD_MISS_LIMIT.
+    let out = Command::new(SOM)
+        .current_dir(root())
+        .args(["--trace", "jit", "tests/lang/tier/TierSiteThatRanLate.som"])
+        .output()
+        .expect("som runs");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1500\n1500\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let unit = "unit=\"TierSiteThatRanLate>>#tick:\"";
+    let invalidated = err
+        .find(&format!("invalidated {unit} reason=\"guard failures\""))
+        .unwrap_or_else(|| panic!("not invalidated: {err}"));
+    let runs = err[..invalidated]
+        .matches(&format!("guard failed {unit} site=tests/lang/tier/TierSiteThatRanLate.som:13:42 selector=\"answer\""))
+        .count();
+    assert!(
+        (2..=60).contains(&runs),
+        "{runs} runs before the recompilation"
+    );
+    let after = &err[invalidated..];
+    let recompiled = after
+        .find(&format!("compiled {unit}"))
+        .unwrap_or_else(|| panic!("not recompiled: {err}"));
+    assert!(
+        !after[recompiled..].contains(&format!("guard failed {unit}")),
+        "the recompiled unit still leaves the send to the runtime: {err}"
+    );
+}

@@ -148,6 +148,10 @@ pub type BodyCompiler = Box<dyn Fn(&mut Vm) -> Result<AstBody, String>>;
 pub struct EnforcedBody {
     compiled: OnceCell<&'static AstBody>,
     compile: Option<BodyCompiler>,
+    /// The twin's address once compiled, 0 before: a word compiled code
+    /// reads ([`crate::tier::layout::METHOD_ENFORCED_TWIN`]) to run the
+    /// twin of a closure it does not know.
+    pub(crate) twin: std::cell::Cell<usize>,
 }
 
 impl EnforcedBody {
@@ -156,6 +160,7 @@ impl EnforcedBody {
         EnforcedBody {
             compiled: OnceCell::new(),
             compile: Some(compile),
+            twin: std::cell::Cell::new(0),
         }
     }
 
@@ -174,7 +179,20 @@ impl EnforcedBody {
             return Ok(None);
         };
         let body: &'static AstBody = Box::leak(Box::new(compile(vm)?));
-        Ok(Some(self.compiled.get_or_init(|| body)))
+        let body = *self.compiled.get_or_init(|| body);
+        self.twin.set(body as *const AstBody as usize);
+        // The twins of its block literals too, run or not: compiled code
+        // inlines a block literal it passes to an inlined method only from
+        // its twin, and a block that has not run yet (an error branch, an
+        // `ifNil:` argument) would otherwise be made as a closure every
+        // time. A block whose twin does not compile stays lazy (it fails
+        // when it runs, as it would have).
+        body.body.for_each_unit_node(&mut |n| {
+            if let crate::nodes::Node::Block(b) = n {
+                let _ = b.method.enforced.force(vm);
+            }
+        });
+        Ok(Some(body))
     }
 }
 

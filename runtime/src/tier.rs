@@ -118,14 +118,20 @@ pub type OsrFn = unsafe extern "C" fn(
 /// counts each activation and fails exactly where the budget runs out.
 pub const STATUS_NO_BUDGET: u64 = 0xff;
 
-/// Why a unit's entry check failed ([`rt::rt_entry_miss`]): the current
-/// domain is not the one the unit is specialized on.
-pub const ENTRY_DOMAIN: u64 = 0;
-/// The unit's receiver has another owner than the one it is specialized on.
-pub const ENTRY_OWNER: u64 = 1;
-/// The unit's receiver lacks a field its body reads or writes (a method
-/// run with a receiver of another layout, e.g. through `invokeOn:with:`).
-pub const ENTRY_LAYOUT: u64 = 2;
+/// Why a unit's speculation missed ([`rt::rt_unit_miss`]): on entry, the
+/// current domain is not the one the unit is specialized on.
+pub const MISS_ENTRY_DOMAIN: u64 = 0;
+/// On entry, the unit's receiver has another owner than the one it is
+/// specialized on.
+pub const MISS_ENTRY_OWNER: u64 = 1;
+/// On entry, the unit's receiver lacks a field its body reads or writes (a
+/// method run with a receiver of another layout, e.g. through
+/// `invokeOn:with:`).
+pub const MISS_ENTRY_LAYOUT: u64 = 2;
+/// A site that had never run when the unit was compiled (so the unit left
+/// it to the interpreter) ran: its chain now knows what to compile. Counts
+/// [`KNOWN_MISS_WEIGHT`].
+pub const MISS_SITE_RAN: u64 = 3;
 
 /// What compiled code and the entry points answer: status 0 and a value, or
 /// the [`Unwind`] code in `status` (or [`STATUS_NO_BUDGET`] from a body's
@@ -427,6 +433,11 @@ pub mod layout {
     /// Offset of an AST method's body ([`AstBody`]).
     pub const METHOD_AST: i32 = (std::mem::offset_of!(MethodData, kind)
         + std::mem::offset_of!(crate::method::KindLayout, payload))
+        as i32;
+    /// Offset of a method's enforced twin (a `*const AstBody`, null until
+    /// the twin is compiled).
+    pub const METHOD_ENFORCED_TWIN: i32 = (std::mem::offset_of!(MethodData, enforced)
+        + std::mem::offset_of!(crate::method::EnforcedBody, twin))
         as i32;
     /// Offset of an [`AstBody`]'s slot count (a word).
     pub const AST_NUM_SLOTS: i32 = std::mem::offset_of!(AstBody, num_slots) as i32;
@@ -1756,35 +1767,44 @@ pub mod entry {
         }
     }
 
-    /// A unit's entry check failed: it is specialized on the current domain
-    /// it was compiled for, on its receiver's owner, or on its receiver
-    /// having the fields its body reads (`reason`, one of the `ENTRY_*`
-    /// constants), and the activation it was entered for has another. It
-    /// then declines and the activation is interpreted; the miss is counted
-    /// as a guard failure of the unit, which is recompiled, without the
-    /// specialization, after [`GUARD_MISS_LIMIT`].
+    /// A unit's speculation missed (`reason`, one of the `MISS_*`
+    /// constants): an entry check failed (the unit is specialized on the
+    /// current domain it was compiled for, on its receiver's owner, or on
+    /// its receiver having the fields its body reads, and the activation it
+    /// was entered for has another; it then declines and the activation is
+    /// interpreted), or a site it left to the interpreter because it had
+    /// never run has run. The miss is counted as a guard failure of the
+    /// unit, which is recompiled, without the specialization or with the
+    /// site, after [`GUARD_MISS_LIMIT`].
     ///
     /// # Safety
     /// `vm` is the running VM and `unit` a unit of this tier.
-    pub unsafe extern "C" fn rt_entry_miss(vm: *mut Vm, unit: *const UnitState, reason: u64) {
+    pub unsafe extern "C" fn rt_unit_miss(vm: *mut Vm, unit: *const UnitState, reason: u64) {
         // SAFETY: per the contract above; units are leaked, immortal.
         let (vm, u) = unsafe { (&mut *vm, &*unit) };
         if u.valid.get() == 0 {
             return;
         }
-        let n = u.misses.get() + 1;
+        let weight = if reason == MISS_SITE_RAN {
+            KNOWN_MISS_WEIGHT
+        } else {
+            1
+        };
+        let n = u.misses.get() + weight;
         u.misses.set(n);
         if jit_enabled() {
             tracing::trace!(
                 target: "metasom::jit",
                 unit = u.method.source.site,
                 expected = match reason {
-                    ENTRY_DOMAIN => "its entry domain",
-                    ENTRY_OWNER => "its receiver's owner",
-                    _ => "a receiver with the fields it reads",
+                    MISS_ENTRY_DOMAIN => "its entry domain",
+                    MISS_ENTRY_OWNER => "its receiver's owner",
+                    MISS_ENTRY_LAYOUT => "a receiver with the fields it reads",
+                    _ => "a site that had not run",
                 },
                 seen = %match reason {
-                    ENTRY_DOMAIN => vm.class_name_of(vm.current_domain_key()),
+                    MISS_ENTRY_DOMAIN => vm.class_name_of(vm.current_domain_key()),
+                    MISS_SITE_RAN => "it run".to_string(),
                     _ => "another".to_string(),
                 },
                 misses = n,

@@ -142,6 +142,58 @@ impl Lowerer<'_> {
         self.activate(callee, &values[1..], pos, generic)
     }
 
+    /// [`Lowerer::direct_block_call`] in enforced execution: the closure's
+    /// enforced twin runs (block evaluation is transparent to the OMOP: the
+    /// runtime runs the twin without consulting a domain), when it has been
+    /// compiled to an AST and has code.
+    pub(crate) fn enforced_direct_block_call(
+        &mut self,
+        values: &[ir::Value],
+        pos: (u32, u32),
+        generic: ir::Block,
+    ) -> ir::Block {
+        let closure = values[0];
+        let argc = values.len() - 1;
+        let low = self.b.ins().band_imm_s(closure, 7);
+        self.continue_unless(low, generic);
+        let meta = self.load(closure, layout::HEADER_META);
+        let kind = self.b.ins().band_imm_s(meta, 0xff);
+        let not_block = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::NotEqual, kind, layout::KIND_BLOCK);
+        self.continue_unless(not_block, generic);
+        let method = self.load(closure, layout::BLOCK_METHOD);
+        let nargs = self.load(method, layout::METHOD_NUM_ARGS);
+        let wrong_arity = self.b.ins().icmp_imm_s(IntCC::NotEqual, nargs, argc as i64);
+        self.continue_unless(wrong_arity, generic);
+        let twin = self.load(method, layout::METHOD_ENFORCED_TWIN);
+        let none = self.b.ins().icmp_imm_s(IntCC::Equal, twin, 0);
+        self.continue_unless(none, generic);
+        let context = self
+            .b
+            .ins()
+            .uload8(I64, mem(), twin, layout::AST_NEEDS_CONTEXT);
+        let slots = self.load(twin, layout::AST_NUM_SLOTS);
+        let too_many =
+            self.b
+                .ins()
+                .icmp_imm_s(IntCC::UnsignedGreaterThan, slots, MAX_DIRECT_SLOTS as i64);
+        let context = self.b.ins().icmp_imm_s(IntCC::NotEqual, context, 0);
+        let no = self.b.ins().bor(context, too_many);
+        self.continue_unless(no, generic);
+        let cell = self.b.ins().iadd_imm_s(twin, layout::AST_TIER as i64);
+        let receiver = self.load(closure, layout::BLOCK_RECEIVER);
+        let callee = Callee {
+            cell,
+            method,
+            receiver,
+            closure,
+            slots: MAX_DIRECT_SLOTS,
+        };
+        self.activate(callee, &values[1..], pos, generic)
+    }
+
     /// Branches to `generic` when `cond` is non-zero, else goes on.
     fn continue_unless(&mut self, cond: ir::Value, generic: ir::Block) {
         let next = self.b.create_block();

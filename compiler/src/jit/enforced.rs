@@ -288,6 +288,23 @@ impl Lowerer<'_> {
         let done = self.value_block();
         let generic = self.b.create_block();
         let mut fast = false;
+        if let (Some(SpecialOp::Value), Some(values)) = (s.special, words.as_deref()) {
+            if self.consts.block_intact {
+                // As in plain code, a closure of the right arity is
+                // evaluated without consulting the chain; here its enforced
+                // twin runs, as the runtime's enforced `value` runs it.
+                self.depends_on.push(s.selector);
+                let not_direct = self.b.create_block();
+                self.guard_valid(not_direct);
+                let merge = self.enforced_direct_block_call(values, s.pos, not_direct);
+                self.b.seal_block(merge);
+                let v = self.enter_value_block(merge);
+                self.jump_with(done, v);
+                self.b.seal_block(not_direct);
+                self.b.switch_to_block(not_direct);
+                fast = true;
+            }
+        }
         // Array access tests its receiver's guards first: a guarded shape
         // (an Array some domain owns) never qualifies for the standard
         // case below, and a standard Array the chain saw computes the same
@@ -335,7 +352,9 @@ impl Lowerer<'_> {
         // a guard failure, counted towards recompiling the unit (not one of
         // a shape the chain saw whose target the unit does not compile,
         // which would only recompile to the same code).
-        let v = if guarded && complete {
+        let v = if (guarded && complete)
+            || (!fast && s.special.is_none() && self.never_run(&s.chain, &s.unstable))
+        {
             self.enforced_missed(s, &values)
         } else {
             self.enforced_generic(s, &values)
@@ -894,6 +913,12 @@ impl Lowerer<'_> {
         let handlers = self.inlinable_handlers(&g.domains, 2);
         let cell = g.global.cell.get();
         if (standard.is_empty() || cell.is_none()) && handlers.is_empty() {
+            let never_ran = g.domains.entries().is_empty() && !g.domains.is_generic();
+            if never_ran || cell.is_none() {
+                // Left to the interpreter only because it had not run: once
+                // it runs, the unit is recompiled to read it inline.
+                self.count_site_ran();
+            }
             return self.interpret(node);
         }
         let done = self.value_block();

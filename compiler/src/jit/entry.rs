@@ -60,12 +60,12 @@ pub(crate) enum Entry {
     GlobalWritten,
     /// `rt_eager_current(cell) -> bool`
     EagerCurrent,
-    /// `rt_entry_miss(vm, unit, reason)`
-    Declined,
+    /// `rt_unit_miss(vm, unit, reason)`
+    UnitMiss,
 }
 
 const ALL: [Entry; 25] = [
-    Entry::Declined,
+    Entry::UnitMiss,
     Entry::EnforcedSendMiss,
     Entry::EagerCurrent,
     Entry::GlobalWritten,
@@ -120,7 +120,7 @@ impl Entry {
             Entry::RestartInlined => rt::rt_restart_inlined as *const () as usize,
             Entry::GlobalWritten => rt::rt_global_written as *const () as usize,
             Entry::EagerCurrent => rt::rt_eager_current as *const () as usize,
-            Entry::Declined => rt::rt_entry_miss as *const () as usize,
+            Entry::UnitMiss => rt::rt_unit_miss as *const () as usize,
         }
     }
 
@@ -151,7 +151,7 @@ impl Entry {
             Entry::RestartInlined => "rt_restart_inlined",
             Entry::GlobalWritten => "rt_global_written",
             Entry::EagerCurrent => "rt_eager_current",
-            Entry::Declined => "rt_entry_miss",
+            Entry::UnitMiss => "rt_unit_miss",
         }
     }
 
@@ -173,7 +173,7 @@ impl Entry {
                 | Entry::ReleaseUnit
                 | Entry::GlobalWritten
                 | Entry::EagerCurrent
-                | Entry::Declined
+                | Entry::UnitMiss
         )
     }
 
@@ -204,7 +204,7 @@ impl Entry {
             Entry::RestartInlined => (3, 2),
             Entry::GlobalWritten => (2, 0),
             Entry::EagerCurrent => (1, 1),
-            Entry::Declined => (3, 0),
+            Entry::UnitMiss => (3, 0),
         }
     }
 }

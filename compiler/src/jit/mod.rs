@@ -626,13 +626,13 @@ impl Lowerer<'_> {
     fn check_entry_domain(&mut self, key: som_runtime::value::Value) {
         let cur = self.addr("vm", self.current_domain);
         let now = self.load(cur, 0);
-        self.decline_unless(now, key, som_runtime::tier::ENTRY_DOMAIN);
+        self.decline_unless(now, key, som_runtime::tier::MISS_ENTRY_DOMAIN);
     }
 
     /// Declines unless the owner of the unit's receiver is `key`.
     fn check_receiver_owner(&mut self, receiver: ir::Value, key: som_runtime::value::Value) {
         let owner = self.owner_key(receiver);
-        self.decline_unless(owner, key, som_runtime::tier::ENTRY_OWNER);
+        self.decline_unless(owner, key, som_runtime::tier::MISS_ENTRY_OWNER);
     }
 
     /// Declines unless the unit's receiver has the fields its body reads
@@ -645,7 +645,7 @@ impl Lowerer<'_> {
         let go = self.b.create_block();
         let other = self.cold_block();
         self.check_fields_of(m, receiver, need - 1, go, other);
-        self.decline_in(other, som_runtime::tier::ENTRY_LAYOUT);
+        self.decline_in(other, som_runtime::tier::MISS_ENTRY_LAYOUT);
         self.b.seal_block(go);
         self.b.switch_to_block(go);
     }
@@ -668,6 +668,19 @@ impl Lowerer<'_> {
         self.b.switch_to_block(go);
     }
 
+    /// Counts, on the path being built, that a site the unit left to the
+    /// interpreter because it had never run has run (until the unit was
+    /// recompiled too often: a site that stays so does not recompile it).
+    pub(crate) fn count_site_ran(&mut self) {
+        if self.compilations > som_runtime::tier::UNSTABLE_AFTER_COMPILATIONS {
+            return;
+        }
+        let vm = self.vm;
+        let unit = self.addr("unit", self.unit as *const UnitState as i64);
+        let why = self.iconst(som_runtime::tier::MISS_SITE_RAN as i64);
+        self.call_unadjusted(Entry::UnitMiss, &[vm, unit, why]);
+    }
+
     /// Fills `other`, the cold block every branch to which is emitted, to
     /// count a miss of the unit's entry check (`reason`) and decline.
     fn decline_in(&mut self, other: ir::Block, reason: u64) {
@@ -676,7 +689,7 @@ impl Lowerer<'_> {
         let vm = self.vm;
         let unit = self.addr("unit", self.unit as *const UnitState as i64);
         let why = self.iconst(reason as i64);
-        self.call_unadjusted(Entry::Declined, &[vm, unit, why]);
+        self.call_unadjusted(Entry::UnitMiss, &[vm, unit, why]);
         let status = self.iconst(som_runtime::tier::STATUS_NO_BUDGET as i64);
         let zero = self.iconst(0);
         self.b.ins().return_(&[status, zero]);

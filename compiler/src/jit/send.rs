@@ -187,12 +187,17 @@ impl Lowerer<'_> {
         }
         // Only a receiver the chain's guards did not expect is a guard
         // failure; a special case that does not apply (a `<` on Strings) is
-        // an ordinary send.
-        let v = if guarded {
-            self.missed_send(s, &values)
-        } else {
-            self.generic_send(s, &values)
-        };
+        // an ordinary send. A site that had never run when the unit was
+        // compiled counts too: once it runs, its chain knows what to
+        // inline, and the unit is recompiled to inline it (not a special
+        // send, whose chain stays empty when the interpreter computes it
+        // without a lookup: a block's `value`, arithmetic).
+        let v =
+            if guarded || (!fast && s.special.is_none() && self.never_run(&s.chain, &s.unstable)) {
+                self.missed_send(s, &values)
+            } else {
+                self.generic_send(s, &values)
+            };
         self.join(done, v)
     }
 
@@ -893,6 +898,18 @@ impl Lowerer<'_> {
         let node = self.addr("node", s as *const SendNode as i64);
         let argc = self.iconst((values.len() - 1) as i64);
         self.call_fallible(Entry::Send, &[vm, node, argv, argc])
+    }
+
+    /// Whether a site's chain had never run when the unit is compiled (and
+    /// the site has not been found unstable: its receivers kept changing).
+    pub(crate) fn never_run(
+        &self,
+        chain: &som_runtime::dispatch::DispatchChain,
+        unstable: &std::cell::Cell<bool>,
+    ) -> bool {
+        !chain.is_generic()
+            && chain.entries().is_empty()
+            && !(unstable.get() && self.compilations > UNSTABLE_AFTER_COMPILATIONS)
     }
 
     /// The shape of `v`: read from its header, or for a small integer from
