@@ -421,6 +421,15 @@ pub mod layout {
     /// Offset of a closure's method (a `*const MethodData`).
     pub const BLOCK_METHOD: i32 =
         BODY + std::mem::offset_of!(crate::object::BlockBody, method) as i32;
+    /// Offset of a closure's defining context (a Context, or
+    /// `Value::ZERO` when its definer has none).
+    pub const BLOCK_CONTEXT: i32 =
+        BODY + std::mem::offset_of!(crate::object::BlockBody, context) as i32;
+    /// Offset of a Context's enclosing context.
+    pub const CONTEXT_OUTER: i32 = BODY;
+    /// Offset of a Context's first slot (after its outer context and its
+    /// liveness flag).
+    pub const CONTEXT_SLOTS: i32 = BODY + 16;
     /// Offset of a closure's `self`.
     pub const BLOCK_RECEIVER: i32 =
         BODY + std::mem::offset_of!(crate::object::BlockBody, receiver) as i32;

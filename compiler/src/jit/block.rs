@@ -16,8 +16,10 @@ use cranelift_codegen::ir;
 
 use som_runtime::nodes::{Node, OuterVar};
 
+use som_runtime::tier::layout;
+
 use super::entry::Entry;
-use super::unit::Lowerer;
+use super::unit::{FrameRef, Lowerer};
 
 impl Lowerer<'_> {
     pub(crate) fn lower_in_interpreter(&mut self, node: &'static Node) -> ir::Value {
@@ -34,9 +36,49 @@ impl Lowerer<'_> {
         Some(idx)
     }
 
+    /// For a variable `depth` levels out that lives outside the unit (its
+    /// own activation is a block's): how many contexts out from the
+    /// closure's defining one it is. A variable outside the unit always
+    /// lives in a context (the compiler that checked `depth` made it so).
+    fn outside_levels(&self, depth: u32) -> Option<u32> {
+        let mut idx = self.scopes.len() - 1;
+        let mut left = depth;
+        while left > 0 {
+            match self.scopes[idx].outer {
+                Some((def, _)) => {
+                    idx = def;
+                    left -= 1;
+                }
+                None => break,
+            }
+        }
+        let real = matches!(self.scopes[0].frame, FrameRef::Real { .. });
+        (left > 0 && idx == 0 && self.scopes[0].method.is_block && real).then_some(left)
+    }
+
+    /// The context `levels` out from the unit's closure (1: its defining
+    /// context), read now.
+    fn outside_context(&mut self, levels: u32) -> ir::Value {
+        let FrameRef::Real { frame, .. } = self.scopes[0].frame else {
+            unreachable!("checked by outside_levels");
+        };
+        let closure = self.load(frame, layout::FRAME_CLOSURE);
+        let mut ctx = self.load(closure, layout::BLOCK_CONTEXT);
+        for _ in 1..levels {
+            ctx = self.load(ctx, layout::CONTEXT_OUTER);
+        }
+        ctx
+    }
+
     pub(crate) fn lower_outer_read(&mut self, node: &'static Node, o: OuterVar) -> ir::Value {
-        match self.outer_scope(o.depth) {
-            Some(idx) => self.read_local_in(idx, o.slot.0),
+        if let Some(idx) = self.outer_scope(o.depth) {
+            return self.read_local_in(idx, o.slot.0);
+        }
+        match self.outside_levels(o.depth) {
+            Some(levels) => {
+                let ctx = self.outside_context(levels);
+                self.load(ctx, layout::CONTEXT_SLOTS + (o.slot.0 * 8) as i32)
+            }
             None => self.interpret(node),
         }
     }
@@ -47,14 +89,19 @@ impl Lowerer<'_> {
         o: OuterVar,
         value: &'static Node,
     ) -> ir::Value {
-        match self.outer_scope(o.depth) {
-            Some(idx) => {
-                let v = self.lower(value);
-                self.write_local_in(idx, o.slot.0, v);
-                v
-            }
-            None => self.interpret(node),
+        if let Some(idx) = self.outer_scope(o.depth) {
+            let v = self.lower(value);
+            self.write_local_in(idx, o.slot.0, v);
+            return v;
         }
+        if let Some(levels) = self.outside_levels(o.depth) {
+            // The value first, as the interpreter does.
+            let v = self.lower(value);
+            let ctx = self.outside_context(levels);
+            self.store(v, ctx, layout::CONTEXT_SLOTS + (o.slot.0 * 8) as i32);
+            return v;
+        }
+        self.interpret(node)
     }
 
     /// `^value` in a block: when the home method's activation is in the unit

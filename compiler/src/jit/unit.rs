@@ -847,26 +847,41 @@ impl<'a> Lowerer<'a> {
     // ----- calls into the runtime ------------------------------------------------
 
     /// The shape of the current activation's receiver, if a guard
-    /// established it in this epoch.
+    /// established it: in this epoch, or before a call or loop since, then
+    /// relying on owners (see [`Lowerer::fact_survives`]).
     pub fn known_receiver_shape(&mut self) -> Option<*const som_runtime::object::Shape> {
-        let epoch = self.epoch;
-        let sc = self.scopes.last_mut().expect("a scope");
-        match sc.receiver_shape {
-            Some((shape, e)) if e == epoch => {
-                sc.shape_used = true;
-                Some(shape)
-            }
-            _ => None,
+        let (shape, e) = self.scopes.last().expect("a scope").receiver_shape?;
+        if !self.fact_survives(e) {
+            return None;
         }
+        self.scopes.last_mut().expect("a scope").shape_used = true;
+        Some(shape)
     }
 
     /// The shape of argument slot `i` of the current activation, if a
-    /// guard established it in this epoch.
-    pub fn known_slot_shape(&self, i: usize) -> Option<*const som_runtime::object::Shape> {
-        match self.scope().slot_shapes.get(i) {
-            Some(Some((shape, e))) if *e == self.epoch => Some(*shape),
-            _ => None,
+    /// guard established it (as [`Lowerer::known_receiver_shape`]).
+    pub fn known_slot_shape(&mut self, i: usize) -> Option<*const som_runtime::object::Shape> {
+        let (shape, e) = (*self.scope().slot_shapes.get(i)?)?;
+        self.fact_survives(e).then_some(shape)
+    }
+
+    /// Whether a shape fact of epoch `e` holds where code is being added. A
+    /// value's class never changes; its owner, the rest of its shape, only
+    /// in a call (`Vm::set_owner`). So a fact from before a call holds while
+    /// the unit is valid if the unit relies on owners (every owner change
+    /// invalidates it, [`Lowerer::owner_facts`]); every code that uses a
+    /// fact tests `valid` first ([`Lowerer::guard_valid`], after the call).
+    /// Not in a unit recompiled too often, which owner changes may be
+    /// invalidating.
+    fn fact_survives(&mut self, e: u64) -> bool {
+        if e == self.epoch {
+            return true;
         }
+        if self.compilations > som_runtime::tier::UNSTABLE_AFTER_COMPILATIONS {
+            return false;
+        }
+        self.owner_facts = true;
+        true
     }
 
     /// Calls entry point `e`; answers its results. From an inlined
