@@ -698,3 +698,30 @@ fn a_site_that_first_runs_after_compilation_makes_the_unit_recompile_to_inline_i
         "the recompiled unit still leaves the send to the runtime: {err}"
     );
 }
+
+#[test]
+fn a_block_unit_reads_and_writes_outer_variables_in_their_contexts() {
+    // The block `Array>>do:` calls is a unit of its own; the method's
+    // variables it reads and writes are loads and stores in the method's
+    // heap context, not the interpreter's (`rt_eval_node`).
+    let out = Command::new(SOM)
+        .current_dir(root())
+        .args([
+            "--jit=eager",
+            "--print-ir=[] in TierOuterVariables>>#run",
+            "tests/lang/tier/TierOuterVariables.som",
+        ])
+        .output()
+        .expect("som runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "5050\n100\n9\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let all = listings(&err);
+    assert!(!all.is_empty(), "the block was compiled: {err}");
+    for l in &all {
+        assert!(
+            !l.lines()
+                .any(|x| x.contains("call_indirect") && x.contains("rt_eval_node")),
+            "an outer variable through the interpreter:\n{l}"
+        );
+    }
+}
