@@ -129,8 +129,8 @@ pub const MISS_ENTRY_OWNER: u64 = 1;
 /// `invokeOn:with:`).
 pub const MISS_ENTRY_LAYOUT: u64 = 2;
 /// A site that had never run when the unit was compiled (so the unit left
-/// it to the interpreter) ran: its chain now knows what to compile. Counts
-/// [`KNOWN_MISS_WEIGHT`].
+/// it to the runtime) ran: its chain now knows what to compile. Counted
+/// once per run, so only a site that keeps running recompiles the unit.
 pub const MISS_SITE_RAN: u64 = 3;
 
 /// What compiled code and the entry points answer: status 0 and a value, or
@@ -1794,12 +1794,7 @@ pub mod entry {
         if u.valid.get() == 0 {
             return;
         }
-        let weight = if reason == MISS_SITE_RAN {
-            KNOWN_MISS_WEIGHT
-        } else {
-            1
-        };
-        let n = u.misses.get() + weight;
+        let n = u.misses.get() + 1;
         u.misses.set(n);
         if jit_enabled() {
             tracing::trace!(
@@ -1813,7 +1808,7 @@ pub mod entry {
                 },
                 seen = %match reason {
                     MISS_ENTRY_DOMAIN => vm.class_name_of(vm.current_domain_key()),
-                    MISS_SITE_RAN => "it run".to_string(),
+                    MISS_SITE_RAN => "it ran".to_string(),
                     _ => "another".to_string(),
                 },
                 misses = n,

@@ -352,11 +352,12 @@ impl Lowerer<'_> {
         // a guard failure, counted towards recompiling the unit (not one of
         // a shape the chain saw whose target the unit does not compile,
         // which would only recompile to the same code).
-        let v = if (guarded && complete)
-            || (!fast && s.special.is_none() && self.never_run(&s.chain, &s.unstable))
-        {
+        let v = if guarded && complete {
             self.enforced_missed(s, &values)
         } else {
+            if !fast && s.special.is_none() && self.never_run(&s.chain, &s.unstable) {
+                self.count_site_ran();
+            }
             self.enforced_generic(s, &values)
         };
         self.join(done, v)

@@ -188,16 +188,18 @@ impl Lowerer<'_> {
         // Only a receiver the chain's guards did not expect is a guard
         // failure; a special case that does not apply (a `<` on Strings) is
         // an ordinary send. A site that had never run when the unit was
-        // compiled counts too: once it runs, its chain knows what to
-        // inline, and the unit is recompiled to inline it (not a special
-        // send, whose chain stays empty when the interpreter computes it
-        // without a lookup: a block's `value`, arithmetic).
-        let v =
-            if guarded || (!fast && s.special.is_none() && self.never_run(&s.chain, &s.unstable)) {
-                self.missed_send(s, &values)
-            } else {
-                self.generic_send(s, &values)
-            };
+        // compiled counts its runs: once it runs often, the unit is
+        // recompiled to inline what its chain learned (not a special send,
+        // whose chain stays empty when the interpreter computes it without
+        // a lookup: a block's `value`, arithmetic).
+        let v = if guarded {
+            self.missed_send(s, &values)
+        } else {
+            if !fast && s.special.is_none() && self.never_run(&s.chain, &s.unstable) {
+                self.count_site_ran();
+            }
+            self.generic_send(s, &values)
+        };
         self.join(done, v)
     }
 
