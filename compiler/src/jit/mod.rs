@@ -575,6 +575,7 @@ impl Lowerer<'_> {
             receiver_shape: None,
             shape_used: false,
             self_fields: self_fields.unwrap_or(0),
+            self_fields_kind: self.fields_kind_of(m),
             slot_shapes: Vec::new(),
             resend: None,
             slots,

@@ -1679,6 +1679,10 @@ impl Lowerer<'_> {
                 _ => self.realize(a),
             };
             self.b.def_var(var, v);
+            let binding = match binding {
+                Binding::Plain if !written[i] => Binding::Word(v),
+                b => b,
+            };
             bindings[i] = binding;
         }
         // Facts about arguments hold in a body that cannot restart (a
@@ -1786,6 +1790,12 @@ impl Lowerer<'_> {
             Some((sh, g)) => (Some((sh, self.epoch)), Some(g)),
             None => (None, None),
         };
+        let self_fields_kind = match outer {
+            Some((idx, _)) if self.scopes[idx].receiver == receiver => {
+                self.scopes[idx].self_fields_kind
+            }
+            _ => self.fields_kind_of(m),
+        };
         let self_fields = match (outer, resend) {
             // An inlined block's `self` is its defining activation's.
             (Some((idx, _)), _) if self.scopes[idx].receiver == receiver => {
@@ -1820,6 +1830,7 @@ impl Lowerer<'_> {
             receiver_shape,
             shape_used: false,
             self_fields,
+            self_fields_kind,
             slot_shapes: std::mem::take(&mut self.slot_shapes_next),
             resend,
             slots: Slots::Vars(vars),

@@ -77,6 +77,10 @@ pub(crate) enum Binding {
     /// `value` send to it runs the block's body inline; any other use makes
     /// the closure there.
     Closure(&'static Node, usize),
+    /// An argument (never written: SOM arguments are read-only) passed as
+    /// a word: reads are that value itself, not a variable, so a fact about
+    /// the value (its shape, its fields) holds for every read.
+    Word(ir::Value),
 }
 
 /// How a scope's frame is reached.
@@ -129,6 +133,8 @@ pub(crate) struct Scope {
     /// or class object), by a check that dominates the activation's code:
     /// an object's layout never changes, so the fact holds throughout.
     pub self_fields: usize,
+    /// The kind byte `self_fields` was checked for (plain or class object).
+    pub self_fields_kind: i64,
     /// Per slot: the shape of an argument the activation never writes,
     /// when a guard in front of it fixed it, with the epoch then (as
     /// `receiver_shape`; only in activations that cannot restart).
@@ -429,6 +435,10 @@ impl<'a> Lowerer<'a> {
         fast: ir::Block,
         slow: ir::Block,
     ) {
+        if self.fields_known(obj, i, kind_byte) {
+            self.b.ins().jump(fast, &[]);
+            return;
+        }
         let ptr = self.b.create_block();
         let low = self.b.ins().band_imm_s(obj, 7);
         self.b.ins().brif(low, slow, &[], ptr, &[]);
@@ -444,6 +454,17 @@ impl<'a> Lowerer<'a> {
             .icmp_imm_s(IntCC::UnsignedGreaterThan, len, i as i64);
         let both = self.b.ins().band(is_kind, has);
         self.b.ins().brif(both, fast, &[], slow, &[]);
+    }
+
+    /// Whether a check that dominates the code being added proved that
+    /// `obj` is an object of kind `kind_byte` with more than `i` fields: an
+    /// activation around it (every scope on the stack encloses this code)
+    /// has `obj` as its receiver and checked its fields on entry. An
+    /// object's layout never changes.
+    pub fn fields_known(&self, obj: ir::Value, i: usize, kind_byte: i64) -> bool {
+        self.scopes.iter().any(|sc| {
+            sc.receiver == obj && sc.self_fields > i && (sc.self_fields_kind == kind_byte)
+        })
     }
 
     /// Branches to `miss` unless `unit.valid`: the guard in front of every
@@ -535,6 +556,7 @@ impl<'a> Lowerer<'a> {
             Some(Binding::Const(v)) => return self.som_const(v),
             Some(Binding::Virtual(elems)) => return self.new_array(&elems),
             Some(Binding::Closure(node, def)) => return self.make_closure(node, def),
+            Some(Binding::Word(v)) => return v,
             _ => {}
         }
         if let Some(l) = self.read_lazy_in(idx, i) {
@@ -723,6 +745,7 @@ impl<'a> Lowerer<'a> {
                     let v = match bindings.get(i) {
                         Some(Binding::Virtual(elems)) => self.new_array(elems),
                         Some(Binding::Closure(node, def)) => self.make_closure(node, *def),
+                        Some(Binding::Word(v)) => *v,
                         _ => self.slot_word(idx, i, *var),
                     };
                     values.push(v);
@@ -785,7 +808,9 @@ impl<'a> Lowerer<'a> {
         };
         let bindings = self.scopes.last().expect("a scope").bindings.clone();
         for (i, var) in vars.iter().enumerate() {
-            if let Some(Binding::Virtual(_) | Binding::Closure(..)) = bindings.get(i) {
+            if let Some(Binding::Virtual(_) | Binding::Closure(..) | Binding::Word(_)) =
+                bindings.get(i)
+            {
                 continue;
             }
             let v = self.load(base, (i * 8) as i32);

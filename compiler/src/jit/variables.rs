@@ -51,8 +51,18 @@ impl Lowerer<'_> {
     /// Whether `obj` is the current activation's `self` and a check that
     /// dominates the code being added proved it has field `i`.
     fn knows_field(&self, obj: ir::Value, i: usize) -> bool {
-        let sc = self.scope();
-        sc.receiver == obj && sc.self_fields > i
+        let kind = self.fields_kind_of(self.scope().method);
+        self.fields_known(obj, i, kind)
+    }
+
+    /// The kind byte of `self` in `m`: a class object on the class side,
+    /// a plain object otherwise.
+    pub(crate) fn fields_kind_of(&self, m: &som_runtime::method::MethodData) -> i64 {
+        if self.holder_is_metaclass(m) {
+            layout::KIND_CLASS
+        } else {
+            layout::KIND_OBJECT
+        }
     }
 
     /// Branches to `fast` when `obj` is an object of the layout `self` has
@@ -82,11 +92,7 @@ impl Lowerer<'_> {
         fast: ir::Block,
         slow: ir::Block,
     ) {
-        let kind_byte = if self.holder_is_metaclass(m) {
-            layout::KIND_CLASS
-        } else {
-            layout::KIND_OBJECT
-        };
+        let kind_byte = self.fields_kind_of(m);
         self.branch_if_fields(obj, i, kind_byte, fast, slow);
     }
 
