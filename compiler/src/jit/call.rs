@@ -90,20 +90,7 @@ impl Lowerer<'_> {
         pos: (u32, u32),
         generic: ir::Block,
     ) -> ir::Block {
-        let closure = values[0];
-        let argc = values.len() - 1;
-        let low = self.b.ins().band_imm_s(closure, 7);
-        self.continue_unless(low, generic);
-        let meta = self.load(closure, layout::HEADER_META);
-        let kind = self.b.ins().band_imm_s(meta, 0xff);
-        let not_block = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::NotEqual, kind, layout::KIND_BLOCK);
-        self.continue_unless(not_block, generic);
-        let method = self.load(closure, layout::BLOCK_METHOD);
-        let nargs = self.load(method, layout::METHOD_NUM_ARGS);
-        let wrong_arity = self.b.ins().icmp_imm_s(IntCC::NotEqual, nargs, argc as i64);
+        let (closure, method, wrong_arity) = self.closure_checks(values, generic);
         let tag = self
             .b
             .ins()
@@ -114,32 +101,8 @@ impl Lowerer<'_> {
             .icmp_imm_s(IntCC::NotEqual, tag, layout::METHOD_KIND_AST);
         let either = self.b.ins().bor(wrong_arity, not_ast);
         self.continue_unless(either, generic);
-        let ast = layout::METHOD_AST;
-        let context = self
-            .b
-            .ins()
-            .uload8(I64, mem(), method, ast + layout::AST_NEEDS_CONTEXT);
-        let slots = self.load(method, ast + layout::AST_NUM_SLOTS);
-        let too_many =
-            self.b
-                .ins()
-                .icmp_imm_s(IntCC::UnsignedGreaterThan, slots, MAX_DIRECT_SLOTS as i64);
-        let context = self.b.ins().icmp_imm_s(IntCC::NotEqual, context, 0);
-        let no = self.b.ins().bor(context, too_many);
-        self.continue_unless(no, generic);
-        let cell = self
-            .b
-            .ins()
-            .iadd_imm_s(method, (ast + layout::AST_TIER) as i64);
-        let receiver = self.load(closure, layout::BLOCK_RECEIVER);
-        let callee = Callee {
-            cell,
-            method,
-            receiver,
-            closure,
-            slots: MAX_DIRECT_SLOTS,
-        };
-        self.activate(callee, &values[1..], pos, generic)
+        let body = (method, layout::METHOD_AST);
+        self.call_block_body(values, closure, method, body, pos, generic)
     }
 
     /// [`Lowerer::direct_block_call`] in enforced execution: the closure's
@@ -152,6 +115,23 @@ impl Lowerer<'_> {
         pos: (u32, u32),
         generic: ir::Block,
     ) -> ir::Block {
+        let (closure, method, wrong_arity) = self.closure_checks(values, generic);
+        let twin = self.load(method, layout::METHOD_ENFORCED_TWIN);
+        let none = self.b.ins().icmp_imm_s(IntCC::Equal, twin, 0);
+        let either = self.b.ins().bor(wrong_arity, none);
+        self.continue_unless(either, generic);
+        self.call_block_body(values, closure, method, (twin, 0), pos, generic)
+    }
+
+    /// The closure `values[0]` and its method, past a check (to `generic`)
+    /// that it is a closure, and whether it takes another number of
+    /// arguments than the `values.len() - 1` given (left to the caller to
+    /// test with its own conditions).
+    fn closure_checks(
+        &mut self,
+        values: &[ir::Value],
+        generic: ir::Block,
+    ) -> (ir::Value, ir::Value, ir::Value) {
         let closure = values[0];
         let argc = values.len() - 1;
         let low = self.b.ins().band_imm_s(closure, 7);
@@ -166,15 +146,26 @@ impl Lowerer<'_> {
         let method = self.load(closure, layout::BLOCK_METHOD);
         let nargs = self.load(method, layout::METHOD_NUM_ARGS);
         let wrong_arity = self.b.ins().icmp_imm_s(IntCC::NotEqual, nargs, argc as i64);
-        self.continue_unless(wrong_arity, generic);
-        let twin = self.load(method, layout::METHOD_ENFORCED_TWIN);
-        let none = self.b.ins().icmp_imm_s(IntCC::Equal, twin, 0);
-        self.continue_unless(none, generic);
+        (closure, method, wrong_arity)
+    }
+
+    /// Calls the closure's body, the [`AstBody`] at `body` (an address and
+    /// an offset from it), when its slots need no heap context and fit a
+    /// direct call's frame; otherwise continues in `generic`.
+    fn call_block_body(
+        &mut self,
+        values: &[ir::Value],
+        closure: ir::Value,
+        method: ir::Value,
+        (base, off): (ir::Value, i32),
+        pos: (u32, u32),
+        generic: ir::Block,
+    ) -> ir::Block {
         let context = self
             .b
             .ins()
-            .uload8(I64, mem(), twin, layout::AST_NEEDS_CONTEXT);
-        let slots = self.load(twin, layout::AST_NUM_SLOTS);
+            .uload8(I64, mem(), base, off + layout::AST_NEEDS_CONTEXT);
+        let slots = self.load(base, off + layout::AST_NUM_SLOTS);
         let too_many =
             self.b
                 .ins()
@@ -182,7 +173,10 @@ impl Lowerer<'_> {
         let context = self.b.ins().icmp_imm_s(IntCC::NotEqual, context, 0);
         let no = self.b.ins().bor(context, too_many);
         self.continue_unless(no, generic);
-        let cell = self.b.ins().iadd_imm_s(twin, layout::AST_TIER as i64);
+        let cell = self
+            .b
+            .ins()
+            .iadd_imm_s(base, (off + layout::AST_TIER) as i64);
         let receiver = self.load(closure, layout::BLOCK_RECEIVER);
         let callee = Callee {
             cell,
@@ -192,6 +186,36 @@ impl Lowerer<'_> {
             slots: MAX_DIRECT_SLOTS,
         };
         self.activate(callee, &values[1..], pos, generic)
+    }
+
+    /// A `value` send (`selector`) to `values[0]` made by calling a
+    /// closure's compiled body (its enforced twin's with `enforced`) when
+    /// it is one of the right arity, answering to `done`; the lowering goes
+    /// on in the block taken otherwise. The interpreter evaluates such a
+    /// closure without consulting the send's chain (which stays empty), and
+    /// the primitives this stands for are the core library's while the unit
+    /// is valid.
+    pub(crate) fn value_by_direct_call(
+        &mut self,
+        selector: som_runtime::symbols::SymbolId,
+        values: &[ir::Value],
+        pos: (u32, u32),
+        done: ir::Block,
+        enforced: bool,
+    ) {
+        self.depends_on.push(selector);
+        let not_direct = self.b.create_block();
+        self.guard_valid(not_direct);
+        let merge = if enforced {
+            self.enforced_direct_block_call(values, pos, not_direct)
+        } else {
+            self.direct_block_call(values, pos, not_direct)
+        };
+        self.b.seal_block(merge);
+        let v = self.enter_value_block(merge);
+        self.jump_with(done, v);
+        self.b.seal_block(not_direct);
+        self.b.switch_to_block(not_direct);
     }
 
     /// Branches to `generic` when `cond` is non-zero, else goes on.

@@ -290,18 +290,9 @@ impl Lowerer<'_> {
         let mut fast = false;
         if let (Some(SpecialOp::Value), Some(values)) = (s.special, words.as_deref()) {
             if self.consts.block_intact {
-                // As in plain code, a closure of the right arity is
-                // evaluated without consulting the chain; here its enforced
-                // twin runs, as the runtime's enforced `value` runs it.
-                self.depends_on.push(s.selector);
-                let not_direct = self.b.create_block();
-                self.guard_valid(not_direct);
-                let merge = self.enforced_direct_block_call(values, s.pos, not_direct);
-                self.b.seal_block(merge);
-                let v = self.enter_value_block(merge);
-                self.jump_with(done, v);
-                self.b.seal_block(not_direct);
-                self.b.switch_to_block(not_direct);
+                // As in plain code; the closure's enforced twin runs, as the
+                // runtime's enforced `value` runs it.
+                self.value_by_direct_call(s.selector, values, s.pos, done, true);
                 fast = true;
             }
         }

@@ -129,20 +129,7 @@ impl Lowerer<'_> {
         }
         if let (Some(SpecialOp::Value), Some(words)) = (s.special, &words) {
             if self.consts.block_intact {
-                // The interpreter evaluates a closure of the right arity
-                // without consulting the chain (which stays empty): so
-                // does the compiled code, calling the closure's body. The
-                // primitives it stands for are the core library's while
-                // the unit is valid.
-                self.depends_on.push(s.selector);
-                let not_direct = self.b.create_block();
-                self.guard_valid(not_direct);
-                let merge = self.direct_block_call(words, s.pos, not_direct);
-                self.b.seal_block(merge);
-                let v = self.enter_value_block(merge);
-                self.jump_with(done, v);
-                self.b.seal_block(not_direct);
-                self.b.switch_to_block(not_direct);
+                self.value_by_direct_call(s.selector, words, s.pos, done, false);
                 fast = true;
             }
         }
