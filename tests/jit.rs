@@ -12,6 +12,15 @@ fn root() -> std::path::PathBuf {
 }
 
 /// Runs a reflection benchmark under the harness with extra flags.
+/// `som` with `args`, from the workspace root.
+fn run_som(args: &[&str]) -> Output {
+    Command::new(SOM)
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("som runs")
+}
+
 fn run_benchmark(name: &str, flags: &[&str]) -> Output {
     Command::new(SOM)
         .current_dir(root())
@@ -124,16 +133,12 @@ fn listings_are_normalized_so_two_runs_print_the_same() {
 
 #[test]
 fn trace_jit_reports_compilations_and_invalidations() {
-    let out = Command::new(SOM)
-        .current_dir(root())
-        .args([
-            "--jit=eager",
-            "--trace",
-            "jit",
-            "tests/lang/tier/TierRedefineInlined.som",
-        ])
-        .output()
-        .expect("som runs");
+    let out = run_som(&[
+        "--jit=eager",
+        "--trace",
+        "jit",
+        "tests/lang/tier/TierRedefineInlined.som",
+    ]);
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("metasom::jit"), "{err}");
@@ -169,31 +174,19 @@ fn the_tier_is_on_by_default_and_off_when_asked() {
 
 #[test]
 fn a_long_loop_in_a_method_run_once_enters_compiled_code() {
-    let out = Command::new(SOM)
-        .current_dir(root())
-        .args(["--trace", "jit", "tests/lang/tier/TierOsr.som"])
-        .output()
-        .expect("som runs");
+    let out = run_som(&["--trace", "jit", "tests/lang/tier/TierOsr.som"]);
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     // One compilation of `run`'s first loop, entered in its middle.
     assert!(err.contains("OSR entry unit=\"TierOsr>>#run\""), "{err}");
-    let off = Command::new(SOM)
-        .current_dir(root())
-        .args(["--jit=off", "--trace", "jit", "tests/lang/tier/TierOsr.som"])
-        .output()
-        .expect("som runs");
+    let off = run_som(&["--jit=off", "--trace", "jit", "tests/lang/tier/TierOsr.som"]);
     assert!(!String::from_utf8_lossy(&off.stderr).contains("OSR entry"));
     assert_eq!(out.stdout, off.stdout);
 }
 
 #[test]
 fn failing_guards_are_traced_and_make_the_unit_recompile() {
-    let out = Command::new(SOM)
-        .current_dir(root())
-        .args(["--trace", "jit", "tests/lang/tier/TierGuardFailures.som"])
-        .output()
-        .expect("som runs");
+    let out = run_som(&["--trace", "jit", "tests/lang/tier/TierGuardFailures.som"]);
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -222,15 +215,11 @@ fn failing_guards_are_traced_and_make_the_unit_recompile() {
 
 #[test]
 fn failing_guards_in_enforced_code_make_the_unit_recompile() {
-    let out = Command::new(SOM)
-        .current_dir(root())
-        .args([
-            "--trace",
-            "jit",
-            "tests/lang/tier/TierEnforcedGuardFailures.som",
-        ])
-        .output()
-        .expect("som runs");
+    let out = run_som(&[
+        "--trace",
+        "jit",
+        "tests/lang/tier/TierEnforcedGuardFailures.som",
+    ]);
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     let unit = "unit=\"TierEnforcedGuardFailures>>#ask:\"";
@@ -250,15 +239,11 @@ fn failing_guards_in_enforced_code_make_the_unit_recompile() {
 
 #[test]
 fn a_polymorphic_enforced_site_settles_without_guard_failures() {
-    let out = Command::new(SOM)
-        .current_dir(root())
-        .args([
-            "--trace",
-            "jit",
-            "tests/lang/tier/TierEnforcedUncompiledTarget.som",
-        ])
-        .output()
-        .expect("som runs");
+    let out = run_som(&[
+        "--trace",
+        "jit",
+        "tests/lang/tier/TierEnforcedUncompiledTarget.som",
+    ]);
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "6000\n");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -287,16 +272,12 @@ fn tier_stats(stderr: &str) -> (u64, u64, u64) {
 #[test]
 fn live_code_stays_bounded_while_a_hot_method_is_redefined() {
     let run = |count: &str| {
-        let out = Command::new(SOM)
-            .current_dir(root())
-            .args([
-                "--jit=eager",
-                "--dispatch-stats",
-                "tests/tier/RedefineMany.som",
-                count,
-            ])
-            .output()
-            .expect("som runs");
+        let out = run_som(&[
+            "--jit=eager",
+            "--dispatch-stats",
+            "tests/tier/RedefineMany.som",
+            count,
+        ]);
         assert!(out.status.success(), "{out:?}");
         tier_stats(&String::from_utf8_lossy(&out.stderr))
     };
@@ -412,15 +393,11 @@ fn perf_map_names_each_compiled_unit() {
 /// Runs `tests/tier/UnboxedDoubles.som` for `n` rounds; answers (result
 /// line, bytes allocated while the loop ran).
 fn unboxed_doubles(jit: &str, n: u32) -> (String, u64) {
-    let out = Command::new(SOM)
-        .current_dir(root())
-        .args([
-            &format!("--jit={jit}"),
-            "tests/tier/UnboxedDoubles.som",
-            &n.to_string(),
-        ])
-        .output()
-        .expect("som runs");
+    let out = run_som(&[
+        &format!("--jit={jit}"),
+        "tests/tier/UnboxedDoubles.som",
+        &n.to_string(),
+    ]);
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let mut lines = text.lines();
@@ -453,16 +430,12 @@ fn doubles_in_a_compiled_loop_stay_unboxed() {
 
 #[test]
 fn loading_a_new_class_invalidates_no_compiled_code() {
-    let out = Command::new(SOM)
-        .current_dir(root())
-        .args([
-            "--jit=eager",
-            "--trace",
-            "jit",
-            "tests/tier/LoadKeepsCode.som",
-        ])
-        .output()
-        .expect("som runs");
+    let out = run_som(&[
+        "--jit=eager",
+        "--trace",
+        "jit",
+        "tests/tier/LoadKeepsCode.som",
+    ]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "100\n4000\n");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -479,11 +452,7 @@ fn loading_a_new_class_invalidates_no_compiled_code() {
 /// The last eager compilation of `unit` in `program`, and its hot blocks'
 /// text.
 fn last_eager_listing(unit: &str, program: &str) -> (String, String) {
-    let out = Command::new(SOM)
-        .current_dir(root())
-        .args(["--jit=eager", &format!("--print-ir={unit}"), program])
-        .output()
-        .expect("som runs");
+    let out = run_som(&["--jit=eager", &format!("--print-ir={unit}"), program]);
     let err = String::from_utf8_lossy(&out.stderr);
     let last = listings(&err)
         .pop()
@@ -493,6 +462,29 @@ fn last_eager_listing(unit: &str, program: &str) -> (String, String) {
         .map(|(h, b)| format!("{h}\n{b}"))
         .collect();
     (last, hot)
+}
+
+/// `last` is an enforced unit (its generic path, a cold one, calls
+/// `generic`), and its hot path calls neither enforced entry point.
+fn assert_enforced_and_direct(last: &str, hot: &str, generic: &str) {
+    assert!(
+        last.contains(generic),
+        "an enforced unit (its generic path calls {generic}):\n{last}"
+    );
+    assert!(
+        !hot.contains("rt_enforced_invoke") && !hot.contains("rt_enforced_send"),
+        "the hot path calls into the runtime:\n{hot}"
+    );
+}
+
+/// The hot blocks make at least `n` direct calls (a `call_indirect` whose
+/// callee is not a runtime function).
+fn assert_direct_calls(hot: &str, n: usize) {
+    let direct = hot
+        .lines()
+        .filter(|l| l.contains("call_indirect") && !l.contains("; v"))
+        .count();
+    assert!(direct >= n, "expected {n} direct calls:\n{hot}");
 }
 
 /// The hot path reads a callee's entry cell and calls its code directly
@@ -534,14 +526,7 @@ fn an_enforced_call_runs_the_callees_compiled_twin_directly() {
         "TierEnforcedDirectCalls>>#sum:",
         "tests/lang/tier/TierEnforcedDirectCalls.som",
     );
-    assert!(
-        last.contains("rt_enforced_invoke"),
-        "an enforced unit (its generic path invokes through the runtime):\n{last}"
-    );
-    assert!(
-        !hot.contains("rt_enforced_invoke") && !hot.contains("rt_enforced_send"),
-        "the hot path calls into the runtime:\n{hot}"
-    );
+    assert_enforced_and_direct(&last, &hot, "rt_enforced_invoke");
     assert_direct_call(&last, &hot);
 }
 
@@ -550,31 +535,15 @@ fn a_closure_evaluated_from_compiled_code_runs_its_compiled_body_directly() {
     // Closures fetched from an Array: the `value:with:` sites cannot inline
     // them, so they call the closure's compiled body (its cell read through
     // the closure's method), never the runtime's send, on the hot path.
-    let out = Command::new(SOM)
-        .current_dir(root())
-        .args([
-            "--jit=eager",
-            "--print-ir=TierClosureCalls>>#apply:",
-            "tests/lang/tier/TierClosureCalls.som",
-        ])
-        .output()
-        .expect("som runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    let all = listings(&err);
-    let last = all.last().expect("apply: was compiled");
-    let hot: String = hot_blocks(last)
-        .iter()
-        .map(|(h, b)| format!("{h}\n{b}"))
-        .collect();
+    let (_, hot) = last_eager_listing(
+        "TierClosureCalls>>#apply:",
+        "tests/lang/tier/TierClosureCalls.som",
+    );
     assert!(
         !hot.contains("rt_send") && !hot.contains("rt_invoke"),
         "the hot path calls into the runtime:\n{hot}"
     );
-    let direct_calls = hot
-        .lines()
-        .filter(|l| l.contains("call_indirect") && !l.contains("; v"))
-        .count();
-    assert!(direct_calls >= 3, "expected three direct calls:\n{hot}");
+    assert_direct_calls(&hot, 3);
 }
 
 #[test]
@@ -583,17 +552,13 @@ fn rebinding_a_folded_global_invalidates_the_code_that_folded_it() {
     // virtual, folding the global Array to the class; rebinding the global
     // in the hot loop must drop that code ("global changed"), and the
     // program still prints what the interpreter prints.
-    let out = Command::new(SOM)
-        .current_dir(root())
-        .args([
-            "--trace",
-            "jit",
-            "-cp",
-            "tests/lang/tier",
-            "tests/lang/tier/TierFoldedArrayGlobal.som",
-        ])
-        .output()
-        .expect("som runs");
+    let out = run_som(&[
+        "--trace",
+        "jit",
+        "-cp",
+        "tests/lang/tier",
+        "tests/lang/tier/TierFoldedArrayGlobal.som",
+    ]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "2504499000\n6\n");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -611,16 +576,12 @@ fn a_receiver_of_another_layout_makes_the_unit_decline_then_recompile_without_th
     // (its accesses need no check of their own); run on a plain object,
     // it declines, each decline counted as a guard failure, until it is
     // compiled without the check.
-    let out = Command::new(SOM)
-        .current_dir(root())
-        .args([
-            "--jit=eager",
-            "--trace",
-            "jit",
-            "tests/lang/tier/TierForeignReceiverLayout.som",
-        ])
-        .output()
-        .expect("som runs");
+    let out = run_som(&[
+        "--jit=eager",
+        "--trace",
+        "jit",
+        "tests/lang/tier/TierForeignReceiverLayout.som",
+    ]);
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -650,19 +611,8 @@ fn a_closure_evaluated_from_compiled_enforced_code_runs_its_compiled_twin_direct
         "TierEnforcedClosureCalls>>#apply:",
         "tests/lang/tier/TierEnforcedClosureCalls.som",
     );
-    assert!(
-        last.contains("rt_enforced_send"),
-        "an enforced unit (its generic path sends through the runtime):\n{last}"
-    );
-    assert!(
-        !hot.contains("rt_enforced_send") && !hot.contains("rt_enforced_invoke"),
-        "the hot path calls into the runtime:\n{hot}"
-    );
-    let direct_calls = hot
-        .lines()
-        .filter(|l| l.contains("call_indirect") && !l.contains("; v"))
-        .count();
-    assert!(direct_calls >= 3, "expected three direct calls:\n{hot}");
+    assert_enforced_and_direct(&last, &hot, "rt_enforced_send");
+    assert_direct_calls(&hot, 3);
 }
 
 #[test]
@@ -671,11 +621,7 @@ fn a_site_that_first_runs_after_compilation_makes_the_unit_recompile_to_inline_i
     // through the runtime, counting each run, and after GUARD_MISS_LIMIT
     // runs (a site that keeps running) is recompiled with the chain's
     // target inline.
-    let out = Command::new(SOM)
-        .current_dir(root())
-        .args(["--trace", "jit", "tests/lang/tier/TierSiteThatRanLate.som"])
-        .output()
-        .expect("som runs");
+    let out = run_som(&["--trace", "jit", "tests/lang/tier/TierSiteThatRanLate.som"]);
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "1500\n1500\n");
     let err = String::from_utf8_lossy(&out.stderr);
