@@ -306,7 +306,13 @@ impl Lowerer<'_> {
         if guarded_first {
             (guarded, complete) = self.enforced_targets(s, rcvr, &args, done, generic);
         }
+        // A site whose guards cover every receiver it saw, none of them a
+        // plain Array it accessed in the standard way, needs no standard
+        // case: a plain Array there is a receiver the guards did not expect
+        // (counted; the unit is recompiled with the case once it has run).
+        let standard_case = !(guarded_first && guarded && complete && !s.saw_plain_access.get());
         match (s.special, words.as_deref()) {
+            _ if !standard_case => {}
             (Some(op), Some(values)) if values.len() == 2 && op != SpecialOp::Value => {
                 // The interpreter computes these before consulting any
                 // domain (`send::enforced_binary`): small integers,

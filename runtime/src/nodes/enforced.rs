@@ -203,6 +203,10 @@ pub struct EnforcedSendNode {
     /// Whether the special case computed a Double (so the compiled tier
     /// emits its Double path here).
     pub saw_double: Cell<bool>,
+    /// Whether an `at:`/`at:put:` site computed the standard access on a
+    /// plain Array before consulting any domain (so the compiled tier emits
+    /// that case here, beside the guards of the reified accesses).
+    pub saw_plain_access: Cell<bool>,
     /// Cached target of a super send (a method, never a DNU handler).
     pub super_target: Cell<Option<Target>>,
     /// Set when compiled guards on this site failed too often: recompiled
@@ -237,6 +241,7 @@ impl EnforcedSendNode {
             chain: DispatchChain::default(),
             prims: DomainChain::new(Handler::Primitive, site, pos),
             saw_double: Cell::new(false),
+            saw_plain_access: Cell::new(false),
             super_target: Cell::new(None),
             unstable: Cell::new(false),
             super_registered: Cell::new(false),
@@ -277,7 +282,9 @@ impl EnforcedSendNode {
     #[inline(always)]
     fn binary(&self, vm: &mut Vm, op: SpecialOp, rcvr: Value, arg: Value) -> Option<Value> {
         let v = crate::nodes::send::enforced_binary(vm, op, rcvr, arg)?;
-        if !rcvr.is_small() && op != SpecialOp::At {
+        if op == SpecialOp::At {
+            self.saw_plain_access.set(true);
+        } else if !rcvr.is_small() {
             self.saw_double.set(true);
         }
         Some(v)
@@ -354,6 +361,9 @@ impl EnforcedSendNode {
             None => {
                 if let Some(op) = self.special {
                     if let Some(r) = crate::nodes::send::enforced_special(vm, op, base, argc) {
+                        if matches!(op, SpecialOp::At | SpecialOp::AtPut) {
+                            self.saw_plain_access.set(true);
+                        }
                         vm.set_sp(base);
                         return r;
                     }
