@@ -671,3 +671,26 @@ fn a_block_unit_reads_and_writes_outer_variables_in_their_contexts() {
         );
     }
 }
+
+#[test]
+fn an_enforced_primitive_of_a_standard_receiver_runs_without_a_domain_lookup() {
+    // `Array new:` with a run-time length in enforced code: the guard fixed
+    // the receiver's owner (the standard domain, which reifies no
+    // primitive), so the primitive runs through `rt_enforced_primitive`,
+    // not the enforced invocation that looks the domain up.
+    let out = run_som(&[
+        "--print-ir=TierEnforcedPrimitiveCall>>#lengths:",
+        "tests/lang/tier/TierEnforcedPrimitiveCall.som",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "9000\nok\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = listings(&err).pop().expect("lengths: was compiled");
+    let hot: String = hot_blocks(&last)
+        .iter()
+        .map(|(h, b)| format!("{h}\n{b}"))
+        .collect();
+    assert!(
+        hot.contains("rt_enforced_primitive") && !hot.contains("rt_enforced_invoke"),
+        "the primitive is not run at once:\n{hot}"
+    );
+}

@@ -1310,6 +1310,32 @@ pub mod entry {
         unsafe { invoke_with(vm, node, method, argv, argc) }
     }
 
+    /// [`rt_enforced_invoke`] of a primitive whose receiver's owner, known
+    /// to the compiled code from the receiver's guarded shape, does not
+    /// reify primitives: the primitive runs at once
+    /// ([`EnforcedSendNode::invoke_primitive_values`]).
+    ///
+    /// # Safety
+    /// As for [`rt_enforced_invoke`].
+    pub unsafe extern "C" fn rt_enforced_primitive(
+        vm: *mut Vm,
+        node: *const EnforcedSendNode,
+        method: *const MethodData,
+        argv: *const Value,
+        argc: usize,
+    ) -> TierRet {
+        // SAFETY: per the contract above.
+        let (vm, node, m, values) = unsafe {
+            (
+                &mut *vm,
+                &*node,
+                &*method,
+                std::slice::from_raw_parts(argv, argc + 1),
+            )
+        };
+        TierRet::from_result(node.invoke_primitive_values(vm, m, values))
+    }
+
     /// An enforced field read (`write` 0) or write of `value` on
     /// `receiver`, dispatched on its owner's domain chain.
     ///

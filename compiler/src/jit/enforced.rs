@@ -224,6 +224,22 @@ impl Lowerer<'_> {
         self.join(merge, v)
     }
 
+    /// `rt_enforced_primitive`: primitive `m` run at once, its receiver's
+    /// owner (fixed by a guard) being one that does not reify it.
+    fn enforced_primitive(
+        &mut self,
+        s: &'static EnforcedSendNode,
+        m: &'static MethodData,
+        values: &[ir::Value],
+    ) -> ir::Value {
+        let argv = self.spill_values(values);
+        let vm = self.vm;
+        let n = self.addr("node", s as *const EnforcedSendNode as i64);
+        let method = self.addr("method", m as *const MethodData as i64);
+        let argc = self.iconst((values.len() - 1) as i64);
+        self.call_fallible(Entry::EnforcedPrimitive, &[vm, n, method, argv, argc])
+    }
+
     /// `rt_enforced_invoke` itself.
     fn enforced_invoke_generic(
         &mut self,
@@ -739,7 +755,12 @@ impl Lowerer<'_> {
                     let v = self.realize(a);
                     values.push(v);
                 }
-                self.enforced_invoke(s, m, &values)
+                if m.is_primitive() {
+                    // The guard fixed the owner, which does not reify it.
+                    self.enforced_primitive(s, m, &values)
+                } else {
+                    self.enforced_invoke(s, m, &values)
+                }
             }
             None => {
                 self.b.ins().jump(generic, &[]);

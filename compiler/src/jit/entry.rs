@@ -62,9 +62,12 @@ pub(crate) enum Entry {
     EagerCurrent,
     /// `rt_unit_miss(vm, unit, reason)`
     UnitMiss,
+    /// `rt_enforced_primitive(vm, node, method, argv, argc) -> (status, value)`
+    EnforcedPrimitive,
 }
 
-const ALL: [Entry; 25] = [
+const ALL: [Entry; 26] = [
+    Entry::EnforcedPrimitive,
     Entry::UnitMiss,
     Entry::EnforcedSendMiss,
     Entry::EagerCurrent,
@@ -113,6 +116,7 @@ impl Entry {
             Entry::SuperSend => rt::rt_super_send as *const () as usize,
             Entry::Invoke => rt::rt_invoke as *const () as usize,
             Entry::EnforcedInvoke => rt::rt_enforced_invoke as *const () as usize,
+            Entry::EnforcedPrimitive => rt::rt_enforced_primitive as *const () as usize,
             Entry::EnforcedField => rt::rt_enforced_field as *const () as usize,
             Entry::CallUnwound => rt::rt_call_unwound as *const () as usize,
             Entry::ReleaseUnit => rt::rt_release_unit as *const () as usize,
@@ -144,6 +148,7 @@ impl Entry {
             Entry::SuperSend => "rt_super_send",
             Entry::Invoke => "rt_invoke",
             Entry::EnforcedInvoke => "rt_enforced_invoke",
+            Entry::EnforcedPrimitive => "rt_enforced_primitive",
             Entry::EnforcedField => "rt_enforced_field",
             Entry::CallUnwound => "rt_call_unwound",
             Entry::ReleaseUnit => "rt_release_unit",
@@ -197,6 +202,7 @@ impl Entry {
             Entry::SuperSend => (4, 2),
             Entry::Invoke => (5, 2),
             Entry::EnforcedInvoke => (5, 2),
+            Entry::EnforcedPrimitive => (5, 2),
             Entry::EnforcedField => (5, 2),
             Entry::CallUnwound => (4, 2),
             Entry::ReleaseUnit => (2, 0),

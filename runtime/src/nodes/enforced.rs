@@ -310,6 +310,37 @@ impl EnforcedSendNode {
         self.dispatch(vm, values[0], base)
     }
 
+    /// Primitive `m` run on `values` (receiver, then arguments) as the
+    /// standard operation: what [`EnforcedSendNode::invoke_values`] does
+    /// when the receiver's owner does not reify primitives, without
+    /// looking that up (the compiled tier knows it from the receiver's
+    /// guarded shape). Any other method is invoked as by `invoke_values`.
+    pub fn invoke_primitive_values(
+        &self,
+        vm: &mut Vm,
+        m: &'static MethodData,
+        values: &[Value],
+    ) -> VmResult {
+        let crate::method::MethodKind::Primitive(p) = &m.kind else {
+            return self.invoke_values(vm, m, values);
+        };
+        let base = vm.sp();
+        let r = (|| {
+            for v in values {
+                vm.push(*v)?;
+            }
+            p(
+                vm,
+                crate::interpreter::Args {
+                    base,
+                    argc: values.len() - 1,
+                },
+            )
+        })();
+        vm.set_sp(base);
+        crate::interpreter::sent(self.pos, r, vm)
+    }
+
     /// Runs `m`, this site's target for the receiver in `values[0]` (whose
     /// owner handles sends in the standard way: the compiled tier's guard
     /// decided both), as the standard operation runs it, without the
