@@ -1179,15 +1179,31 @@ pub mod entry {
         argc: usize,
     ) -> TierRet {
         // SAFETY: per the contract above.
-        let (vm, node, m, values) = unsafe {
+        let (vm, node, m, values) = unsafe { invocation(vm, node, method, argv, argc) };
+        TierRet::from_result(node.invoke_values(vm, m, values))
+    }
+
+    /// The VM, node, method and values (receiver, then `argc` arguments)
+    /// an invocation entry point is given.
+    ///
+    /// # Safety
+    /// As for [`invoke_with`].
+    unsafe fn invocation<'a, N: 'a>(
+        vm: *mut Vm,
+        node: *const N,
+        method: *const MethodData,
+        argv: *const Value,
+        argc: usize,
+    ) -> (&'a mut Vm, &'a N, &'static MethodData, &'a [Value]) {
+        // SAFETY: per the contract above.
+        unsafe {
             (
                 &mut *vm,
                 &*node,
                 &*method,
                 std::slice::from_raw_parts(argv, argc + 1),
             )
-        };
-        TierRet::from_result(node.invoke_values(vm, m, values))
+        }
     }
 
     /// Packs a source position for an entry point argument.
@@ -1325,14 +1341,7 @@ pub mod entry {
         argc: usize,
     ) -> TierRet {
         // SAFETY: per the contract above.
-        let (vm, node, m, values) = unsafe {
-            (
-                &mut *vm,
-                &*node,
-                &*method,
-                std::slice::from_raw_parts(argv, argc + 1),
-            )
-        };
+        let (vm, node, m, values) = unsafe { invocation(vm, node, method, argv, argc) };
         TierRet::from_result(node.invoke_primitive_values(vm, m, values))
     }
 

@@ -232,12 +232,7 @@ impl Lowerer<'_> {
         m: &'static MethodData,
         values: &[ir::Value],
     ) -> ir::Value {
-        let argv = self.spill_values(values);
-        let vm = self.vm;
-        let n = self.addr("node", s as *const EnforcedSendNode as i64);
-        let method = self.addr("method", m as *const MethodData as i64);
-        let argc = self.iconst((values.len() - 1) as i64);
-        self.call_fallible(Entry::EnforcedPrimitive, &[vm, n, method, argv, argc])
+        self.invocation(Entry::EnforcedPrimitive, s, m, values)
     }
 
     /// `rt_enforced_invoke` itself.
@@ -247,12 +242,23 @@ impl Lowerer<'_> {
         m: &'static MethodData,
         values: &[ir::Value],
     ) -> ir::Value {
+        self.invocation(Entry::EnforcedInvoke, s, m, values)
+    }
+
+    /// Entry point `e` called as `(vm, node, method, argv, argc)`.
+    fn invocation(
+        &mut self,
+        e: Entry,
+        s: &'static EnforcedSendNode,
+        m: &'static MethodData,
+        values: &[ir::Value],
+    ) -> ir::Value {
         let argv = self.spill_values(values);
         let vm = self.vm;
         let n = self.addr("node", s as *const EnforcedSendNode as i64);
         let method = self.addr("method", m as *const MethodData as i64);
         let argc = self.iconst((values.len() - 1) as i64);
-        self.call_fallible(Entry::EnforcedInvoke, &[vm, n, method, argv, argc])
+        self.call_fallible(e, &[vm, n, method, argv, argc])
     }
 
     pub(crate) fn lower_enforced_send(
