@@ -676,9 +676,14 @@ impl Lowerer<'_> {
         if self.compilations > som_runtime::tier::UNSTABLE_AFTER_COMPILATIONS {
             return;
         }
+        self.count_unit_miss(som_runtime::tier::MISS_SITE_RAN);
+    }
+
+    /// `rt_unit_miss` for `reason`, on the path being built.
+    fn count_unit_miss(&mut self, reason: u64) {
         let vm = self.vm;
         let unit = self.addr("unit", self.unit as *const UnitState as i64);
-        let why = self.iconst(som_runtime::tier::MISS_SITE_RAN as i64);
+        let why = self.iconst(reason as i64);
         self.call_unadjusted(Entry::UnitMiss, &[vm, unit, why]);
     }
 
@@ -687,10 +692,7 @@ impl Lowerer<'_> {
     fn decline_in(&mut self, other: ir::Block, reason: u64) {
         self.b.seal_block(other);
         self.b.switch_to_block(other);
-        let vm = self.vm;
-        let unit = self.addr("unit", self.unit as *const UnitState as i64);
-        let why = self.iconst(reason as i64);
-        self.call_unadjusted(Entry::UnitMiss, &[vm, unit, why]);
+        self.count_unit_miss(reason);
         let status = self.iconst(som_runtime::tier::STATUS_NO_BUDGET as i64);
         let zero = self.iconst(0);
         self.b.ins().return_(&[status, zero]);

@@ -969,7 +969,7 @@ impl Lowerer<'_> {
         let int_entry = entries
             .iter()
             .position(|e| std::ptr::eq(e.shape, self.consts.int_shape));
-        let entries = match int_entry {
+        let (shape, entries) = match int_entry {
             Some(i) => {
                 // A small integer is told by its tag alone: its target is
                 // one branch away, the others' shapes are loaded.
@@ -997,7 +997,6 @@ impl Lowerer<'_> {
             }
             None => (self.shape_of(rcvr), entries),
         };
-        let (shape, entries) = entries;
         for e in entries {
             self.embedded.note(e.shape as u64, "shape");
             let hit = self.b.create_block();
@@ -1777,17 +1776,9 @@ impl Lowerer<'_> {
             Some((sh, g)) => (Some((sh, self.epoch)), Some(g)),
             None => (None, None),
         };
-        let self_fields_kind = match outer {
-            Some((idx, _)) if self.scopes[idx].receiver == receiver => {
-                self.scopes[idx].self_fields_kind
-            }
-            _ => self.fields_kind_of(m),
-        };
+        // An inlined block's `self` is its defining activation's, on the
+        // stack: its check covers the block (`Lowerer::fields_known`).
         let self_fields = match (outer, resend) {
-            // An inlined block's `self` is its defining activation's.
-            (Some((idx, _)), _) if self.scopes[idx].receiver == receiver => {
-                self.scopes[idx].self_fields
-            }
             // A guarded target checks the receiver's layout once for every
             // field its body touches; a receiver without them takes the
             // send's generic path, as another shape would.
@@ -1817,7 +1808,7 @@ impl Lowerer<'_> {
             receiver_shape,
             shape_used: false,
             self_fields,
-            self_fields_kind,
+            self_fields_kind: self.fields_kind_of(m),
             slot_shapes: std::mem::take(&mut self.slot_shapes_next),
             resend,
             slots: Slots::Vars(vars),

@@ -462,9 +462,9 @@ impl<'a> Lowerer<'a> {
     /// has `obj` as its receiver and checked its fields on entry. An
     /// object's layout never changes.
     pub fn fields_known(&self, obj: ir::Value, i: usize, kind_byte: i64) -> bool {
-        self.scopes.iter().any(|sc| {
-            sc.receiver == obj && sc.self_fields > i && (sc.self_fields_kind == kind_byte)
-        })
+        self.scopes
+            .iter()
+            .any(|sc| sc.receiver == obj && sc.self_fields > i && sc.self_fields_kind == kind_byte)
     }
 
     /// Branches to `miss` unless `unit.valid`: the guard in front of every

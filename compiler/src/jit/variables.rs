@@ -74,10 +74,8 @@ impl Lowerer<'_> {
         fast: ir::Block,
         slow: ir::Block,
     ) {
-        if self.knows_field(obj, i) {
-            self.b.ins().jump(fast, &[]);
-            return;
-        }
+        // `branch_if_fields` jumps straight to `fast` where a check of an
+        // enclosing activation covers `obj`.
         let m = self.scope().method;
         self.check_fields_of(m, obj, i, fast, slow);
     }
