@@ -482,7 +482,7 @@ fn assert_enforced_and_direct(last: &str, hot: &str, generic: &str) {
 fn assert_direct_calls(hot: &str, n: usize) {
     let direct = hot
         .lines()
-        .filter(|l| l.contains("call_indirect") && !l.contains("; v"))
+        .filter(|l| l.contains("call_indirect") && !l.contains("= rt_"))
         .count();
     assert!(direct >= n, "expected {n} direct calls:\n{hot}");
 }
@@ -496,7 +496,7 @@ fn assert_direct_call(last: &str, hot: &str) {
     );
     assert!(
         hot.lines()
-            .any(|l| l.contains("call_indirect") && !l.contains("; v")),
+            .any(|l| l.contains("call_indirect") && !l.contains("= rt_")),
         "no direct call in the hot path:\n{hot}"
     );
 }

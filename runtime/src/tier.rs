@@ -95,8 +95,26 @@ pub enum JitMode {
     Eager,
 }
 
-/// A compiled body: called with the VM and the activation's frame.
-pub type BodyFn = unsafe extern "C" fn(vm: *mut Vm, frame: *const Frame) -> TierRet;
+/// Arguments a compiled body takes in registers (after the VM, the frame and
+/// the receiver): the System V ABI passes six integer arguments in
+/// registers, and sends rarely have more than three arguments.
+pub const REG_ARGS: usize = 3;
+
+/// A compiled body: called with the VM, the activation's frame, and the
+/// receiver and first [`REG_ARGS`] arguments (their bits; 0 beyond the
+/// method's arity). The frame holds the receiver too, and the slots the
+/// arguments past the first [`REG_ARGS`]; the first ones are in the slots
+/// when the runtime calls, not necessarily when compiled code calls: the
+/// body writes them there itself before it answers anything but a value
+/// (a decline or an unwind, after which the runtime reads the frame).
+pub type BodyFn = unsafe extern "C" fn(
+    vm: *mut Vm,
+    frame: *const Frame,
+    receiver: u64,
+    a0: u64,
+    a1: u64,
+    a2: u64,
+) -> TierRet;
 
 /// A compiled loop, entered from the interpreter in the middle of the loop
 /// (on-stack replacement) with the activation's frame. For a counting loop,
@@ -584,11 +602,31 @@ fn call_compiled(code: BodyFn, body: &'static AstBody, vm: &mut Vm, frame: &Fram
         // guarantees the BodyFn contract: it reads the frame and the VM
         // only through their documented layouts and entry points. Its unit
         // is live (`active` > 0), so the code stays mapped while it runs.
-        unsafe { code(vm, frame) }
+        unsafe {
+            code(
+                vm,
+                frame,
+                frame.receiver.bits(),
+                register_arg(frame, 0),
+                register_arg(frame, 1),
+                register_arg(frame, 2),
+            )
+        }
     });
     match r {
         Some(r) => r,
         None => crate::interpreter::eval_body(&body.body, vm, frame),
+    }
+}
+
+/// The bits of argument `i` of `frame`'s activation, passed in a register
+/// to its compiled body; 0 past the method's arity.
+#[inline(always)]
+fn register_arg(frame: &Frame, i: usize) -> u64 {
+    if i < frame.method.num_args.min(REG_ARGS) {
+        frame.slot(i).bits()
+    } else {
+        0
     }
 }
 

@@ -14,8 +14,10 @@
 //! The callee's frame and slots live in the caller's native stack frame,
 //! which the collector scans conservatively; so only bodies whose slots
 //! need no heap context are called this way, with at most
-//! [`MAX_DIRECT_SLOTS`] slots. The arguments are passed in those slots, not
-//! in registers: the callee's entry loads them into its variables.
+//! [`MAX_DIRECT_SLOTS`] slots. The receiver and the first [`REG_ARGS`]
+//! arguments are passed in registers (`BodyFn`); the callee writes those
+//! arguments to its slots only on its way out with an unwind or a decline,
+//! where the runtime reads its frame. Further arguments go in the slots.
 //!
 //! Whether the callee has code is decided at run time, on its entry cell:
 //! no code (not hot yet, or invalidated) takes the generic path, which
@@ -28,7 +30,7 @@ use cranelift_codegen::ir::{self, condcodes::IntCC, types::I64, InstBuilder};
 use cranelift_codegen::ir::{BlockArg, StackSlotData, StackSlotKind};
 
 use som_runtime::tier::{layout, AstBody, MethodData, MethodKind};
-use som_runtime::tier::{TierCell, UNIT_VALID_OFFSET};
+use som_runtime::tier::{TierCell, REG_ARGS, UNIT_VALID_OFFSET};
 use som_runtime::tier::{CELL_CODE_OFFSET, CELL_UNIT_OFFSET, UNIT_ACTIVE_OFFSET};
 
 use super::entry::Entry;
@@ -299,7 +301,10 @@ impl Lowerer<'_> {
         ));
         let frame = self.b.ins().stack_addr(I64, frame_slot, 0);
         let slots = self.b.ins().stack_addr(I64, slots_slot, 0);
-        for (i, v) in args.iter().enumerate() {
+        // The first arguments go in registers (the callee writes them to
+        // its slots itself if the runtime is to read them); the rest here.
+        let in_registers = args.len().min(REG_ARGS);
+        for (i, v) in args.iter().enumerate().skip(in_registers) {
             self.b
                 .ins()
                 .stack_store(I64, *v, slots_slot, (i * 8) as i32);
@@ -319,7 +324,12 @@ impl Lowerer<'_> {
         let sig = self.sigs.body(&mut self.b);
         let vm = self.vm;
         self.flag_for_call();
-        let inst = self.b.ins().call_indirect(sig, code, &[vm, frame]);
+        let mut operands = vec![vm, frame, callee.receiver];
+        operands.extend_from_slice(&args[..in_registers]);
+        while operands.len() < 3 + REG_ARGS {
+            operands.push(zero);
+        }
+        let inst = self.b.ins().call_indirect(sig, code, &operands);
         let r = self.b.inst_results(inst).to_vec();
         self.flag_after_call();
         let (status, value) = (r[0], r[1]);

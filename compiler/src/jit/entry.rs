@@ -239,7 +239,8 @@ impl EntrySigs {
             return r;
         }
         let mut sig = Signature::new(self.call_conv);
-        sig.params.extend((0..2).map(|_| AbiParam::new(I64)));
+        sig.params
+            .extend((0..3 + som_runtime::tier::REG_ARGS).map(|_| AbiParam::new(I64)));
         sig.returns.extend((0..2).map(|_| AbiParam::new(I64)));
         let r = b.import_signature(sig);
         self.body = Some(r);

@@ -171,10 +171,13 @@ impl CraneliftTier {
         self.stats.get()
     }
 
+    /// `som_runtime::tier::BodyFn`: the VM, the frame, the receiver and
+    /// [`som_runtime::tier::REG_ARGS`] arguments.
     fn body_signature(&self) -> Signature {
         let mut sig = Signature::new(self.isa.default_call_conv());
-        sig.params.push(AbiParam::new(I64));
-        sig.params.push(AbiParam::new(I64));
+        for _ in 0..3 + som_runtime::tier::REG_ARGS {
+            sig.params.push(AbiParam::new(I64));
+        }
         sig.returns.push(AbiParam::new(I64));
         sig.returns.push(AbiParam::new(I64));
         sig
@@ -222,7 +225,8 @@ impl CraneliftTier {
         ctx.clear();
         ctx.func.signature = self.body_signature();
         if hot_loop.is_some() {
-            // i, limit, step of an OsrFn.
+            // An OsrFn: the VM, the frame, then i, limit, step.
+            ctx.func.signature.params.truncate(2);
             for _ in 0..3 {
                 ctx.func.signature.params.push(AbiParam::new(I64));
             }
@@ -256,6 +260,7 @@ impl CraneliftTier {
                 None
             },
             unit_receiver: None,
+            register_args: None,
             owner_facts: false,
             syms: &vm.symbols,
             dnu_selector,
@@ -510,6 +515,16 @@ impl Lowerer<'_> {
         let params = self.b.block_params(entry).to_vec();
         self.vm = params[0];
         let frame = params[1];
+        // A body takes its receiver and first arguments in registers (see
+        // `BodyFn`); a loop entered by OSR reads them from its frame, as a
+        // body does its arguments past those, or all when they live in a
+        // heap context.
+        let in_registers = if hot.is_some() || body.needs_context {
+            0
+        } else {
+            m.num_args.min(som_runtime::tier::REG_ARGS)
+        };
+        self.register_args = Some((frame, params[3..3 + in_registers].to_vec()));
         // The activations the unit inlines are counted here, once: the
         // budget must cover the deepest (known once the body is lowered, so
         // the constant is patched below), or the runtime interprets.
@@ -525,6 +540,7 @@ impl Lowerer<'_> {
         let check = self.b.ins().brif(enough, start, &[], decline, &[]);
         self.b.seal_block(decline);
         self.b.switch_to_block(decline);
+        self.spill_register_args();
         let status = self.iconst(som_runtime::tier::STATUS_NO_BUDGET as i64);
         let zero = self.iconst(0);
         self.b.ins().return_(&[status, zero]);
@@ -533,7 +549,11 @@ impl Lowerer<'_> {
         if let Some(key) = self.entry_domain {
             self.check_entry_domain(key);
         }
-        let receiver = self.load(frame, layout::FRAME_RECEIVER);
+        let receiver = if hot.is_some() {
+            self.load(frame, layout::FRAME_RECEIVER)
+        } else {
+            params[2]
+        };
         self.unit_receiver = Some(receiver);
         if let Some(key) = self.self_owner {
             self.check_receiver_owner(receiver, key);
@@ -542,9 +562,8 @@ impl Lowerer<'_> {
         if let Some(need) = self_fields {
             self.check_receiver_layout(m, receiver, need);
         }
-        let slots_ptr = self.load(frame, layout::FRAME_SLOTS);
         let slots = if body.needs_context {
-            Slots::Memory(slots_ptr)
+            Slots::Memory(self.load(frame, layout::FRAME_SLOTS))
         } else {
             let vars = self.new_vars(body.num_slots);
             // Every activation starts with nil locals (the runtime's and a
@@ -555,11 +574,12 @@ impl Lowerer<'_> {
             } else {
                 m.num_args
             };
+            let slots_ptr = (read > in_registers).then(|| self.load(frame, layout::FRAME_SLOTS));
             for (i, var) in vars.iter().enumerate() {
-                let v = if i < read {
-                    self.load(slots_ptr, (i * 8) as i32)
-                } else {
-                    self.nil()
+                let v = match slots_ptr {
+                    _ if i < in_registers => params[3 + i],
+                    Some(slots) if i < read => self.load(slots, (i * 8) as i32),
+                    _ => self.nil(),
                 };
                 self.b.def_var(*var, v);
             }
@@ -579,10 +599,7 @@ impl Lowerer<'_> {
             slot_shapes: Vec::new(),
             resend: None,
             slots,
-            frame: FrameRef::Real {
-                frame,
-                slots: slots_ptr,
-            },
+            frame: FrameRef::Real { frame },
             exit,
             unwind,
             restart: None,
@@ -693,9 +710,27 @@ impl Lowerer<'_> {
         self.b.seal_block(other);
         self.b.switch_to_block(other);
         self.count_unit_miss(reason);
+        self.spill_register_args();
         let status = self.iconst(som_runtime::tier::STATUS_NO_BUDGET as i64);
         let zero = self.iconst(0);
         self.b.ins().return_(&[status, zero]);
+    }
+
+    /// Writes the arguments the unit took in registers to its frame's
+    /// slots, where the runtime reads them once the code answers anything
+    /// but a value: the interpreter runs a declined activation, and
+    /// `restart` re-runs one, from its frame (see `BodyFn`).
+    pub(crate) fn spill_register_args(&mut self) {
+        let Some((frame, args)) = self.register_args.clone() else {
+            return;
+        };
+        if args.is_empty() {
+            return;
+        }
+        let slots = self.load(frame, layout::FRAME_SLOTS);
+        for (i, a) in args.into_iter().enumerate() {
+            self.store(a, slots, (i * 8) as i32);
+        }
     }
 
     /// Lowers one node whose value is not used.

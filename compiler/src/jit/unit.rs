@@ -86,9 +86,9 @@ pub(crate) enum Binding {
 /// How a scope's frame is reached.
 #[derive(Clone, Copy)]
 pub(crate) enum FrameRef {
-    /// The activation's own frame (the function's parameter) and the address
-    /// of its slots.
-    Real { frame: ir::Value, slots: ir::Value },
+    /// The activation's own frame (the function's parameter); the address
+    /// of its slots is read from it where a slow path needs them.
+    Real { frame: ir::Value },
     /// An inlined activation: its frame and slots are built in these stack
     /// slots by cold paths.
     Inlined {
@@ -200,8 +200,12 @@ pub(crate) struct Lowerer<'a> {
     /// [`receiver_owner`]); it then holds while the unit is valid, since
     /// every owner change invalidates such units (`Vm::set_owner`).
     pub self_owner: Option<som_runtime::value::Value>,
-    /// The unit's receiver, as loaded on entry.
+    /// The unit's receiver, as passed on entry.
     pub unit_receiver: Option<ir::Value>,
+    /// The unit's frame and the arguments it took in registers (none for a
+    /// loop entered by OSR or a body whose slots are a heap context): what
+    /// [`Lowerer::spill_register_args`] writes back.
+    pub register_args: Option<(ir::Value, Vec<ir::Value>)>,
     /// Set when the code takes the shape of a constant object that can
     /// change owner as fixed (see [`Lowerer::fixed_const_shape`]).
     pub owner_facts: bool,
@@ -731,7 +735,8 @@ impl<'a> Lowerer<'a> {
             Slots::Memory(_) => Vec::new(),
         };
         match frame {
-            FrameRef::Real { frame, slots } => {
+            FrameRef::Real { frame } => {
+                let slots = self.load(frame, layout::FRAME_SLOTS);
                 for (i, var) in vars.iter().enumerate() {
                     let v = self.slot_word(idx, i, *var);
                     self.store(v, slots, (i * 8) as i32);
@@ -803,7 +808,7 @@ impl<'a> Lowerer<'a> {
             return;
         };
         let base = match sc.frame {
-            FrameRef::Real { slots, .. } => slots,
+            FrameRef::Real { frame } => self.load(frame, layout::FRAME_SLOTS),
             FrameRef::Inlined { slots, .. } => self.b.ins().stack_addr(I64, slots, 0),
         };
         let bindings = self.scopes.last().expect("a scope").bindings.clone();
@@ -1022,6 +1027,7 @@ impl<'a> Lowerer<'a> {
         self.b.seal_block(unwind);
         let status = self.b.block_params(unwind)[0];
         if outermost {
+            self.spill_register_args();
             let zero = self.iconst(0);
             self.b.ins().return_(&[status, zero]);
             return;
