@@ -297,8 +297,6 @@ pub struct UnitState {
     pub code_bytes: Cell<usize>,
     /// Address of the machine code (0 once freed).
     pub code: Cell<usize>,
-    /// Activations running the code now.
-    pub active: Cell<u32>,
     /// Guard failures so far ([`GUARD_MISS_LIMIT`]).
     pub misses: Cell<u32>,
 }
@@ -306,9 +304,6 @@ pub struct UnitState {
 /// Offset of [`UnitState::valid`] (0: compiled code loads the word at the
 /// embedded address).
 pub const UNIT_VALID_OFFSET: i32 = std::mem::offset_of!(UnitState, valid) as i32;
-
-/// Offset of [`UnitState::active`] (a 32-bit count).
-pub const UNIT_ACTIVE_OFFSET: i32 = std::mem::offset_of!(UnitState, active) as i32;
 
 /// Offset of a [`TierCell`]'s code address (0: no valid code).
 pub const CELL_CODE_OFFSET: i32 = std::mem::offset_of!(TierCell, code) as i32;
@@ -630,46 +625,84 @@ fn register_arg(frame: &Frame, i: usize) -> u64 {
     }
 }
 
-/// Runs code of `unit`, counting the activation so the code is freed only
-/// once nothing runs it. None when the code declined to run
+/// Runs code of `unit`. None when the code declined to run
 /// ([`STATUS_NO_BUDGET`]): the caller interprets instead.
 #[inline(always)]
 fn run_unit(
-    unit: &'static UnitState,
+    _unit: &'static UnitState,
     vm: &mut Vm,
     f: impl FnOnce(&mut Vm) -> TierRet,
 ) -> Option<VmResult> {
-    unit.active.set(unit.active.get() + 1);
     let r = f(vm);
-    unit.active.set(unit.active.get() - 1);
-    if unit.valid.get() == 0 && unit.active.get() == 0 {
-        release_unit(vm, unit);
-    }
     if r.status == STATUS_NO_BUDGET {
         return None;
     }
     Some(r.into_result())
 }
 
-/// Frees an invalidated unit's code once no activation runs it (the
-/// invalidation already removed it from its entry cell).
+/// Frees the code of every retired unit (invalidated, out of its entry
+/// cell) that no activation can return into.
+///
+/// Invariant: an activation running compiled code is either the innermost
+/// one, which is here only through a call into the runtime, or suspended in
+/// a call; either way the return address of that call, an address inside
+/// its unit's code, is a word of the native stack between the current
+/// stack pointer and its base (callee-saved registers are spilled into that
+/// range first). Compiled code that has loaded a callee's entry address
+/// holds it in a register or stack slot across any call it makes before
+/// using it. So code no stack word points into (from its first byte to one
+/// past its last) is run by no activation and entered by nobody. The scan
+/// is conservative: a stale word keeps code a little longer, until a later
+/// invalidation scans again.
 #[cold]
-fn release_unit(vm: &Vm, unit: &'static UnitState) {
-    if unit.code.get() == 0 || unit.active.get() != 0 || unit.valid.get() != 0 {
+#[inline(never)]
+pub fn free_retired(vm: &Vm) {
+    let Some(t) = &vm.tier else {
+        return;
+    };
+    let mut retired = vm.retired_units.borrow_mut();
+    if retired.is_empty() {
         return;
     }
-    if let Some(t) = &vm.tier {
-        let bytes = unit.code_bytes.get();
-        t.release(unit);
+    let mut ranges: Vec<(usize, usize)> = retired
+        .iter()
+        .map(|u| (u.code.get(), u.code.get() + u.code_bytes.get()))
+        .collect();
+    ranges.sort_unstable();
+    let mut pinned = vec![false; ranges.len()];
+    let base = vm.native_stack_base();
+    crate::heap::with_registers_spilled(|sp| {
+        let mut at = sp & !7;
+        while at + 8 <= base {
+            // SAFETY: every aligned word between the current stack pointer
+            // (below our own frame's spill area) and the stack's base is
+            // mapped stack memory of this thread.
+            let w = unsafe { std::ptr::read_volatile(at as *const usize) };
+            let i = ranges.partition_point(|r| r.0 <= w);
+            if i > 0 && w <= ranges[i - 1].1 {
+                pinned[i - 1] = true;
+            }
+            at += 8;
+        }
+    });
+    retired.retain(|u| {
+        let start = u.code.get();
+        let i = ranges.partition_point(|r| r.0 < start);
+        if pinned[i] {
+            return true;
+        }
+        let bytes = u.code_bytes.get();
+        t.release(u);
         if jit_enabled() {
             tracing::trace!(
                 target: "metasom::jit",
-                unit = unit.method.source.site,
+                unit = u.method.source.site,
                 code_bytes = bytes,
                 "code freed"
             );
         }
-    }
+        false
+    });
 }
 
 fn eager_current(body: &AstBody) -> bool {
@@ -768,8 +801,8 @@ fn register_unit(
 }
 
 /// Drops the compiled code of `body` (running activations finish on it,
-/// taking their generic paths; it is freed when the last one returns); the
-/// body is compiled again once hot again.
+/// taking their generic paths; it is freed once none can return into it,
+/// see [`free_retired`]); the body is compiled again once hot again.
 pub fn invalidate_unit(vm: &Vm, cell: &TierCell, reason: &str) {
     if let Some(u) = cell.unit.take() {
         u.valid.set(0);
@@ -786,7 +819,10 @@ pub fn invalidate_unit(vm: &Vm, cell: &TierCell, reason: &str) {
                 "invalidated"
             );
         }
-        release_unit(vm, u);
+        if u.code.get() != 0 {
+            vm.retired_units.borrow_mut().push(u);
+        }
+        free_retired(vm);
     }
 }
 
@@ -1896,17 +1932,6 @@ pub mod entry {
                 u.valid.set(0);
             }
         }
-    }
-
-    /// A directly called unit finished its last activation after it was
-    /// invalidated: its code can go now.
-    ///
-    /// # Safety
-    /// `vm` is the running VM and `unit` a unit of this tier.
-    pub unsafe extern "C" fn rt_release_unit(vm: *mut Vm, unit: *const UnitState) {
-        // SAFETY: per the contract above; units are leaked, immortal.
-        let (vm, unit) = unsafe { (&*vm, &*unit) };
-        super::release_unit(vm, unit);
     }
 
     /// An unwind (`status`) left a call made in an inlined activation whose

@@ -226,6 +226,9 @@ pub struct Vm {
     pub(crate) tier: Option<std::rc::Rc<dyn crate::tier::Tier>>,
     /// When bodies are compiled.
     pub jit_mode: crate::tier::JitMode,
+    /// Invalidated units whose code may still run: freed once no word of
+    /// the native stack points into it (`tier::free_retired`).
+    pub(crate) retired_units: std::cell::RefCell<Vec<&'static crate::tier::UnitState>>,
     native_stack_base: usize,
     /// Directories searched for class files, in order.
     pub classpath: Vec<PathBuf>,
@@ -359,6 +362,7 @@ impl Vm {
             },
             tier: None,
             jit_mode: crate::tier::JitMode::Off,
+            retired_units: Default::default(),
             native_stack_base: high,
             classpath,
             embedded: Vec::new(),
@@ -540,6 +544,12 @@ impl Vm {
         let size = object::object_size(kind, len);
         self.heap
             .allocate_uninit(size, shape, Header::meta_word(kind, len))
+    }
+
+    /// The highest address of the native stack the VM runs on (the scans
+    /// of the stack end there).
+    pub(crate) fn native_stack_base(&self) -> usize {
+        self.native_stack_base
     }
 
     /// Runs a full collection now.

@@ -6,10 +6,12 @@
 //! the method would (`som_runtime::interpreter`'s `activate_method`), in the
 //! same order: the activation is counted against the same budget (and the
 //! native stack checked against the same limit), its frame is linked as the
-//! innermost one while it runs, the callee's unit counts the activation so
-//! its code is freed only once nothing runs it, and an unwind leaving the
-//! callee is handled first as its activation would (`rt_call_unwound`:
-//! `restart`, backtrace line) and then as the send.
+//! innermost one while it runs, and an unwind leaving the callee is handled
+//! first as its activation would (`rt_call_unwound`: `restart`, backtrace
+//! line) and then as the send. The call keeps the callee's code alive by
+//! itself: its return address into the caller, and the caller's into its
+//! own caller, are on the native stack the runtime scans before it frees
+//! invalidated code (`som_runtime::tier::free_retired`).
 //!
 //! The callee's frame and slots live in the caller's native stack frame,
 //! which the collector scans conservatively; so only bodies whose slots
@@ -30,8 +32,7 @@ use cranelift_codegen::ir::{self, condcodes::IntCC, types::I64, InstBuilder};
 use cranelift_codegen::ir::{BlockArg, StackSlotData, StackSlotKind};
 
 use som_runtime::tier::{layout, AstBody, MethodData, MethodKind};
-use som_runtime::tier::{TierCell, REG_ARGS, UNIT_VALID_OFFSET};
-use som_runtime::tier::{CELL_CODE_OFFSET, CELL_UNIT_OFFSET, UNIT_ACTIVE_OFFSET};
+use som_runtime::tier::{TierCell, CELL_CODE_OFFSET, REG_ARGS};
 
 use super::entry::Entry;
 use super::unit::{mem, Lowerer};
@@ -281,10 +282,6 @@ impl Lowerer<'_> {
         self.b.switch_to_block(go);
         let less = self.b.ins().iadd_imm_s(budget, -1);
         self.store(less, tvm, layout::VM_ACTIVATIONS_LEFT);
-        let unit = self.load(cell, CELL_UNIT_OFFSET);
-        let active = self.b.ins().uload32(mem(), unit, UNIT_ACTIVE_OFFSET);
-        let more = self.b.ins().iadd_imm_s(active, 1);
-        self.b.ins().istore32(mem(), more, unit, UNIT_ACTIVE_OFFSET);
 
         // The callee's frame: receiver, its slots (the arguments; the
         // callee's entry sets its locals to nil itself), no context, linked
@@ -334,28 +331,6 @@ impl Lowerer<'_> {
         self.flag_after_call();
         let (status, value) = (r[0], r[1]);
         self.store(parent, tvm, layout::VM_FRAME);
-
-        // The activation is over: its unit's code may go if it was
-        // invalidated meanwhile and nothing else runs it.
-        let active = self.b.ins().uload32(mem(), unit, UNIT_ACTIVE_OFFSET);
-        let fewer = self.b.ins().iadd_imm_s(active, -1);
-        self.b
-            .ins()
-            .istore32(mem(), fewer, unit, UNIT_ACTIVE_OFFSET);
-        let valid = self.load(unit, UNIT_VALID_OFFSET);
-        let after = self.b.create_block();
-        let invalid = self.cold_block();
-        let release = self.cold_block();
-        self.b.ins().brif(valid, after, &[], invalid, &[]);
-        self.b.seal_block(invalid);
-        self.b.switch_to_block(invalid);
-        self.b.ins().brif(fewer, after, &[], release, &[]);
-        self.b.seal_block(release);
-        self.b.switch_to_block(release);
-        self.call_unadjusted(Entry::ReleaseUnit, &[vm, unit]);
-        self.b.ins().jump(after, &[]);
-        self.b.seal_block(after);
-        self.b.switch_to_block(after);
 
         let done = self.b.create_block();
         let unwound = self.cold_block();

@@ -50,8 +50,6 @@ pub(crate) enum Entry {
     EnforcedField,
     /// `rt_call_unwound(vm, frame, status, pos) -> (status, value)`
     CallUnwound,
-    /// `rt_release_unit(vm, unit)`
-    ReleaseUnit,
     /// `rt_send_pending(vm, node, inner, argv, argc) -> (status, value)`
     SendPending,
     /// `rt_restart_inlined(vm, frame, pos) -> (status, value)`
@@ -66,7 +64,7 @@ pub(crate) enum Entry {
     EnforcedPrimitive,
 }
 
-const ALL: [Entry; 26] = [
+const ALL: [Entry; 25] = [
     Entry::EnforcedPrimitive,
     Entry::UnitMiss,
     Entry::EnforcedSendMiss,
@@ -75,7 +73,6 @@ const ALL: [Entry; 26] = [
     Entry::RestartInlined,
     Entry::SendPending,
     Entry::CallUnwound,
-    Entry::ReleaseUnit,
     Entry::EnforcedInvoke,
     Entry::Invoke,
     Entry::SuperSend,
@@ -119,7 +116,6 @@ impl Entry {
             Entry::EnforcedPrimitive => rt::rt_enforced_primitive as *const () as usize,
             Entry::EnforcedField => rt::rt_enforced_field as *const () as usize,
             Entry::CallUnwound => rt::rt_call_unwound as *const () as usize,
-            Entry::ReleaseUnit => rt::rt_release_unit as *const () as usize,
             Entry::SendPending => rt::rt_send_pending as *const () as usize,
             Entry::RestartInlined => rt::rt_restart_inlined as *const () as usize,
             Entry::GlobalWritten => rt::rt_global_written as *const () as usize,
@@ -151,7 +147,6 @@ impl Entry {
             Entry::EnforcedPrimitive => "rt_enforced_primitive",
             Entry::EnforcedField => "rt_enforced_field",
             Entry::CallUnwound => "rt_call_unwound",
-            Entry::ReleaseUnit => "rt_release_unit",
             Entry::SendPending => "rt_send_pending",
             Entry::RestartInlined => "rt_restart_inlined",
             Entry::GlobalWritten => "rt_global_written",
@@ -175,7 +170,6 @@ impl Entry {
                 | Entry::NewArray
                 | Entry::NewDouble
                 | Entry::Return
-                | Entry::ReleaseUnit
                 | Entry::GlobalWritten
                 | Entry::EagerCurrent
                 | Entry::UnitMiss
@@ -205,7 +199,6 @@ impl Entry {
             Entry::EnforcedPrimitive => (5, 2),
             Entry::EnforcedField => (5, 2),
             Entry::CallUnwound => (4, 2),
-            Entry::ReleaseUnit => (2, 0),
             Entry::SendPending => (5, 2),
             Entry::RestartInlined => (3, 2),
             Entry::GlobalWritten => (2, 0),

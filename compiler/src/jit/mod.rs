@@ -200,7 +200,6 @@ impl CraneliftTier {
             inlined: std::cell::OnceCell::new(),
             code_bytes: Cell::new(0),
             code: Cell::new(0),
-            active: Cell::new(0),
             misses: Cell::new(0),
         }));
         let consts = vm.tier_constants();

@@ -997,11 +997,43 @@ impl Lowerer<'_> {
             }
             None => (self.shape_of(rcvr), entries),
         };
-        for e in entries {
-            self.embedded.note(e.shape as u64, "shape");
+        // Entries whose target compiles to code that does not depend on
+        // the receiver's shape (a call, `==`, a constant) share that code:
+        // their shapes are tested together, so a site polymorphic over
+        // subclasses that inherit the method compiles it once, not once per
+        // subclass.
+        let called: Vec<Option<*const MethodData>> = entries
+            .iter()
+            .map(|e| {
+                self.shape_free_target(e.target)
+                    .map(|m| m as *const MethodData)
+            })
+            .collect();
+        for (k, e) in entries.iter().enumerate() {
+            if called[k].is_some() && called[..k].contains(&called[k]) {
+                continue;
+            }
+            let group: Vec<*const Shape> = entries
+                .iter()
+                .zip(&called)
+                .skip(k)
+                .filter(|(o, c)| {
+                    std::ptr::eq(o.shape, e.shape) || (c.is_some() && **c == called[k])
+                })
+                .map(|(o, _)| o.shape)
+                .collect();
+            let mut is = None;
+            for sh in group {
+                self.embedded.note(sh as u64, "shape");
+                let one = self.b.ins().icmp_imm_s(IntCC::Equal, shape, sh as i64);
+                is = Some(match is {
+                    None => one,
+                    Some(other) => self.b.ins().bor(other, one),
+                });
+            }
+            let is = is.expect("an entry's own shape");
             let hit = self.b.create_block();
             let next = self.b.create_block();
-            let is = self.b.ins().icmp_imm_s(IntCC::Equal, shape, e.shape as i64);
             self.b.ins().brif(is, hit, &[], next, &[]);
             self.b.seal_block(hit);
             self.b.seal_block(next);
@@ -1010,6 +1042,39 @@ impl Lowerer<'_> {
             self.b.switch_to_block(next);
         }
         true
+    }
+
+    /// The method of a chain entry's target when what
+    /// [`Lowerer::emit_target`] makes of it does not depend on the
+    /// receiver's shape: a call (`invoke`; not inlined nor lowered
+    /// specially), or a trivial method that answers a constant, the
+    /// receiver, or compares identities or texts.
+    fn shape_free_target(&self, t: Target) -> Option<&'static MethodData> {
+        let Target::Method(m) = t else {
+            return None;
+        };
+        let special = m.reflective.is_some()
+            || self.is_array_length(m)
+            || self.runtime.tier_is_class_new(m)
+            || self.runtime.tier_is_array_new(m)
+            || self.runtime.tier_text_access(m).is_some()
+            || self.runtime.tier_is_invoke_on_with(m)
+            || self.runtime.tier_is_perform_enforced(m);
+        if special {
+            return None;
+        }
+        match m.trivial {
+            Some(
+                Trivial::Constant(_)
+                | Trivial::ReturnSelf
+                | Trivial::Identity
+                | Trivial::TextEquals,
+            ) => Some(m),
+            None | Some(Trivial::ArrayWith | Trivial::Forward { .. }) => {
+                self.inlinable_method(m).is_none().then_some(m)
+            }
+            Some(Trivial::Getter(_) | Trivial::Setter(_) | Trivial::ClassOf) => None,
+        }
     }
 
     /// `String>>=` (or Symbol's) inline: identical texts are equal, two
