@@ -518,6 +518,29 @@ fn a_call_that_is_not_inlined_runs_the_callees_compiled_code_directly() {
 }
 
 #[test]
+fn a_site_polymorphic_over_subclasses_calls_their_shared_method_once() {
+    // Three classes inherit `work:`, too big to inline: the site's three
+    // shape guards share one direct call rather than one call each.
+    let (last, hot) = last_eager_listing(
+        "TierSharedCallee>>#sum:",
+        "tests/lang/tier/TierSharedCallee.som",
+    );
+    let direct = hot
+        .lines()
+        .filter(|l| l.contains("call_indirect") && !l.contains("= rt_"))
+        .count();
+    assert_eq!(direct, 1, "one direct call:\n{last}");
+    let shapes: std::collections::BTreeSet<&str> = hot
+        .split(|c: char| !(c.is_alphanumeric() || c == '#'))
+        .filter(|w| w.starts_with("shape#"))
+        .collect();
+    assert!(
+        shapes.len() >= 4,
+        "the Array's and three classes' shapes:\n{hot}"
+    );
+}
+
+#[test]
 fn an_enforced_call_runs_the_callees_compiled_twin_directly() {
     // In enforced code a call that is not inlined runs the callee's
     // enforced twin's compiled code directly, `rt_enforced_invoke` only on
