@@ -299,6 +299,47 @@ fn live_code_stays_bounded_while_a_hot_method_is_redefined() {
 }
 
 #[test]
+fn a_primitive_handler_accesses_the_array_its_guard_fixed_without_another_check() {
+    // ReqPrimDomain's handler runs `prim invokeOn: obj with: args` on the
+    // Array the enforced `at:` site guarded (its owner's shape, which fixes
+    // its class): the inlined primitive tests the index only, not the
+    // object's kind byte again, and knowing `invokeOn:` of a constant
+    // method other than `restart` cannot restart the handler keeps that
+    // fact.
+    let out = Command::new(SOM)
+        .current_dir(root())
+        .args([
+            "--jit=on",
+            "--print-ir=[] in ReqPrimEnforced>>#benchmark",
+            "-cp",
+            "smalltalk-src/core:benchmarks/omop",
+            "benchmarks/harness/Harness.som",
+            "ReqPrimEnforced",
+            "20",
+            "5",
+        ])
+        .output()
+        .expect("som runs");
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = listings(&err)
+        .pop()
+        .expect("the enforced loop was compiled");
+    let hot: String = hot_blocks(&last)
+        .iter()
+        .map(|(h, b)| format!("{h}\n{b}"))
+        .collect();
+    assert!(hot.contains("shape#"), "the owner's guard:\n{hot}");
+    // The kind-byte test of an Array: the header's low byte masked and
+    // compared with the Array kind (2).
+    let lines: Vec<&str> = hot.lines().collect();
+    let kind_test = lines.windows(3).any(|w| {
+        w[0].contains("iconst.i64 255") && w[1].contains("band") && w[2].contains("iconst.i64 2")
+    });
+    assert!(!kind_test, "a kind-byte test after the guard:\n{hot}");
+}
+
+#[test]
 fn enforced_loops_compile_to_hot_code_without_calls() {
     // DispatchStd runs AddDispatch's loop enforced in the standard domain
     // (every domain chain folds into the shape guard the send needs

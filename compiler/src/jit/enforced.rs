@@ -661,6 +661,9 @@ impl Lowerer<'_> {
                             Arg::Word(rcvr),
                         ];
                         self.depend_on_domains(&s.prims);
+                        // The handler's `obj` is the receiver, whose shape
+                        // the guard in front of it fixed.
+                        self.arg_shapes_next = vec![(2, e.shape)];
                         let v = self.inline_handler(s.pos, k, h, body, &hargs);
                         self.jump_with(done, v);
                     }

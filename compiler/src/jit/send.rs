@@ -29,6 +29,7 @@ use som_runtime::tier::{UnitState, UNSTABLE_AFTER_COMPILATIONS};
 use som_runtime::value::Value;
 
 use super::entry::Entry;
+use super::special::ArrayOwner;
 use super::unit::{Binding, Lowerer, Scope, Slots, INLINE_OVERHEAD, MAX_INLINE_DEPTH};
 
 /// An argument as the lowering holds it.
@@ -773,9 +774,22 @@ impl Lowerer<'_> {
         values.extend_from_slice(&elems);
         if let Some(put) = self.runtime.tier_array_access(pm) {
             // The primitive's own checks, inline; what they reject is the
-            // primitive's to report.
+            // primitive's to report. A guard that fixed the object's shape
+            // to one of Array's (its owner's check) made it an Array.
             let value = put.then(|| values[2]);
-            self.array_access_of(&values[..2], value, done, true);
+            let array = match s.args.first() {
+                Some(Node::LocalRead(i)) => self.known_slot_shape(i.0).is_some_and(|sh| {
+                    // SAFETY: shapes are interned and never freed.
+                    unsafe { (*sh).class == (*self.consts.array_shape).class }
+                }),
+                _ => false,
+            };
+            let owner = if array {
+                ArrayOwner::AnyKnownArray
+            } else {
+                ArrayOwner::Any
+            };
+            self.array_access_of(&values[..2], value, done, owner);
         }
         let argv = self.spill_values(&values);
         let vm = self.vm;
@@ -1804,7 +1818,34 @@ impl Lowerer<'_> {
                 return;
             };
             let t = self.syms.text(sel);
-            may |= t == "restart" || t.starts_with("invokeOn:");
+            may |= t == "restart";
+            if t.starts_with("invokeOn:") {
+                // Invoking a known method other than the `restart`
+                // primitive: any restart in it is its own activation's.
+                let rcvr = match n {
+                    Node::Send(s) | Node::Send0(s) | Node::Send1(s) | Node::BinarySpecial(s) => {
+                        Some(&s.receiver)
+                    }
+                    _ => None,
+                };
+                let known = match rcvr {
+                    Some(Node::Const(c)) => Some(*c),
+                    Some(Node::LocalRead(i)) => match bindings.get(i.0) {
+                        Some(Binding::Const(c)) => Some(*c),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let not_restart = known.is_some_and(|c| {
+                    c.is_ptr()
+                        && som_runtime::object::kind_of(c) == som_runtime::object::Kind::Method
+                        && self
+                            .syms
+                            .text(som_runtime::object::method_data_of(c).signature)
+                            != "restart"
+                });
+                may |= !not_restart;
+            }
             if t.starts_with("perform:") {
                 // Only performing `restart` itself raises it here (any other
                 // method's activation catches its own).

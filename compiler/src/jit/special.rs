@@ -364,28 +364,28 @@ impl Lowerer<'_> {
     /// `at:` (`value` None) or `at:put:` on a plain Array with a small
     /// in-range index.
     fn array_access(&mut self, values: &[ir::Value], value: Option<ir::Value>, done: ir::Block) {
-        self.array_access_of(values, value, done, false)
+        self.array_access_of(values, value, done, ArrayOwner::Standard)
     }
 
-    /// [`Lowerer::array_access`] on an Array of the standard domain, or,
-    /// with `any_owner`, on any Array (the primitive's own check: how an
-    /// Array adopted by a domain is accessed once its domain let it).
+    /// [`Lowerer::array_access`] on an Array of the standard domain, or on
+    /// any Array (the primitive's own check: how an Array adopted by a
+    /// domain is accessed once its domain let it), see [`ArrayOwner`].
     pub(crate) fn array_access_of(
         &mut self,
         values: &[ir::Value],
         value: Option<ir::Value>,
         done: ir::Block,
-        any_owner: bool,
+        owner: ArrayOwner,
     ) {
         let (arr, index) = (values[0], values[1]);
-        // Alone (`any_owner`), what the checks reject is the primitive's
+        // Alone (any owner), what the checks reject is the primitive's
         // error path: cold.
-        let not = if any_owner {
-            self.cold_block()
-        } else {
+        let not = if owner == ArrayOwner::Standard {
             self.b.create_block()
+        } else {
+            self.cold_block()
         };
-        if any_owner {
+        if owner == ArrayOwner::Any {
             let ptr = self.b.create_block();
             let low = self.b.ins().band_imm_s(arr, 7);
             self.b.ins().brif(low, not, &[], ptr, &[]);
@@ -401,7 +401,7 @@ impl Lowerer<'_> {
             self.b.ins().brif(is, array, &[], not, &[]);
             self.b.seal_block(array);
             self.b.switch_to_block(array);
-        } else {
+        } else if owner == ArrayOwner::Standard {
             self.shape_is(arr, self.consts.array_shape, not);
         }
         let small = self.is_small(index);
@@ -637,4 +637,17 @@ fn integer_op(op: SpecialOp) -> bool {
             | SpecialOp::Ne
             | SpecialOp::BitAnd
     )
+}
+
+/// Which Arrays an inline `at:`/`at:put:` accepts (others take the path the
+/// caller continues with).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ArrayOwner {
+    /// Arrays of the standard domain (their shape is the one tested).
+    Standard,
+    /// Any Array, whatever its owner (its kind byte is tested).
+    Any,
+    /// A value a guard already fixed to a shape of Array's: nothing is
+    /// tested but the index.
+    AnyKnownArray,
 }
