@@ -351,8 +351,8 @@ pub trait Tier {
         cell: &'static TierCell,
     ) -> Option<Compiled<OsrFn>>;
 
-    /// Frees the machine code of an invalidated unit that no activation runs
-    /// and no entry cell points to any more.
+    /// Frees the machine code of an invalidated unit that no activation can
+    /// return into and no entry cell points to any more.
     fn release(&self, unit: &'static UnitState);
 
     /// What the tier has done, for `--dispatch-stats`.
@@ -587,12 +587,12 @@ pub(crate) fn run_body(
     crate::interpreter::eval_body(&body.body, vm, frame)
 }
 
-/// Runs compiled code, counting the activation on its unit so that the
-/// code is freed only once nothing runs it.
+/// Runs compiled code (the interpreter's activation of its body if the
+/// code declines). While it runs, its return addresses on the native stack
+/// keep it mapped (see [`free_retired`]).
 #[inline(always)]
 fn call_compiled(code: BodyFn, body: &'static AstBody, vm: &mut Vm, frame: &Frame) -> VmResult {
-    let unit = body.tier.unit.get().expect("compiled code has a unit");
-    let r = run_unit(unit, vm, |vm| {
+    let r = run_unit(vm, |vm| {
         // SAFETY: `code` was compiled for this body by the tier, which
         // guarantees the BodyFn contract: it reads the frame and the VM
         // only through their documented layouts and entry points. Its unit
@@ -628,11 +628,7 @@ fn register_arg(frame: &Frame, i: usize) -> u64 {
 /// Runs code of `unit`. None when the code declined to run
 /// ([`STATUS_NO_BUDGET`]): the caller interprets instead.
 #[inline(always)]
-fn run_unit(
-    _unit: &'static UnitState,
-    vm: &mut Vm,
-    f: impl FnOnce(&mut Vm) -> TierRet,
-) -> Option<VmResult> {
+fn run_unit(vm: &mut Vm, f: impl FnOnce(&mut Vm) -> TierRet) -> Option<VmResult> {
     let r = f(vm);
     if r.status == STATUS_NO_BUDGET {
         return None;
@@ -858,13 +854,13 @@ pub(crate) fn osr(
         return None;
     }
     let code = cell.osr_entry()?;
-    let unit = cell.unit.get()?;
+    cell.unit.get()?;
     // The next run of this loop enters the code at its first back edge.
     cell.countdown.set(1);
     if jit_enabled() {
         tracing::trace!(target: "metasom::jit", unit = frame.method.source.site, i, "OSR entry");
     }
-    let r = run_unit(unit, vm, |vm| {
+    let r = run_unit(vm, |vm| {
         // SAFETY: `code` was compiled for this loop by the tier (the OsrFn
         // contract); the interpreter is at the loop's next iteration with
         // its variables in `frame`.

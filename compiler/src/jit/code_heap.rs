@@ -4,8 +4,9 @@
 //! unit's bytes are copied into their own anonymous mapping, which is then
 //! made read+execute. Memory is never writable and executable at once.
 //! A unit's mapping is unmapped when the runtime releases the unit (it was
-//! invalidated and no activation runs it), so live code stays bounded by
-//! what is valid or running ([`CodeHeap::live_bytes`]).
+//! invalidated and no return address on the native stack points into it),
+//! so live code stays bounded by what is valid or running
+//! ([`CodeHeap::live_bytes`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;

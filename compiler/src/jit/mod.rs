@@ -561,6 +561,7 @@ impl Lowerer<'_> {
         if let Some(need) = self_fields {
             self.check_receiver_layout(m, receiver, need);
         }
+        let mut entry_slots = None;
         let slots = if body.needs_context {
             Slots::Memory(self.load(frame, layout::FRAME_SLOTS))
         } else {
@@ -574,6 +575,9 @@ impl Lowerer<'_> {
                 m.num_args
             };
             let slots_ptr = (read > in_registers).then(|| self.load(frame, layout::FRAME_SLOTS));
+            if hot.is_some() {
+                entry_slots = slots_ptr;
+            }
             for (i, var) in vars.iter().enumerate() {
                 let v = match slots_ptr {
                     _ if i < in_registers => params[3 + i],
@@ -598,7 +602,10 @@ impl Lowerer<'_> {
             slot_shapes: Vec::new(),
             resend: None,
             slots,
-            frame: FrameRef::Real { frame },
+            frame: FrameRef::Real {
+                frame,
+                slots: entry_slots,
+            },
             exit,
             unwind,
             restart: None,

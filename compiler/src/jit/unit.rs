@@ -86,9 +86,14 @@ pub(crate) enum Binding {
 /// How a scope's frame is reached.
 #[derive(Clone, Copy)]
 pub(crate) enum FrameRef {
-    /// The activation's own frame (the function's parameter); the address
-    /// of its slots is read from it where a slow path needs them.
-    Real { frame: ir::Value },
+    /// The activation's own frame (the function's parameter) and the
+    /// address of its slots when the entry read it anyway (a loop entered
+    /// by OSR reads its locals there); otherwise a slow path reads it from
+    /// the frame where it needs it.
+    Real {
+        frame: ir::Value,
+        slots: Option<ir::Value>,
+    },
     /// An inlined activation: its frame and slots are built in these stack
     /// slots by cold paths.
     Inlined {
@@ -735,8 +740,8 @@ impl<'a> Lowerer<'a> {
             Slots::Memory(_) => Vec::new(),
         };
         match frame {
-            FrameRef::Real { frame } => {
-                let slots = self.load(frame, layout::FRAME_SLOTS);
+            FrameRef::Real { frame, slots } => {
+                let slots = slots.unwrap_or_else(|| self.load(frame, layout::FRAME_SLOTS));
                 for (i, var) in vars.iter().enumerate() {
                     let v = self.slot_word(idx, i, *var);
                     self.store(v, slots, (i * 8) as i32);
@@ -808,7 +813,9 @@ impl<'a> Lowerer<'a> {
             return;
         };
         let base = match sc.frame {
-            FrameRef::Real { frame } => self.load(frame, layout::FRAME_SLOTS),
+            FrameRef::Real { frame, slots } => {
+                slots.unwrap_or_else(|| self.load(frame, layout::FRAME_SLOTS))
+            }
             FrameRef::Inlined { slots, .. } => self.b.ins().stack_addr(I64, slots, 0),
         };
         let bindings = self.scopes.last().expect("a scope").bindings.clone();
