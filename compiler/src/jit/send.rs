@@ -1820,8 +1820,11 @@ impl Lowerer<'_> {
             let t = self.syms.text(sel);
             may |= t == "restart";
             if t.starts_with("invokeOn:") {
-                // Invoking a known method other than the `restart`
-                // primitive: any restart in it is its own activation's.
+                // Invoking a known method that cannot raise a restart here:
+                // a method's activation catches its own (a block's does
+                // not), and the Array access primitives raise none (others,
+                // `value` or `perform:` among them, may run a block that
+                // sends `restart`).
                 let rcvr = match n {
                     Node::Send(s) | Node::Send0(s) | Node::Send1(s) | Node::BinarySpecial(s) => {
                         Some(&s.receiver)
@@ -1837,12 +1840,16 @@ impl Lowerer<'_> {
                     _ => None,
                 };
                 let not_restart = known.is_some_and(|c| {
-                    c.is_ptr()
-                        && som_runtime::object::kind_of(c) == som_runtime::object::Kind::Method
-                        && self
-                            .syms
-                            .text(som_runtime::object::method_data_of(c).signature)
-                            != "restart"
+                    if !c.is_ptr()
+                        || som_runtime::object::kind_of(c) != som_runtime::object::Kind::Method
+                    {
+                        return false;
+                    }
+                    let pm = som_runtime::object::method_data_of(c);
+                    match pm.kind {
+                        MethodKind::Ast(_) => !pm.is_block,
+                        MethodKind::Primitive(_) => self.runtime.tier_array_access(pm).is_some(),
+                    }
                 });
                 may |= !not_restart;
             }
