@@ -582,6 +582,21 @@ fn a_site_polymorphic_over_subclasses_calls_their_shared_method_once() {
 }
 
 #[test]
+fn a_polymorphic_site_inlines_only_small_targets() {
+    // `o work: i` reaches two methods of some fifty nodes: both are called
+    // (POLYMORPHIC_INLINE_BUDGET); `o tiny` reaches two tiny ones, both
+    // inlined. The same `work:` from a site that reaches only it is inlined.
+    let direct_calls = |unit: &str| {
+        let (_, hot) = last_eager_listing(unit, "tests/lang/tier/TierPolymorphicInlining.som");
+        hot.lines()
+            .filter(|l| l.contains("call_indirect") && !l.contains("= rt_"))
+            .count()
+    };
+    assert_eq!(direct_calls("TierPolymorphicInlining>>#poly:"), 2);
+    assert_eq!(direct_calls("TierPolymorphicInlining>>#mono:"), 0);
+}
+
+#[test]
 fn an_enforced_call_runs_the_callees_compiled_twin_directly() {
     // In enforced code a call that is not inlined runs the callee's
     // enforced twin's compiled code directly, `rt_enforced_invoke` only on

@@ -242,6 +242,7 @@ impl CraneliftTier {
             scopes: Vec::new(),
             depends_on: Vec::new(),
             budget: INLINE_BUDGET,
+            site_budget: None,
             sigs: EntrySigs::new(self.isa.default_call_conv()),
             inlined: Vec::new(),
             embedded: listing::Constants::new(self.wants_listing(vm, m)),

@@ -31,6 +31,7 @@ use som_runtime::value::Value;
 use super::entry::Entry;
 use super::special::ArrayOwner;
 use super::unit::{Binding, Lowerer, Scope, Slots, INLINE_OVERHEAD, MAX_INLINE_DEPTH};
+use super::unit::{POLYMORPHIC_INLINE_BUDGET, POLYMORPHIC_TARGETS};
 
 /// An argument as the lowering holds it.
 #[derive(Clone)]
@@ -952,6 +953,33 @@ impl Lowerer<'_> {
         if entries.is_empty() {
             return false;
         }
+        let targets: std::collections::HashSet<*const MethodData> = entries
+            .iter()
+            .filter_map(|e| match e.target {
+                Target::Method(m) => Some(m as *const MethodData),
+                _ => None,
+            })
+            .collect();
+        let saved = self.site_budget;
+        if targets.len() >= POLYMORPHIC_TARGETS {
+            self.site_budget = Some(POLYMORPHIC_INLINE_BUDGET);
+        }
+        let r = self.cached_targets_of(s, rcvr, args, entries, done, generic);
+        self.site_budget = saved;
+        r
+    }
+
+    /// [`Lowerer::cached_targets`] for the site's `entries` that can be
+    /// lowered here.
+    fn cached_targets_of(
+        &mut self,
+        s: &'static SendNode,
+        rcvr: ir::Value,
+        args: &[Arg],
+        entries: Vec<som_runtime::dispatch::CacheEntry>,
+        done: ir::Block,
+        generic: ir::Block,
+    ) -> bool {
         let known = match &s.receiver {
             Node::SelfRef => self.known_receiver_shape(),
             Node::LocalRead(i) => self.known_slot_shape(i.0),
@@ -1641,7 +1669,8 @@ impl Lowerer<'_> {
                 frameless = false;
             }
         });
-        (frameless && size + INLINE_OVERHEAD <= self.budget).then_some(body)
+        let cap = self.site_budget.unwrap_or(usize::MAX);
+        (frameless && size + INLINE_OVERHEAD <= self.budget.min(cap)).then_some(body)
     }
 
     /// Tests (after the shape guard, so `obj` is a heap object unless the
@@ -1697,6 +1726,22 @@ impl Lowerer<'_> {
     /// Inlines the body of `m` as a new activation with receiver `rcvr` and
     /// `args`; answers its result.
     pub(crate) fn inline_method(
+        &mut self,
+        pos: (u32, u32),
+        m: &'static MethodData,
+        body: &'static AstBody,
+        rcvr: ir::Value,
+        args: &[Arg],
+    ) -> ir::Value {
+        // A polymorphic site's limit is for its own targets, not for the
+        // sites inside them.
+        let site_budget = self.site_budget.take();
+        let v = self.inline_method_body(pos, m, body, rcvr, args);
+        self.site_budget = site_budget;
+        v
+    }
+
+    fn inline_method_body(
         &mut self,
         pos: (u32, u32),
         m: &'static MethodData,

@@ -47,6 +47,16 @@ pub const INLINE_NEW_MAX_FIELDS: usize = 16;
 /// count, its unwind path and the frame it may need.
 pub const INLINE_OVERHEAD: usize = 8;
 
+/// Different target methods from which a send site is polymorphic enough
+/// that its targets are inlined only when small: each inlined target is a
+/// copy of its body, and a site that reaches many methods through one
+/// receiver (a constraint solver's `satisfy:` over four constraint kinds)
+/// would otherwise grow its unit by each, and its compile time with it.
+pub const POLYMORPHIC_TARGETS: usize = 2;
+
+/// The nodes a target of such a site may have to be inlined.
+pub const POLYMORPHIC_INLINE_BUDGET: usize = 40;
+
 /// Deepest nesting of inlined methods.
 pub const MAX_INLINE_DEPTH: usize = 6;
 
@@ -183,6 +193,10 @@ pub(crate) struct Lowerer<'a> {
     pub scopes: Vec<Scope>,
     pub depends_on: Vec<SymbolId>,
     pub budget: usize,
+    /// While the targets of a site with [`POLYMORPHIC_TARGETS`] or more
+    /// different methods are lowered: the most nodes one may have to be
+    /// inlined ([`POLYMORPHIC_INLINE_BUDGET`]).
+    pub site_budget: Option<usize>,
     pub sigs: EntrySigs,
     /// Methods inlined, for traces.
     pub inlined: Vec<&'static MethodData>,
