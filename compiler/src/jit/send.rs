@@ -1736,19 +1736,6 @@ impl Lowerer<'_> {
         // A polymorphic site's limit is for its own targets, not for the
         // sites inside them.
         let site_budget = self.site_budget.take();
-        let v = self.inline_method_body(pos, m, body, rcvr, args);
-        self.site_budget = site_budget;
-        v
-    }
-
-    fn inline_method_body(
-        &mut self,
-        pos: (u32, u32),
-        m: &'static MethodData,
-        body: &'static AstBody,
-        rcvr: ir::Value,
-        args: &[Arg],
-    ) -> ir::Value {
         let mut size = 0;
         let mut reads = vec![0usize; body.num_slots];
         let mut written = vec![false; body.num_slots];
@@ -1819,7 +1806,9 @@ impl Lowerer<'_> {
         for var in &vars[m.num_args..] {
             self.b.def_var(*var, nil);
         }
-        self.run_inlined(m, body, rcvr, vars, bindings, pos, restart, None)
+        let v = self.run_inlined(m, body, rcvr, vars, bindings, pos, restart, None);
+        self.site_budget = site_budget;
+        v
     }
 
     /// Whether a `restart` can reach an activation of `body`: it is raised
