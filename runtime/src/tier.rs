@@ -595,8 +595,9 @@ fn call_compiled(code: BodyFn, body: &'static AstBody, vm: &mut Vm, frame: &Fram
     let r = run_unit(vm, |vm| {
         // SAFETY: `code` was compiled for this body by the tier, which
         // guarantees the BodyFn contract: it reads the frame and the VM
-        // only through their documented layouts and entry points. Its unit
-        // is live (`active` > 0), so the code stays mapped while it runs.
+        // only through their documented layouts and entry points. The code
+        // is installed in the body's cell now, and once running, its return
+        // addresses keep it mapped (`free_retired`).
         unsafe {
             code(
                 vm,
@@ -625,7 +626,7 @@ fn register_arg(frame: &Frame, i: usize) -> u64 {
     }
 }
 
-/// Runs code of `unit`. None when the code declined to run
+/// Runs compiled code (`f` calls it). None when the code declined to run
 /// ([`STATUS_NO_BUDGET`]): the caller interprets instead.
 #[inline(always)]
 fn run_unit(vm: &mut Vm, f: impl FnOnce(&mut Vm) -> TierRet) -> Option<VmResult> {

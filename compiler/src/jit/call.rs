@@ -8,10 +8,11 @@
 //! native stack checked against the same limit), its frame is linked as the
 //! innermost one while it runs, and an unwind leaving the callee is handled
 //! first as its activation would (`rt_call_unwound`: `restart`, backtrace
-//! line) and then as the send. The call keeps the callee's code alive by
-//! itself: its return address into the caller, and the caller's into its
-//! own caller, are on the native stack the runtime scans before it frees
-//! invalidated code (`som_runtime::tier::free_retired`).
+//! line) and then as the send. The callee's code needs no bookkeeping here
+//! to stay mapped: the runtime frees code only inside a call into it, and
+//! every compiled activation is then suspended in a call whose return
+//! address, inside its own code, is on the native stack the runtime scans
+//! first (`som_runtime::tier::free_retired`).
 //!
 //! The callee's frame and slots live in the caller's native stack frame,
 //! which the collector scans conservatively; so only bodies whose slots
