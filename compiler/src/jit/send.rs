@@ -1017,15 +1017,8 @@ impl Lowerer<'_> {
                 // one branch away, the others' shapes are loaded.
                 let e = entries[i];
                 self.embedded.note(e.shape as u64, "shape");
-                let hit = self.b.create_block();
-                let ptr = self.b.create_block();
                 let tag = self.is_small(rcvr);
-                self.b.ins().brif(tag, hit, &[], ptr, &[]);
-                self.b.seal_block(hit);
-                self.b.seal_block(ptr);
-                self.b.switch_to_block(hit);
-                self.emit_target(s, s.selector, e.target, e.shape, rcvr, args, done, generic);
-                self.b.switch_to_block(ptr);
+                self.target_if(tag, s, e, rcvr, args, done, generic);
                 let rest: Vec<_> = entries
                     .iter()
                     .copied()
@@ -1052,18 +1045,18 @@ impl Lowerer<'_> {
             })
             .collect();
         for (k, e) in entries.iter().enumerate() {
-            if called[k].is_some() && called[..k].contains(&called[k]) {
-                continue;
-            }
-            let group: Vec<*const Shape> = entries
-                .iter()
-                .zip(&called)
-                .skip(k)
-                .filter(|(o, c)| {
-                    std::ptr::eq(o.shape, e.shape) || (c.is_some() && **c == called[k])
-                })
-                .map(|(o, _)| o.shape)
-                .collect();
+            let group: Vec<*const Shape> = match called[k] {
+                // Emitted with the first entry that shares it.
+                Some(m) if called[..k].contains(&Some(m)) => continue,
+                Some(m) => entries
+                    .iter()
+                    .zip(&called)
+                    .skip(k)
+                    .filter(|(_, c)| **c == Some(m))
+                    .map(|(o, _)| o.shape)
+                    .collect(),
+                None => vec![e.shape],
+            };
             let mut is = None;
             for sh in group {
                 self.embedded.note(sh as u64, "shape");
@@ -1074,16 +1067,32 @@ impl Lowerer<'_> {
                 });
             }
             let is = is.expect("an entry's own shape");
-            let hit = self.b.create_block();
-            let next = self.b.create_block();
-            self.b.ins().brif(is, hit, &[], next, &[]);
-            self.b.seal_block(hit);
-            self.b.seal_block(next);
-            self.b.switch_to_block(hit);
-            self.emit_target(s, s.selector, e.target, e.shape, rcvr, args, done, generic);
-            self.b.switch_to_block(next);
+            self.target_if(is, s, *e, rcvr, args, done, generic);
         }
         true
+    }
+
+    /// Emits entry `e`'s target where `cond` is non-zero, and goes on where
+    /// it is zero.
+    #[allow(clippy::too_many_arguments, reason = "the send's state, passed on")]
+    fn target_if(
+        &mut self,
+        cond: ir::Value,
+        s: &'static SendNode,
+        e: som_runtime::dispatch::CacheEntry,
+        rcvr: ir::Value,
+        args: &[Arg],
+        done: ir::Block,
+        generic: ir::Block,
+    ) {
+        let hit = self.b.create_block();
+        let next = self.b.create_block();
+        self.b.ins().brif(cond, hit, &[], next, &[]);
+        self.b.seal_block(hit);
+        self.b.seal_block(next);
+        self.b.switch_to_block(hit);
+        self.emit_target(s, s.selector, e.target, e.shape, rcvr, args, done, generic);
+        self.b.switch_to_block(next);
     }
 
     /// The method of a chain entry's target when what
