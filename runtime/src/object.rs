@@ -9,12 +9,15 @@
 //!   fixed for the object's lifetime) and the body length (slots or bytes,
 //!   depending on kind).
 //!
-//! A shape does not determine the body's layout: one class can have
-//! instances of several kinds (small and big Integers; an `Array` subclass
-//! has indexable instances from `new:` and plain ones from `Class>>new`). So
-//! no cache may assume a layout from a shape: every fast path that reads a
-//! body checks the kind (and length) of the object itself, as the field
-//! accessors here do.
+//! A shape also fixes the body's layout: every heap object with shape `s` is
+//! of kind `s.kind`, and a plain or class object has exactly `s.fields`
+//! fields. One class can have instances of several kinds (small and big
+//! Integers; an `Array` subclass has indexable instances from `new:` and plain
+//! ones from `Class>>new`; `Double new` is a plain object of class Double):
+//! they get one shape per layout ([`crate::vm::Vm::shape_for`]). An owner
+//! change swaps the shape for the one with the same class and layout, so an
+//! object's layout never changes and a fast path that guarded the shape may
+//! read the body without checking the kind or length itself.
 //!
 //! The body follows the header directly. All layouts are `#[repr(C)]` and only
 //! ever accessed through the functions here, which rely on the invariant of
@@ -70,8 +73,8 @@ impl Kind {
     }
 }
 
-/// An interned (class, owner domain) pair. Shapes are never freed while a class
-/// lives, so a shape pointer is a stable cache key.
+/// An interned (class, owner domain, layout) triple. Shapes are never freed
+/// while a class lives, so a shape pointer is a stable cache key.
 #[repr(C)]
 #[derive(Debug)]
 pub struct Shape {
@@ -81,6 +84,35 @@ pub struct Shape {
     pub domain: Value,
     /// Dense id, for tables and traces.
     pub id: u32,
+    /// The kind of every object with this shape.
+    pub kind: Kind,
+    /// For [`Kind::Object`] and [`Kind::Class`], the number of fields of
+    /// every object with this shape; 0 for the other kinds, whose length
+    /// varies.
+    pub fields: u32,
+}
+
+impl Shape {
+    /// The `fields` a shape of `kind` for bodies of `len` words records.
+    pub fn fields_key(kind: Kind, len: usize) -> u32 {
+        match kind {
+            Kind::Object | Kind::Class => len as u32,
+            _ => 0,
+        }
+    }
+
+    /// Whether this is the shape's layout for objects of `kind` with
+    /// bodies of `len` words.
+    pub fn has_layout(&self, kind: Kind, len: usize) -> bool {
+        self.kind == kind && self.fields == Shape::fields_key(kind, len)
+    }
+}
+
+/// The shape `s` points to; None for a null pointer (a shape not made
+/// yet, during bootstrap).
+pub(crate) fn shape_ref(s: *const Shape) -> Option<&'static Shape> {
+    // SAFETY: shapes are interned and never freed.
+    unsafe { s.as_ref() }
 }
 
 /// The two-word header at the start of every heap object.

@@ -413,8 +413,10 @@ impl Vm {
         if new.is_ptr() {
             self.make_immortal(new);
         }
-        let class = self.class_of(obj);
-        let shape = self.shape_for(class, new);
+        // The same class and layout: only the owner changes.
+        let old_shape =
+            object::shape_ref(object::header(obj).shape).expect("a heap object has a shape");
+        let shape = self.shape_owned_by(old_shape, new);
         object::header(obj).shape = shape;
         if !self.owner_dependents.is_empty() {
             self.owners_changed();

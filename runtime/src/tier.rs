@@ -1051,10 +1051,13 @@ impl Vm {
             return None;
         }
         let shape = data.shape.get();
-        if shape.is_null() {
+        let n = data.instance_fields.borrow().len();
+        // Not for a class whose usual instances are not plain (Array...).
+        if !crate::object::shape_ref(shape)
+            .is_some_and(|s| s.has_layout(crate::object::Kind::Object, n))
+        {
             return None;
         }
-        let n = data.instance_fields.borrow().len();
         let meta = crate::object::Header::meta_word(crate::object::Kind::Object, n);
         Some((shape, n, meta))
     }

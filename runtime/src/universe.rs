@@ -95,11 +95,31 @@ impl Vm {
             system: get("System").0,
         };
         // Shapes: instances, class objects (instances of their metaclass) and
-        // metaclass objects (instances of Metaclass).
+        // metaclass objects (instances of Metaclass). A core class's usual
+        // instances have the layout the VM makes them with; the others are
+        // plain objects, without fields until the class file says more.
+        let c = &self.classes;
+        let layouts = [
+            (c.array, Kind::Array),
+            (c.string, Kind::String),
+            (c.symbol, Kind::Symbol),
+            (c.integer, Kind::BigInt),
+            (c.double, Kind::Double),
+            (c.block1, Kind::Block),
+            (c.block2, Kind::Block),
+            (c.block3, Kind::Block),
+            (c.method, Kind::Method),
+            (c.primitive, Kind::Method),
+            (c.metaclass, Kind::Class),
+        ];
         for &(class, meta) in &made {
-            let s = self.shape_for(class, Value::ZERO);
+            let kind = layouts
+                .iter()
+                .find(|(c, _)| *c == class)
+                .map_or(Kind::Object, |(_, k)| *k);
+            let s = self.shape_for(class, Value::ZERO, kind, 0);
             self.class_data(class).shape.set(s);
-            let ms = self.shape_for(meta, Value::ZERO);
+            let ms = self.shape_for(meta, Value::ZERO, Kind::Class, 0);
             self.class_data(meta).shape.set(ms);
             object::header(class).shape = ms;
         }
@@ -110,6 +130,7 @@ impl Vm {
         self.int_shape = self.instance_shape(self.classes.integer);
         self.int_header.shape = self.int_shape;
         self.double_shape = self.instance_shape(self.classes.double);
+        self.context_shape = self.shape_for(self.classes.object, Value::ZERO, Kind::Context, 0);
         // Before any class file loads: literal arrays in the core library
         // are Arrays made with this shape.
         self.array_shape = self.instance_shape(self.classes.array);
@@ -381,7 +402,7 @@ impl Vm {
                 let meta = self.raw_class(&meta_name, true);
                 let meta_shape = self.instance_shape(self.classes.metaclass);
                 object::header(meta).shape = meta_shape;
-                let ms = self.shape_for(meta, Value::ZERO);
+                let ms = self.shape_for(meta, Value::ZERO, Kind::Class, class_fields.len());
                 self.class_data(meta).shape.set(ms);
                 let data = Box::leak(Box::new(ClassData {
                     name,
@@ -397,14 +418,20 @@ impl Vm {
                 unsafe { *object::body_ptr::<*mut ClassData>(class) = data };
                 object::slots(class).fill(nil);
                 self.make_permanent(class);
-                let s = self.shape_for(class, Value::ZERO);
-                self.class_data(class).shape.set(s);
                 class
             }
         };
         let meta = self.class_of(class);
         self.class_data(class).superclass.set(superclass);
         self.class_data(meta).superclass.set(super_meta);
+        // Plain instances made from now on have these fields; a core
+        // class's instances made before (nil, true...) keep the shape of
+        // the layout they have.
+        let old = object::shape_ref(self.class_data(class).shape.get());
+        if old.is_none_or(|s| s.kind == Kind::Object) {
+            let s = self.shape_for(class, Value::ZERO, Kind::Object, inst_fields.len());
+            self.class_data(class).shape.set(s);
+        }
         *self.class_data(class).instance_fields.borrow_mut() = inst_fields;
         *self.class_data(meta).instance_fields.borrow_mut() = class_fields;
         // A new class (and its metaclass) has no subclass and appears in no

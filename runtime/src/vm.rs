@@ -240,7 +240,8 @@ pub struct Vm {
     /// When the VM started (for `system ticks`).
     pub start: Instant,
     pub(crate) permanent_roots: Vec<Value>,
-    pub(crate) shapes: HashMap<(u64, u64), *const Shape>,
+    /// Interned shapes by (class, domain, kind, fields).
+    pub(crate) shapes: HashMap<(u64, u64, u8, u32), *const Shape>,
     pub(crate) int_shape: *const Shape,
     /// A header whose shape is [`Vm::int_shape`], at a fixed address:
     /// compiled code reads the shape of a value that may be a small integer
@@ -274,6 +275,8 @@ pub struct Vm {
     pub array_shape: *const Shape,
     /// Shape of Doubles.
     pub double_shape: *const Shape,
+    /// Shape of heap contexts (class Object, kind Context).
+    pub(crate) context_shape: *const Shape,
     pub(crate) char_strings: [Value; 128],
     /// Set once bootstrap has loaded the core library.
     pub bootstrapped: bool,
@@ -393,6 +396,7 @@ impl Vm {
             boolean_intact: false,
             array_shape: std::ptr::null(),
             double_shape: std::ptr::null(),
+            context_shape: std::ptr::null(),
             char_strings: [Value::ZERO; 128],
             bootstrapped: false,
             defining_fresh: false,
@@ -526,6 +530,7 @@ impl Vm {
     /// Allocates an object, collecting first if the budget is spent.
     #[inline]
     pub fn allocate(&mut self, kind: Kind, len: usize, shape: *const Shape) -> Value {
+        debug_assert_layout(shape, kind, len);
         if self.heap.wants_collection() {
             self.collect_garbage();
         }
@@ -538,6 +543,7 @@ impl Vm {
     /// before allocating again.
     #[inline(always)]
     fn allocate_uninit(&mut self, kind: Kind, len: usize, shape: *const Shape) -> Value {
+        debug_assert_layout(shape, kind, len);
         if self.heap.wants_collection() {
             self.collect_garbage();
         }
@@ -642,28 +648,52 @@ impl Vm {
         v
     }
 
-    /// The standard-domain shape of instances of `class`.
+    /// The standard-domain shape of the usual instances of `class`: plain
+    /// objects with its fields, or for the core classes whose instances
+    /// have a layout of their own (Array, String, Double, blocks...), that
+    /// layout.
     #[inline(always)]
     pub fn instance_shape(&self, class: Value) -> *const Shape {
         self.class_data(class).shape.get()
     }
 
-    /// The interned shape for (class, domain).
-    pub fn shape_for(&mut self, class: Value, domain: Value) -> *const Shape {
-        let key = (class.bits(), domain.bits());
+    /// The interned shape of objects of `class`, owned by `domain`, of
+    /// `kind` with bodies of `len` words (only plain and class objects'
+    /// lengths are part of the shape).
+    pub fn shape_for(
+        &mut self,
+        class: Value,
+        domain: Value,
+        kind: Kind,
+        len: usize,
+    ) -> *const Shape {
+        let fields = Shape::fields_key(kind, len);
+        let key = (class.bits(), domain.bits(), kind as u8, fields);
         if let Some(s) = self.shapes.get(&key) {
             return *s;
         }
         let id = self.shapes.len() as u32;
-        let s: *const Shape = Box::leak(Box::new(Shape { class, domain, id }));
+        let s: *const Shape = Box::leak(Box::new(Shape {
+            class,
+            domain,
+            id,
+            kind,
+            fields,
+        }));
         self.shapes.insert(key, s);
         s
+    }
+
+    /// `shape` with its owner domain replaced by `domain`: the same class
+    /// and layout.
+    pub fn shape_owned_by(&mut self, shape: &Shape, domain: Value) -> *const Shape {
+        self.shape_for(shape.class, domain, shape.kind, shape.fields as usize)
     }
 
     /// A new instance of `class` with all fields nil.
     pub fn new_instance(&mut self, class: Value) -> Value {
         let n = self.class_data(class).instance_fields.borrow().len();
-        let shape = self.owned_shape(class);
+        let shape = self.owned_shape(class, Kind::Object, n);
         let o = self.allocate_uninit(Kind::Object, n, shape);
         let nil = self.nil;
         object::slots(o).fill(nil);
@@ -675,14 +705,17 @@ impl Vm {
     /// object: every allocation of a plain object, an Array (of any Array
     /// class) or a closure takes its shape from here. Strings, Symbols,
     /// numbers, classes, methods and contexts are the standard domain's.
+    /// The layout (`kind`, `len`) is the new object's.
     #[inline(always)]
-    pub fn owned_shape(&mut self, class: Value) -> *const Shape {
+    pub fn owned_shape(&mut self, class: Value, kind: Kind, len: usize) -> *const Shape {
         let d = self.tier_state.alloc;
-        if d != Value::ZERO {
-            self.shape_for(class, d)
-        } else {
-            self.instance_shape(class)
+        if d == Value::ZERO {
+            let s = self.instance_shape(class);
+            if object::shape_ref(s).is_some_and(|s| s.has_layout(kind, len)) {
+                return s;
+            }
         }
+        self.shape_for(class, d, kind, len)
     }
 
     /// [`Vm::owned_shape`] of an Array of `class`, without a table lookup in
@@ -692,7 +725,7 @@ impl Vm {
         if class == self.classes.array && self.tier_state.alloc == Value::ZERO {
             self.array_shape
         } else {
-            self.owned_shape(class)
+            self.owned_shape(class, Kind::Array, 0)
         }
     }
 
@@ -830,7 +863,7 @@ impl Vm {
 
     /// A heap context with `n` nil slots and the given outer context.
     pub fn new_context(&mut self, n: usize, outer: Value) -> Value {
-        let shape = self.instance_shape(self.classes.object);
+        let shape = self.context_shape;
         let c = self.allocate_uninit(Kind::Context, n, shape);
         // SAFETY: a Context body is [outer, alive, slots...].
         unsafe {
@@ -855,7 +888,7 @@ impl Vm {
             1 => self.classes.block2,
             _ => self.classes.block3,
         };
-        let shape = self.owned_shape(class);
+        let shape = self.owned_shape(class, Kind::Block, 0);
         let b = self.allocate_uninit(Kind::Block, 0, shape);
         let body = object::block_body(b);
         body.method = method;
@@ -1439,4 +1472,16 @@ fn native_stack_bounds() -> (usize, usize) {
     // Unknown: assume a small stack below the current frame.
     let here = &() as *const () as usize;
     (here.saturating_sub(1 << 20), here + 4096)
+}
+
+/// Checks, in debug builds, that an object of `kind` with `len` words gets
+/// a shape of its layout (the invariant of [`crate::object`]); a null shape
+/// is set later (bootstrap) and a class object's comes from its metaclass.
+#[inline(always)]
+fn debug_assert_layout(shape: *const Shape, kind: Kind, len: usize) {
+    let s = object::shape_ref(shape);
+    debug_assert!(
+        s.is_none_or(|s| s.has_layout(kind, len)),
+        "a {kind:?} of {len} words with shape {s:?}"
+    );
 }

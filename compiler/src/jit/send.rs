@@ -1394,7 +1394,7 @@ impl Lowerer<'_> {
             Resolved::Field(i) => {
                 let class_side = self.is_class_side(shape);
                 let fast = self.b.create_block();
-                self.branch_if_fields(rcvr, i, fields_kind(class_side), fast, generic);
+                self.branch_if_shape_fields(shape, rcvr, i, fields_kind(class_side), fast, generic);
                 self.b.seal_block(fast);
                 self.b.switch_to_block(fast);
                 match value {
@@ -1598,7 +1598,7 @@ impl Lowerer<'_> {
             Trivial::Getter(i) => {
                 let class_side = self.is_class_side(shape);
                 let fast = self.b.create_block();
-                self.branch_if_fields(rcvr, i, fields_kind(class_side), fast, generic);
+                self.branch_if_shape_fields(shape, rcvr, i, fields_kind(class_side), fast, generic);
                 self.b.seal_block(fast);
                 self.b.switch_to_block(fast);
                 self.load(rcvr, field_offset(i, class_side))
@@ -1607,7 +1607,7 @@ impl Lowerer<'_> {
                 let arg = word(args.first(), self)?;
                 let class_side = self.is_class_side(shape);
                 let fast = self.b.create_block();
-                self.branch_if_fields(rcvr, i, fields_kind(class_side), fast, generic);
+                self.branch_if_shape_fields(shape, rcvr, i, fields_kind(class_side), fast, generic);
                 self.b.seal_block(fast);
                 self.b.switch_to_block(fast);
                 self.store(arg, rcvr, field_offset(i, class_side));
@@ -1939,6 +1939,14 @@ impl Lowerer<'_> {
             // field its body touches; a receiver without them takes the
             // send's generic path, as another shape would.
             (None, Some(generic)) => match super::unit::self_fields_used(body, self.compilations) {
+                // The guard's shape fixes the layout: nothing to check.
+                Some(need)
+                    if receiver_shape.is_some_and(|(sh, _)| {
+                        super::unit::shape_has_fields(sh, need - 1, self.fields_kind_of(m))
+                    }) =>
+                {
+                    need
+                }
                 Some(need) => {
                     let go = self.b.create_block();
                     // Through a block of its own: the generic path may take

@@ -448,8 +448,8 @@ impl<'a> Lowerer<'a> {
 
     /// Branches to `fast` when `obj` is a heap object of kind `kind_byte`
     /// (plain object or class object) with more than `i` fields, else to
-    /// `slow`: a shape does not fix the layout, so every field access
-    /// checks the object itself.
+    /// `slow`: without a known shape (which would fix the layout), the
+    /// access checks the object itself.
     pub fn branch_if_fields(
         &mut self,
         obj: ir::Value,
@@ -462,6 +462,38 @@ impl<'a> Lowerer<'a> {
             self.b.ins().jump(fast, &[]);
             return;
         }
+        self.branch_on_layout(obj, i, kind_byte, fast, slow);
+    }
+
+    /// [`Lowerer::branch_if_fields`] for `obj` whose shape a dominating
+    /// guard found to be `shape`: a shape fixes the layout
+    /// (`som_runtime::object`), so no test is left when it has them.
+    pub fn branch_if_shape_fields(
+        &mut self,
+        shape: *const som_runtime::object::Shape,
+        obj: ir::Value,
+        i: usize,
+        kind_byte: i64,
+        fast: ir::Block,
+        slow: ir::Block,
+    ) {
+        if shape_has_fields(shape, i, kind_byte) {
+            self.b.ins().jump(fast, &[]);
+        } else {
+            self.branch_if_fields(obj, i, kind_byte, fast, slow);
+        }
+    }
+
+    /// The test of [`Lowerer::branch_if_fields`]: the object's own kind
+    /// byte and length.
+    fn branch_on_layout(
+        &mut self,
+        obj: ir::Value,
+        i: usize,
+        kind_byte: i64,
+        fast: ir::Block,
+        slow: ir::Block,
+    ) {
         let ptr = self.b.create_block();
         let low = self.b.ins().band_imm_s(obj, 7);
         self.b.ins().brif(low, slow, &[], ptr, &[]);
@@ -485,9 +517,15 @@ impl<'a> Lowerer<'a> {
     /// has `obj` as its receiver and checked its fields on entry. An
     /// object's layout never changes.
     pub fn fields_known(&self, obj: ir::Value, i: usize, kind_byte: i64) -> bool {
-        self.scopes
-            .iter()
-            .any(|sc| sc.receiver == obj && sc.self_fields > i && sc.self_fields_kind == kind_byte)
+        // A guard's shape fact fixes the layout for good, even where the
+        // fact itself no longer holds (an owner change keeps the layout).
+        self.scopes.iter().any(|sc| {
+            sc.receiver == obj
+                && ((sc.self_fields > i && sc.self_fields_kind == kind_byte)
+                    || sc
+                        .receiver_shape
+                        .is_some_and(|(sh, _)| shape_has_fields(sh, i, kind_byte)))
+        })
     }
 
     /// Branches to `miss` unless `unit.valid`: the guard in front of every
@@ -1196,6 +1234,18 @@ pub(crate) fn receiver_owner(
         Node::EnforcedFieldRead(f) | Node::EnforcedFieldWrite(f) => Some(&f.domains),
         _ => None,
     })
+}
+
+/// Whether every object of `shape` is of kind `kind_byte` (plain or class
+/// object) with more than `i` fields.
+pub(crate) fn shape_has_fields(
+    shape: *const som_runtime::object::Shape,
+    i: usize,
+    kind_byte: i64,
+) -> bool {
+    // SAFETY: shapes are interned and never freed.
+    let s = unsafe { &*shape };
+    s.kind as u8 as i64 == kind_byte && (s.fields as usize) > i
 }
 
 /// How many fields of `self` the fields `body` (and its block literals,

@@ -2,9 +2,9 @@
 //! (the tier's side of `runtime/src/nodes/variables.rs`).
 //!
 //! Fields are a load or store at a constant offset behind one check of the
-//! receiver's kind and length (a shape does not fix the layout, see
-//! `som_runtime::object`); anything else (class-side fields, the error) is
-//! the runtime's `rt_field`. A global bound to a value that has not changed
+//! receiver's kind and length, or none where a guard fixed its shape (a
+//! shape fixes the layout, see `som_runtime::object`); anything else
+//! (class-side fields, the error) is the runtime's `rt_field`. A global bound to a value that has not changed
 //! since code folded it is that value, a constant, behind the unit's validity
 //! test (a write that changes it invalidates the unit); otherwise it is a
 //! load from its cell; an unbound cell (a class not loaded yet,

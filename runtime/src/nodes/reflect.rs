@@ -6,8 +6,8 @@
 //! the primitive would compute from scratch:
 //! - field access: (receiver shape, index or name) → the field slot, so the
 //!   access is the ordinary field read or write of that slot, used only when
-//!   the receiver has that slot (a shape does not fix the layout, see
-//!   [`crate::object`]);
+//!   the receiver has that slot (checked on the object itself: the chain
+//!   here keys on the shape but reads no body on its strength);
 //! - globals: the name → the global's cell, so the access is a cell load or
 //!   store like a global read node's;
 //! - `respondsTo:`: (receiver shape, selector) → the answer, registered as a
