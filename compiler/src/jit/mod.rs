@@ -46,6 +46,7 @@
 
 mod block;
 mod call;
+mod cleanup;
 mod code_heap;
 mod control;
 mod enforced;
@@ -302,11 +303,12 @@ impl CraneliftTier {
         lw.b.seal_all_blocks();
         lw.b.finalize(self.isa.frontend_config());
         validity::drop_redundant_checks(&mut ctx.func, &checks);
-        validity::thread_jumps(&mut ctx.func);
-        propagate_cold(&mut ctx.func);
-        validity::sink_constants(&mut ctx.func);
-        validity::drop_dead_constants(&mut ctx.func);
-        propagate_cold(&mut ctx.func);
+        cleanup::thread_jumps(&mut ctx.func);
+        cleanup::propagate_cold(&mut ctx.func);
+        cleanup::sink_constants(&mut ctx.func);
+        cleanup::drop_dead_constants(&mut ctx.func);
+        cleanup::propagate_cold(&mut ctx.func);
+        cleanup::merge_straight_blocks(&mut ctx.func);
         let clif_insts = ctx.func.dfg.num_insts();
         let passed = start.elapsed();
         if self.wants_listing(vm, m) {
@@ -379,34 +381,6 @@ impl CraneliftTier {
 
     fn wants_listing(&self, vm: &Vm, m: &MethodData) -> bool {
         self.print_ir.as_deref() == Some(describe(vm, m).as_str())
-    }
-}
-
-/// Marks cold every block reached only from cold blocks: Cranelift's cold
-/// mark is not transitive, and a slow path is often several blocks (a call,
-/// its status test, the rest of the generic operation).
-fn propagate_cold(func: &mut ir::Function) {
-    let cfg = cranelift_codegen::flowgraph::ControlFlowGraph::with_function(func);
-    let entry = func.layout.entry_block();
-    let blocks: Vec<ir::Block> = func.layout.blocks().collect();
-    loop {
-        let mut changed = false;
-        for &blk in &blocks {
-            if Some(blk) == entry || func.layout.is_cold(blk) {
-                continue;
-            }
-            let mut preds = cfg.pred_iter(blk).peekable();
-            if preds.peek().is_none() {
-                continue;
-            }
-            if preds.all(|p| func.layout.is_cold(p.block)) {
-                func.layout.set_cold(blk);
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
     }
 }
 
