@@ -930,8 +930,9 @@ impl Lowerer<'_> {
         self.join(done, v)
     }
 
-    /// A global read in an enforced body: the cell's value while the current
-    /// domain reads globals in the standard way.
+    /// A global read in an enforced body: while the current domain reads
+    /// globals in the standard way, what a plain read is (the folded value
+    /// of a global that has not changed, else the cell's).
     pub(crate) fn lower_enforced_global(
         &mut self,
         node: &'static Node,
@@ -997,13 +998,22 @@ impl Lowerer<'_> {
         self.branch_on_key(key, &standard, read, slow);
         self.b.seal_block(read);
         self.b.switch_to_block(read);
-        let addr = self.addr("cell", std::ptr::from_ref(&cell.value) as i64);
-        let v = self.load(addr, 0);
-        let bound = self.b.create_block();
-        self.b.ins().brif(v, bound, &[], slow, &[]);
-        self.b.seal_block(bound);
-        self.b.switch_to_block(bound);
-        self.jump_with(done, v);
+        if let Some(k) = self.foldable_global(cell) {
+            // As a plain global read folds it: the unit was tested valid
+            // above, with no call on the way here (a handler's hit goes to
+            // `done`), and a write that changes the global invalidates it.
+            self.folded_globals.push(cell);
+            let c = self.som_const(k);
+            self.jump_with(done, c);
+        } else {
+            let addr = self.addr("cell", std::ptr::from_ref(&cell.value) as i64);
+            let v = self.load(addr, 0);
+            let bound = self.b.create_block();
+            self.b.ins().brif(v, bound, &[], slow, &[]);
+            self.b.seal_block(bound);
+            self.b.switch_to_block(bound);
+            self.jump_with(done, v);
+        }
         self.b.seal_block(slow);
         self.b.switch_to_block(slow);
         let r = self.interpret(node);
