@@ -1,7 +1,10 @@
 //! Clean-up of a unit's function once it is built, before Cranelift
 //! compiles it: cold marks made transitive, blocks that only pass values on
-//! bypassed, straight-line chains of blocks joined into one, constants made
-//! where cold paths use them and dropped where nothing does.
+//! bypassed, parameters that receive one value on every live edge replaced
+//! by it, integer operations on constants computed, branches on a constant
+//! made jumps,
+//! straight-line chains of blocks joined into one, constants made where cold
+//! paths use them and dropped where nothing does.
 //!
 //! The lowering adds blocks freely (an inlined activation's exit, the fast
 //! side of a guard it folded) and leaves constants on paths it then folds
@@ -12,8 +15,7 @@
 //! if it is marked cold, and a slow path entered from hot code stays a block
 //! of its own).
 
-use std::collections::HashMap;
-
+use cranelift_codegen::entity::SecondaryMap;
 use cranelift_codegen::ir::{self, Opcode};
 
 /// Marks cold every block reached only from cold blocks: Cranelift's cold
@@ -54,7 +56,8 @@ pub(crate) fn propagate_cold(func: &mut ir::Function) {
 /// same either way.
 pub(crate) fn thread_jumps(func: &mut ir::Function) {
     let entry = func.layout.entry_block();
-    let mut forward: HashMap<ir::Block, ir::Block> = HashMap::new();
+    let mut forward: SecondaryMap<ir::Block, Option<ir::Block>> = SecondaryMap::new();
+    let mut any = false;
     for b in func.layout.blocks() {
         if Some(b) == entry || func.layout.is_cold(b) {
             continue;
@@ -77,26 +80,27 @@ pub(crate) fn thread_jumps(func: &mut ir::Function) {
                 .zip(params)
                 .all(|(a, p)| a == ir::BlockArg::Value(*p));
         if passes_on {
-            forward.insert(b, target);
+            forward[b] = Some(target);
+            any = true;
         }
     }
-    if forward.is_empty() {
+    if !any {
         return;
     }
+    let blocks: Vec<ir::Block> = func.layout.blocks().collect();
     let last = |mut b: ir::Block| {
         // A cycle of forwarding blocks is an empty infinite loop the
         // lowering never makes; stop after as many hops as there are.
-        for _ in 0..forward.len() {
-            match forward.get(&b) {
-                Some(next) => b = *next,
+        for _ in 0..blocks.len() {
+            match forward[b] {
+                Some(next) => b = next,
                 None => break,
             }
         }
         b
     };
-    let blocks: Vec<ir::Block> = func.layout.blocks().collect();
     for b in &blocks {
-        if forward.contains_key(b) {
+        if forward[*b].is_some() {
             continue;
         }
         let Some(term) = func.layout.last_inst(*b) else {
@@ -113,7 +117,7 @@ pub(crate) fn thread_jumps(func: &mut ir::Function) {
             }
         }
     }
-    for (b, _) in forward {
+    for &b in blocks.iter().filter(|b| forward[**b].is_some()) {
         let jump = func.layout.first_inst(b).expect("a forwarding block jumps");
         func.layout.remove_inst(jump);
         func.layout.remove_block(b);
@@ -123,11 +127,12 @@ pub(crate) fn thread_jumps(func: &mut ir::Function) {
 /// Removes constants nothing uses (the lowering makes some for paths it
 /// then folds away), so that a listing shows only what the code computes.
 pub(crate) fn drop_dead_constants(func: &mut ir::Function) {
-    let mut used = std::collections::HashSet::new();
+    let mut used: SecondaryMap<ir::Value, bool> =
+        SecondaryMap::with_capacity(func.dfg.num_values());
     for b in func.layout.blocks() {
         for i in func.layout.block_insts(b) {
             for v in func.dfg.inst_values(i) {
-                used.insert(func.dfg.resolve_aliases(v));
+                used[func.dfg.resolve_aliases(v)] = true;
             }
         }
     }
@@ -136,8 +141,7 @@ pub(crate) fn drop_dead_constants(func: &mut ir::Function) {
         .blocks()
         .flat_map(|b| func.layout.block_insts(b))
         .filter(|i| {
-            func.dfg.insts[*i].opcode() == Opcode::Iconst
-                && !used.contains(&func.dfg.first_result(*i))
+            func.dfg.insts[*i].opcode() == Opcode::Iconst && !used[func.dfg.first_result(*i)]
         })
         .collect();
     for i in dead {
@@ -153,7 +157,7 @@ pub(crate) fn sink_constants(func: &mut ir::Function) {
     use cranelift_codegen::cursor::{Cursor, FuncCursor};
     use cranelift_codegen::ir::InstBuilder;
     // Constants of hot blocks, the only ones a cold use can be far from.
-    let mut consts: HashMap<ir::Value, (ir::Type, i64)> = HashMap::new();
+    let mut consts: SecondaryMap<ir::Value, Option<(ir::Type, i64)>> = SecondaryMap::new();
     let mut cold = Vec::new();
     for b in func.layout.blocks() {
         if func.layout.is_cold(b) {
@@ -167,7 +171,7 @@ pub(crate) fn sink_constants(func: &mut ir::Function) {
             } = func.dfg.insts[i]
             {
                 let v = func.dfg.first_result(i);
-                consts.insert(v, (func.dfg.value_type(v), imm.bits()));
+                consts[v] = Some((func.dfg.value_type(v), imm.bits()));
             }
         }
     }
@@ -178,7 +182,7 @@ pub(crate) fn sink_constants(func: &mut ir::Function) {
             far.clear();
             for v in func.dfg.inst_values(i) {
                 let v = func.dfg.resolve_aliases(v);
-                if let Some(&(ty, imm)) = consts.get(&v) {
+                if let Some((ty, imm)) = consts[v] {
                     if !far.iter().any(|f| f.0 == v) {
                         far.push((v, ty, imm));
                     }
@@ -247,4 +251,278 @@ pub(crate) fn merge_straight_blocks(func: &mut ir::Function) {
         }
     }
     func.dfg.resolve_all_aliases();
+}
+
+/// Makes a jump of each branch whose condition compares two constants
+/// (`brif (icmp cc k1, k2)`): the lowering folds what it knows where it
+/// lowers a node, but a value it only learns is constant once a join has
+/// a single predecessor (a send whose guarded target answered a constant,
+/// say `#once = #once` inlined) reaches the branch as that join's
+/// parameter. Run after the joins are resolved ([`merge_straight_blocks`]);
+/// the branch not taken is left without predecessors, and Cranelift drops
+/// its code. Answers whether it folded any.
+pub(crate) fn fold_constant_branches(func: &mut ir::Function) -> bool {
+    let mut folded = false;
+    let konst = |func: &ir::Function, v: ir::Value| -> Option<i64> {
+        let v = func.dfg.resolve_aliases(v);
+        match func.dfg.insts[func.dfg.value_def(v).inst()?] {
+            ir::InstructionData::UnaryImm {
+                opcode: Opcode::Iconst,
+                imm,
+            } => Some(imm.bits()),
+            _ => None,
+        }
+    };
+    let blocks: Vec<ir::Block> = func.layout.blocks().collect();
+    for b in blocks {
+        let Some(term) = func.layout.last_inst(b) else {
+            continue;
+        };
+        let ir::InstructionData::Brif { arg, blocks, .. } = func.dfg.insts[term] else {
+            continue;
+        };
+        let arg = func.dfg.resolve_aliases(arg);
+        let Some(def) = func.dfg.value_def(arg).inst() else {
+            continue;
+        };
+        let taken = match func.dfg.insts[def] {
+            ir::InstructionData::IntCompare {
+                opcode: Opcode::Icmp,
+                cond,
+                args: [x, y],
+            } => match (konst(func, x), konst(func, y)) {
+                (Some(x), Some(y)) => compare(cond, x, y),
+                _ => continue,
+            },
+            _ => match konst(func, arg) {
+                Some(k) => k != 0,
+                None => continue,
+            },
+        };
+        let call = blocks[if taken { 0 } else { 1 }];
+        let dest = call.block(&func.dfg.value_lists);
+        let args: Vec<ir::BlockArg> = call.args(&func.dfg.value_lists).collect();
+        use cranelift_codegen::ir::InstBuilder;
+        func.replace(term).jump(dest, &args);
+        folded = true;
+    }
+    folded
+}
+
+/// `x cc y` on 64-bit integers.
+fn compare(cc: ir::condcodes::IntCC, x: i64, y: i64) -> bool {
+    use ir::condcodes::IntCC::*;
+    let (ux, uy) = (x as u64, y as u64);
+    match cc {
+        Equal => x == y,
+        NotEqual => x != y,
+        SignedLessThan => x < y,
+        SignedGreaterThanOrEqual => x >= y,
+        SignedGreaterThan => x > y,
+        SignedLessThanOrEqual => x <= y,
+        UnsignedLessThan => ux < uy,
+        UnsignedGreaterThanOrEqual => ux >= uy,
+        UnsignedGreaterThan => ux > uy,
+        UnsignedLessThanOrEqual => ux <= uy,
+    }
+}
+
+/// Replaces each block parameter that receives one and the same value on
+/// every edge from a reachable block (itself aside) by that value. The
+/// lowering seals blocks late, so the SSA construction gives a block a
+/// parameter for a variable wherever a predecessor is a block the lowering
+/// had folded away and left without predecessors (its placeholder value
+/// differs); such edges never run. The value reaches the block on every
+/// path, so its definition dominates it. Iterated: one removal can make
+/// another parameter single-valued.
+pub(crate) fn drop_single_value_params(func: &mut ir::Function) {
+    use cranelift_codegen::entity::SecondaryMap;
+    let Some(entry) = func.layout.entry_block() else {
+        return;
+    };
+    // Blocks reachable from the entry.
+    let mut live: SecondaryMap<ir::Block, bool> = SecondaryMap::new();
+    let mut work = vec![entry];
+    live[entry] = true;
+    while let Some(b) = work.pop() {
+        let Some(term) = func.layout.last_inst(b) else {
+            continue;
+        };
+        for d in func.dfg.insts[term]
+            .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables)
+        {
+            let t = d.block(&func.dfg.value_lists);
+            if !live[t] {
+                live[t] = true;
+                work.push(t);
+            }
+        }
+    }
+    // Per parameter: whether an edge was seen, and the one value passed
+    // (None once two differ).
+    #[derive(Clone, Copy, Default)]
+    enum Incoming {
+        #[default]
+        Unseen,
+        One(ir::Value),
+        Several,
+    }
+    let blocks: Vec<ir::Block> = func.layout.blocks().collect();
+    loop {
+        let mut seen: SecondaryMap<ir::Value, Incoming> =
+            SecondaryMap::with_capacity(func.dfg.num_values());
+        for &b in &blocks {
+            if !live[b] {
+                continue;
+            }
+            let Some(term) = func.layout.last_inst(b) else {
+                continue;
+            };
+            for d in func.dfg.insts[term]
+                .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables)
+            {
+                let t = d.block(&func.dfg.value_lists);
+                let params = func.dfg.block_params(t);
+                for (p, a) in params.iter().zip(d.args(&func.dfg.value_lists)) {
+                    let Some(v) = a.as_value().map(|v| func.dfg.resolve_aliases(v)) else {
+                        seen[*p] = Incoming::Several;
+                        continue;
+                    };
+                    if v == *p {
+                        continue;
+                    }
+                    seen[*p] = match seen[*p] {
+                        Incoming::Unseen => Incoming::One(v),
+                        Incoming::One(w) if w == v => Incoming::One(v),
+                        _ => Incoming::Several,
+                    };
+                }
+            }
+        }
+        // The parameters to drop, by block (indices ascending).
+        let mut drops: SecondaryMap<ir::Block, Vec<(usize, ir::Value)>> = SecondaryMap::new();
+        let mut any = false;
+        for &b in &blocks {
+            if !live[b] || b == entry {
+                continue;
+            }
+            for (i, p) in func.dfg.block_params(b).iter().enumerate() {
+                if let Incoming::One(v) = seen[*p] {
+                    drops[b].push((i, v));
+                    any = true;
+                }
+            }
+        }
+        if !any {
+            break;
+        }
+        // Every edge (live or not) loses those arguments, then the blocks
+        // their parameters, last first so that indices stay valid.
+        for &pred in &blocks {
+            let Some(term) = func.layout.last_inst(pred) else {
+                continue;
+            };
+            let dfg = &mut func.dfg;
+            for d in dfg.insts[term]
+                .branch_destination_mut(&mut dfg.jump_tables, &mut dfg.exception_tables)
+            {
+                let t = d.block(&dfg.value_lists);
+                for &(i, _) in drops[t].iter().rev() {
+                    d.remove(i, &mut dfg.value_lists);
+                }
+            }
+        }
+        for &b in &blocks {
+            let params = func.dfg.block_params(b).to_vec();
+            for &(i, v) in drops[b].iter().rev() {
+                func.dfg.remove_block_param(params[i]);
+                func.dfg.change_to_alias(params[i], v);
+            }
+        }
+    }
+    func.dfg.resolve_all_aliases();
+}
+
+/// Computes the integer operations whose operands are all constants (the
+/// lowering folds what it sees, but a join with a single value, resolved
+/// by [`drop_single_value_params`], can make more operands constant), each
+/// replaced by its result as a constant. Layout order is a valid order for
+/// one pass only where definitions come first; iterated until nothing
+/// changes.
+pub(crate) fn fold_constants(func: &mut ir::Function) {
+    use cranelift_codegen::ir::InstBuilder;
+    let konst = |func: &ir::Function, v: ir::Value| -> Option<i64> {
+        let v = func.dfg.resolve_aliases(v);
+        match func.dfg.insts[func.dfg.value_def(v).inst()?] {
+            ir::InstructionData::UnaryImm {
+                opcode: Opcode::Iconst,
+                imm,
+            } => Some(imm.bits()),
+            _ => None,
+        }
+    };
+    loop {
+        let mut changed = false;
+        let insts: Vec<ir::Inst> = func
+            .layout
+            .blocks()
+            .flat_map(|b| func.layout.block_insts(b))
+            .collect();
+        for i in insts {
+            let data = func.dfg.insts[i];
+            let folded = match data {
+                ir::InstructionData::Binary {
+                    opcode,
+                    args: [x, y],
+                } => {
+                    let (Some(x), Some(y)) = (konst(func, x), konst(func, y)) else {
+                        continue;
+                    };
+                    binary(opcode, x, y)
+                }
+                ir::InstructionData::IntCompare {
+                    opcode: Opcode::Icmp,
+                    cond,
+                    args: [x, y],
+                } => {
+                    let (Some(x), Some(y)) = (konst(func, x), konst(func, y)) else {
+                        continue;
+                    };
+                    Some(compare(cond, x, y) as i64)
+                }
+                _ => None,
+            };
+            let Some(k) = folded else {
+                continue;
+            };
+            let ty = func.dfg.value_type(func.dfg.first_result(i));
+            // Only the types the lowering computes in.
+            if ty != ir::types::I64 && ty != ir::types::I8 {
+                continue;
+            }
+            func.replace(i)
+                .iconst(ty, if ty == ir::types::I8 { k & 0xff } else { k });
+            changed = true;
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+/// `x op y` on 64-bit integers, for the operations the lowering emits
+/// whose result is one word (no overflow flag).
+fn binary(op: Opcode, x: i64, y: i64) -> Option<i64> {
+    Some(match op {
+        Opcode::Iadd => x.wrapping_add(y),
+        Opcode::Isub => x.wrapping_sub(y),
+        Opcode::Imul => x.wrapping_mul(y),
+        Opcode::Band => x & y,
+        Opcode::Bor => x | y,
+        Opcode::Bxor => x ^ y,
+        Opcode::Ishl => x.wrapping_shl((y & 63) as u32),
+        Opcode::Sshr => x.wrapping_shr((y & 63) as u32),
+        Opcode::Ushr => ((x as u64).wrapping_shr((y & 63) as u32)) as i64,
+        _ => return None,
+    })
 }

@@ -308,6 +308,15 @@ impl CraneliftTier {
         cleanup::sink_constants(&mut ctx.func);
         cleanup::drop_dead_constants(&mut ctx.func);
         cleanup::propagate_cold(&mut ctx.func);
+        cleanup::drop_single_value_params(&mut ctx.func);
+        cleanup::fold_constants(&mut ctx.func);
+        if cleanup::fold_constant_branches(&mut ctx.func) {
+            // The branches not taken are edges that never run: more
+            // parameters may have a single value now.
+            cleanup::drop_single_value_params(&mut ctx.func);
+            cleanup::fold_constants(&mut ctx.func);
+        }
+        cleanup::drop_dead_constants(&mut ctx.func);
         cleanup::merge_straight_blocks(&mut ctx.func);
         let clif_insts = ctx.func.dfg.num_insts();
         let passed = start.elapsed();

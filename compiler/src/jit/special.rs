@@ -265,8 +265,45 @@ impl Lowerer<'_> {
     }
 
     fn small_integer_op(&mut self, op: SpecialOp, a: ir::Value, b: ir::Value, done: ir::Block) {
-        let both = self.b.ins().band(a, b);
-        let tag = self.is_small(both);
+        let (ca, cb) = (self.const_value(a), self.const_value(b));
+        if ca.is_some_and(|v| !v.is_small()) || cb.is_some_and(|v| !v.is_small()) {
+            // A constant that is no SmallInteger: the fast path never runs.
+            return;
+        }
+        if let (Some(x), Some(y)) = (ca, cb) {
+            // Two constant SmallIntegers compare at compile time (tagging
+            // preserves order, as below).
+            let answer = match op {
+                SpecialOp::Lt => Some((x.bits() as i64) < y.bits() as i64),
+                SpecialOp::Gt => Some(x.bits() as i64 > y.bits() as i64),
+                SpecialOp::Le => Some(x.bits() as i64 <= y.bits() as i64),
+                SpecialOp::Ge => Some(x.bits() as i64 >= y.bits() as i64),
+                SpecialOp::Eq => Some(x == y),
+                SpecialOp::Ne => Some(x != y),
+                _ => None,
+            };
+            if let Some(answer) = answer {
+                let v = if answer {
+                    self.consts.true_
+                } else {
+                    self.consts.false_
+                };
+                let v = self.som_const(v);
+                self.jump_with(done, v);
+                // What follows (the other cases) is never reached.
+                self.dead_end();
+                return;
+            }
+        }
+        // A constant operand is known small: only the other one is tested.
+        let tag = match (ca, cb) {
+            (_, Some(_)) => self.is_small(a),
+            (Some(_), None) => self.is_small(b),
+            (None, None) => {
+                let both = self.b.ins().band(a, b);
+                self.is_small(both)
+            }
+        };
         let fast = self.b.create_block();
         let not = self.b.create_block();
         self.b.ins().brif(tag, fast, &[], not, &[]);
@@ -295,7 +332,10 @@ impl Lowerer<'_> {
         } else {
             // (2x+1) + (2y+1) - 1 = 2(x+y)+1; overflow of the tagged word is
             // exactly overflow of the 63-bit range.
-            let b1 = self.b.ins().iadd_imm_s(b, -1);
+            let b1 = match cb {
+                Some(k) => self.iconst(k.bits() as i64 - 1),
+                None => self.b.ins().iadd_imm_s(b, -1),
+            };
             let (v, of) = match op {
                 SpecialOp::Add => self.b.ins().sadd_overflow(a, b1),
                 SpecialOp::Sub => self.b.ins().ssub_overflow(a, b1),
