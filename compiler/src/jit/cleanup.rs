@@ -124,25 +124,41 @@ pub(crate) fn thread_jumps(func: &mut ir::Function) {
     }
 }
 
-/// Removes constants nothing uses (the lowering makes some for paths it
-/// then folds away), so that a listing shows only what the code computes.
+/// Removes constants and compares nothing uses (the lowering makes some for
+/// paths it then folds away, and a branch made a jump leaves its compare),
+/// so that a listing shows only what the code computes.
 pub(crate) fn drop_dead_constants(func: &mut ir::Function) {
-    let mut used: SecondaryMap<ir::Value, bool> =
-        SecondaryMap::with_capacity(func.dfg.num_values());
-    for b in func.layout.blocks() {
-        for i in func.layout.block_insts(b) {
-            for v in func.dfg.inst_values(i) {
-                used[func.dfg.resolve_aliases(v)] = true;
+    let uses = |func: &ir::Function, skip: &SecondaryMap<ir::Inst, bool>| {
+        let mut used: SecondaryMap<ir::Value, bool> =
+            SecondaryMap::with_capacity(func.dfg.num_values());
+        for b in func.layout.blocks() {
+            for i in func.layout.block_insts(b).filter(|i| !skip[*i]) {
+                for v in func.dfg.inst_values(i) {
+                    used[func.dfg.resolve_aliases(v)] = true;
+                }
             }
         }
-    }
+        used
+    };
+    let dead_of = |func: &ir::Function, used: &SecondaryMap<ir::Value, bool>, op: Opcode| {
+        let mut dead: SecondaryMap<ir::Inst, bool> = SecondaryMap::new();
+        for b in func.layout.blocks() {
+            for i in func.layout.block_insts(b) {
+                if func.dfg.insts[i].opcode() == op && !used[func.dfg.first_result(i)] {
+                    dead[i] = true;
+                }
+            }
+        }
+        dead
+    };
+    // Compares first: their operands may then be dead too.
+    let compares = dead_of(func, &uses(func, &SecondaryMap::new()), Opcode::Icmp);
+    let constants = dead_of(func, &uses(func, &compares), Opcode::Iconst);
     let dead: Vec<ir::Inst> = func
         .layout
         .blocks()
         .flat_map(|b| func.layout.block_insts(b))
-        .filter(|i| {
-            func.dfg.insts[*i].opcode() == Opcode::Iconst && !used[func.dfg.first_result(*i)]
-        })
+        .filter(|i| compares[*i] || constants[*i])
         .collect();
     for i in dead {
         func.layout.remove_inst(i);
@@ -340,24 +356,7 @@ pub(crate) fn drop_single_value_params(func: &mut ir::Function) {
     let Some(entry) = func.layout.entry_block() else {
         return;
     };
-    // Blocks reachable from the entry.
-    let mut live: SecondaryMap<ir::Block, bool> = SecondaryMap::new();
-    let mut work = vec![entry];
-    live[entry] = true;
-    while let Some(b) = work.pop() {
-        let Some(term) = func.layout.last_inst(b) else {
-            continue;
-        };
-        for d in func.dfg.insts[term]
-            .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables)
-        {
-            let t = d.block(&func.dfg.value_lists);
-            if !live[t] {
-                live[t] = true;
-                work.push(t);
-            }
-        }
-    }
+    let live = reachable(func, entry);
     // Per parameter: whether an edge was seen, and the one value passed
     // (None once two differ).
     #[derive(Clone, Copy, Default)]
@@ -525,4 +524,43 @@ fn binary(op: Opcode, x: i64, y: i64) -> Option<i64> {
         Opcode::Ushr => ((x as u64).wrapping_shr((y & 63) as u32)) as i64,
         _ => return None,
     })
+}
+
+/// The blocks reachable from `entry`.
+fn reachable(func: &ir::Function, entry: ir::Block) -> SecondaryMap<ir::Block, bool> {
+    let mut live: SecondaryMap<ir::Block, bool> = SecondaryMap::new();
+    let mut work = vec![entry];
+    live[entry] = true;
+    while let Some(b) = work.pop() {
+        let Some(term) = func.layout.last_inst(b) else {
+            continue;
+        };
+        for d in func.dfg.insts[term]
+            .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables)
+        {
+            let t = d.block(&func.dfg.value_lists);
+            if !live[t] {
+                live[t] = true;
+                work.push(t);
+            }
+        }
+    }
+    live
+}
+
+/// Removes the blocks no path from the entry reaches (paths the lowering
+/// folded away, branches made jumps), as Cranelift would, but before the
+/// passes that count uses: what only dead code used goes too.
+pub(crate) fn drop_unreachable(func: &mut ir::Function) {
+    let Some(entry) = func.layout.entry_block() else {
+        return;
+    };
+    let live = reachable(func, entry);
+    let dead: Vec<ir::Block> = func.layout.blocks().filter(|b| !live[*b]).collect();
+    for b in dead {
+        while let Some(i) = func.layout.first_inst(b) {
+            func.layout.remove_inst(i);
+        }
+        func.layout.remove_block(b);
+    }
 }

@@ -316,9 +316,16 @@ impl CraneliftTier {
             cleanup::drop_single_value_params(&mut ctx.func);
             cleanup::fold_constants(&mut ctx.func);
         }
+        cleanup::drop_unreachable(&mut ctx.func);
         cleanup::drop_dead_constants(&mut ctx.func);
         cleanup::merge_straight_blocks(&mut ctx.func);
-        let clif_insts = ctx.func.dfg.num_insts();
+        // What is compiled: the instructions left in the layout.
+        let clif_insts: usize = ctx
+            .func
+            .layout
+            .blocks()
+            .map(|b| ctx.func.layout.block_insts(b).count())
+            .sum();
         let passed = start.elapsed();
         if self.wants_listing(vm, m) {
             ctx.set_disasm(true);
