@@ -319,6 +319,8 @@ impl CraneliftTier {
         cleanup::drop_unreachable(&mut ctx.func);
         cleanup::drop_dead_constants(&mut ctx.func);
         cleanup::merge_straight_blocks(&mut ctx.func);
+        // Dropped parameters make more blocks that only pass values on.
+        cleanup::thread_jumps(&mut ctx.func);
         // What is compiled: the instructions left in the layout.
         let clif_insts: usize = ctx
             .func
