@@ -304,10 +304,6 @@ impl CraneliftTier {
         lw.b.finalize(self.isa.frontend_config());
         validity::drop_redundant_checks(&mut ctx.func, &checks);
         cleanup::thread_jumps(&mut ctx.func);
-        cleanup::propagate_cold(&mut ctx.func);
-        cleanup::sink_constants(&mut ctx.func);
-        cleanup::drop_dead_constants(&mut ctx.func);
-        cleanup::propagate_cold(&mut ctx.func);
         cleanup::drop_single_value_params(&mut ctx.func);
         cleanup::fold_constants(&mut ctx.func);
         if cleanup::fold_constant_branches(&mut ctx.func) {
@@ -317,6 +313,8 @@ impl CraneliftTier {
             cleanup::fold_constants(&mut ctx.func);
         }
         cleanup::drop_unreachable(&mut ctx.func);
+        cleanup::propagate_cold(&mut ctx.func);
+        cleanup::sink_constants(&mut ctx.func);
         cleanup::drop_dead_constants(&mut ctx.func);
         cleanup::merge_straight_blocks(&mut ctx.func);
         // Dropped parameters make more blocks that only pass values on.
