@@ -593,7 +593,7 @@ impl<'a> Lowerer<'a> {
         let check = self.b.ins().brif(valid, ok, &[], miss, &[]);
         let load = self.b.func.dfg.value_def(valid).unwrap_inst();
         self.validity_checks
-            .push(super::validity::Check { load, check, ok });
+            .push(super::validity::Check { load, check });
     }
 
     // ----- scopes and locals ---------------------------------------------------

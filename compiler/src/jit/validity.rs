@@ -20,13 +20,12 @@ use cranelift_codegen::entity::{packed_option::PackedOption, SecondaryMap};
 use cranelift_codegen::flowgraph::ControlFlowGraph;
 use cranelift_codegen::ir::{self, Opcode};
 
-/// One test of `valid`: the load of the word, the branch on it, and the
-/// block the branch goes to when the unit is valid.
+/// One test of `valid`: the load of the word and the branch on it, whose
+/// first destination is taken when the unit is valid.
 #[derive(Clone, Copy)]
 pub(crate) struct Check {
     pub load: ir::Inst,
     pub check: ir::Inst,
-    pub ok: ir::Block,
 }
 
 fn is_call(func: &ir::Function, inst: ir::Inst) -> bool {
@@ -37,14 +36,14 @@ fn is_call(func: &ir::Function, inst: ir::Inst) -> bool {
 }
 
 /// Replaces the redundant tests among `checks` by jumps.
-pub(crate) fn drop_redundant_checks(func: &mut ir::Function, checks: &[Check]) {
+pub(crate) fn drop_redundant_checks(func: &mut ir::Function, checks: &[Check]) -> bool {
     if checks.is_empty() {
-        return;
+        return false;
     }
     let cfg = ControlFlowGraph::with_function(func);
     let mut passes: SecondaryMap<ir::Inst, PackedOption<ir::Block>> = SecondaryMap::new();
     for c in checks {
-        passes[c.check] = c.ok.into();
+        passes[c.check] = passing_side(func, c.check).into();
     }
     let blocks: Vec<ir::Block> = func.layout.blocks().collect();
     let entry = func.layout.entry_block();
@@ -81,6 +80,10 @@ pub(crate) fn drop_redundant_checks(func: &mut ir::Function, checks: &[Check]) {
         let Some(b) = func.layout.inst_block(c.check) else {
             continue;
         };
+        if func.dfg.insts[c.check].opcode() != Opcode::Brif {
+            // Removed by an earlier run: its branch is a jump now.
+            continue;
+        }
         let mut state = known[b];
         for i in func.layout.block_insts(b) {
             if i == c.check {
@@ -94,29 +97,38 @@ pub(crate) fn drop_redundant_checks(func: &mut ir::Function, checks: &[Check]) {
             redundant.push(*c);
         }
     }
+    let any = !redundant.is_empty();
     for c in redundant {
         remove_check(func, c);
     }
+    any
 }
 
-/// Removes a redundant test: its address, load and branch go, and the
-/// passing side (reached only from the test) continues the test's block,
-/// so the code is what it would have been had the test never been emitted.
+/// Where a test goes when the unit is valid: the first destination of its
+/// branch (`brif valid, ok, miss`), which the clean-up passes may have
+/// moved past blocks that only passed values on. None once the test is no
+/// longer in the function.
+fn passing_side(func: &ir::Function, check: ir::Inst) -> Option<ir::Block> {
+    func.layout.inst_block(check)?;
+    let dests =
+        func.dfg.insts[check].branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables);
+    Some(dests.first()?.block(&func.dfg.value_lists))
+}
+
+/// Removes a redundant test: its address and load go, and its branch
+/// becomes a jump to the passing side, which joins the test's block when
+/// the test was its only way in (`cleanup::merge_straight_blocks`), so the
+/// code is what it would have been had the test never been emitted.
 fn remove_check(func: &mut ir::Function, c: Check) {
-    let b = func
-        .layout
-        .inst_block(c.check)
-        .expect("the test is in the layout");
+    use cranelift_codegen::ir::InstBuilder;
     let addr = func.dfg.inst_args(c.load)[0];
-    func.layout.remove_inst(c.check);
+    let ok = func.dfg.insts[c.check]
+        .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables)[0];
+    let dest = ok.block(&func.dfg.value_lists);
+    let args: Vec<ir::BlockArg> = ok.args(&func.dfg.value_lists).collect();
+    func.replace(c.check).jump(dest, &args);
     func.layout.remove_inst(c.load);
     if let Some(a) = func.dfg.value_def(addr).inst() {
         func.layout.remove_inst(a);
     }
-    let moved: Vec<ir::Inst> = func.layout.block_insts(c.ok).collect();
-    for i in moved {
-        func.layout.remove_inst(i);
-        func.layout.append_inst(i, b);
-    }
-    func.layout.remove_block(c.ok);
 }
