@@ -326,6 +326,7 @@ impl CraneliftTier {
             }
         }
         cleanup::drop_unreachable(&mut ctx.func);
+        validity::drop_redundant_checks(&mut ctx.func, &checks);
         cleanup::propagate_cold(&mut ctx.func);
         cleanup::sink_constants(&mut ctx.func);
         cleanup::drop_dead_constants(&mut ctx.func);
