@@ -2,9 +2,11 @@
 //! compiles it: cold marks made transitive, blocks that only pass values on
 //! bypassed, parameters that receive one value on every live edge replaced
 //! by it, integer operations on constants computed, branches on a constant
-//! made jumps,
-//! straight-line chains of blocks joined into one, constants made where cold
-//! paths use them and dropped where nothing does.
+//! made jumps, blocks no path reaches dropped, straight-line chains of
+//! blocks joined into one, constants made where cold paths use them and
+//! dropped (with compares) where nothing does. `CraneliftTier::compile_unit`
+//! runs them in turn with the validity pass (`validity.rs`), each finding
+//! more for the others.
 //!
 //! The lowering adds blocks freely (an inlined activation's exit, the fast
 //! side of a guard it folded) and leaves constants on paths it then folds
@@ -279,16 +281,6 @@ pub(crate) fn merge_straight_blocks(func: &mut ir::Function) {
 /// its code. Answers whether it folded any.
 pub(crate) fn fold_constant_branches(func: &mut ir::Function) -> bool {
     let mut folded = false;
-    let konst = |func: &ir::Function, v: ir::Value| -> Option<i64> {
-        let v = func.dfg.resolve_aliases(v);
-        match func.dfg.insts[func.dfg.value_def(v).inst()?] {
-            ir::InstructionData::UnaryImm {
-                opcode: Opcode::Iconst,
-                imm,
-            } => Some(imm.bits()),
-            _ => None,
-        }
-    };
     let blocks: Vec<ir::Block> = func.layout.blocks().collect();
     for b in blocks {
         let Some(term) = func.layout.last_inst(b) else {
@@ -306,11 +298,11 @@ pub(crate) fn fold_constant_branches(func: &mut ir::Function) -> bool {
                 opcode: Opcode::Icmp,
                 cond,
                 args: [x, y],
-            } => match (konst(func, x), konst(func, y)) {
+            } => match (iconst_of(func, x), iconst_of(func, y)) {
                 (Some(x), Some(y)) => compare(cond, x, y),
                 _ => continue,
             },
-            _ => match konst(func, arg) {
+            _ => match iconst_of(func, arg) {
                 Some(k) => k != 0,
                 None => continue,
             },
@@ -450,16 +442,6 @@ pub(crate) fn drop_single_value_params(func: &mut ir::Function) {
 /// changes.
 pub(crate) fn fold_constants(func: &mut ir::Function) {
     use cranelift_codegen::ir::InstBuilder;
-    let konst = |func: &ir::Function, v: ir::Value| -> Option<i64> {
-        let v = func.dfg.resolve_aliases(v);
-        match func.dfg.insts[func.dfg.value_def(v).inst()?] {
-            ir::InstructionData::UnaryImm {
-                opcode: Opcode::Iconst,
-                imm,
-            } => Some(imm.bits()),
-            _ => None,
-        }
-    };
     loop {
         let mut changed = false;
         let insts: Vec<ir::Inst> = func
@@ -474,7 +456,7 @@ pub(crate) fn fold_constants(func: &mut ir::Function) {
                     opcode,
                     args: [x, y],
                 } => {
-                    let (Some(x), Some(y)) = (konst(func, x), konst(func, y)) else {
+                    let (Some(x), Some(y)) = (iconst_of(func, x), iconst_of(func, y)) else {
                         continue;
                     };
                     binary(opcode, x, y)
@@ -484,7 +466,7 @@ pub(crate) fn fold_constants(func: &mut ir::Function) {
                     cond,
                     args: [x, y],
                 } => {
-                    let (Some(x), Some(y)) = (konst(func, x), konst(func, y)) else {
+                    let (Some(x), Some(y)) = (iconst_of(func, x), iconst_of(func, y)) else {
                         continue;
                     };
                     Some(compare(cond, x, y) as i64)
@@ -562,5 +544,17 @@ pub(crate) fn drop_unreachable(func: &mut ir::Function) {
             func.layout.remove_inst(i);
         }
         func.layout.remove_block(b);
+    }
+}
+
+/// The constant `v` is, if an `iconst` defines it.
+fn iconst_of(func: &ir::Function, v: ir::Value) -> Option<i64> {
+    let v = func.dfg.resolve_aliases(v);
+    match func.dfg.insts[func.dfg.value_def(v).inst()?] {
+        ir::InstructionData::UnaryImm {
+            opcode: Opcode::Iconst,
+            imm,
+        } => Some(imm.bits()),
+        _ => None,
     }
 }

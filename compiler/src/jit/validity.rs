@@ -3,14 +3,17 @@
 //!
 //! The lowering tests `valid` in front of every speculative path
 //! (`Lowerer::guard_valid`), knowing only what was tested in the block it
-//! is adding to (`Lowerer::valid_known`). A test is redundant where every path reaching it passed a test
-//! (or the unit's entry) with no call since: `valid` only changes in calls
-//! (a metaobject change is made by the runtime), and code is only entered
+//! is adding to (`Lowerer::valid_known`). A test is redundant where every
+//! path reaching it passed a test (or the unit's entry) with no call since:
+//! `valid` only changes in calls (a metaobject change is made by the
+//! runtime), and code is only entered
 //! while valid (through its entry cell, which invalidation clears). This
 //! pass computes that on the control-flow graph (a forward "must" data
 //! flow, iterated to its fixed point) and removes each redundant test, its
-//! passing side continuing the test's block. The test's address constant is
-//! made for it alone (`Lowerer::addr`), so it goes too.
+//! branch made a jump to the passing side. The test's address constant is
+//! made for it alone (`Lowerer::addr`), so it goes too. It runs again after
+//! the clean-up passes (`cleanup.rs`) drop paths that never run: a dead path
+//! with a call counts as one that may have invalidated the unit.
 //!
 //! Invariant: a test survives unless `valid` is provably non-zero on every
 //! path to it; the code a removed test guarded runs exactly when the test
