@@ -20,6 +20,40 @@
 use cranelift_codegen::entity::SecondaryMap;
 use cranelift_codegen::ir::{self, Opcode};
 
+/// Runs the clean-up passes and the validity pass (`checks` are the unit's
+/// tests of `valid`) over a finished function, in the order each needs:
+/// dead paths go before tests are judged (a dead path with a call keeps the
+/// tests after it), a test gone leaves its miss path dead and can leave a
+/// join with one value, a constant made of it can fold a branch, which
+/// leaves more dead paths; a few rounds reach what there is. Then the cold marks, the constants, the joins.
+pub(crate) fn run(func: &mut ir::Function, checks: &[super::validity::Check]) {
+    thread_jumps(func);
+    for _ in 0..ROUNDS {
+        drop_unreachable(func);
+        // A test removed leaves its miss path dead, a folded branch its
+        // other side: either makes another round worth it.
+        let tests = super::validity::drop_redundant_checks(func, checks);
+        drop_single_value_params(func);
+        fold_constants(func);
+        let branches = fold_constant_branches(func);
+        if !tests && !branches {
+            break;
+        }
+    }
+    drop_unreachable(func);
+    propagate_cold(func);
+    sink_constants(func);
+    drop_dead_constants(func);
+    merge_straight_blocks(func);
+    // Dropped parameters and tests leave more blocks that only pass values
+    // on.
+    thread_jumps(func);
+}
+
+/// Rounds of [`run`]'s loop at most (each usually ends the one before's
+/// work: the reflection and OMOP loops need two or three).
+const ROUNDS: usize = 3;
+
 /// Marks cold every block reached only from cold blocks: Cranelift's cold
 /// mark is not transitive, and a slow path is often several blocks (a call,
 /// its status test, the rest of the generic operation).

@@ -302,38 +302,7 @@ impl CraneliftTier {
         let checks = std::mem::take(&mut lw.validity_checks);
         lw.b.seal_all_blocks();
         lw.b.finalize(self.isa.frontend_config());
-        cleanup::thread_jumps(&mut ctx.func);
-        // Paths the lowering folded away first: one with a call would keep
-        // the tests after it.
-        cleanup::drop_unreachable(&mut ctx.func);
-        validity::drop_redundant_checks(&mut ctx.func, &checks);
-        // Constants, and the paths they fold away: a test gone leaves a
-        // join with one value, a dead path with a call kept a test alive.
-        // Twice at most: each finds more for the other.
-        for _ in 0..2 {
-            cleanup::drop_single_value_params(&mut ctx.func);
-            cleanup::fold_constants(&mut ctx.func);
-            if !cleanup::fold_constant_branches(&mut ctx.func) {
-                break;
-            }
-            cleanup::drop_unreachable(&mut ctx.func);
-            if !validity::drop_redundant_checks(&mut ctx.func, &checks) {
-                // The branches not taken are edges that never run: more
-                // parameters may have a single value now.
-                cleanup::drop_single_value_params(&mut ctx.func);
-                cleanup::fold_constants(&mut ctx.func);
-                break;
-            }
-        }
-        cleanup::drop_unreachable(&mut ctx.func);
-        validity::drop_redundant_checks(&mut ctx.func, &checks);
-        cleanup::propagate_cold(&mut ctx.func);
-        cleanup::sink_constants(&mut ctx.func);
-        cleanup::drop_dead_constants(&mut ctx.func);
-        cleanup::merge_straight_blocks(&mut ctx.func);
-        // Dropped parameters and tests make more blocks that only pass
-        // values on.
-        cleanup::thread_jumps(&mut ctx.func);
+        cleanup::run(&mut ctx.func, &checks);
         // What is compiled: the instructions left in the layout.
         let clif_insts: usize = ctx
             .func
