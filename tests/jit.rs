@@ -773,3 +773,62 @@ fn an_enforced_primitive_of_a_standard_receiver_runs_without_a_domain_lookup() {
         "the primitive is not run at once:\n{hot}"
     );
 }
+
+/// The hot lines of `listing` that test the unit's `valid` word (a load
+/// from its `unit#` address).
+fn hot_validity_tests(listing: &str) -> usize {
+    hot_blocks(listing)
+        .iter()
+        .flat_map(|(_, b)| b.lines())
+        .filter(|l| l.contains("load") && l.contains("unit#"))
+        .count()
+}
+
+#[test]
+fn a_branch_on_a_comparison_goes_where_the_comparison_leads() {
+    // `n <= 250 ifTrue:`, `and:`/`or:` and `whileTrue:` conditions branch
+    // on the compare itself: no Boolean is selected only to be compared
+    // with `true` and `false` again. The one Boolean left is kept in a
+    // variable (`kept := i < 249`), so it must be made.
+    let (last, hot) = last_eager_listing(
+        "TierBooleanBranches>>#run",
+        "tests/lang/tier/TierBooleanBranches.som",
+    );
+    let made = hot
+        .lines()
+        .filter(|l| l.contains("select") && l.matches("object#").count() == 2)
+        .count();
+    assert_eq!(made, 1, "Booleans made in the hot path:\n{last}");
+}
+
+#[test]
+fn stores_to_self_in_enforced_code_test_validity_once() {
+    // In `setAll:` (enforced, specialized on self's owner) the addition's
+    // slow path may call anything, so the store after it tests the unit's
+    // validity; the stores after that one do not test it again, since a
+    // store's slow path runs only once the unit is invalid.
+    let out = run_som(&[
+        "--jit=eager",
+        "--print-ir=TierEnforcedStores>>#setAll:",
+        "-cp",
+        "smalltalk-src/core:tests/lang/tier",
+        "tests/lang/tier/TierEnforcedStores.som",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let counts: Vec<usize> = listings(&err)
+        .iter()
+        .filter(|l| {
+            l.contains("rt_enforced_field")
+                && hot_blocks(l)
+                    .iter()
+                    .any(|(_, b)| b.contains("sadd_overflow"))
+        })
+        .map(|l| hot_validity_tests(l))
+        .collect();
+    assert_eq!(
+        counts.iter().min(),
+        Some(&1),
+        "hot validity tests per enforced compilation: {counts:?}\n{err}"
+    );
+}

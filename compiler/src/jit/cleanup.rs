@@ -2,9 +2,11 @@
 //! compiles it: cold marks made transitive, blocks that only pass values on
 //! bypassed, parameters that receive one value on every live edge replaced
 //! by it, integer operations on constants computed, branches on a constant
-//! made jumps, blocks no path reaches dropped, straight-line chains of
-//! blocks joined into one, constants made where cold paths use them and
-//! dropped (with compares) where nothing does. `CraneliftTier::compile_unit`
+//! made jumps, branches on a Boolean a compare made sent to where the
+//! compare leads, blocks no path reaches dropped, parameters nothing reads
+//! dropped, straight-line chains of blocks joined into one, constants made
+//! where cold paths use them and dropped (with the pure operations on them)
+//! where nothing does. `CraneliftTier::compile_unit`
 //! runs them in turn with the validity pass (`validity.rs`), each finding
 //! more for the others.
 //!
@@ -30,13 +32,19 @@ pub(crate) fn run(func: &mut ir::Function, checks: &[super::validity::Check]) {
     thread_jumps(func);
     for _ in 0..ROUNDS {
         drop_unreachable(func);
+        // A join nothing reads from takes no parameter: a test after it
+        // may then be alone in its block.
+        drop_unused_params(func);
+        // An edge known invalid sent past a test can leave it redundant.
+        let routed = super::validity::route_invalid_edges(func, checks);
         // A test removed leaves its miss path dead, a folded branch its
         // other side: either makes another round worth it.
-        let tests = super::validity::drop_redundant_checks(func, checks);
+        let tests = super::validity::drop_redundant_checks(func, checks) || routed;
         drop_single_value_params(func);
         fold_constants(func);
         let branches = fold_constant_branches(func);
-        if !tests && !branches {
+        let booleans = thread_boolean_branches(func);
+        if !tests && !branches && !booleans {
             break;
         }
     }
@@ -44,6 +52,8 @@ pub(crate) fn run(func: &mut ir::Function, checks: &[super::validity::Check]) {
     propagate_cold(func);
     sink_constants(func);
     drop_dead_constants(func);
+    // Constants and compares gone can leave parameters unread.
+    drop_unused_params(func);
     merge_straight_blocks(func);
     // Dropped parameters and tests leave more blocks that only pass values
     // on.
@@ -160,45 +170,311 @@ pub(crate) fn thread_jumps(func: &mut ir::Function) {
     }
 }
 
-/// Removes constants and compares nothing uses (the lowering makes some for
-/// paths it then folds away, and a branch made a jump leaves its compare),
-/// so that a listing shows only what the code computes.
+/// Removes constants, compares and the other pure operations nothing uses
+/// (the lowering makes some for paths it then folds away, a branch made a
+/// jump leaves its compare, a threaded Boolean its `select`), so that a
+/// listing shows only what the code computes. An operation whose last user
+/// goes is looked at again.
 pub(crate) fn drop_dead_constants(func: &mut ir::Function) {
-    let uses = |func: &ir::Function, skip: &SecondaryMap<ir::Inst, bool>| {
-        let mut used: SecondaryMap<ir::Value, bool> =
-            SecondaryMap::with_capacity(func.dfg.num_values());
-        for b in func.layout.blocks() {
-            for i in func.layout.block_insts(b).filter(|i| !skip[*i]) {
-                for v in func.dfg.inst_values(i) {
-                    used[func.dfg.resolve_aliases(v)] = true;
+    let pure = |op: Opcode| {
+        matches!(
+            op,
+            Opcode::Iconst
+                | Opcode::Icmp
+                | Opcode::Select
+                | Opcode::Band
+                | Opcode::Bor
+                | Opcode::Bxor
+                | Opcode::Iadd
+                | Opcode::Isub
+                | Opcode::Ishl
+                | Opcode::Sshr
+                | Opcode::Ushr
+        )
+    };
+    let mut uses: SecondaryMap<ir::Value, u32> = SecondaryMap::with_capacity(func.dfg.num_values());
+    let mut work = Vec::new();
+    for b in func.layout.blocks() {
+        for i in func.layout.block_insts(b) {
+            for v in func.dfg.inst_values(i) {
+                uses[func.dfg.resolve_aliases(v)] += 1;
+            }
+            if pure(func.dfg.insts[i].opcode()) {
+                work.push(i);
+            }
+        }
+    }
+    let mut removed: SecondaryMap<ir::Inst, bool> = SecondaryMap::new();
+    while let Some(i) = work.pop() {
+        if removed[i] || func.dfg.inst_results(i).iter().any(|r| uses[*r] > 0) {
+            continue;
+        }
+        removed[i] = true;
+        let args: Vec<ir::Value> = func.dfg.inst_values(i).collect();
+        for v in args {
+            let v = func.dfg.resolve_aliases(v);
+            uses[v] -= 1;
+            if let Some(def) = func.dfg.value_def(v).inst() {
+                if uses[v] == 0 && pure(func.dfg.insts[def].opcode()) {
+                    work.push(def);
                 }
             }
         }
-        used
-    };
-    let dead_of = |func: &ir::Function, used: &SecondaryMap<ir::Value, bool>, op: Opcode| {
-        let mut dead: SecondaryMap<ir::Inst, bool> = SecondaryMap::new();
-        for b in func.layout.blocks() {
-            for i in func.layout.block_insts(b) {
-                if func.dfg.insts[i].opcode() == op && !used[func.dfg.first_result(i)] {
-                    dead[i] = true;
-                }
-            }
-        }
-        dead
-    };
-    // Compares first: their operands may then be dead too.
-    let compares = dead_of(func, &uses(func, &SecondaryMap::new()), Opcode::Icmp);
-    let constants = dead_of(func, &uses(func, &compares), Opcode::Iconst);
-    let dead: Vec<ir::Inst> = func
-        .layout
-        .blocks()
-        .flat_map(|b| func.layout.block_insts(b))
-        .filter(|i| compares[*i] || constants[*i])
-        .collect();
-    for i in dead {
         func.layout.remove_inst(i);
     }
+}
+
+/// Drops the block parameters nothing reads (a join whose value the code
+/// after it never uses, say an inlined `set:` answering its receiver to a
+/// statement), with the arguments every branch passes them: the block may
+/// then only jump on, and go ([`thread_jumps`]). A parameter read only as
+/// an argument for another dropped one counts as unread.
+pub(crate) fn drop_unused_params(func: &mut ir::Function) {
+    let Some(entry) = func.layout.entry_block() else {
+        return;
+    };
+    let blocks: Vec<ir::Block> = func.layout.blocks().collect();
+    let mut read: SecondaryMap<ir::Value, bool> =
+        SecondaryMap::with_capacity(func.dfg.num_values());
+    // Edges passing a value to a parameter: (value, parameter).
+    let mut passes: Vec<(ir::Value, ir::Value)> = Vec::new();
+    for &b in &blocks {
+        for i in func.layout.block_insts(b) {
+            let data = &func.dfg.insts[i];
+            for v in data.arguments(&func.dfg.value_lists) {
+                read[func.dfg.resolve_aliases(*v)] = true;
+            }
+            for d in data.branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables) {
+                let t = d.block(&func.dfg.value_lists);
+                let params = func.dfg.block_params(t);
+                for (p, a) in params.iter().zip(d.args(&func.dfg.value_lists)) {
+                    match a.as_value() {
+                        Some(v) => passes.push((func.dfg.resolve_aliases(v), *p)),
+                        // Not a plain value (a call's result): keep it.
+                        None => read[*p] = true,
+                    }
+                }
+            }
+        }
+    }
+    for p in func.dfg.block_params(entry) {
+        read[*p] = true;
+    }
+    loop {
+        let mut changed = false;
+        for &(v, p) in &passes {
+            if read[p] && !read[v] {
+                read[v] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut drops: SecondaryMap<ir::Block, Vec<usize>> = SecondaryMap::new();
+    let mut any = false;
+    for &b in &blocks {
+        for (i, p) in func.dfg.block_params(b).iter().enumerate() {
+            if !read[*p] {
+                drops[b].push(i);
+                any = true;
+            }
+        }
+    }
+    if !any {
+        return;
+    }
+    for &pred in &blocks {
+        let Some(term) = func.layout.last_inst(pred) else {
+            continue;
+        };
+        let dfg = &mut func.dfg;
+        for d in
+            dfg.insts[term].branch_destination_mut(&mut dfg.jump_tables, &mut dfg.exception_tables)
+        {
+            let t = d.block(&dfg.value_lists);
+            for &i in drops[t].iter().rev() {
+                d.remove(i, &mut dfg.value_lists);
+            }
+        }
+    }
+    for &b in &blocks {
+        let params = func.dfg.block_params(b).to_vec();
+        for &i in drops[b].iter().rev() {
+            func.dfg.remove_block_param(params[i]);
+        }
+    }
+}
+
+/// A block that only tests whether value `v` is constant `k`: iconsts, the
+/// compare, and `brif` to `yes` or `no` with no arguments.
+fn equality_test(
+    func: &ir::Function,
+    b: ir::Block,
+) -> Option<(ir::Value, i64, ir::Block, ir::Block)> {
+    let term = func.layout.last_inst(b)?;
+    let ir::InstructionData::Brif { arg, blocks, .. } = func.dfg.insts[term] else {
+        return None;
+    };
+    if blocks.iter().any(|d| d.len(&func.dfg.value_lists) != 0) {
+        return None;
+    }
+    let cmp = func.dfg.value_def(func.dfg.resolve_aliases(arg)).inst()?;
+    let (v, k) = match func.dfg.insts[cmp] {
+        ir::InstructionData::IntCompare {
+            opcode: Opcode::Icmp,
+            cond: ir::condcodes::IntCC::Equal,
+            args: [x, y],
+        } => match (iconst_of(func, x), iconst_of(func, y)) {
+            (None, Some(k)) => (x, k),
+            (Some(k), None) => (y, k),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let only_test = func
+        .layout
+        .block_insts(b)
+        .all(|i| i == term || i == cmp || func.dfg.insts[i].opcode() == Opcode::Iconst);
+    if !only_test || func.layout.inst_block(cmp) != Some(b) {
+        return None;
+    }
+    let (yes, no) = (
+        blocks[0].block(&func.dfg.value_lists),
+        blocks[1].block(&func.dfg.value_lists),
+    );
+    Some((func.dfg.resolve_aliases(v), k, yes, no))
+}
+
+/// Sends a jump that passes a Boolean of known origin to a block that only
+/// branches on it straight to where it leads. The lowering of `ifTrue:`,
+/// `whileTrue:` and their kind tests the receiver against `true`, then
+/// `false`, then calls the fallback (`branch_boolean`); a compare it
+/// inlined makes the receiver with `select c, true, false`, joined with the
+/// slow path's answer. Such a join (`J(p): p = true? T : N`, `N: p =
+/// false? F : O`) is taken apart per edge: an edge passing `select c, true,
+/// false` becomes `brif c, T, F`, one passing a constant Boolean a jump to
+/// its side; the slow path's edge still tests. Only where nothing after
+/// `T` or `F` reads what `J` or `N` define (they are reached only through
+/// `J` now, apart from `O`, which only `N` enters). Answers whether it sent
+/// any.
+pub(crate) fn thread_boolean_branches(func: &mut ir::Function) -> bool {
+    use cranelift_codegen::ir::InstBuilder;
+    let cfg = cranelift_codegen::flowgraph::ControlFlowGraph::with_function(func);
+    let entry = func.layout.entry_block();
+    // Per candidate join: (J, T, F, true, false).
+    let mut joins: Vec<(ir::Block, ir::Block, ir::Block, i64, i64)> = Vec::new();
+    let mut owner: SecondaryMap<ir::Block, Option<u32>> = SecondaryMap::new();
+    let mut allowed: Vec<[ir::Block; 3]> = Vec::new();
+    for j in func.layout.blocks() {
+        if Some(j) == entry || func.dfg.num_block_params(j) != 1 {
+            continue;
+        }
+        let p = func.dfg.block_params(j)[0];
+        let Some((v, k1, t, n)) = equality_test(func, j) else {
+            continue;
+        };
+        if v != p || n == j || cfg.pred_iter(n).count() != 1 || func.dfg.num_block_params(n) != 0 {
+            continue;
+        }
+        let Some((w, k2, f, o)) = equality_test(func, n) else {
+            continue;
+        };
+        if w != p
+            || k1 == k2
+            || [t, f, o].contains(&j)
+            || [t, f].contains(&n)
+            || cfg.pred_iter(o).count() != 1
+        {
+            continue;
+        }
+        let idx = joins.len() as u32;
+        owner[j] = Some(idx);
+        owner[n] = Some(idx);
+        joins.push((j, t, f, k1, k2));
+        allowed.push([j, n, o]);
+    }
+    if joins.is_empty() {
+        return false;
+    }
+    // A join is off if a value defined in J or N is read outside J, N and O.
+    let mut ok = vec![true; joins.len()];
+    let mut defined_in: SecondaryMap<ir::Value, Option<u32>> = SecondaryMap::new();
+    for b in func.layout.blocks() {
+        let Some(idx) = owner[b] else { continue };
+        for p in func.dfg.block_params(b) {
+            defined_in[*p] = Some(idx);
+        }
+        for i in func.layout.block_insts(b) {
+            for r in func.dfg.inst_results(i) {
+                defined_in[*r] = Some(idx);
+            }
+        }
+    }
+    for b in func.layout.blocks() {
+        for i in func.layout.block_insts(b) {
+            for v in func.dfg.inst_values(i) {
+                if let Some(idx) = defined_in[func.dfg.resolve_aliases(v)] {
+                    if !allowed[idx as usize].contains(&b) {
+                        ok[idx as usize] = false;
+                    }
+                }
+            }
+        }
+    }
+    let mut sent = false;
+    for (idx, &(j, t, f, k1, k2)) in joins.iter().enumerate() {
+        if !ok[idx] {
+            continue;
+        }
+        let preds: Vec<ir::Inst> = cfg.pred_iter(j).map(|p| p.inst).collect();
+        for inst in preds {
+            if func.dfg.insts[inst].opcode() != Opcode::Jump {
+                continue;
+            }
+            let dest = func.dfg.insts[inst]
+                .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables)[0];
+            let Some(a) = dest
+                .args(&func.dfg.value_lists)
+                .next()
+                .and_then(|a| a.as_value())
+            else {
+                continue;
+            };
+            let a = func.dfg.resolve_aliases(a);
+            if let Some(k) = iconst_of(func, a) {
+                let to = if k == k1 {
+                    t
+                } else if k == k2 {
+                    f
+                } else {
+                    continue;
+                };
+                func.replace(inst).jump(to, &[]);
+                sent = true;
+                continue;
+            }
+            let Some(def) = func.dfg.value_def(a).inst() else {
+                continue;
+            };
+            let ir::InstructionData::Ternary {
+                opcode: Opcode::Select,
+                args: [c, x, y],
+            } = func.dfg.insts[def]
+            else {
+                continue;
+            };
+            let (yes, no) = match (iconst_of(func, x), iconst_of(func, y)) {
+                (Some(x), Some(y)) if x == k1 && y == k2 => (t, f),
+                (Some(x), Some(y)) if x == k2 && y == k1 => (f, t),
+                _ => continue,
+            };
+            func.replace(inst).brif(c, yes, &[], no, &[]);
+            sent = true;
+        }
+    }
+    sent
 }
 
 /// Makes constants where cold paths use them: a use in a cold block of a

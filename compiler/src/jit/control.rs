@@ -134,7 +134,15 @@ impl Lowerer<'_> {
         let v = self.lower(&n.right);
         self.jump_with(done, v);
         self.b.switch_to_block(short);
-        self.join(done, l)
+        // The test passed: `l` is that Boolean. The constant lets a branch
+        // on the answer go straight to its side (`cleanup.rs`).
+        let k = if n.is_and {
+            self.consts.false_
+        } else {
+            self.consts.true_
+        };
+        let k = self.som_const(k);
+        self.join(done, k)
     }
 
     pub(crate) fn lower_loop(&mut self, n: &'static LoopNode) -> ir::Value {

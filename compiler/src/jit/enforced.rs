@@ -926,8 +926,10 @@ impl Lowerer<'_> {
             Some(v) => v,
             None => self.iconst(0),
         };
-        let v = self.call_fallible(Entry::EnforcedField, &[vm, n, rcvr, w, val]);
-        self.join(done, v)
+        let r = self.call_fallible(Entry::EnforcedField, &[vm, n, rcvr, w, val]);
+        // A write answers the value written (as on the fast path): the
+        // join then has one value, and no parameter.
+        self.join(done, value.unwrap_or(r))
     }
 
     /// A global read in an enforced body: while the current domain reads

@@ -135,3 +135,106 @@ fn remove_check(func: &mut ir::Function, c: Check) {
         func.layout.remove_inst(a);
     }
 }
+
+/// Sends every edge on which the unit is known to be invalid past the test
+/// it enters, straight to the test's miss side. `valid` only ever goes
+/// from set to clear, so a path that failed a test fails every test after
+/// it, calls or not: a slow path entered only from a failed test (an
+/// enforced field access whose owner the unit is specialized on) rejoins
+/// the fast code invalid. Where the next test sits alone in a block
+/// without parameters (the join after a store), that edge now bypasses it,
+/// and the test, left with edges that passed a test, goes as redundant
+/// ([`drop_redundant_checks`]). Nothing the miss side reads is defined in
+/// the test's block, and what dominated the block dominates its
+/// predecessors, so the code stays well formed. Answers whether it sent
+/// any.
+pub(crate) fn route_invalid_edges(func: &mut ir::Function, checks: &[Check]) -> bool {
+    let Some(entry) = func.layout.entry_block() else {
+        return false;
+    };
+    let cfg = ControlFlowGraph::with_function(func);
+    // The miss side of each test still in the function.
+    let mut miss: SecondaryMap<ir::Inst, PackedOption<ir::Block>> = SecondaryMap::new();
+    for c in checks {
+        if func.layout.inst_block(c.check).is_none()
+            || func.dfg.insts[c.check].opcode() != Opcode::Brif
+        {
+            continue;
+        }
+        let d = func.dfg.insts[c.check]
+            .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables);
+        let (ok, m) = (
+            d[0].block(&func.dfg.value_lists),
+            d[1].block(&func.dfg.value_lists),
+        );
+        if ok != m {
+            miss[c.check] = m.into();
+        }
+    }
+    let blocks: Vec<ir::Block> = func.layout.blocks().collect();
+    // Whether every path into a block failed a test (optimistic start,
+    // lowered until stable; a block no path reaches keeps its mark and
+    // never runs).
+    let mut invalid: SecondaryMap<ir::Block, bool> = SecondaryMap::with_default(true);
+    invalid[entry] = false;
+    loop {
+        let mut changed = false;
+        for &b in &blocks {
+            if b == entry || !invalid[b] {
+                continue;
+            }
+            let v = cfg
+                .pred_iter(b)
+                .all(|p| miss[p.inst].expand() == Some(b) || invalid[p.block]);
+            if !v {
+                invalid[b] = false;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut sent = false;
+    for c in checks {
+        let Some(j) = func.layout.inst_block(c.check) else {
+            continue;
+        };
+        let Some(m) = miss[c.check].expand() else {
+            continue;
+        };
+        // The test alone in its block: its address, its load, its branch.
+        let addr = func.dfg.value_def(func.dfg.inst_args(c.load)[0]).inst();
+        let alone = func
+            .layout
+            .block_insts(j)
+            .all(|i| i == c.check || i == c.load || Some(i) == addr);
+        let d = func.dfg.insts[c.check]
+            .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables);
+        if j == entry
+            || m == j
+            || !alone
+            || func.dfg.num_block_params(j) != 0
+            || d[1].len(&func.dfg.value_lists) != 0
+        {
+            continue;
+        }
+        let preds: Vec<ir::Inst> = cfg
+            .pred_iter(j)
+            .filter(|p| p.block != j && (invalid[p.block] || miss[p.inst].expand() == Some(j)))
+            .map(|p| p.inst)
+            .collect();
+        for inst in preds {
+            let dfg = &mut func.dfg;
+            for dest in dfg.insts[inst]
+                .branch_destination_mut(&mut dfg.jump_tables, &mut dfg.exception_tables)
+            {
+                if dest.block(&dfg.value_lists) == j {
+                    dest.set_block(m, &mut dfg.value_lists);
+                    sent = true;
+                }
+            }
+        }
+    }
+    sent
+}
