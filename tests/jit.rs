@@ -801,22 +801,19 @@ fn a_branch_on_a_comparison_goes_where_the_comparison_leads() {
     assert_eq!(made, 1, "Booleans made in the hot path:\n{last}");
 }
 
-#[test]
-fn stores_to_self_in_enforced_code_test_validity_once() {
-    // In `setAll:` (enforced, specialized on self's owner) the addition's
-    // slow path may call anything, so the store after it tests the unit's
-    // validity; the stores after that one do not test it again, since a
-    // store's slow path runs only once the unit is invalid.
+/// The hot validity tests of each enforced compilation of `unit` in
+/// `TierEnforcedStores.som` whose hot code inlines an addition.
+fn enforced_store_tests(unit: &str) -> (Vec<usize>, String) {
     let out = run_som(&[
         "--jit=eager",
-        "--print-ir=TierEnforcedStores>>#setAll:",
+        &format!("--print-ir=TierEnforcedStores>>#{unit}"),
         "-cp",
         "smalltalk-src/core:tests/lang/tier",
         "tests/lang/tier/TierEnforcedStores.som",
     ]);
     assert!(out.status.success(), "{out:?}");
-    let err = String::from_utf8_lossy(&out.stderr);
-    let counts: Vec<usize> = listings(&err)
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let counts = listings(&err)
         .iter()
         .filter(|l| {
             l.contains("rt_enforced_field")
@@ -826,6 +823,30 @@ fn stores_to_self_in_enforced_code_test_validity_once() {
         })
         .map(|l| hot_validity_tests(l))
         .collect();
+    (counts, err)
+}
+
+#[test]
+fn reads_of_self_in_enforced_code_test_validity_only_after_a_call() {
+    // `total` reads four fields and adds them up: a read's slow path runs
+    // only once the unit is invalid, so only the reads and the arithmetic
+    // after an arithmetic slow path (which may call anything) test it:
+    // three, one per `+`/`-` whose slow path precedes them.
+    let (counts, err) = enforced_store_tests("total");
+    assert_eq!(
+        counts.iter().min(),
+        Some(&3),
+        "hot validity tests per enforced compilation: {counts:?}\n{err}"
+    );
+}
+
+#[test]
+fn stores_to_self_in_enforced_code_test_validity_once() {
+    // In `setAll:` (enforced, specialized on self's owner) the addition's
+    // slow path may call anything, so the store after it tests the unit's
+    // validity; the stores after that one do not test it again, since a
+    // store's slow path runs only once the unit is invalid.
+    let (counts, err) = enforced_store_tests("setAll:");
     assert_eq!(
         counts.iter().min(),
         Some(&1),
