@@ -853,3 +853,21 @@ fn stores_to_self_in_enforced_code_test_validity_once() {
         "hot validity tests per enforced compilation: {counts:?}\n{err}"
     );
 }
+
+#[test]
+fn allocation_in_enforced_code_is_bumped_inline() {
+    // `Object new`, `Array new: 3` and `length` sent in enforced code to
+    // objects the standard domain owns run as in plain code: the hot path
+    // bumps the heap and calls nothing (`rt_enforced_primitive` only on the
+    // cold path, which also takes allocation in another domain).
+    let (last, hot) = last_eager_listing(
+        "[] in TierEnforcedAllocation>>#loopIn:",
+        "tests/lang/tier/TierEnforcedAllocation.som",
+    );
+    assert!(hot.contains("heap#"), "no inline allocation:\n{last}");
+    assert!(
+        !hot.lines().any(|l| l.contains("= rt_")),
+        "the hot path calls into the runtime:\n{hot}"
+    );
+    assert!(last.contains("rt_enforced_primitive"), "{last}");
+}

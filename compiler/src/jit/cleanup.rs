@@ -32,9 +32,6 @@ pub(crate) fn run(func: &mut ir::Function, checks: &[super::validity::Check]) {
     thread_jumps(func);
     for _ in 0..ROUNDS {
         drop_unreachable(func);
-        // A join nothing reads from takes no parameter: a test after it
-        // may then be alone in its block.
-        drop_unused_params(func);
         // An edge known invalid sent past a test can leave it redundant.
         let routed = super::validity::route_invalid_edges(func, checks);
         // A test removed leaves its miss path dead, a folded branch its
@@ -236,40 +233,42 @@ pub(crate) fn drop_unused_params(func: &mut ir::Function) {
     let blocks: Vec<ir::Block> = func.layout.blocks().collect();
     let mut read: SecondaryMap<ir::Value, bool> =
         SecondaryMap::with_capacity(func.dfg.num_values());
-    // Edges passing a value to a parameter: (value, parameter).
-    let mut passes: Vec<(ir::Value, ir::Value)> = Vec::new();
+    // Per parameter, the values its edges pass it.
+    let mut incoming: SecondaryMap<ir::Value, Vec<ir::Value>> = SecondaryMap::new();
+    let mut work: Vec<ir::Value> = Vec::new();
+    let mark =
+        |read: &mut SecondaryMap<ir::Value, bool>, v: ir::Value, work: &mut Vec<ir::Value>| {
+            if !read[v] {
+                read[v] = true;
+                work.push(v);
+            }
+        };
     for &b in &blocks {
         for i in func.layout.block_insts(b) {
             let data = &func.dfg.insts[i];
             for v in data.arguments(&func.dfg.value_lists) {
-                read[func.dfg.resolve_aliases(*v)] = true;
+                mark(&mut read, func.dfg.resolve_aliases(*v), &mut work);
             }
             for d in data.branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables) {
                 let t = d.block(&func.dfg.value_lists);
                 let params = func.dfg.block_params(t);
                 for (p, a) in params.iter().zip(d.args(&func.dfg.value_lists)) {
                     match a.as_value() {
-                        Some(v) => passes.push((func.dfg.resolve_aliases(v), *p)),
+                        Some(v) => incoming[*p].push(func.dfg.resolve_aliases(v)),
                         // Not a plain value (a call's result): keep it.
-                        None => read[*p] = true,
+                        None => mark(&mut read, *p, &mut work),
                     }
                 }
             }
         }
     }
     for p in func.dfg.block_params(entry) {
-        read[*p] = true;
+        mark(&mut read, *p, &mut work);
     }
-    loop {
-        let mut changed = false;
-        for &(v, p) in &passes {
-            if read[p] && !read[v] {
-                read[v] = true;
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
+    // A parameter read makes what its edges pass it read.
+    while let Some(v) = work.pop() {
+        for a in std::mem::take(&mut incoming[v]) {
+            mark(&mut read, a, &mut work);
         }
     }
     let mut drops: SecondaryMap<ir::Block, Vec<usize>> = SecondaryMap::new();
@@ -361,8 +360,20 @@ fn equality_test(
 /// any.
 pub(crate) fn thread_boolean_branches(func: &mut ir::Function) -> bool {
     use cranelift_codegen::ir::InstBuilder;
-    let cfg = cranelift_codegen::flowgraph::ControlFlowGraph::with_function(func);
     let entry = func.layout.entry_block();
+    // The shape alone first: most rounds find none, and need no graph.
+    let shaped = |func: &ir::Function, j: ir::Block| {
+        if Some(j) == entry || func.dfg.num_block_params(j) != 1 {
+            return false;
+        }
+        let p = func.dfg.block_params(j)[0];
+        matches!(equality_test(func, j), Some((v, _, _, n))
+            if v == p && n != j && matches!(equality_test(func, n), Some((w, ..)) if w == p))
+    };
+    if !func.layout.blocks().any(|j| shaped(func, j)) {
+        return false;
+    }
+    let cfg = cranelift_codegen::flowgraph::ControlFlowGraph::with_function(func);
     // Per candidate join: (J, T, F, true, false).
     let mut joins: Vec<(ir::Block, ir::Block, ir::Block, i64, i64)> = Vec::new();
     let mut owner: SecondaryMap<ir::Block, Option<u32>> = SecondaryMap::new();

@@ -758,6 +758,34 @@ impl Lowerer<'_> {
                     me.enforced_invoke_generic(s, m, &values)
                 })
             }
+            // As in plain code: the receiver's owner, the standard domain,
+            // does not reify the primitive.
+            None if key == Value::ZERO && self.is_array_length(m) => {
+                self.array_length(rcvr, generic)
+            }
+            None if key == Value::ZERO
+                && (self.runtime.tier_is_class_new(m) || self.runtime.tier_is_array_new(m)) =>
+            {
+                // Allocation as in plain code: the standard domain never
+                // reifies a primitive, and the inline path checks that the
+                // current domain allocates in the standard one.
+                let mut values = vec![rcvr];
+                for a in args {
+                    let v = self.realize(a);
+                    values.push(v);
+                }
+                let slow = |me: &mut Self| me.enforced_primitive(s, m, &values);
+                let v = if self.runtime.tier_is_class_new(m) {
+                    self.try_inline_new(s.selector, shape, slow)
+                } else {
+                    let n = values.get(1).and_then(|v| self.const_value(*v));
+                    self.try_inline_array_new(shape, n, slow)
+                };
+                match v {
+                    Some(v) => v,
+                    None => self.enforced_primitive(s, m, &values),
+                }
+            }
             None if self.invocable(s, t, key, args.len()) => {
                 let mut values = vec![rcvr];
                 for a in args {

@@ -504,37 +504,34 @@ impl Lowerer<'_> {
         rcvr: ir::Value,
         args: &[Arg],
     ) -> ir::Value {
-        let plan = self.new_plan(shape);
-        let Some((ishape, n, meta, bump)) = plan else {
-            return self.invoke(s, m, rcvr, args);
-        };
-        // A redefinition of the class (another field count) invalidates
-        // code that depends on `new`.
-        self.depends_on.push(s.selector);
-        let merge = self.value_block();
-        let slow = self.cold_block();
-        let obj = self.allocate_instance((ishape, n, meta, bump), slow);
-        self.jump_with(merge, obj);
-        self.invoke_in(slow, merge, s, m, rcvr, args)
+        match self.try_inline_new(s.selector, shape, |me| me.invoke(s, m, rcvr, args)) {
+            Some(v) => v,
+            None => self.invoke(s, m, rcvr, args),
+        }
     }
 
-    /// Fills the cold block `slow` of an inline primitive with the call of
-    /// the primitive itself (`rt_invoke`), joining `merge`; continues
-    /// after the merge and answers its value.
-    #[allow(clippy::too_many_arguments, reason = "the send's state, passed on")]
-    fn invoke_in(
+    /// [`Lowerer::inline_new`] with the primitive's call made by `slow`
+    /// (in a cold block, joining the fast path); None, emitting nothing,
+    /// for a class whose instances are not allocated inline. Shared with
+    /// enforced sends, whose call is `rt_enforced_primitive`.
+    pub(crate) fn try_inline_new(
         &mut self,
-        slow: ir::Block,
-        merge: ir::Block,
-        s: &'static SendNode,
-        m: &'static MethodData,
-        rcvr: ir::Value,
-        args: &[Arg],
-    ) -> ir::Value {
-        self.b.seal_block(slow);
-        self.b.switch_to_block(slow);
-        let v = self.invoke(s, m, rcvr, args);
-        self.join(merge, v)
+        selector: som_runtime::symbols::SymbolId,
+        shape: *const Shape,
+        slow: impl FnOnce(&mut Self) -> ir::Value,
+    ) -> Option<ir::Value> {
+        let plan = self.new_plan(shape)?;
+        // A redefinition of the class (another field count) invalidates
+        // code that depends on `new`.
+        self.depends_on.push(selector);
+        let merge = self.value_block();
+        let cold = self.cold_block();
+        let obj = self.allocate_instance(plan, cold);
+        self.jump_with(merge, obj);
+        self.b.seal_block(cold);
+        self.b.switch_to_block(cold);
+        let v = slow(self);
+        Some(self.join(merge, v))
     }
 
     /// `Array new: n` with a constant `n` up to [`INLINE_NEW_MAX_FIELDS`]
@@ -551,33 +548,47 @@ impl Lowerer<'_> {
         rcvr: ir::Value,
         args: &[Arg],
     ) -> ir::Value {
-        let n = self
-            .const_of(&s.args[0])
+        let n = self.const_of(&s.args[0]);
+        match self.try_inline_array_new(shape, n, |me| me.invoke(s, m, rcvr, args)) {
+            Some(v) => v,
+            None => self.invoke(s, m, rcvr, args),
+        }
+    }
+
+    /// [`Lowerer::inline_array_new`] for a length `n` known when compiling,
+    /// with the primitive's call made by `slow`; None, emitting nothing,
+    /// where it does not apply.
+    pub(crate) fn try_inline_array_new(
+        &mut self,
+        shape: *const Shape,
+        n: Option<Value>,
+        slow: impl FnOnce(&mut Self) -> ir::Value,
+    ) -> Option<ir::Value> {
+        let n = n
             .filter(|v| v.is_small())
             .map(|v| v.as_small())
-            .filter(|n| (0..=super::unit::INLINE_NEW_MAX_FIELDS as i64).contains(n));
-        let is_array = self.runtime.tier_class_with_shape(shape) == Some(self.consts.array_class);
-        let Some(n) = n.filter(|_| is_array) else {
-            return self.invoke(s, m, rcvr, args);
-        };
+            .filter(|n| (0..=super::unit::INLINE_NEW_MAX_FIELDS as i64).contains(n))?;
+        if self.runtime.tier_class_with_shape(shape) != Some(self.consts.array_class) {
+            return None;
+        }
         let n = n as usize;
         let kind = som_runtime::object::Kind::Array;
         let size = som_runtime::object::object_size(kind, n);
-        let Some(bump) = self
+        let bump = self
             .object_bumps
             .iter()
             .find(|(sz, _)| *sz == size)
-            .map(|(_, b)| *b)
-        else {
-            return self.invoke(s, m, rcvr, args);
-        };
+            .map(|(_, b)| *b)?;
         let meta = som_runtime::object::Header::meta_word(kind, n);
         let plan = (self.consts.array_shape, n, meta, bump);
         let merge = self.value_block();
-        let slow = self.cold_block();
-        let arr = self.allocate_instance(plan, slow);
+        let cold = self.cold_block();
+        let arr = self.allocate_instance(plan, cold);
         self.jump_with(merge, arr);
-        self.invoke_in(slow, merge, s, m, rcvr, args)
+        self.b.seal_block(cold);
+        self.b.switch_to_block(cold);
+        let v = slow(self);
+        Some(self.join(merge, v))
     }
 
     /// An instance allocated inline by `plan` (see [`Lowerer::new_plan`]),
@@ -1299,7 +1310,7 @@ impl Lowerer<'_> {
     }
 
     /// Whether `m` is the core library's `Array>>length` primitive.
-    fn is_array_length(&self, m: &MethodData) -> bool {
+    pub(crate) fn is_array_length(&self, m: &MethodData) -> bool {
         m.is_primitive()
             && m.num_args == 0
             && m.holder.get() == self.consts.array_class
@@ -1308,7 +1319,7 @@ impl Lowerer<'_> {
 
     /// `length` of an Array (an instance of an Array class without
     /// indexable storage takes the primitive's path).
-    fn array_length(&mut self, rcvr: ir::Value, generic: ir::Block) -> ir::Value {
+    pub(crate) fn array_length(&mut self, rcvr: ir::Value, generic: ir::Block) -> ir::Value {
         let not = self.b.create_block();
         let kind = self.kind_of_ptr_or(rcvr, not);
         let is = self

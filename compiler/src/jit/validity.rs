@@ -154,6 +154,19 @@ pub(crate) fn route_invalid_edges(func: &mut ir::Function, checks: &[Check]) -> 
     let Some(entry) = func.layout.entry_block() else {
         return false;
     };
+    // Only a test alone in its block can be bypassed: without one, no
+    // graph is needed.
+    let alone = |func: &ir::Function, c: &Check| {
+        func.layout.inst_block(c.check).is_some_and(|j| {
+            func.dfg.insts[c.check].opcode() == Opcode::Brif
+                && func.layout.block_insts(j).all(|i| {
+                    i == c.check || i == c.load || func.dfg.insts[i].opcode() == Opcode::Iconst
+                })
+        })
+    };
+    if !checks.iter().any(|c| alone(func, c)) {
+        return false;
+    }
     let mut cfg = ControlFlowGraph::with_function(func);
     // The miss side of each test still in the function.
     let mut miss: SecondaryMap<ir::Inst, PackedOption<ir::Block>> = SecondaryMap::new();
