@@ -1,5 +1,5 @@
-//! Redundant tests of the unit's `valid` word, removed once the function is
-//! built.
+//! The tests of the unit's `valid` word, once the function is built:
+//! redundant ones removed, paths known invalid sent past them.
 //!
 //! The lowering tests `valid` in front of every speculative path
 //! (`Lowerer::guard_valid`), knowing only what was tested in the block it
@@ -15,9 +15,16 @@
 //! the clean-up passes (`cleanup.rs`) drop paths that never run: a dead path
 //! with a call counts as one that may have invalidated the unit.
 //!
+//! `valid` is never set again once cleared, so a path that failed a test
+//! fails every later one: [`route_invalid_edges`] sends such paths past the
+//! next test to its miss side (which is where the test would have sent
+//! them), so that the test, reached only from paths that passed one,
+//! becomes redundant.
+//!
 //! Invariant: a test survives unless `valid` is provably non-zero on every
 //! path to it; the code a removed test guarded runs exactly when the test
-//! would have passed.
+//! would have passed, and a path sent past a test is one on which it would
+//! have failed.
 
 use cranelift_codegen::entity::{packed_option::PackedOption, SecondaryMap};
 use cranelift_codegen::flowgraph::ControlFlowGraph;
