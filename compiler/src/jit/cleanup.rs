@@ -30,17 +30,21 @@ use cranelift_codegen::ir::{self, Opcode};
 /// leaves more dead paths; a few rounds reach what there is. Then the cold marks, the constants, the joins.
 pub(crate) fn run(func: &mut ir::Function, checks: &[super::validity::Check]) {
     thread_jumps(func);
+    let mut booleans = true;
     for _ in 0..ROUNDS {
         drop_unreachable(func);
-        // An edge known invalid sent past a test can leave it redundant.
-        let routed = super::validity::route_invalid_edges(func, checks);
+        // An edge known invalid sent past a test can leave it redundant,
+        // which the next pass finds in this round.
+        super::validity::route_invalid_edges(func, checks);
         // A test removed leaves its miss path dead, a folded branch its
         // other side: either makes another round worth it.
-        let tests = super::validity::drop_redundant_checks(func, checks) || routed;
+        let tests = super::validity::drop_redundant_checks(func, checks);
         drop_single_value_params(func);
         fold_constants(func);
         let branches = fold_constant_branches(func);
-        let booleans = thread_boolean_branches(func);
+        // The lowering makes these joins; a round finds new ones only
+        // where the one before threaded some (a constant `and:` answer).
+        booleans = booleans && thread_boolean_branches(func);
         if !tests && !branches && !booleans {
             break;
         }
@@ -64,6 +68,7 @@ const ROUNDS: usize = 3;
 /// Marks cold every block reached only from cold blocks: Cranelift's cold
 /// mark is not transitive, and a slow path is often several blocks (a call,
 /// its status test, the rest of the generic operation).
+#[inline(never)]
 pub(crate) fn propagate_cold(func: &mut ir::Function) {
     let cfg = cranelift_codegen::flowgraph::ControlFlowGraph::with_function(func);
     let entry = func.layout.entry_block();
@@ -172,6 +177,7 @@ pub(crate) fn thread_jumps(func: &mut ir::Function) {
 /// jump leaves its compare, a threaded Boolean its `select`), so that a
 /// listing shows only what the code computes. An operation whose last user
 /// goes is looked at again.
+#[inline(never)]
 pub(crate) fn drop_dead_constants(func: &mut ir::Function) {
     let pure = |op: Opcode| {
         matches!(
@@ -226,6 +232,7 @@ pub(crate) fn drop_dead_constants(func: &mut ir::Function) {
 /// statement), with the arguments every branch passes them: the block may
 /// then only jump on, and go ([`thread_jumps`]). A parameter read only as
 /// an argument for another dropped one counts as unread.
+#[inline(never)]
 pub(crate) fn drop_unused_params(func: &mut ir::Function) {
     let Some(entry) = func.layout.entry_block() else {
         return;
@@ -358,6 +365,7 @@ fn equality_test(
 /// `T` or `F` reads what `J` or `N` define (they are reached only through
 /// `J` now, apart from `O`, which only `N` enters). Answers whether it sent
 /// any.
+#[inline(never)]
 pub(crate) fn thread_boolean_branches(func: &mut ir::Function) -> bool {
     use cranelift_codegen::ir::InstBuilder;
     let entry = func.layout.entry_block();
@@ -492,6 +500,7 @@ pub(crate) fn thread_boolean_branches(func: &mut ir::Function) -> bool {
 /// constant made in a hot one gets its own copy just before it (constants
 /// are free to repeat), so a constant that only a cold path needs no longer
 /// sits in the hot path. Cold marks must be complete (`propagate_cold`).
+#[inline(never)]
 pub(crate) fn sink_constants(func: &mut ir::Function) {
     use cranelift_codegen::cursor::{Cursor, FuncCursor};
     use cranelift_codegen::ir::InstBuilder;
@@ -546,6 +555,7 @@ pub(crate) fn sink_constants(func: &mut ir::Function) {
 /// B's parameters become the values passed and its instructions continue
 /// A. Only blocks of the same temperature join, and chains join into their
 /// first block.
+#[inline(never)]
 pub(crate) fn merge_straight_blocks(func: &mut ir::Function) {
     let cfg = cranelift_codegen::flowgraph::ControlFlowGraph::with_function(func);
     let entry = func.layout.entry_block();
@@ -600,6 +610,7 @@ pub(crate) fn merge_straight_blocks(func: &mut ir::Function) {
 /// parameter. Run after the joins are resolved ([`merge_straight_blocks`]);
 /// the branch not taken is left without predecessors, and Cranelift drops
 /// its code. Answers whether it folded any.
+#[inline(never)]
 pub(crate) fn fold_constant_branches(func: &mut ir::Function) -> bool {
     let mut folded = false;
     let blocks: Vec<ir::Block> = func.layout.blocks().collect();
@@ -664,6 +675,7 @@ fn compare(cc: ir::condcodes::IntCC, x: i64, y: i64) -> bool {
 /// differs); such edges never run. The value reaches the block on every
 /// path, so its definition dominates it. Iterated: one removal can make
 /// another parameter single-valued.
+#[inline(never)]
 pub(crate) fn drop_single_value_params(func: &mut ir::Function) {
     use cranelift_codegen::entity::SecondaryMap;
     let Some(entry) = func.layout.entry_block() else {
@@ -761,6 +773,7 @@ pub(crate) fn drop_single_value_params(func: &mut ir::Function) {
 /// replaced by its result as a constant. Layout order is a valid order for
 /// one pass only where definitions come first; iterated until nothing
 /// changes.
+#[inline(never)]
 pub(crate) fn fold_constants(func: &mut ir::Function) {
     use cranelift_codegen::ir::InstBuilder;
     loop {

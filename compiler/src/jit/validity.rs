@@ -243,10 +243,10 @@ pub(crate) fn route_invalid_edges(func: &mut ir::Function, checks: &[Check]) -> 
         {
             continue;
         }
-        let routed: Vec<ir::Inst> = cfg
+        let routed: Vec<(ir::Block, ir::Inst)> = cfg
             .pred_iter(j)
             .filter(|p| p.block != j && (invalid[p.block] || miss[p.inst].expand() == Some(j)))
-            .map(|p| p.inst)
+            .map(|p| (p.block, p.inst))
             .collect();
         if routed.is_empty() {
             continue;
@@ -267,7 +267,7 @@ pub(crate) fn route_invalid_edges(func: &mut ir::Function, checks: &[Check]) -> 
             .map(|p| p.inst)
             .filter(|i| *i != c.check)
             .collect();
-        for &inst in &routed {
+        for &(_, inst) in &routed {
             let dfg = &mut func.dfg;
             for dest in dfg.insts[inst]
                 .branch_destination_mut(&mut dfg.jump_tables, &mut dfg.exception_tables)
@@ -286,7 +286,10 @@ pub(crate) fn route_invalid_edges(func: &mut ir::Function, checks: &[Check]) -> 
             }
         }
         sent = true;
-        cfg.compute(func);
+        // Only the routed edges' blocks lead elsewhere now.
+        for &(b, _) in &routed {
+            cfg.recompute_block(func, b);
+        }
         if params.is_empty() {
             continue;
         }
@@ -334,7 +337,7 @@ pub(crate) fn route_invalid_edges(func: &mut ir::Function, checks: &[Check]) -> 
         // The miss side's other edges (failed guards after the test) pass
         // what reaches them.
         for inst in others {
-            if routed.contains(&inst) {
+            if routed.iter().any(|r| r.1 == inst) {
                 continue;
             }
             let Some(b) = func.layout.inst_block(inst) else {
