@@ -291,20 +291,7 @@ pub(crate) fn drop_unused_params(func: &mut ir::Function) {
     if !any {
         return;
     }
-    for &pred in &blocks {
-        let Some(term) = func.layout.last_inst(pred) else {
-            continue;
-        };
-        let dfg = &mut func.dfg;
-        for d in
-            dfg.insts[term].branch_destination_mut(&mut dfg.jump_tables, &mut dfg.exception_tables)
-        {
-            let t = d.block(&dfg.value_lists);
-            for &i in drops[t].iter().rev() {
-                d.remove(i, &mut dfg.value_lists);
-            }
-        }
-    }
+    remove_edge_args(func, &blocks, |t| drops[t].clone());
     for &b in &blocks {
         let params = func.dfg.block_params(b).to_vec();
         for &i in drops[b].iter().rev() {
@@ -502,8 +489,6 @@ pub(crate) fn thread_boolean_branches(func: &mut ir::Function) -> bool {
 /// sits in the hot path. Cold marks must be complete (`propagate_cold`).
 #[inline(never)]
 pub(crate) fn sink_constants(func: &mut ir::Function) {
-    use cranelift_codegen::cursor::{Cursor, FuncCursor};
-    use cranelift_codegen::ir::InstBuilder;
     // Constants of hot blocks, the only ones a cold use can be far from.
     let mut consts: SecondaryMap<ir::Value, Option<(ir::Type, i64)>> = SecondaryMap::new();
     let mut cold = Vec::new();
@@ -537,17 +522,30 @@ pub(crate) fn sink_constants(func: &mut ir::Function) {
                 }
             }
             for &(v, ty, imm) in &far {
-                let mut pos = FuncCursor::new(func).at_inst(i);
-                let copy = pos.ins().iconst(ty, imm);
-                let dfg = &mut func.dfg;
-                let named: Vec<ir::Value> = dfg
-                    .inst_values(i)
-                    .filter(|x| dfg.resolve_aliases(*x) == v)
-                    .collect();
-                dfg.map_inst_values(i, |x| if named.contains(&x) { copy } else { x });
+                read_own_copy(func, i, v, ty, imm);
             }
         }
     }
+}
+
+/// Makes instruction `i` read a copy of constant `v` (`iconst.ty imm`)
+/// made just before it, instead of `v` itself.
+pub(crate) fn read_own_copy(
+    func: &mut ir::Function,
+    i: ir::Inst,
+    v: ir::Value,
+    ty: ir::Type,
+    imm: i64,
+) {
+    use cranelift_codegen::cursor::{Cursor, FuncCursor};
+    use cranelift_codegen::ir::InstBuilder;
+    let copy = FuncCursor::new(func).at_inst(i).ins().iconst(ty, imm);
+    let dfg = &mut func.dfg;
+    let named: Vec<ir::Value> = dfg
+        .inst_values(i)
+        .filter(|x| dfg.resolve_aliases(*x) == v)
+        .collect();
+    dfg.map_inst_values(i, |x| if named.contains(&x) { copy } else { x });
 }
 
 /// Joins each block to its predecessor where that predecessor ends in a
@@ -742,20 +740,7 @@ pub(crate) fn drop_single_value_params(func: &mut ir::Function) {
         }
         // Every edge (live or not) loses those arguments, then the blocks
         // their parameters, last first so that indices stay valid.
-        for &pred in &blocks {
-            let Some(term) = func.layout.last_inst(pred) else {
-                continue;
-            };
-            let dfg = &mut func.dfg;
-            for d in dfg.insts[term]
-                .branch_destination_mut(&mut dfg.jump_tables, &mut dfg.exception_tables)
-            {
-                let t = d.block(&dfg.value_lists);
-                for &(i, _) in drops[t].iter().rev() {
-                    d.remove(i, &mut dfg.value_lists);
-                }
-            }
-        }
+        remove_edge_args(func, &blocks, |t| drops[t].iter().map(|d| d.0).collect());
         for &b in &blocks {
             let params = func.dfg.block_params(b).to_vec();
             for &(i, v) in drops[b].iter().rev() {
@@ -765,6 +750,30 @@ pub(crate) fn drop_single_value_params(func: &mut ir::Function) {
         }
     }
     func.dfg.resolve_all_aliases();
+}
+
+/// Removes from every branch in `blocks` the arguments at the indices
+/// `dropped` names for its destination (ascending), last first so that
+/// indices stay valid.
+fn remove_edge_args(
+    func: &mut ir::Function,
+    blocks: &[ir::Block],
+    dropped: impl Fn(ir::Block) -> Vec<usize>,
+) {
+    for &pred in blocks {
+        let Some(term) = func.layout.last_inst(pred) else {
+            continue;
+        };
+        let dfg = &mut func.dfg;
+        for d in
+            dfg.insts[term].branch_destination_mut(&mut dfg.jump_tables, &mut dfg.exception_tables)
+        {
+            let t = d.block(&dfg.value_lists);
+            for &i in dropped(t).iter().rev() {
+                d.remove(i, &mut dfg.value_lists);
+            }
+        }
+    }
 }
 
 /// Computes the integer operations whose operands are all constants (the

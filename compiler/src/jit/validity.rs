@@ -367,8 +367,6 @@ pub(crate) fn route_invalid_edges(func: &mut ir::Function, checks: &[Check]) -> 
 /// constants are free to repeat, and `j` no longer dominates those reads
 /// once edges bypass it.
 fn remake_constants_outside(func: &mut ir::Function, j: ir::Block, addr: Option<ir::Inst>) {
-    use cranelift_codegen::cursor::{Cursor, FuncCursor};
-    use cranelift_codegen::ir::InstBuilder;
     let mut made: Vec<(ir::Value, ir::Type, i64)> = Vec::new();
     for i in func.layout.block_insts(j) {
         if Some(i) == addr {
@@ -406,13 +404,7 @@ fn remake_constants_outside(func: &mut ir::Function, j: ir::Block, addr: Option<
             {
                 continue;
             }
-            let copy = FuncCursor::new(func).at_inst(i).ins().iconst(ty, imm);
-            let dfg = &mut func.dfg;
-            let named: Vec<ir::Value> = dfg
-                .inst_values(i)
-                .filter(|x| dfg.resolve_aliases(*x) == v)
-                .collect();
-            dfg.map_inst_values(i, |x| if named.contains(&x) { copy } else { x });
+            super::cleanup::read_own_copy(func, i, v, ty, imm);
         }
     }
 }
