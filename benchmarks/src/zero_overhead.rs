@@ -30,6 +30,8 @@
 //! the rebuilt order is checked against the jumps of the listing, and a
 //! mismatch makes the loop not comparable rather than wrong.
 
+mod flow;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -554,6 +556,11 @@ impl Normalizer {
             }
             return t.to_string();
         }
+        if let Some((reg, width)) = flow::register(t) {
+            // `%r` or `%x`, renumbered, with the width the operand uses.
+            let i = self.regs.get(&reg);
+            return format!("{}{i}{width}", &reg[..2]);
+        }
         // Blocks and the labels that name them share one numbering.
         if let Some(n) = number(t, "label") {
             return format!("label{}", self.blocks.get(&n.to_string()));
@@ -564,7 +571,6 @@ impl Normalizer {
             ("ss", &mut self.slots),
             ("sig", &mut self.sigs),
             ("fn", &mut self.funcs),
-            ("%r", &mut self.regs),
         ] {
             if let Some(n) = number(t, prefix) {
                 let i = renamer.get(&n.to_string());
@@ -604,8 +610,12 @@ pub struct HotLoop {
     pub unit: String,
     /// Normalized CLIF of the loop's hot blocks (headers and instructions).
     pub clif: Vec<String>,
-    /// Normalized machine code of the loop's hot blocks.
+    /// Normalized machine code of the loop's hot blocks, each register
+    /// operand named by the definitions that reach it (`flow`).
     pub code: Vec<String>,
+    /// The same machine code with registers renamed consistently by
+    /// register (the allocator's choices kept).
+    pub code_registers: Vec<String>,
     /// CLIF instructions in the loop's hot blocks.
     pub clif_insts: usize,
     /// Machine instructions in the loop's hot blocks (pseudo-instructions
@@ -704,10 +714,19 @@ pub fn hot_loop(listing: &Listing) -> Result<HotLoop, NotComparable> {
         }
     }
     let mut norm = Normalizer::default();
-    let mut code_text = Vec::new();
+    let mut code_registers = Vec::new();
     for &i in &code_loop {
-        code_text.push(format!("{}:", norm.line(&code[i].name)).replace("label", "block"));
+        code_registers.push(format!("{}:", norm.line(&code[i].name)).replace("label", "block"));
         for l in &code[i].lines {
+            code_registers.push(norm.line(l));
+        }
+    }
+    let flowing = flow::rename(&code, &code_loop);
+    let mut norm = Normalizer::default();
+    let mut code_text = Vec::new();
+    for (&i, lines) in code_loop.iter().zip(&flowing) {
+        code_text.push(format!("{}:", norm.line(&code[i].name)).replace("label", "block"));
+        for l in lines {
             code_text.push(norm.line(l));
         }
     }
@@ -715,6 +734,7 @@ pub fn hot_loop(listing: &Listing) -> Result<HotLoop, NotComparable> {
         unit: listing.unit.clone(),
         clif: clif_text,
         code: code_text,
+        code_registers,
         clif_insts,
         code_insts,
         clif_blocks: clif_loop.len(),
@@ -735,8 +755,12 @@ pub struct Comparison {
     pub meta: HotLoop,
     /// Unified diff of the CLIF, `None` when identical.
     pub clif_diff: Option<String>,
-    /// Unified diff of the machine code, `None` when identical.
+    /// Unified diff of the machine code, registers named by the data that
+    /// flows through them, `None` when identical.
     pub code_diff: Option<String>,
+    /// Whether the machine code is identical with the registers as
+    /// allocated too (renamed consistently, register by register).
+    pub same_registers: bool,
 }
 
 impl Comparison {
@@ -753,7 +777,9 @@ pub fn compare(base: &Listing, meta: &Listing) -> Result<Comparison, NotComparab
     let names = (format!("{} (base)", b.unit), format!("{} (meta)", m.unit));
     let clif_diff = readable_diff(&b.clif, &m.clif, &names.0, &names.1);
     let code_diff = readable_diff(&b.code, &m.code, &names.0, &names.1);
+    let same_registers = b.code_registers == m.code_registers;
     Ok(Comparison {
+        same_registers,
         base: b,
         meta: m,
         clif_diff,
@@ -770,7 +796,9 @@ fn family(t: &str) -> Option<(String, usize)> {
     if let Some((kind, n)) = t.split_once('#') {
         return n.parse().ok().map(|n| (format!("{kind}#"), n));
     }
-    for prefix in ["v", "block", "label", "ss", "sig", "fn", "%r"] {
+    for prefix in [
+        "v", "block", "label", "ss", "sig", "fn", "%r", "%x", "%d", "%in",
+    ] {
         if let Some(n) = number(t, prefix) {
             let fam = if prefix == "label" { "block" } else { prefix };
             return Some((fam.to_string(), n));

@@ -148,10 +148,16 @@ pub(crate) fn run(o: &Options) -> ExitCode {
                         format!("{b}/{m}")
                     }
                 };
+                // A `*`: the same instructions on the same data flow, some
+                // in other registers than the twin's.
+                let code = match (&c.code_diff, c.same_registers) {
+                    (None, false) => "identical*",
+                    (d, _) => verdict(d),
+                };
                 println!(
                     "{head} {:<10} {:<10} {:>11} {:>12} {times}",
                     verdict(&c.clif_diff),
-                    verdict(&c.code_diff),
+                    code,
                     size(c.base.clif_insts, c.meta.clif_insts),
                     size(c.base.code_insts, c.meta.code_insts),
                 );
@@ -169,7 +175,7 @@ pub(crate) fn run(o: &Options) -> ExitCode {
         }
     }
     println!(
-        "\nloop CLIF / loop x86: instructions in the hot blocks of the loop (base/meta when they differ); ratio: meta / base median time"
+        "\nloop CLIF / loop x86: instructions in the hot blocks of the loop (base/meta when they differ); ratio: meta / base median time\nmachine: registers named by the definitions that reach them; identical* = the same instructions and data flow, some values in other registers"
     );
     for d in diffs {
         println!("\n{d}");

@@ -52,9 +52,7 @@ fn compare_named(name: &str) -> (Comparison, String) {
     (c, pair.base.bench)
 }
 
-/// The pair named `name` has identical hot loops in optimized CLIF (the
-/// machine code may still differ where the register allocator, which sees
-/// the cold paths too, chose differently).
+/// The pair named `name` has identical hot loops in optimized CLIF.
 fn assert_identical_clif(name: &str) {
     let (c, base) = compare_named(name);
     assert!(
@@ -64,7 +62,10 @@ fn assert_identical_clif(name: &str) {
     );
 }
 
-/// The pair named `name` has identical hot loops, CLIF and machine code.
+/// The pair named `name` has identical hot loops, CLIF and machine code
+/// (registers named by the definitions that reach them: the allocator,
+/// which sees the cold paths too, may pick other registers for the same
+/// values).
 fn assert_identical(name: &str) {
     let (c, base) = compare_named(name);
     assert!(
@@ -80,7 +81,6 @@ fn perform_add_is_direct_add_in_clif() {
 }
 
 #[test]
-#[ignore = "not yet identical in machine code: the register allocator spills the receiver in the hot path (the cold paths differ)"]
 fn perform_add_is_direct_add() {
     assert_identical("PerformAdd");
 }
@@ -91,7 +91,6 @@ fn dnu_add_is_direct_add_in_clif() {
 }
 
 #[test]
-#[ignore = "not yet identical in machine code: register allocation differs (the cold paths differ)"]
 fn dnu_add_is_direct_add() {
     assert_identical("DnuAdd");
 }
@@ -102,7 +101,6 @@ fn dnu_perform_add_is_direct_add_in_clif() {
 }
 
 #[test]
-#[ignore = "not yet identical in machine code: as DnuAdd"]
 fn dnu_perform_add_is_direct_add() {
     assert_identical("DnuPerformAdd");
 }
@@ -113,7 +111,6 @@ fn proxy_add_is_indirect_add_in_clif() {
 }
 
 #[test]
-#[ignore = "not yet identical in machine code: register allocation differs (the cold paths differ)"]
 fn proxy_add_is_indirect_add() {
     assert_identical("ProxyAdd");
 }

@@ -3,7 +3,9 @@
 //!
 //! Normalization renumbers CLIF values (`v7` → `v0`, in order of first
 //! appearance) and blocks, renames registers of the machine-code listing
-//! consistently (`%rax` → `%r0`), and replaces every address the lowering
+//! consistently by the physical register, keeping the width an instruction
+//! uses (`%rax` → `%r0`, then `%eax` → `%r0d`, `%al` → `%r0b`; `%xmm3` →
+//! `%x0`), and replaces every address the lowering
 //! embedded by its kind and a number in order of appearance (`shape#0`,
 //! `method#1`...) or, for a runtime entry point, its name (`rt_send`).
 //! Nothing else is erased.
@@ -58,6 +60,39 @@ impl Renamer {
     }
 }
 
+/// A general-purpose register as Cranelift's x64 listing names it: its
+/// hardware number and the width suffix the normalized name keeps (`""`
+/// for 64 bits, `d`, `w`, `b`).
+fn gpr(tok: &str) -> Option<(u8, &'static str)> {
+    const LEGACY: [&str; 8] = ["ax", "cx", "dx", "bx", "sp", "bp", "si", "di"];
+    let name = tok.strip_prefix('%')?;
+    if let Some(n) = name.strip_prefix('r') {
+        // %r8 .. %r15 with an optional width suffix.
+        let digits = n.find(|c: char| !c.is_ascii_digit()).unwrap_or(n.len());
+        if digits > 0 {
+            let hw: u8 = n[..digits].parse().ok()?;
+            let width = match &n[digits..] {
+                "" => "",
+                "d" => "d",
+                "w" => "w",
+                "b" => "b",
+                _ => return None,
+            };
+            return (8..16).contains(&hw).then_some((hw, width));
+        }
+        // %rax .. %rdi
+        return LEGACY.iter().position(|l| *l == n).map(|i| (i as u8, ""));
+    }
+    if let Some(n) = name.strip_prefix('e') {
+        return LEGACY.iter().position(|l| *l == n).map(|i| (i as u8, "d"));
+    }
+    if let Some(i) = LEGACY.iter().position(|l| *l == name) {
+        return Some((i as u8, "w"));
+    }
+    const BYTE: [&str; 8] = ["al", "cl", "dl", "bl", "spl", "bpl", "sil", "dil"];
+    BYTE.iter().position(|l| *l == name).map(|i| (i as u8, "b"))
+}
+
 fn parse_number(tok: &str) -> Option<u64> {
     let t = tok.trim_start_matches('$').replace('_', "");
     if let Some(h) = t.strip_prefix("0x") {
@@ -74,6 +109,7 @@ pub(crate) fn normalize(text: &str, consts: &Constants) -> String {
     let mut values = Renamer::new("v");
     let mut blocks = Renamer::new("block");
     let mut regs = Renamer::new("%r");
+    let mut xmms = Renamer::new("%x");
     let mut addrs: HashMap<u64, String> = HashMap::new();
     let mut counts: HashMap<&'static str, usize> = HashMap::new();
     let mut out = String::new();
@@ -92,8 +128,15 @@ pub(crate) fn normalize(text: &str, consts: &Constants) -> String {
                 values.name(&t)
             } else if t.starts_with("block") && t[5..].chars().all(|c| c.is_ascii_digit()) {
                 blocks.name(&t)
+            } else if let Some((hw, width)) = gpr(&t) {
+                // One name per physical register, whatever width reads it,
+                // so a write of `%eax` and a read of `%rax` name the same.
+                format!("{}{width}", regs.name(&hw.to_string()))
+            } else if let Some(n) = t.strip_prefix("%xmm") {
+                xmms.name(n)
             } else if t.starts_with('%') && t.len() > 1 {
-                regs.name(&t)
+                // Anything else (`%rip`) is not allocated: kept.
+                t
             } else if let Some(n) = parse_number(&t) {
                 if let Some(e) = Entry::at(n as usize) {
                     e.name().to_string()
@@ -147,5 +190,15 @@ mod tests {
         assert_eq!(normalize(b, &c), n);
         let other = "block8(v2: i64):\n  v4 = iconst.i64 0x1234_5679\n  brif v4, block8, block9\n  movq %rdx, %rcx";
         assert_ne!(normalize(other, &c), n);
+    }
+
+    #[test]
+    fn every_width_of_a_register_has_its_name() {
+        let c = Constants::new(true);
+        let code = "  movl $0x1, %r9d\n  addq %r9, %rax\n  sete %al\n  movzbl %al, %eax\n  movw %ax, %r9w\n  testb %r9b, %dil\n  movsd %xmm3, %xmm0\n  leaq 8(%rip), %rsp";
+        assert_eq!(
+            normalize(code, &c),
+            "  movl $0x1, %r0d\n  addq %r0, %r1\n  sete %r1b\n  movzbl %r1b, %r1d\n  movw %r1w, %r0w\n  testb %r0b, %r2b\n  movsd %x0, %x1\n  leaq 8(%rip), %r3\n"
+        );
     }
 }
