@@ -827,29 +827,30 @@ fn enforced_store_tests(unit: &str) -> (Vec<usize>, String) {
 }
 
 #[test]
-fn reads_of_self_in_enforced_code_test_validity_only_after_a_call() {
+fn reads_of_self_in_enforced_code_leave_validity_tests_to_slow_paths() {
     // `total` reads four fields and adds them up: a read's slow path runs
-    // only once the unit is invalid, so only the reads and the arithmetic
-    // after an arithmetic slow path (which may call anything) test it:
-    // three, one per `+`/`-` whose slow path precedes them.
+    // only once the unit is invalid, and an arithmetic slow path (which may
+    // call anything) tests validity on its own way back: the hot path,
+    // which passed the unit's entry test and calls nothing, tests none.
     let (counts, err) = enforced_store_tests("total");
     assert_eq!(
         counts.iter().min(),
-        Some(&3),
+        Some(&0),
         "hot validity tests per enforced compilation: {counts:?}\n{err}"
     );
 }
 
 #[test]
-fn stores_to_self_in_enforced_code_test_validity_once() {
+fn stores_to_self_in_enforced_code_leave_validity_tests_to_slow_paths() {
     // In `setAll:` (enforced, specialized on self's owner) the addition's
     // slow path may call anything, so the store after it tests the unit's
-    // validity; the stores after that one do not test it again, since a
-    // store's slow path runs only once the unit is invalid.
+    // validity, but only on the way back from that slow path; the stores
+    // do not test it again, since a store's slow path runs only once the
+    // unit is invalid. The hot path tests nothing.
     let (counts, err) = enforced_store_tests("setAll:");
     assert_eq!(
         counts.iter().min(),
-        Some(&1),
+        Some(&0),
         "hot validity tests per enforced compilation: {counts:?}\n{err}"
     );
 }
@@ -870,4 +871,35 @@ fn allocation_in_enforced_code_is_bumped_inline() {
         "the hot path calls into the runtime:\n{hot}"
     );
     assert!(last.contains("rt_enforced_primitive"), "{last}");
+}
+
+#[test]
+fn a_field_written_then_read_is_not_read_again() {
+    // `incTwice` (`x := x + 1. x := x + 1`): the second addition reads the
+    // value the first stored, not the field; the hot path loads `x` once.
+    let out = run_som(&[
+        "--jit=eager",
+        "--print-ir=TierStoreForwarding>>#incTwice",
+        "-cp",
+        "smalltalk-src/core:tests/lang/tier",
+        "tests/lang/tier/TierStoreForwarding.som",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let last = listings(&err).pop().expect("incTwice compiled");
+    let field_loads = hot_blocks(&last)
+        .iter()
+        .flat_map(|(_, b)| b.lines().map(str::to_string).collect::<Vec<_>>())
+        .filter(|l| l.contains("= load") && l.contains("+16"))
+        .count();
+    let stores = hot_blocks(&last)
+        .iter()
+        .flat_map(|(_, b)| b.lines().map(str::to_string).collect::<Vec<_>>())
+        .filter(|l| l.trim_start().starts_with("store") && l.contains("+16"))
+        .count();
+    assert_eq!(
+        (field_loads, stores),
+        (1, 2),
+        "hot field loads and stores:\n{last}"
+    );
 }

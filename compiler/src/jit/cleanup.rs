@@ -30,12 +30,13 @@ use cranelift_codegen::ir::{self, Opcode};
 /// leaves more dead paths; a few rounds reach what there is. Then the cold marks, the constants, the joins.
 pub(crate) fn run(func: &mut ir::Function, checks: &[super::validity::Check]) {
     thread_jumps(func);
+    forward_stores(func);
     let mut booleans = true;
     for _ in 0..ROUNDS {
         drop_unreachable(func);
         // An edge known invalid sent past a test can leave it redundant,
         // which the next pass finds in this round.
-        super::validity::route_invalid_edges(func, checks);
+        super::validity::route_known_edges(func, checks);
         // A test removed leaves its miss path dead, a folded branch its
         // other side: either makes another round worth it.
         let tests = super::validity::drop_redundant_checks(func, checks);
@@ -53,12 +54,79 @@ pub(crate) fn run(func: &mut ir::Function, checks: &[super::validity::Check]) {
     propagate_cold(func);
     sink_constants(func);
     drop_dead_constants(func);
-    // Constants and compares gone can leave parameters unread.
-    drop_unused_params(func);
+    // Constants and compares gone can leave parameters unread, and the
+    // arguments of those dropped can be the last reads of constants.
+    if drop_unused_params(func) {
+        drop_dead_constants(func);
+    }
     merge_straight_blocks(func);
     // Dropped parameters and tests leave more blocks that only pass values
     // on.
     thread_jumps(func);
+    order_cold_params(func);
+}
+
+/// Orders the parameters of every cold block by their first read in it
+/// (the branches into it pass their arguments in that order). The lowering
+/// and the passes give a slow path its parameters in the order they come
+/// to need them (a variable looked up, a value routed there), which
+/// differs between two ways of writing the same code; the hot branches
+/// into the slow path pass them, so their order shows in the hot code.
+#[inline(never)]
+pub(crate) fn order_cold_params(func: &mut ir::Function) {
+    let mut moves: Vec<(ir::Block, Vec<usize>)> = Vec::new();
+    for b in func.layout.blocks() {
+        if !func.layout.is_cold(b) || func.dfg.num_block_params(b) < 2 {
+            continue;
+        }
+        let params = func.dfg.block_params(b);
+        let mut first = vec![usize::MAX; params.len()];
+        let mut n = 0;
+        for i in func.layout.block_insts(b) {
+            for v in func.dfg.inst_values(i) {
+                let v = func.dfg.resolve_aliases(v);
+                if let Some(k) = params.iter().position(|p| *p == v) {
+                    if first[k] == usize::MAX {
+                        first[k] = n;
+                    }
+                }
+                n += 1;
+            }
+        }
+        let mut order: Vec<usize> = (0..params.len()).collect();
+        order.sort_by_key(|&k| (first[k], k));
+        if order.iter().enumerate().any(|(i, k)| i != *k) {
+            moves.push((b, order));
+        }
+    }
+    if moves.is_empty() {
+        return;
+    }
+    let mut perm: SecondaryMap<ir::Block, Option<usize>> = SecondaryMap::new();
+    for (i, (b, order)) in moves.iter().enumerate() {
+        let old = func.dfg.block_params(*b).to_vec();
+        func.dfg.detach_block_params(*b);
+        for &k in order {
+            func.dfg.attach_block_param(*b, old[k]);
+        }
+        perm[*b] = Some(i);
+    }
+    let blocks: Vec<ir::Block> = func.layout.blocks().collect();
+    for b in blocks {
+        let Some(term) = func.layout.last_inst(b) else {
+            continue;
+        };
+        let dfg = &mut func.dfg;
+        for d in
+            dfg.insts[term].branch_destination_mut(&mut dfg.jump_tables, &mut dfg.exception_tables)
+        {
+            let to = d.block(&dfg.value_lists);
+            let Some(i) = perm[to] else { continue };
+            let args: Vec<ir::BlockArg> = d.args(&dfg.value_lists).collect();
+            let order = &moves[i].1;
+            *d = ir::BlockCall::new(to, order.iter().map(|&k| args[k]), &mut dfg.value_lists);
+        }
+    }
 }
 
 /// Rounds of [`run`]'s loop at most (each usually ends the one before's
@@ -94,18 +162,34 @@ pub(crate) fn propagate_cold(func: &mut ir::Function) {
     }
 }
 
-/// Bypasses blocks that only pass their parameters on (`block B(p..):
-/// jump C(p..)`): every branch to such a block goes straight to where it
-/// jumps, and the block goes. The lowering leaves many (the exit of an
-/// inlined activation feeding its caller's), and code that inlines one
-/// activation more must not differ by the hops it adds. Cold blocks stay:
-/// a slow path entered from the hot code is a block of its own, whether it
-/// then joins another slow path or not, so that the hot branches are the
-/// same either way.
+/// Bypasses blocks that only jump (`block B(p..): jump C(a..)`): a branch
+/// to such a block goes straight to where it jumps, with the arguments it
+/// jumps with (B's parameters replaced by what the branch passed them), and
+/// a block no branch reaches any more goes. The lowering leaves many (the
+/// exit of an inlined activation feeding its caller's, the join after a
+/// slow path passing on the values around it), and code that inlines one
+/// activation more must not differ by the hops it adds; a path that skips
+/// the join also keeps what it knows (a validity test behind it is not one
+/// it has to pass again, `validity::route_known_edges`).
+///
+/// A block that passes its parameters on unchanged (`jump C(p..)`) is
+/// bypassed by every branch. One that passes anything else is bypassed
+/// only by jumps: a conditional branch taken to C with arguments would be
+/// an edge Cranelift splits with a block of its own, the hop it replaced.
+/// Cold blocks stay: a slow path entered from the hot code is a block of
+/// its own, whether it then joins another slow path or not, so that the
+/// hot branches are the same either way.
+///
+/// A value the jump passes other than B's parameters is defined outside B
+/// and so dominates every branch to B; B's parameters must be read nowhere
+/// but in its jump (a path that skips B would not have them), which holds
+/// when B's target has other ways in (B then dominates only itself).
 pub(crate) fn thread_jumps(func: &mut ir::Function) {
     let entry = func.layout.entry_block();
-    let mut forward: SecondaryMap<ir::Block, Option<ir::Block>> = SecondaryMap::new();
-    let mut any = false;
+    // Where each bypassed block jumps, and whether it passes its
+    // parameters on unchanged.
+    let mut forward: SecondaryMap<ir::Block, Option<(ir::Block, bool)>> = SecondaryMap::new();
+    let mut candidates = Vec::new();
     for b in func.layout.blocks() {
         if Some(b) == entry || func.layout.is_cold(b) {
             continue;
@@ -120,15 +204,42 @@ pub(crate) fn thread_jumps(func: &mut ir::Function) {
         }
         let dest = data.branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables)[0];
         let target = dest.block(&func.dfg.value_lists);
+        let plain = dest
+            .args(&func.dfg.value_lists)
+            .all(|a| matches!(a, ir::BlockArg::Value(_)));
         let params = func.dfg.block_params(b);
-        let passes_on = target != b
-            && dest.len(&func.dfg.value_lists) == params.len()
+        let passes_on = dest.len(&func.dfg.value_lists) == params.len()
             && dest
                 .args(&func.dfg.value_lists)
                 .zip(params)
                 .all(|(a, p)| a == ir::BlockArg::Value(*p));
-        if passes_on {
-            forward[b] = Some(target);
+        if target != b && plain {
+            candidates.push((b, only, (target, passes_on)));
+        }
+    }
+    if candidates.is_empty() {
+        return;
+    }
+    // A block's parameters can be read only where it dominates. Jumping
+    // to a block with other ways in, it dominates only itself: its jump is
+    // the only reader. One whose target has no other way in is left to
+    // `merge_straight_blocks`. (A block passing its parameters on
+    // unchanged is the lowering's exit of an inlined activation, whose
+    // parameters only it passes.)
+    let mut preds: SecondaryMap<ir::Block, u32> = SecondaryMap::new();
+    for b in func.layout.blocks() {
+        if let Some(term) = func.layout.last_inst(b) {
+            for d in func.dfg.insts[term]
+                .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables)
+            {
+                preds[d.block(&func.dfg.value_lists)] += 1;
+            }
+        }
+    }
+    let mut any = false;
+    for &(b, _, (target, passes_on)) in &candidates {
+        if passes_on || func.dfg.block_params(b).is_empty() || preds[target] > 1 {
+            forward[b] = Some((target, passes_on));
             any = true;
         }
     }
@@ -136,37 +247,105 @@ pub(crate) fn thread_jumps(func: &mut ir::Function) {
         return;
     }
     let blocks: Vec<ir::Block> = func.layout.blocks().collect();
-    let last = |mut b: ir::Block| {
-        // A cycle of forwarding blocks is an empty infinite loop the
-        // lowering never makes; stop after as many hops as there are.
-        for _ in 0..blocks.len() {
-            match forward[b] {
-                Some(next) => b = next,
-                None => break,
+    // Follows the forwarding blocks from `to` with `args`: where the path
+    // ends and what it passes there (`by_jump`: the branch is a jump, which
+    // may bypass any of them). A cycle of forwarding blocks is an empty
+    // infinite loop the lowering never makes; stop after as many hops as
+    // there are blocks.
+    let follow =
+        |func: &ir::Function, mut to: ir::Block, mut args: Vec<ir::Value>, by_jump: bool| {
+            for _ in 0..blocks.len() {
+                match forward[to] {
+                    Some((_, passes_on)) if passes_on || by_jump => {}
+                    _ => break,
+                }
+                let jump = func
+                    .layout
+                    .first_inst(to)
+                    .expect("a forwarding block jumps");
+                let dest = func.dfg.insts[jump]
+                    .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables)[0];
+                let params = func.dfg.block_params(to);
+                let next: Vec<ir::Value> = dest
+                    .args(&func.dfg.value_lists)
+                    .map(|a| {
+                        let ir::BlockArg::Value(v) = a else {
+                            unreachable!("forwarding blocks pass plain values")
+                        };
+                        match params.iter().position(|p| *p == v) {
+                            Some(k) => args[k],
+                            None => v,
+                        }
+                    })
+                    .collect();
+                to = dest.block(&func.dfg.value_lists);
+                args = next;
             }
-        }
-        b
-    };
+            (to, args)
+        };
     for b in &blocks {
-        if forward[*b].is_some() {
-            continue;
-        }
         let Some(term) = func.layout.last_inst(*b) else {
             continue;
         };
-        let dfg = &mut func.dfg;
-        let dests =
-            dfg.insts[term].branch_destination_mut(&mut dfg.jump_tables, &mut dfg.exception_tables);
-        for d in dests {
-            let to = d.block(&dfg.value_lists);
-            let end = last(to);
-            if end != to {
-                d.set_block(end, &mut dfg.value_lists);
+        let by_jump = func.dfg.insts[term].opcode() == Opcode::Jump;
+        let n = func.dfg.insts[term]
+            .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables)
+            .len();
+        for k in 0..n {
+            let d = func.dfg.insts[term]
+                .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables)[k];
+            let to = d.block(&func.dfg.value_lists);
+            if forward[to].is_none() {
+                continue;
+            }
+            let args: Option<Vec<ir::Value>> = d
+                .args(&func.dfg.value_lists)
+                .map(|a| match a {
+                    ir::BlockArg::Value(v) => Some(v),
+                    _ => None,
+                })
+                .collect();
+            let Some(args) = args else { continue };
+            let (end, passed) = follow(func, to, args, by_jump);
+            if end == to {
+                continue;
+            }
+            let dfg = &mut func.dfg;
+            let call = ir::BlockCall::new(
+                end,
+                passed.into_iter().map(ir::BlockArg::Value),
+                &mut dfg.value_lists,
+            );
+            dfg.insts[term]
+                .branch_destination_mut(&mut dfg.jump_tables, &mut dfg.exception_tables)[k] = call;
+        }
+    }
+    // The bypassed blocks no branch targets any more go (and then perhaps
+    // the ones only they targeted).
+    let mut refs: SecondaryMap<ir::Block, u32> = SecondaryMap::new();
+    for &b in &blocks {
+        if let Some(term) = func.layout.last_inst(b) {
+            for d in func.dfg.insts[term]
+                .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables)
+            {
+                refs[d.block(&func.dfg.value_lists)] += 1;
             }
         }
     }
-    for &b in blocks.iter().filter(|b| forward[**b].is_some()) {
+    let mut work: Vec<ir::Block> = blocks
+        .iter()
+        .copied()
+        .filter(|b| forward[*b].is_some() && refs[*b] == 0)
+        .collect();
+    while let Some(b) = work.pop() {
         let jump = func.layout.first_inst(b).expect("a forwarding block jumps");
+        let t = func.dfg.insts[jump]
+            .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables)[0]
+            .block(&func.dfg.value_lists);
+        refs[t] -= 1;
+        if refs[t] == 0 && forward[t].is_some() && t != b {
+            work.push(t);
+        }
         func.layout.remove_inst(jump);
         func.layout.remove_block(b);
     }
@@ -233,9 +412,9 @@ pub(crate) fn drop_dead_constants(func: &mut ir::Function) {
 /// then only jump on, and go ([`thread_jumps`]). A parameter read only as
 /// an argument for another dropped one counts as unread.
 #[inline(never)]
-pub(crate) fn drop_unused_params(func: &mut ir::Function) {
+pub(crate) fn drop_unused_params(func: &mut ir::Function) -> bool {
     let Some(entry) = func.layout.entry_block() else {
-        return;
+        return false;
     };
     let blocks: Vec<ir::Block> = func.layout.blocks().collect();
     let mut read: SecondaryMap<ir::Value, bool> =
@@ -289,7 +468,7 @@ pub(crate) fn drop_unused_params(func: &mut ir::Function) {
         }
     }
     if !any {
-        return;
+        return false;
     }
     remove_edge_args(func, &blocks, |t| drops[t].clone());
     for &b in &blocks {
@@ -298,6 +477,7 @@ pub(crate) fn drop_unused_params(func: &mut ir::Function) {
             func.dfg.remove_block_param(params[i]);
         }
     }
+    true
 }
 
 /// A block that only tests whether value `v` is constant `k`: iconsts, the
@@ -481,6 +661,78 @@ pub(crate) fn thread_boolean_branches(func: &mut ir::Function) -> bool {
         }
     }
     sent
+}
+
+/// Reads a field the block just wrote or read as the value written or read
+/// (`field := field + 1. field := field + 1` reads `field` once): within a
+/// block, a load from the same address value and offset as an earlier
+/// store or load, with no store and no call between, is that value. Any
+/// store may write anything (two addresses may be the same object), so it
+/// forgets all but itself; any call may move or change every object. Loads
+/// from constant addresses (the unit's validity word, a global's cell, the
+/// VM block) stay: they are the tests other passes look for.
+#[inline(never)]
+pub(crate) fn forward_stores(func: &mut ir::Function) {
+    let mut known: Vec<(ir::Value, i32, ir::Value)> = Vec::new();
+    let mut gone = Vec::new();
+    let constant = |func: &ir::Function, v: ir::Value| {
+        func.dfg
+            .value_def(v)
+            .inst()
+            .is_some_and(|i| func.dfg.insts[i].opcode() == Opcode::Iconst)
+    };
+    for b in func.layout.blocks() {
+        known.clear();
+        for i in func.layout.block_insts(b) {
+            match func.dfg.insts[i] {
+                ir::InstructionData::Load {
+                    opcode: Opcode::Load,
+                    arg,
+                    offset,
+                    ..
+                } => {
+                    let addr = func.dfg.resolve_aliases(arg);
+                    let off: i32 = offset.into();
+                    let r = func.dfg.first_result(i);
+                    if constant(func, addr) {
+                        continue;
+                    }
+                    let ty = func.dfg.value_type(r);
+                    match known
+                        .iter()
+                        .find(|k| k.0 == addr && k.1 == off && func.dfg.value_type(k.2) == ty)
+                    {
+                        Some(k) => gone.push((i, k.2)),
+                        None => known.push((addr, off, r)),
+                    }
+                }
+                ir::InstructionData::Store {
+                    opcode: Opcode::Store,
+                    args: [value, addr],
+                    offset,
+                    ..
+                } => {
+                    known.clear();
+                    let addr = func.dfg.resolve_aliases(addr);
+                    if !constant(func, addr) {
+                        known.push((addr, offset.into(), func.dfg.resolve_aliases(value)));
+                    }
+                }
+                data => {
+                    let op = data.opcode();
+                    if op.is_call() || op.can_store() {
+                        known.clear();
+                    }
+                }
+            }
+        }
+    }
+    for (i, v) in gone {
+        let r = func.dfg.first_result(i);
+        func.dfg.detach_inst_results(i);
+        func.layout.remove_inst(i);
+        func.dfg.change_to_alias(r, v);
+    }
 }
 
 /// Makes constants where cold paths use them: a use in a cold block of a
@@ -796,6 +1048,26 @@ pub(crate) fn fold_constants(func: &mut ir::Function) {
             let data = func.dfg.insts[i];
             let folded = match data {
                 ir::InstructionData::Binary {
+                    opcode:
+                        op @ (Opcode::SaddOverflow | Opcode::SsubOverflow | Opcode::SmulOverflow),
+                    args: [x, y],
+                } => {
+                    let (Some(x), Some(y)) = (iconst_of(func, x), iconst_of(func, y)) else {
+                        continue;
+                    };
+                    if func.dfg.value_type(func.dfg.first_result(i)) != ir::types::I64 {
+                        continue;
+                    }
+                    let (r, overflow) = match op {
+                        Opcode::SaddOverflow => x.overflowing_add(y),
+                        Opcode::SsubOverflow => x.overflowing_sub(y),
+                        _ => x.overflowing_mul(y),
+                    };
+                    fold_overflowing(func, i, r, overflow);
+                    changed = true;
+                    continue;
+                }
+                ir::InstructionData::Binary {
                     opcode,
                     args: [x, y],
                 } => {
@@ -832,6 +1104,24 @@ pub(crate) fn fold_constants(func: &mut ir::Function) {
             break;
         }
     }
+}
+
+/// Replaces an arithmetic operation with an overflow flag whose operands
+/// are constants (`1 + 2` with a global folded to 1) by its two constant
+/// results, so that the branch on the flag folds.
+fn fold_overflowing(func: &mut ir::Function, i: ir::Inst, r: i64, overflow: bool) {
+    use cranelift_codegen::cursor::Cursor;
+    use cranelift_codegen::ir::InstBuilder;
+    let results = func.dfg.inst_results(i).to_vec();
+    let (value, flag) = (results[0], results[1]);
+    let flag_ty = func.dfg.value_type(flag);
+    let mut cursor = cranelift_codegen::cursor::FuncCursor::new(func).at_inst(i);
+    let v = cursor.ins().iconst(ir::types::I64, r);
+    let f = cursor.ins().iconst(flag_ty, overflow as i64);
+    func.dfg.detach_inst_results(i);
+    func.layout.remove_inst(i);
+    func.dfg.change_to_alias(value, v);
+    func.dfg.change_to_alias(flag, f);
 }
 
 /// `x op y` on 64-bit integers, for the operations the lowering emits
