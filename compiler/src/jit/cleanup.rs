@@ -36,10 +36,10 @@ pub(crate) fn run(func: &mut ir::Function, checks: &[super::validity::Check]) {
         drop_unreachable(func);
         // An edge known invalid sent past a test can leave it redundant,
         // which the next pass finds in this round.
-        super::validity::route_known_edges(func, checks);
+        let (_, cfg) = super::validity::route_known_edges(func, checks);
         // A test removed leaves its miss path dead, a folded branch its
         // other side: either makes another round worth it.
-        let tests = super::validity::drop_redundant_checks(func, checks);
+        let tests = super::validity::drop_redundant_checks(func, checks, cfg);
         drop_single_value_params(func);
         fold_constants(func);
         let branches = fold_constant_branches(func);
@@ -64,6 +64,9 @@ pub(crate) fn run(func: &mut ir::Function, checks: &[super::validity::Check]) {
     // on.
     thread_jumps(func);
     order_cold_params(func);
+    // Values some pass made aliases of others (a forwarded load, folded
+    // overflow arithmetic) read as what they stand for.
+    func.dfg.resolve_all_aliases();
 }
 
 /// Orders the parameters of every cold block by their first read in it
@@ -942,6 +945,7 @@ pub(crate) fn drop_single_value_params(func: &mut ir::Function) {
         Several,
     }
     let blocks: Vec<ir::Block> = func.layout.blocks().collect();
+    let mut dropped = false;
     loop {
         let mut seen: SecondaryMap<ir::Value, Incoming> =
             SecondaryMap::with_capacity(func.dfg.num_values());
@@ -990,6 +994,7 @@ pub(crate) fn drop_single_value_params(func: &mut ir::Function) {
         if !any {
             break;
         }
+        dropped = true;
         // Every edge (live or not) loses those arguments, then the blocks
         // their parameters, last first so that indices stay valid.
         remove_edge_args(func, &blocks, |t| drops[t].iter().map(|d| d.0).collect());
@@ -1001,7 +1006,10 @@ pub(crate) fn drop_single_value_params(func: &mut ir::Function) {
             }
         }
     }
-    func.dfg.resolve_all_aliases();
+    // The dropped parameters are aliases of their values now.
+    if dropped {
+        func.dfg.resolve_all_aliases();
+    }
 }
 
 /// Removes from every branch in `blocks` the arguments at the indices

@@ -48,11 +48,16 @@ fn is_call(func: &ir::Function, inst: ir::Inst) -> bool {
 }
 
 /// Replaces the redundant tests among `checks` by jumps.
-pub(crate) fn drop_redundant_checks(func: &mut ir::Function, checks: &[Check]) -> bool {
+pub(crate) fn drop_redundant_checks(
+    func: &mut ir::Function,
+    checks: &[Check],
+    cfg: Option<ControlFlowGraph>,
+) -> bool {
     if checks.is_empty() {
         return false;
     }
-    let cfg = ControlFlowGraph::with_function(func);
+    // The graph routing kept up to date, or a new one.
+    let cfg = cfg.unwrap_or_else(|| ControlFlowGraph::with_function(func));
     let mut passes: SecondaryMap<ir::Inst, PackedOption<ir::Block>> = SecondaryMap::new();
     for c in checks {
         passes[c.check] = passing_side(func, c.check).into();
@@ -176,9 +181,12 @@ fn known_valid(
 /// side taken gets parameters of its own for the edges it now takes, and
 /// every read of them after the two meet reads a parameter of the block
 /// where they meet ([`Repair`]). Answers whether it sent any.
-pub(crate) fn route_known_edges(func: &mut ir::Function, checks: &[Check]) -> bool {
+pub(crate) fn route_known_edges(
+    func: &mut ir::Function,
+    checks: &[Check],
+) -> (bool, Option<ControlFlowGraph>) {
     let Some(entry) = func.layout.entry_block() else {
-        return false;
+        return (false, None);
     };
     // Only a test alone in its block can be bypassed: without one, no
     // graph is needed.
@@ -194,7 +202,7 @@ pub(crate) fn route_known_edges(func: &mut ir::Function, checks: &[Check]) -> bo
         .iter()
         .any(|c| alone(func, c) || stores_before(func, c).is_some())
     {
-        return false;
+        return (false, None);
     }
     let mut cfg = ControlFlowGraph::with_function(func);
     // The sides of each test still in the function.
@@ -295,7 +303,12 @@ pub(crate) fn route_known_edges(func: &mut ir::Function, checks: &[Check]) -> bo
             }
         }
     }
-    let mut uses: Option<Uses> = None;
+    let mut router = Router {
+        cfg,
+        uses: None,
+        wanted,
+        limit: blocks.len(),
+    };
     let mut sent = false;
     for c in checks {
         let Some(j) = func.layout.inst_block(c.check) else {
@@ -320,30 +333,21 @@ pub(crate) fn route_known_edges(func: &mut ir::Function, checks: &[Check]) -> bo
         let params_free =
             func.dfg.num_block_params(j) == 0 && plain_args(func, c.check, 1, j, addr);
         if m != j && (!takes || params_free) {
-            let routed: Vec<(ir::Block, ir::Inst)> = cfg
+            let routed: Vec<(ir::Block, ir::Inst)> = router
+                .cfg
                 .pred_iter(j)
                 .filter(|p| p.block != j && (invalid[p.block] || miss[p.inst].expand() == Some(j)))
                 .map(|p| (p.block, p.inst))
                 .collect();
             if !routed.is_empty() {
-                send_past(
-                    func,
-                    &mut cfg,
-                    &mut uses,
-                    &wanted,
-                    c.check,
-                    1,
-                    &routed,
-                    addr,
-                    blocks.len(),
-                );
+                router.send_past(func, c.check, 1, &routed, addr);
                 sent = true;
             }
         }
         // Passed paths to the passing side, when the test is its only way
         // in (so everything the block's parameters reach is behind it).
         let single_pred = {
-            let mut preds = cfg.pred_iter(ok);
+            let mut preds = router.cfg.pred_iter(ok);
             preds.next().is_some_and(|p| p.inst == c.check) && preds.next().is_none()
         };
         if ok != j
@@ -353,7 +357,8 @@ pub(crate) fn route_known_edges(func: &mut ir::Function, checks: &[Check]) -> bo
             && single_pred
             && func.layout.inst_block(c.check) == Some(j)
         {
-            let routed: Vec<(ir::Block, ir::Inst)> = cfg
+            let routed: Vec<(ir::Block, ir::Inst)> = router
+                .cfg
                 .pred_iter(j)
                 .filter(|p| {
                     p.block != j
@@ -368,22 +373,12 @@ pub(crate) fn route_known_edges(func: &mut ir::Function, checks: &[Check]) -> bo
                 if func.layout.is_cold(j) {
                     func.layout.set_cold(ok);
                 }
-                send_past(
-                    func,
-                    &mut cfg,
-                    &mut uses,
-                    &wanted,
-                    c.check,
-                    0,
-                    &routed,
-                    addr,
-                    blocks.len(),
-                );
+                router.send_past(func, c.check, 0, &routed, addr);
                 sent = true;
             }
         }
     }
-    sent
+    (sent, Some(router.cfg))
 }
 
 /// The instructions reading each value (aliases resolved), built once per
@@ -519,6 +514,13 @@ fn split_stores(func: &mut ir::Function, c: &Check, stores: &[ir::Inst]) -> (ir:
     (made[0], made[1])
 }
 
+/// Notes in the use index, once there is one, that `i` reads `v`.
+fn note(uses: &mut Option<Uses>, v: ir::Value, i: ir::Inst) {
+    if let Some(u) = uses.as_mut() {
+        u.add(v, i);
+    }
+}
+
 /// Whether the arguments test `check` passes its destination `side` are
 /// plain values made outside block `j` or constants made in it (not the
 /// test's own address or load), so that an edge into `j` can pass them too.
@@ -546,162 +548,184 @@ fn plain_args(
         })
 }
 
-/// Moves the `routed` edges into the block of test `check` to the test's
-/// destination number `side` (0 passing, 1 miss), which has no parameters
-/// and gets the test block's; the test's own edge there passes them, and
-/// reads after the two paths meet are repaired ([`Repair`]).
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the state of one routing pass, passed down to the one step that needs it"
-)]
-fn send_past(
-    func: &mut ir::Function,
-    cfg: &mut ControlFlowGraph,
-    uses: &mut Option<Uses>,
-    wanted: &SecondaryMap<ir::Value, bool>,
-    check: ir::Inst,
-    side: usize,
-    routed: &[(ir::Block, ir::Inst)],
-    addr: Option<ir::Inst>,
+/// The state of one routing pass: the graph it keeps up to date, the use
+/// index (built when first needed), the values it indexes, and how far a
+/// repair walks up a chain of single predecessors.
+struct Router {
+    cfg: ControlFlowGraph,
+    uses: Option<Uses>,
+    wanted: SecondaryMap<ir::Value, bool>,
     limit: usize,
-) {
-    let Some(j) = func.layout.inst_block(check) else {
-        return;
-    };
-    let m = func.dfg.insts[check]
-        .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables)[side]
-        .block(&func.dfg.value_lists);
-    let uses = uses.get_or_insert_with(|| Uses::of(func, wanted));
-    remake_constants_outside(func, uses, j, addr);
-    // The edges keep their arguments: the side's new parameters are the
-    // test block's, in order.
-    let params = func.dfg.block_params(j).to_vec();
-    let fresh: Vec<ir::Value> = params
-        .iter()
-        .map(|p| {
-            let ty = func.dfg.value_type(*p);
-            func.dfg.append_block_param(m, ty)
-        })
-        .collect();
-    let others: Vec<ir::Inst> = cfg
-        .pred_iter(m)
-        .map(|p| p.inst)
-        .filter(|i| *i != check)
-        .collect();
-    // What the test passes its side (only with a test block without
-    // parameters: see `route_known_edges`), passed by the routed edges too.
-    let side_args: Vec<ir::BlockArg> = func.dfg.insts[check]
-        .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables)[side]
-        .args(&func.dfg.value_lists)
-        .collect();
-    debug_assert!(side_args.is_empty() || params.is_empty());
-    for &(_, inst) in routed {
-        let dfg = &mut func.dfg;
-        for dest in
-            dfg.insts[inst].branch_destination_mut(&mut dfg.jump_tables, &mut dfg.exception_tables)
-        {
-            if dest.block(&dfg.value_lists) == j {
-                if side_args.is_empty() {
-                    dest.set_block(m, &mut dfg.value_lists);
-                } else {
-                    *dest = ir::BlockCall::new(m, side_args.iter().copied(), &mut dfg.value_lists);
-                }
-            }
+}
+
+impl Router {
+    /// Moves the `routed` edges into the block of test `check` to the test's
+    /// destination number `side` (0 passing, 1 miss). With parameters, the
+    /// test's block has a side without any: it gets the block's, the test's
+    /// own edge there passes them, and reads after the two paths meet are
+    /// repaired ([`Repair`]). Without, the routed edges pass what the test
+    /// passes that side.
+    fn send_past(
+        &mut self,
+        func: &mut ir::Function,
+        check: ir::Inst,
+        side: usize,
+        routed: &[(ir::Block, ir::Inst)],
+        addr: Option<ir::Inst>,
+    ) {
+        let (cfg, uses, wanted, limit) = (&mut self.cfg, &mut self.uses, &self.wanted, self.limit);
+        let Some(j) = func.layout.inst_block(check) else {
+            return;
+        };
+        let m = func.dfg.insts[check]
+            .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables)[side]
+            .block(&func.dfg.value_lists);
+        // The use index is needed to find reads of the block's parameters or
+        // constants; built then, it sees the function as it is, so only later
+        // changes are noted in it.
+        let needs_uses = !func.dfg.block_params(j).is_empty()
+            || func
+                .layout
+                .block_insts(j)
+                .any(|i| Some(i) != addr && func.dfg.insts[i].opcode() == Opcode::Iconst);
+        if needs_uses {
+            let u = uses.get_or_insert_with(|| Uses::of(func, wanted));
+            remake_constants_outside(func, u, j, addr);
         }
-    }
-    if !side_args.is_empty() {
-        // Constants of the test's block passed on are read outside it now.
-        for &(_, inst) in routed {
-            for a in &side_args {
-                if let ir::BlockArg::Value(v) = a {
-                    uses.add(func.dfg.resolve_aliases(*v), inst);
-                }
-            }
-        }
-        remake_constants_outside(func, uses, j, addr);
-    }
-    {
-        let dfg = &mut func.dfg;
-        let dest = &mut dfg.insts[check]
-            .branch_destination_mut(&mut dfg.jump_tables, &mut dfg.exception_tables)[side];
-        for &p in &params {
-            dest.append_argument(p, &mut dfg.value_lists);
-        }
-    }
-    for &p in &params {
-        uses.add(p, check);
-    }
-    // Only the routed edges' blocks lead elsewhere now.
-    for &(b, _) in routed {
-        cfg.recompute_block(func, b);
-    }
-    if params.is_empty() {
-        return;
-    }
-    let mut repair = Repair {
-        j,
-        m,
-        defs: params.iter().copied().zip(fresh.iter().copied()).collect(),
-        memo: vec![SecondaryMap::new(); params.len()],
-        phis: Vec::new(),
-        limit,
-    };
-    // Every read of a parameter outside the test's block.
-    let mut reads: Vec<(ir::Block, ir::Inst)> = Vec::new();
-    for &p in &params {
-        for r in uses.readers(func, p, j) {
-            if !reads.iter().any(|x| x.1 == r.1) {
-                reads.push(r);
-            }
-        }
-    }
-    for (b, i) in reads {
-        let now: Vec<ir::Value> = (0..params.len())
-            .map(|k| repair.value_at(func, cfg, b, k))
-            .collect();
-        let dfg = &mut func.dfg;
-        let named: Vec<(ir::Value, usize)> = dfg
-            .inst_values(i)
-            .filter_map(|v| {
-                let r = dfg.resolve_aliases(v);
-                params.iter().position(|p| *p == r).map(|k| (v, k))
+        // The edges keep their arguments: the side's new parameters are the
+        // test block's, in order.
+        let params = func.dfg.block_params(j).to_vec();
+        let fresh: Vec<ir::Value> = params
+            .iter()
+            .map(|p| {
+                let ty = func.dfg.value_type(*p);
+                func.dfg.append_block_param(m, ty)
             })
             .collect();
-        dfg.map_inst_values(i, |v| match named.iter().find(|(x, _)| *x == v) {
-            Some(&(_, k)) => now[k],
-            None => v,
-        });
-        for &(_, k) in &named {
-            uses.add(now[k], i);
-        }
-    }
-    // The side's other edges (failed guards after the test) pass what
-    // reaches them.
-    for inst in others {
-        if routed.iter().any(|r| r.1 == inst) {
-            continue;
-        }
-        let Some(b) = func.layout.inst_block(inst) else {
-            continue;
-        };
-        let now: Vec<ir::Value> = (0..params.len())
-            .map(|k| repair.value_at(func, cfg, b, k))
+        let others: Vec<ir::Inst> = cfg
+            .pred_iter(m)
+            .map(|p| p.inst)
+            .filter(|i| *i != check)
             .collect();
-        let dfg = &mut func.dfg;
-        for dest in
-            dfg.insts[inst].branch_destination_mut(&mut dfg.jump_tables, &mut dfg.exception_tables)
-        {
-            if dest.block(&dfg.value_lists) == m {
-                for &v in &now {
-                    dest.append_argument(v, &mut dfg.value_lists);
+        // What the test passes its side (only with a test block without
+        // parameters: see `route_known_edges`), passed by the routed edges too.
+        let side_args: Vec<ir::BlockArg> = func.dfg.insts[check]
+            .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables)[side]
+            .args(&func.dfg.value_lists)
+            .collect();
+        debug_assert!(side_args.is_empty() || params.is_empty());
+        for &(_, inst) in routed {
+            let dfg = &mut func.dfg;
+            for dest in dfg.insts[inst]
+                .branch_destination_mut(&mut dfg.jump_tables, &mut dfg.exception_tables)
+            {
+                if dest.block(&dfg.value_lists) == j {
+                    if side_args.is_empty() {
+                        dest.set_block(m, &mut dfg.value_lists);
+                    } else {
+                        *dest =
+                            ir::BlockCall::new(m, side_args.iter().copied(), &mut dfg.value_lists);
+                    }
                 }
             }
         }
-        for &v in &now {
-            uses.add(v, inst);
+        if !side_args.is_empty() {
+            // Constants of the test's block passed on are read outside it now.
+            for &(_, inst) in routed {
+                for a in &side_args {
+                    if let ir::BlockArg::Value(v) = a {
+                        note(uses, func.dfg.resolve_aliases(*v), inst);
+                    }
+                }
+            }
+            if let Some(u) = uses.as_mut() {
+                remake_constants_outside(func, u, j, addr);
+            }
         }
+        {
+            let dfg = &mut func.dfg;
+            let dest = &mut dfg.insts[check]
+                .branch_destination_mut(&mut dfg.jump_tables, &mut dfg.exception_tables)[side];
+            for &p in &params {
+                dest.append_argument(p, &mut dfg.value_lists);
+            }
+        }
+        for &p in &params {
+            note(uses, p, check);
+        }
+        // Only the routed edges' blocks lead elsewhere now.
+        for &(b, _) in routed {
+            cfg.recompute_block(func, b);
+        }
+        if params.is_empty() {
+            return;
+        }
+        let mut repair = Repair {
+            j,
+            m,
+            defs: params.iter().copied().zip(fresh.iter().copied()).collect(),
+            memo: vec![SecondaryMap::new(); params.len()],
+            phis: Vec::new(),
+            limit,
+        };
+        // Every read of a parameter outside the test's block.
+        let mut reads: Vec<(ir::Block, ir::Inst)> = Vec::new();
+        for &p in &params {
+            let Some(u) = uses.as_ref() else { break };
+            for r in u.readers(func, p, j) {
+                if !reads.iter().any(|x| x.1 == r.1) {
+                    reads.push(r);
+                }
+            }
+        }
+        for (b, i) in reads {
+            let now: Vec<ir::Value> = (0..params.len())
+                .map(|k| repair.value_at(func, cfg, b, k))
+                .collect();
+            let dfg = &mut func.dfg;
+            let named: Vec<(ir::Value, usize)> = dfg
+                .inst_values(i)
+                .filter_map(|v| {
+                    let r = dfg.resolve_aliases(v);
+                    params.iter().position(|p| *p == r).map(|k| (v, k))
+                })
+                .collect();
+            dfg.map_inst_values(i, |v| match named.iter().find(|(x, _)| *x == v) {
+                Some(&(_, k)) => now[k],
+                None => v,
+            });
+            for &(_, k) in &named {
+                note(uses, now[k], i);
+            }
+        }
+        // The side's other edges (failed guards after the test) pass what
+        // reaches them.
+        for inst in others {
+            if routed.iter().any(|r| r.1 == inst) {
+                continue;
+            }
+            let Some(b) = func.layout.inst_block(inst) else {
+                continue;
+            };
+            let now: Vec<ir::Value> = (0..params.len())
+                .map(|k| repair.value_at(func, cfg, b, k))
+                .collect();
+            let dfg = &mut func.dfg;
+            for dest in dfg.insts[inst]
+                .branch_destination_mut(&mut dfg.jump_tables, &mut dfg.exception_tables)
+            {
+                if dest.block(&dfg.value_lists) == m {
+                    for &v in &now {
+                        dest.append_argument(v, &mut dfg.value_lists);
+                    }
+                }
+            }
+            for &v in &now {
+                note(uses, v, inst);
+            }
+        }
+        repair.fill_phis(func, cfg, uses);
     }
-    repair.fill_phis(func, cfg, uses);
 }
 
 /// Gives every read outside block `j` of a constant made in `j` (other
@@ -802,7 +826,12 @@ impl Repair {
 
     /// Gives every new parameter its argument on each edge into its block,
     /// in the order the parameters were made (which may make more).
-    fn fill_phis(&mut self, func: &mut ir::Function, cfg: &ControlFlowGraph, uses: &mut Uses) {
+    fn fill_phis(
+        &mut self,
+        func: &mut ir::Function,
+        cfg: &ControlFlowGraph,
+        uses: &mut Option<Uses>,
+    ) {
         let mut next = 0;
         while next < self.phis.len() {
             let (c, k) = self.phis[next];
@@ -821,7 +850,7 @@ impl Repair {
                         dest.append_argument(v, &mut dfg.value_lists);
                     }
                 }
-                uses.add(v, inst);
+                note(uses, v, inst);
             }
         }
     }
