@@ -185,8 +185,7 @@ pub(crate) fn propagate_cold(func: &mut ir::Function) {
 ///
 /// A value the jump passes other than B's parameters is defined outside B
 /// and so dominates every branch to B; B's parameters must be read nowhere
-/// but in its jump (a path that skips B would not have them), which holds
-/// when B's target has other ways in (B then dominates only itself).
+/// but in its jump (a path that skips B would not have them).
 pub(crate) fn thread_jumps(func: &mut ir::Function) {
     let entry = func.layout.entry_block();
     // Where each bypassed block jumps, and whether it passes its
@@ -223,25 +222,33 @@ pub(crate) fn thread_jumps(func: &mut ir::Function) {
     if candidates.is_empty() {
         return;
     }
-    // A block's parameters can be read only where it dominates. Jumping
-    // to a block with other ways in, it dominates only itself: its jump is
-    // the only reader. One whose target has no other way in is left to
-    // `merge_straight_blocks`. (A block passing its parameters on
-    // unchanged is the lowering's exit of an inlined activation, whose
-    // parameters only it passes.)
-    let mut preds: SecondaryMap<ir::Block, u32> = SecondaryMap::new();
-    for b in func.layout.blocks() {
-        if let Some(term) = func.layout.last_inst(b) {
-            for d in func.dfg.insts[term]
-                .branch_destination(&func.dfg.jump_tables, &func.dfg.exception_tables)
-            {
-                preds[d.block(&func.dfg.value_lists)] += 1;
+    // A block's parameters may be read wherever it dominates (its target,
+    // a loop it is the only way into...): a block is bypassed only when its
+    // jump is the one reader.
+    let general =
+        |c: &(ir::Block, ir::Inst, (ir::Block, bool))| !func.dfg.block_params(c.0).is_empty();
+    let mut read_elsewhere: SecondaryMap<ir::Value, bool> = SecondaryMap::new();
+    if candidates.iter().any(general) {
+        let mut own_jump: SecondaryMap<ir::Value, Option<ir::Inst>> = SecondaryMap::new();
+        for &(b, jump, _) in candidates.iter().filter(|c| general(c)) {
+            for &p in func.dfg.block_params(b) {
+                own_jump[p] = Some(jump);
+            }
+        }
+        for blk in func.layout.blocks() {
+            for i in func.layout.block_insts(blk) {
+                for v in func.dfg.inst_values(i) {
+                    let v = func.dfg.resolve_aliases(v);
+                    if own_jump[v].is_some_and(|j| j != i) {
+                        read_elsewhere[v] = true;
+                    }
+                }
             }
         }
     }
     let mut any = false;
     for &(b, _, (target, passes_on)) in &candidates {
-        if passes_on || func.dfg.block_params(b).is_empty() || preds[target] > 1 {
+        if func.dfg.block_params(b).iter().all(|p| !read_elsewhere[*p]) {
             forward[b] = Some((target, passes_on));
             any = true;
         }
@@ -1197,5 +1204,116 @@ fn iconst_of(func: &ir::Function, v: ir::Value) -> Option<i64> {
             imm,
         } => Some(imm.bits()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cranelift_codegen::ir::{types::I64, AbiParam, InstBuilder, UserFuncName};
+    use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+
+    /// `entry(x): jump B(x); B(p): jump C; C: loop reading p; exit: return p`:
+    /// B only jumps, but it is the only way into the loop that reads its
+    /// parameter, so it must stay (its target C has another way in, the
+    /// back edge, which B dominates too).
+    fn join_into_loop() -> (ir::Function, ir::Block) {
+        let mut sig = ir::Signature::new(cranelift_codegen::isa::CallConv::SystemV);
+        sig.params.push(AbiParam::new(I64));
+        sig.returns.push(AbiParam::new(I64));
+        let mut func = ir::Function::with_name_signature(UserFuncName::default(), sig);
+        let mut ctx = FunctionBuilderContext::new();
+        let mut b = FunctionBuilder::new(&mut func, &mut ctx);
+        let (entry, join, head, latch, exit) = (
+            b.create_block(),
+            b.create_block(),
+            b.create_block(),
+            b.create_block(),
+            b.create_block(),
+        );
+        b.append_block_params_for_function_params(entry);
+        let p = b.append_block_param(join, I64);
+        b.switch_to_block(entry);
+        let x = b.block_params(entry)[0];
+        b.ins().jump(join, &[x.into()]);
+        b.switch_to_block(join);
+        b.ins().jump(head, &[]);
+        b.switch_to_block(head);
+        let v = b.ins().iadd_imm_s(p, 1);
+        b.ins().brif(v, latch, &[], exit, &[]);
+        b.switch_to_block(latch);
+        b.ins().jump(head, &[]);
+        b.switch_to_block(exit);
+        b.ins().return_(&[p]);
+        b.seal_all_blocks();
+        b.finalize(frontend());
+        (func, join)
+    }
+
+    fn frontend() -> cranelift_codegen::isa::TargetFrontendConfig {
+        let flags = cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder());
+        cranelift_native::builder()
+            .expect("a host ISA")
+            .finish(flags)
+            .expect("host flags")
+            .frontend_config()
+    }
+
+    fn verified(func: &ir::Function) {
+        let flags = cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder());
+        if let Err(e) = cranelift_codegen::verify_function(func, &flags) {
+            panic!("{e}\n{}", func.display());
+        }
+    }
+
+    #[test]
+    fn a_block_whose_parameter_is_read_past_its_jump_stays() {
+        let (mut func, join) = join_into_loop();
+        verified(&func);
+        thread_jumps(&mut func);
+        verified(&func);
+        assert!(func.layout.is_block_inserted(join), "{}", func.display());
+    }
+
+    #[test]
+    fn a_block_that_only_passes_values_on_is_bypassed() {
+        // entry(x): jump B(x); B(p): jump C(p, 7); C(a, b): return a + b.
+        let mut sig = ir::Signature::new(cranelift_codegen::isa::CallConv::SystemV);
+        sig.params.push(AbiParam::new(I64));
+        sig.returns.push(AbiParam::new(I64));
+        let mut func = ir::Function::with_name_signature(UserFuncName::default(), sig);
+        let mut ctx = FunctionBuilderContext::new();
+        let mut b = FunctionBuilder::new(&mut func, &mut ctx);
+        let (entry, fwd, end) = (b.create_block(), b.create_block(), b.create_block());
+        b.append_block_params_for_function_params(entry);
+        let p = b.append_block_param(fwd, I64);
+        let (a1, a2) = (
+            b.append_block_param(end, I64),
+            b.append_block_param(end, I64),
+        );
+        b.switch_to_block(entry);
+        let x = b.block_params(entry)[0];
+        b.ins().jump(fwd, &[x.into()]);
+        b.switch_to_block(fwd);
+        let seven = b.ins().iconst(I64, 7);
+        b.ins().jump(end, &[p.into(), seven.into()]);
+        b.switch_to_block(end);
+        let s = b.ins().iadd(a1, a2);
+        b.ins().return_(&[s]);
+        b.seal_all_blocks();
+        b.finalize(frontend());
+        // The constant makes `fwd` more than a jump: it stays.
+        let mut kept = func.clone();
+        thread_jumps(&mut kept);
+        verified(&kept);
+        assert_eq!(kept.layout.blocks().count(), 3);
+        // Made outside it, the block is a jump only and goes.
+        let k = func.layout.first_inst(fwd).unwrap();
+        func.layout.remove_inst(k);
+        let first = func.layout.first_inst(entry).unwrap();
+        func.layout.insert_inst(k, first);
+        thread_jumps(&mut func);
+        verified(&func);
+        assert_eq!(func.layout.blocks().count(), 2);
     }
 }
