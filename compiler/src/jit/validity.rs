@@ -28,6 +28,7 @@
 //! would have passed, and a path sent past a test is one on which it would
 //! have taken the side it is sent to.
 
+use cranelift_codegen::dominator_tree::DominatorTree;
 use cranelift_codegen::entity::{packed_option::PackedOption, SecondaryMap};
 use cranelift_codegen::flowgraph::ControlFlowGraph;
 use cranelift_codegen::ir::{self, Opcode};
@@ -305,6 +306,7 @@ pub(crate) fn route_known_edges(
     }
     let mut router = Router {
         cfg,
+        domtree: None,
         uses: None,
         wanted,
         limit: blocks.len(),
@@ -332,7 +334,27 @@ pub(crate) fn route_known_edges(
         let takes = miss_args != 0 || func.dfg.num_block_params(m) != 0;
         let params_free =
             func.dfg.num_block_params(j) == 0 && plain_args(func, c.check, 1, j, addr);
-        if m != j && (!takes || params_free) {
+        // With parameters to repair, every other way into the miss side
+        // must come from code the test's block dominates (failed guards
+        // after the test), or the repair would walk past it to the entry;
+        // a miss side shared with guards before the test is left alone.
+        let repairable = func.dfg.num_block_params(j) == 0 || {
+            let others: Vec<ir::Block> = router
+                .cfg
+                .pred_iter(m)
+                .filter(|p| p.inst != c.check)
+                .map(|p| p.block)
+                .collect();
+            others.is_empty() || {
+                let dom = router
+                    .domtree
+                    .get_or_insert_with(|| DominatorTree::with_function(func, &router.cfg));
+                others
+                    .iter()
+                    .all(|b| !dom.is_reachable(*b) || dom.block_dominates(j, *b))
+            }
+        };
+        if m != j && (!takes || params_free) && repairable {
             let routed: Vec<(ir::Block, ir::Inst)> = router
                 .cfg
                 .pred_iter(j)
@@ -553,6 +575,9 @@ fn plain_args(
 /// repair walks up a chain of single predecessors.
 struct Router {
     cfg: ControlFlowGraph,
+    /// Dominance as it was when first asked for: routing an edge past one
+    /// test does not change which blocks another test's block dominates.
+    domtree: Option<DominatorTree>,
     uses: Option<Uses>,
     wanted: SecondaryMap<ir::Value, bool>,
     limit: usize,
@@ -852,6 +877,77 @@ impl Repair {
                 }
                 note(uses, v, inst);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cranelift_codegen::ir::{types::I64, AbiParam, InstBuilder, MemFlagsData, UserFuncName};
+    use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+
+    fn frontend() -> cranelift_codegen::isa::TargetFrontendConfig {
+        let flags = cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder());
+        cranelift_native::builder()
+            .expect("a host ISA")
+            .finish(flags)
+            .expect("host flags")
+            .frontend_config()
+    }
+
+    /// A test of `valid` at the builder's position: (check, passing side).
+    fn test_valid(
+        b: &mut FunctionBuilder,
+        ok: ir::Block,
+        ok_args: &[ir::BlockArg],
+        miss: ir::Block,
+    ) -> Check {
+        let addr = b.ins().iconst(I64, 0x1000);
+        let v = b.ins().load(I64, MemFlagsData::trusted(), addr, 0);
+        let check = b.ins().brif(v, ok, ok_args, miss, &[]);
+        let load = b.func.dfg.value_def(v).unwrap_inst();
+        Check { load, check }
+    }
+
+    #[test]
+    fn a_miss_side_shared_with_an_earlier_test_is_not_repaired_into() {
+        // entry(x): test A -> b1 | m;  b1: test T -> b2 | f;  f: jump j(x)
+        // (known invalid);  b2: jump j(x);  j(p): test J -> ok | m;
+        // ok: return p + p;  m: return x. Sending f past J to m would need
+        // m to take p, which the edge from A (not behind J) cannot give.
+        let mut sig = ir::Signature::new(cranelift_codegen::isa::CallConv::SystemV);
+        sig.params.push(AbiParam::new(I64));
+        sig.returns.push(AbiParam::new(I64));
+        let mut func = ir::Function::with_name_signature(UserFuncName::default(), sig);
+        let mut ctx = FunctionBuilderContext::new();
+        let mut b = FunctionBuilder::new(&mut func, &mut ctx);
+        let [entry, b1, f, b2, j, ok, m] = std::array::from_fn(|_| b.create_block());
+        b.append_block_params_for_function_params(entry);
+        let p = b.append_block_param(j, I64);
+        b.switch_to_block(entry);
+        let x = b.block_params(entry)[0];
+        let a = test_valid(&mut b, b1, &[], m);
+        b.switch_to_block(b1);
+        let t = test_valid(&mut b, b2, &[], f);
+        b.switch_to_block(f);
+        b.ins().jump(j, &[x.into()]);
+        b.switch_to_block(b2);
+        b.ins().jump(j, &[x.into()]);
+        b.switch_to_block(j);
+        let jt = test_valid(&mut b, ok, &[], m);
+        b.switch_to_block(ok);
+        let r = b.ins().iadd(p, p);
+        b.ins().return_(&[r]);
+        b.switch_to_block(m);
+        b.ins().return_(&[x]);
+        b.seal_all_blocks();
+        b.finalize(frontend());
+        let flags = cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder());
+        cranelift_codegen::verify_function(&func, &flags).expect("built well");
+        route_known_edges(&mut func, &[a, t, jt]);
+        if let Err(e) = cranelift_codegen::verify_function(&func, &flags) {
+            panic!("{e}\n{}", func.display());
         }
     }
 }
