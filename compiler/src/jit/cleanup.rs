@@ -1209,8 +1209,9 @@ fn iconst_of(func: &ir::Function, v: ir::Value) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{frontend, one_arg_function, verified};
     use super::*;
-    use cranelift_codegen::ir::{types::I64, AbiParam, InstBuilder, UserFuncName};
+    use cranelift_codegen::ir::{types::I64, InstBuilder};
     use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 
     /// `entry(x): jump B(x); B(p): jump C; C: loop reading p; exit: return p`:
@@ -1218,10 +1219,7 @@ mod tests {
     /// parameter, so it must stay (its target C has another way in, the
     /// back edge, which B dominates too).
     fn join_into_loop() -> (ir::Function, ir::Block) {
-        let mut sig = ir::Signature::new(cranelift_codegen::isa::CallConv::SystemV);
-        sig.params.push(AbiParam::new(I64));
-        sig.returns.push(AbiParam::new(I64));
-        let mut func = ir::Function::with_name_signature(UserFuncName::default(), sig);
+        let mut func = one_arg_function();
         let mut ctx = FunctionBuilderContext::new();
         let mut b = FunctionBuilder::new(&mut func, &mut ctx);
         let (entry, join, head, latch, exit) = (
@@ -1250,22 +1248,6 @@ mod tests {
         (func, join)
     }
 
-    fn frontend() -> cranelift_codegen::isa::TargetFrontendConfig {
-        let flags = cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder());
-        cranelift_native::builder()
-            .expect("a host ISA")
-            .finish(flags)
-            .expect("host flags")
-            .frontend_config()
-    }
-
-    fn verified(func: &ir::Function) {
-        let flags = cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder());
-        if let Err(e) = cranelift_codegen::verify_function(func, &flags) {
-            panic!("{e}\n{}", func.display());
-        }
-    }
-
     #[test]
     fn a_block_whose_parameter_is_read_past_its_jump_stays() {
         let (mut func, join) = join_into_loop();
@@ -1278,10 +1260,7 @@ mod tests {
     #[test]
     fn a_block_that_only_passes_values_on_is_bypassed() {
         // entry(x): jump B(x); B(p): jump C(p, 7); C(a, b): return a + b.
-        let mut sig = ir::Signature::new(cranelift_codegen::isa::CallConv::SystemV);
-        sig.params.push(AbiParam::new(I64));
-        sig.returns.push(AbiParam::new(I64));
-        let mut func = ir::Function::with_name_signature(UserFuncName::default(), sig);
+        let mut func = one_arg_function();
         let mut ctx = FunctionBuilderContext::new();
         let mut b = FunctionBuilder::new(&mut func, &mut ctx);
         let (entry, fwd, end) = (b.create_block(), b.create_block(), b.create_block());

@@ -54,6 +54,8 @@ mod entry;
 mod listing;
 mod send;
 mod special;
+#[cfg(test)]
+mod test_support;
 mod unit;
 mod validity;
 mod variables;

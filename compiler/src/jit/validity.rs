@@ -883,18 +883,10 @@ impl Repair {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{frontend, one_arg_function, verified};
     use super::*;
-    use cranelift_codegen::ir::{types::I64, AbiParam, InstBuilder, MemFlagsData, UserFuncName};
+    use cranelift_codegen::ir::{types::I64, InstBuilder, MemFlagsData};
     use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-
-    fn frontend() -> cranelift_codegen::isa::TargetFrontendConfig {
-        let flags = cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder());
-        cranelift_native::builder()
-            .expect("a host ISA")
-            .finish(flags)
-            .expect("host flags")
-            .frontend_config()
-    }
 
     /// A test of `valid` at the builder's position: (check, passing side).
     fn test_valid(
@@ -916,10 +908,7 @@ mod tests {
         // (known invalid);  b2: jump j(x);  j(p): test J -> ok | m;
         // ok: return p + p;  m: return x. Sending f past J to m would need
         // m to take p, which the edge from A (not behind J) cannot give.
-        let mut sig = ir::Signature::new(cranelift_codegen::isa::CallConv::SystemV);
-        sig.params.push(AbiParam::new(I64));
-        sig.returns.push(AbiParam::new(I64));
-        let mut func = ir::Function::with_name_signature(UserFuncName::default(), sig);
+        let mut func = one_arg_function();
         let mut ctx = FunctionBuilderContext::new();
         let mut b = FunctionBuilder::new(&mut func, &mut ctx);
         let [entry, b1, f, b2, j, ok, m] = std::array::from_fn(|_| b.create_block());
@@ -943,11 +932,8 @@ mod tests {
         b.ins().return_(&[x]);
         b.seal_all_blocks();
         b.finalize(frontend());
-        let flags = cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder());
-        cranelift_codegen::verify_function(&func, &flags).expect("built well");
+        verified(&func);
         route_known_edges(&mut func, &[a, t, jt]);
-        if let Err(e) = cranelift_codegen::verify_function(&func, &flags) {
-            panic!("{e}\n{}", func.display());
-        }
+        verified(&func);
     }
 }
