@@ -190,6 +190,9 @@ struct Options {
     runs: u32,
     iterations: u32,
     warmup: u32,
+    /// `--rounds N` (zero-overhead suite): interleaved rounds of both sides
+    /// per process.
+    rounds: u32,
     inner_scale: f64,
     suite: String,
     only: Vec<String>,
@@ -205,7 +208,7 @@ struct Options {
 
 const USAGE: &str =
     "usage: som-bench [--som PATH] [--som-home DIR] [--core DIR] [--runs N] [--iterations N]
-                 [--warmup N] [--scale F] [--jit MODE] [--compare VM [--compare-core DIR]]...
+                 [--warmup N] [--rounds N] [--scale F] [--jit MODE] [--compare VM [--compare-core DIR]]...
                  [--compare-jit MODE]... [--baseline-vm ID] [--json FILE] [--plot FILE.svg]
                  [--plot-warmup FILE.svg] [--diff] SUITE [BENCHMARK...]
        som-bench plot [--warmup] [--benchmark NAME]... RESULTS.json -o FILE.svg
@@ -214,7 +217,8 @@ const USAGE: &str =
 SUITE is 'classic', 'awfy', 'overhead' (AWFY with and without OMOP enforcement),
 'reflection' or 'omop' (our own benchmarks; no SOM_HOME needed), or 'zero-overhead'
 (each reflective or enforced loop's compiled hot loop against its direct twin's:
-identical or not, sizes, time ratio; --diff prints the diffs). --scale multiplies every inner-iteration count
+identical or not, sizes, and the time ratio of the best of --rounds interleaved
+rounds of both sides in one process, --runs processes; --diff prints the diffs). --scale multiplies every inner-iteration count
 (e.g. 0.1 for a quick smoke run). --jit off|on|eager runs our VM in that tier
 mode; --compare-jit MODE compares it with itself in another mode (e.g. --jit on
 --compare-jit off: the compiled tier against the interpreter, run by run).
@@ -226,7 +230,7 @@ the order given (ids ours, then other, or other1, other2, ... when several);
 statistics and the run's metadata; --plot FILE.svg draws each benchmark's time
 relative to its baseline (or to the other VMs); --plot-warmup FILE.svg draws the
 time of each iteration (warm-up included), one line per VM; 'plot' redraws either
-from a --json file. Defaults: --runs 3 --iterations 5 --warmup 1,
+from a --json file. Defaults: --runs 3 --iterations 5 --warmup 1 --rounds 40,
 --som target/release/som, --core smalltalk-src/core, --som-home $SOM_HOME.";
 
 /// What the command line asks for.
@@ -249,6 +253,7 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
         runs: 3,
         iterations: 5,
         warmup: 1,
+        rounds: 40,
         inner_scale: 1.0,
         suite: String::new(),
         only: Vec::new(),
@@ -303,6 +308,15 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
             "--runs" => o.runs = value(i)?.parse().map_err(|_| "bad --runs")?,
             "--iterations" => o.iterations = value(i)?.parse().map_err(|_| "bad --iterations")?,
             "--warmup" => o.warmup = value(i)?.parse().map_err(|_| "bad --warmup")?,
+            "--rounds" => {
+                o.rounds = value(i)?.parse().map_err(|_| "bad --rounds")?;
+                // More rounds would call a benchmark a thousand times and
+                // time code other than the compared loops (see
+                // `zero_overhead_suite::ROUND_CALLS`).
+                if !(1..=49).contains(&o.rounds) {
+                    return Err("--rounds must be between 1 and 49".into());
+                }
+            }
             "--scale" => o.inner_scale = value(i)?.parse().map_err(|_| "bad --scale")?,
             "-h" | "--help" => return Ok(Cli::Help),
             "--diff" => {
@@ -390,17 +404,15 @@ struct Vm<'a> {
     ours: bool,
 }
 
-/// Runs one benchmark once; answers the post-warm-up iteration times.
-fn run_once(
-    o: &Options,
-    vm: &Vm,
-    harness: &Path,
-    extra_cp: &[PathBuf],
-    bench: &Bench,
-    mode: Option<&str>,
-) -> Result<Vec<f64>, String> {
-    let all = run_all(o, vm, harness, extra_cp, bench, mode)?;
-    Ok(all.into_iter().skip(o.warmup as usize).collect())
+/// The time a harness line ends with (`... runtime: <us>us`), in
+/// microseconds.
+fn runtime_us(line: &str) -> Option<f64> {
+    line.rsplit("runtime: ")
+        .next()?
+        .trim_end_matches("us")
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Runs one benchmark once; answers every iteration's time, warm-up
@@ -450,14 +462,7 @@ fn run_all(
     let per_iter: Vec<f64> = stdout
         .lines()
         .filter(|l| l.contains(": iterations=1 runtime: "))
-        .filter_map(|l| {
-            l.rsplit("runtime: ")
-                .next()?
-                .trim_end_matches("us")
-                .trim()
-                .parse()
-                .ok()
-        })
+        .filter_map(runtime_us)
         .collect();
     if per_iter.len() != o.iterations as usize {
         return Err(format!(

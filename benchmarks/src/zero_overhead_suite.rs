@@ -1,44 +1,144 @@
 //! `som-bench zero-overhead`: for every pair of `som_bench::zero_overhead`,
 //! whether the hot loops compile to identical code (optimized CLIF and
-//! machine code), their sizes, and the time ratio meta / base measured in
-//! one run, the two sides alternating run by run. `--diff` prints the
-//! diffs of the loops that differ.
+//! machine code), their sizes, and the time ratio meta / base of the best
+//! of many interleaved rounds of both sides in one process
+//! (`benchmarks/harness/PairHarness.som`). `--diff` prints the diffs of the
+//! loops that differ.
 
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 
 use som_bench::zero_overhead::{self, Pair, Tier};
 
-use super::{median, run_once, Bench, Options, Vm, OMOP, REFLECTION};
+use super::{median, runtime_us, Options};
 
-/// The benchmark entry (inner iterations) of a side's benchmark.
-fn bench_of(name: &str) -> &'static Bench {
-    REFLECTION
-        .iter()
-        .chain(OMOP)
-        .find(|b| b.name == name)
-        .expect("every pair's benchmarks are in the reflection or omop suite")
+/// The calls of a pair's benchmark per timed round (either side's loop
+/// takes 35 to 45 µs a call). Few enough that in `--rounds` rounds (at
+/// most 49 of them) neither the benchmark method nor the harness's loop is
+/// called often enough to compile as a unit of its own (1000 calls) or to
+/// inline the benchmark into the harness's loop: the rounds run the
+/// OSR-compiled loops the listings compare. (Past 1000 calls, DirectAdd's
+/// method unit runs its loop in 3.65 ms per 100 calls, DnuAdd's in 3.1:
+/// identical loops placed differently in memory.)
+const ROUND_CALLS: f64 = 20.0;
+
+/// `ROUND_CALLS` scaled by `--scale`.
+fn round_inner(o: &Options) -> u32 {
+    (ROUND_CALLS * o.inner_scale).round().max(1.0) as u32
 }
 
-/// Median iteration times (microseconds) of both sides, alternating.
-fn time_pair(o: &Options, pair: &Pair) -> Result<(f64, f64), String> {
+/// The times (microseconds) of the lines of `stdout` that start with
+/// `prefix` and end `runtime: <us>us`.
+fn round_times(stdout: &str, prefix: &str) -> Vec<f64> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(runtime_us)
+        .collect()
+}
+
+/// What timing a pair found: the best round of each side (microseconds)
+/// and the median of the rounds' ratios meta / base.
+pub(crate) struct PairTimes {
+    pub base_best: f64,
+    pub meta_best: f64,
+    pub median_ratio: f64,
+    /// Both sides ran in one process.
+    pub one_process: bool,
+}
+
+/// Runs `som` on a harness; answers its standard output.
+fn run_som(o: &Options, cp: &[String], harness: &str, args: &[String]) -> Result<String, String> {
     let root = zero_overhead::workspace_root();
-    let harness = root.join("benchmarks/harness/Harness.som");
-    let vm = Vm {
-        binary: &o.som,
-        core: &o.core,
-        jit: o.jit.as_deref(),
-        ours: true,
-    };
-    let cp = |dirs: &[String]| -> Vec<PathBuf> { dirs.iter().map(|d| root.join(d)).collect() };
-    let (base_cp, meta_cp) = (cp(&pair.base.dirs), cp(&pair.meta.dirs));
-    let (base, meta) = (bench_of(&pair.base.bench), bench_of(&pair.meta.bench));
-    let (mut tb, mut tm) = (Vec::new(), Vec::new());
-    for _ in 0..o.runs {
-        tb.extend(run_once(o, &vm, &harness, &base_cp, base, None)?);
-        tm.extend(run_once(o, &vm, &harness, &meta_cp, meta, None)?);
+    let out = Command::new(&o.som)
+        .args(o.jit.as_deref().map(|m| format!("--jit={m}")))
+        .arg("-cp")
+        .arg(cp.join(":"))
+        .arg(root.join(harness))
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", o.som.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Err(format!(
+            "{}: {}{}",
+            out.status,
+            stdout.lines().last().unwrap_or(""),
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .next()
+                .unwrap_or("")
+        ));
     }
-    Ok((median(&mut tb), median(&mut tm)))
+    Ok(stdout)
+}
+
+/// Times a pair: `--runs` times `--rounds` rounds of each side, the sides
+/// interleaved round by round, and the best round of each, so a round
+/// slowed by the shared machine (or by compilation, early on) does not
+/// count.
+///
+/// When the two sides' loops are different methods, both run in one
+/// process (`benchmarks/harness/PairHarness.som`, which side goes first
+/// alternating): they meet the same heap, code heap and machine load.
+/// When they are the same method (the reflection benchmarks' loop is
+/// `AddBenchmark>>#benchmark`, whose `self step` calls each benchmark's
+/// own `step`), one process would make its send site polymorphic and time
+/// a loop neither listing shows (measured: 1.07 to 1.12 for pairs whose
+/// listings are identical); then each side runs in its own process
+/// (`Harness.som`), the processes alternating and their iterations paired
+/// as rounds.
+fn time_pair(o: &Options, pair: &Pair) -> Result<PairTimes, String> {
+    let root = zero_overhead::workspace_root();
+    let mut cp: Vec<String> = pair
+        .base
+        .dirs
+        .iter()
+        .chain(&pair.meta.dirs)
+        .map(|d| root.join(d).display().to_string())
+        .collect();
+    cp.dedup();
+    cp.push(o.core.display().to_string());
+    let inner = round_inner(o).to_string();
+    let rounds = o.rounds.to_string();
+    let one_process = pair.base.unit != pair.meta.unit;
+    let (mut base, mut meta, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..o.runs {
+        let (b, m) = if one_process {
+            let args = [
+                pair.base.bench.clone(),
+                pair.meta.bench.clone(),
+                rounds.clone(),
+                inner.clone(),
+            ];
+            let out = run_som(o, &cp, "benchmarks/harness/PairHarness.som", &args)?;
+            (round_times(&out, "base "), round_times(&out, "meta "))
+        } else {
+            let side = |bench: &str| -> Result<Vec<f64>, String> {
+                let args = [bench.to_string(), rounds.clone(), inner.clone()];
+                let out = run_som(o, &cp, "benchmarks/harness/Harness.som", &args)?;
+                Ok(round_times(&out, &format!("{bench}: ")))
+            };
+            (side(&pair.base.bench)?, side(&pair.meta.bench)?)
+        };
+        if b.len() != o.rounds as usize || m.len() != o.rounds as usize {
+            return Err(format!(
+                "expected {} rounds of each side, found {} and {}",
+                o.rounds,
+                b.len(),
+                m.len()
+            ));
+        }
+        ratios.extend(b.iter().zip(&m).map(|(b, m)| m / b.max(1.0)));
+        base.extend(b);
+        meta.extend(m);
+    }
+    let best = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min).max(1.0);
+    Ok(PairTimes {
+        base_best: best(&base),
+        meta_best: best(&meta),
+        median_ratio: median(&mut ratios),
+        one_process,
+    })
 }
 
 pub(crate) fn run(o: &Options) -> ExitCode {
@@ -75,14 +175,13 @@ pub(crate) fn run(o: &Options) -> ExitCode {
         }
     };
     println!(
-        "suite zero-overhead | hot loops of the last compilation ({}) | times: {} run(s) x {} iteration(s) each side, alternating, first {} dropped",
+        "suite zero-overhead | hot loops of the last compilation ({}) | times: {} run(s) x {} interleaved round(s) of both sides, best round of each",
         tier.flag(),
         o.runs,
-        o.iterations,
-        o.warmup
+        o.rounds
     );
     println!(
-        "{:<22} {:<14} {:<10} {:<10} {:>11} {:>12} {:>10} {:>10} {:>7}",
+        "{:<22} {:<14} {:<10} {:<10} {:>11} {:>12} {:>10} {:>10} {:>7} {:>7}",
         "pair",
         "baseline",
         "CLIF",
@@ -91,7 +190,8 @@ pub(crate) fn run(o: &Options) -> ExitCode {
         "loop x86",
         "base ms",
         "meta ms",
-        "ratio"
+        "ratio",
+        "median"
     );
     let mut diffs = Vec::new();
     let mut failed = 0;
@@ -113,14 +213,21 @@ pub(crate) fn run(o: &Options) -> ExitCode {
             }
         };
         let times = match time_pair(o, pair) {
-            Ok((b, m)) => {
+            Ok(t) => {
+                let ratio = t.meta_best / t.base_best;
                 eprintln!(
-                    "{progress}: median {:.1} ms, {:.2} x {}",
-                    m / 1000.0,
-                    m / b,
-                    pair.base.bench
+                    "{progress}: best {:.2} ms, {ratio:.3} x {} (median of rounds {:.3})",
+                    t.meta_best / 1000.0,
+                    pair.base.bench,
+                    t.median_ratio
                 );
-                format!("{:>10.1} {:>10.1} {:>7.2}", b / 1000.0, m / 1000.0, m / b)
+                format!(
+                    "{:>10.3} {:>10.3} {ratio:>7.3} {:>7.3}{}",
+                    t.base_best / 1000.0,
+                    t.meta_best / 1000.0,
+                    t.median_ratio,
+                    if t.one_process { "" } else { " (2 processes)" }
+                )
             }
             Err(e) => {
                 failed += 1;
@@ -175,7 +282,7 @@ pub(crate) fn run(o: &Options) -> ExitCode {
         }
     }
     println!(
-        "\nloop CLIF / loop x86: instructions in the hot blocks of the loop (base/meta when they differ); ratio: meta / base median time\nmachine: registers named by the definitions that reach them; identical* = the same instructions and data flow, some values in other registers"
+        "\nloop CLIF / loop x86: instructions in the hot blocks of the loop (base/meta when they differ); base/meta ms: the best round of each side; ratio: meta / base of those; median: the median of the rounds' ratios; both sides in one process unless they share their loop's method\nmachine: registers named by the definitions that reach them; identical* = the same instructions and data flow, some values in other registers"
     );
     for d in diffs {
         println!("\n{d}");

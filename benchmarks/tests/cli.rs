@@ -210,3 +210,114 @@ fn tiny_run(som: &std::path::Path, flags: &[&str], benches: &[&str]) -> Output {
     args.extend_from_slice(benches);
     bench(&args)
 }
+
+#[test]
+fn rounds_are_bounded() {
+    for rounds in ["0", "50"] {
+        let out = bench(&["--rounds", rounds, "zero-overhead"]);
+        assert_eq!(out.status.code(), Some(2), "--rounds {rounds}");
+        assert!(
+            text(&out.stderr).contains("--rounds must be between 1 and 49"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
+
+/// The workspace root, where `som` finds the benchmark classes.
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[test]
+fn the_pair_harness_alternates_which_side_goes_first() {
+    let som = PathBuf::from(env!("CARGO_BIN_EXE_som-bench")).with_file_name("som");
+    let r = root();
+    let cp = format!(
+        "{}:{}",
+        r.join("benchmarks/omop").display(),
+        r.join("smalltalk-src/core").display()
+    );
+    let harness = |args: [&str; 4]| {
+        Command::new(&som)
+            .arg("-cp")
+            .arg(&cp)
+            .arg(r.join("benchmarks/harness/PairHarness.som"))
+            .args(args)
+            .output()
+            .expect("som runs")
+    };
+    let out = harness(["AddDispatch", "DispatchStd", "3", "1"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let order: Vec<String> = stdout
+        .lines()
+        .map(|l| l.split(" runtime: ").next().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "base AddDispatch: round=1",
+            "meta DispatchStd: round=1",
+            "meta DispatchStd: round=2",
+            "base AddDispatch: round=2",
+            "base AddDispatch: round=3",
+            "meta DispatchStd: round=3",
+        ],
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().all(|l| l.ends_with("us")),
+        "every line ends with its time: {stdout}"
+    );
+    // A class that does not exist is an error, not a silent zero.
+    let out = harness(["AddDispatch", "NoSuchBenchmark", "1", "1"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("no benchmark class NoSuchBenchmark"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn the_zero_overhead_suite_times_the_best_of_interleaved_rounds() {
+    let som = PathBuf::from(env!("CARGO_BIN_EXE_som-bench")).with_file_name("som");
+    let out = bench(&[
+        "--som",
+        som.to_str().unwrap(),
+        "--runs",
+        "1",
+        "--rounds",
+        "2",
+        "--scale",
+        "0.05",
+        "zero-overhead",
+        "DispatchStd",
+        "PerformAdd",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("best round of each"), "{stdout}");
+    let row = |name: &str| -> Vec<String> {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row for {name}: {stdout}"));
+        line.split_whitespace().map(str::to_string).collect()
+    };
+    // pair, baseline, CLIF, machine, sizes, base ms, meta ms, ratio, median.
+    for name in ["DispatchStd", "PerformAdd"] {
+        let cols = row(name);
+        let times: Vec<f64> = cols[6..10]
+            .iter()
+            .map(|c| c.parse().unwrap_or_else(|_| panic!("{c} in {cols:?}")))
+            .collect();
+        assert!(times.iter().all(|t| *t > 0.0), "{cols:?}");
+        let ratio = times[1] / times[0];
+        assert!((ratio - times[2]).abs() < 0.01, "ratio of bests: {cols:?}");
+    }
+    // Two sides sharing their loop's method run in processes of their own.
+    assert!(!row("DispatchStd").join(" ").contains("(2 processes)"));
+    assert!(row("PerformAdd").join(" ").contains("(2 processes)"));
+}
