@@ -903,3 +903,39 @@ fn a_field_written_then_read_is_not_read_again() {
         "hot field loads and stores:\n{last}"
     );
 }
+
+#[test]
+fn an_osr_loop_with_a_literal_limit_compares_against_a_constant() {
+    // `1 to: 20000 do:` entered by OSR (`--jit=on`, the benchmark method
+    // called too rarely to compile on its own): the interpreter passes the
+    // limit it evaluated, but the literal says what it is, so the loop
+    // compares the counter with the constant and keeps one value fewer
+    // live, as the loop compiled in its method does.
+    let out = run_som(&[
+        "--jit=on",
+        "--print-ir=AddBenchmark>>#benchmark",
+        "-cp",
+        "smalltalk-src/core:benchmarks/reflection",
+        "benchmarks/harness/Harness.som",
+        "DirectAdd",
+        "20",
+        "5",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let osr = listings(&err)
+        .into_iter()
+        .find(|l| l.contains("function u0:0(i64, i64, i64, i64, i64)"))
+        .expect("an OSR unit (VM, frame, i, limit, step) of the benchmark loop");
+    let compares: Vec<String> = hot_blocks(&osr)
+        .iter()
+        .flat_map(|(_, b)| b.lines().map(str::to_string).collect::<Vec<_>>())
+        .filter(|l| l.contains("= icmp sle"))
+        .collect();
+    assert_eq!(compares.len(), 1, "one loop test:\n{osr}");
+    assert!(
+        compares[0].contains("= 0x4e20"),
+        "the loop test compares with 20000: {}\n{osr}",
+        compares[0]
+    );
+}

@@ -139,7 +139,6 @@ fn enforced_global_read_is_plain_global_read_in_clif() {
 }
 
 #[test]
-#[ignore = "not yet identical in machine code: the register allocator keeps one loop value on the stack in the enforced loop (the cold paths differ); the CLIF is identical"]
 fn enforced_global_read_is_plain_global_read() {
     assert_identical("GlobalReadEnforced");
 }

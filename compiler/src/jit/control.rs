@@ -241,6 +241,23 @@ impl Lowerer<'_> {
         limit: ir::Value,
         step: ir::Value,
     ) -> ir::Value {
+        // A limit or step written as a literal is the value the interpreter
+        // passes (it evaluated that literal): a constant, so the loop keeps
+        // one value fewer live and compares against an immediate, as the
+        // same loop compiled in its method does.
+        let literal = |node: Option<&Node>| match node {
+            Some(Node::Const(v)) => v.small_int(),
+            _ => None,
+        };
+        let limit_node = match n.kind {
+            ToDoKind::Times => Some(&n.from),
+            _ => n.to.as_ref(),
+        };
+        let limit = literal(limit_node).map_or(limit, |c| self.iconst(c));
+        let step = match &n.step {
+            None => self.iconst(1),
+            Some(s) => literal(Some(s)).map_or(step, |c| self.iconst(c)),
+        };
         let done = self.b.create_block();
         self.counting_loop(n, i0, limit, step, done, &[]);
         self.b.seal_block(done);
