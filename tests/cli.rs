@@ -127,11 +127,25 @@ fn a_moved_binary_brings_its_libraries() {
         "Moved = ( run = ( | d | d := Domain new. ((Mirror domainOf: d) == nil) println. (3 + 4) println ) )",
     )
     .unwrap();
-    let o = Command::new(&som)
-        .current_dir(bin_dir.path())
-        .arg(prog_dir.join("Moved.som"))
-        .output()
-        .expect("run the copied som");
+    // Another test's child, forked while the copy was open for writing,
+    // can hold that descriptor for a moment: exec then fails with "text
+    // file busy" until the child execs or exits, so that error is retried.
+    let run = || {
+        Command::new(&som)
+            .current_dir(bin_dir.path())
+            .arg(prog_dir.join("Moved.som"))
+            .output()
+    };
+    let mut tries = 0;
+    let o = loop {
+        match run() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            r => break r.expect("run the copied som"),
+        }
+    };
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "false\n7\n");
 }
