@@ -123,7 +123,7 @@ impl Lowerer<'_> {
         let v = self.lower(value);
         if home == 0 && self.osr {
             // The home is the interpreter's activation around the loop.
-            let vm = self.vm;
+            let vm = self.vm();
             self.call_fallible(Entry::Return, &[vm, v]);
         }
         let exit = self.scopes[home].exit;

@@ -320,7 +320,7 @@ impl Lowerer<'_> {
         // Anything may change in a call, a shape included.
         self.epoch += 1;
         let sig = self.sigs.body(&mut self.b);
-        let vm = self.vm;
+        let vm = self.vm();
         self.flag_for_call();
         let mut operands = vec![vm, frame, callee.receiver];
         operands.extend_from_slice(&args[..in_registers]);

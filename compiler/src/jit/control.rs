@@ -36,7 +36,7 @@ impl Lowerer<'_> {
         if self.osr && self.scopes.len() == 1 {
             // The method is the interpreter's activation around the loop:
             // `^` unwinds to it, as in the interpreter.
-            let vm = self.vm;
+            let vm = self.vm();
             self.call_fallible(Entry::Return, &[vm, v]);
             // rt_return always unwinds; this edge only ends the block.
             let exit = self.scope().exit;
@@ -170,7 +170,7 @@ impl Lowerer<'_> {
         self.b.ins().brif(is_stop, exit, &[], other, &[]);
         self.b.seal_block(other);
         self.b.switch_to_block(other);
-        let (vm, node) = (self.vm, self.addr("node", n as *const LoopNode as i64));
+        let (vm, node) = (self.vm(), self.addr("node", n as *const LoopNode as i64));
         self.call_fallible(Entry::LoopNotBoolean, &[vm, node, c]);
         // The entry point always fails; this edge only keeps the CFG whole.
         self.b.ins().jump(exit, &[]);

@@ -181,7 +181,7 @@ impl Lowerer<'_> {
         values: &[ir::Value],
     ) -> ir::Value {
         let argv = self.spill_values(values);
-        let vm = self.vm;
+        let vm = self.vm();
         let n = self.addr("node", s as *const EnforcedSendNode as i64);
         let argc = self.iconst((values.len() - 1) as i64);
         self.call_fallible(Entry::EnforcedSend, &[vm, n, argv, argc])
@@ -191,7 +191,7 @@ impl Lowerer<'_> {
     /// with the evaluated receiver and arguments.
     fn enforced_missed(&mut self, s: &'static EnforcedSendNode, values: &[ir::Value]) -> ir::Value {
         let argv = self.spill_values(values);
-        let vm = self.vm;
+        let vm = self.vm();
         let n = self.addr("node", s as *const EnforcedSendNode as i64);
         let argc = self.iconst((values.len() - 1) as i64);
         let unit = self.addr("unit", self.unit as *const UnitState as i64);
@@ -254,7 +254,7 @@ impl Lowerer<'_> {
         values: &[ir::Value],
     ) -> ir::Value {
         let argv = self.spill_values(values);
-        let vm = self.vm;
+        let vm = self.vm();
         let n = self.addr("node", s as *const EnforcedSendNode as i64);
         let method = self.addr("method", m as *const MethodData as i64);
         let argc = self.iconst((values.len() - 1) as i64);
@@ -947,7 +947,7 @@ impl Lowerer<'_> {
         }
         self.b.seal_block(slow);
         self.b.switch_to_block(slow);
-        let vm = self.vm;
+        let vm = self.vm();
         let n = self.addr("node", f as *const EnforcedFieldNode as i64);
         let w = self.iconst(write as i64);
         let val = match value {

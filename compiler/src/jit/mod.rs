@@ -238,7 +238,7 @@ impl CraneliftTier {
         let b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
         let mut lw = Lowerer {
             b,
-            vm: ir::Value::from_u32(0),
+            vm_addr: vm as *const Vm as i64,
             consts,
             unit,
             tier_vm,
@@ -489,7 +489,6 @@ impl Lowerer<'_> {
         self.b.switch_to_block(entry);
         self.b.seal_block(entry);
         let params = self.b.block_params(entry).to_vec();
-        self.vm = params[0];
         let frame = params[1];
         // A body takes its receiver and first arguments in registers (see
         // `BodyFn`); a loop entered by OSR reads them from its frame, as a
@@ -681,7 +680,7 @@ impl Lowerer<'_> {
 
     /// `rt_unit_miss` for `reason`, on the path being built.
     fn count_unit_miss(&mut self, reason: u64) {
-        let vm = self.vm;
+        let vm = self.vm();
         let unit = self.addr("unit", self.unit as *const UnitState as i64);
         let why = self.iconst(reason as i64);
         self.call_unadjusted(Entry::UnitMiss, &[vm, unit, why]);

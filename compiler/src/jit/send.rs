@@ -160,7 +160,7 @@ impl Lowerer<'_> {
             let x = self.realize(x);
             values.push(x);
             let argv = self.spill_values(&values);
-            let vm = self.vm;
+            let vm = self.vm();
             let node = self.addr("node", s as *const SendNode as i64);
             let inner = self.addr("node", *inner as *const SendNode as i64);
             let argc = self.iconst(args.len() as i64);
@@ -223,7 +223,7 @@ impl Lowerer<'_> {
                 self.b.seal_block(generic);
                 self.b.switch_to_block(generic);
                 let argv = self.spill_values(&values);
-                let vm = self.vm;
+                let vm = self.vm();
                 let node = self.addr("node", s as *const SuperSendNode as i64);
                 let argc = self.iconst((values.len() - 1) as i64);
                 let v = self.call_fallible(Entry::SuperSend, &[vm, node, argv, argc]);
@@ -257,7 +257,7 @@ impl Lowerer<'_> {
         self.b.seal_block(generic);
         self.b.switch_to_block(generic);
         let argv = self.spill_values(&values);
-        let vm = self.vm;
+        let vm = self.vm();
         let node = self.addr("node", s as *const SuperSendNode as i64);
         let argc = self.iconst((values.len() - 1) as i64);
         let v = self.call_fallible(Entry::SuperSend, &[vm, node, argv, argc]);
@@ -804,7 +804,7 @@ impl Lowerer<'_> {
             self.array_access_of(&values[..2], value, done, owner);
         }
         let argv = self.spill_values(&values);
-        let vm = self.vm;
+        let vm = self.vm();
         let node = self.addr("node", s as *const SendNode as i64);
         let method = self.addr("method", pm as *const MethodData as i64);
         let argc = self.iconst(elems.len() as i64);
@@ -875,7 +875,7 @@ impl Lowerer<'_> {
         values: &[ir::Value],
     ) -> ir::Value {
         let argv = self.spill_values(values);
-        let vm = self.vm;
+        let vm = self.vm();
         let node = self.addr("node", s as *const SendNode as i64);
         let method = self.addr("method", m as *const MethodData as i64);
         let argc = self.iconst((values.len() - 1) as i64);
@@ -886,7 +886,7 @@ impl Lowerer<'_> {
     /// arguments.
     fn missed_send(&mut self, s: &'static SendNode, values: &[ir::Value]) -> ir::Value {
         let argv = self.spill_values(values);
-        let vm = self.vm;
+        let vm = self.vm();
         let node = self.addr("node", s as *const SendNode as i64);
         let argc = self.iconst((values.len() - 1) as i64);
         let unit = self.addr("unit", self.unit as *const UnitState as i64);
@@ -909,7 +909,7 @@ impl Lowerer<'_> {
     /// `rt_send` with the evaluated receiver and arguments.
     fn generic_send(&mut self, s: &'static SendNode, values: &[ir::Value]) -> ir::Value {
         let argv = self.spill_values(values);
-        let vm = self.vm;
+        let vm = self.vm();
         let node = self.addr("node", s as *const SendNode as i64);
         let argc = self.iconst((values.len() - 1) as i64);
         self.call_fallible(Entry::Send, &[vm, node, argv, argc])
@@ -1361,7 +1361,7 @@ impl Lowerer<'_> {
         self.b.ins().brif(both, tell, &[], done, &[]);
         self.b.seal_block(tell);
         self.b.switch_to_block(tell);
-        let vm = self.vm;
+        let vm = self.vm();
         self.call(Entry::GlobalWritten, &[vm, base]);
         self.b.ins().jump(done, &[]);
         self.b.seal_block(done);

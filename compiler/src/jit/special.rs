@@ -564,7 +564,7 @@ impl Lowerer<'_> {
         self.b.seal_block(slow);
         self.b.switch_to_block(slow);
         let bits = self.b.ins().bitcast(I64, MemFlagsData::new(), f);
-        let vm = self.vm;
+        let vm = self.vm();
         let v = self.call(Entry::NewDouble, &[vm, bits])[0];
         self.join(boxed, v)
     }

@@ -186,7 +186,10 @@ impl Lazy {
 /// The state of one compilation.
 pub(crate) struct Lowerer<'a> {
     pub b: FunctionBuilder<'a>,
-    pub vm: ir::Value,
+    /// The VM's address: compiled code is this VM's own (it embeds the
+    /// address of its `TierVm` block too), so the entry points' first
+    /// argument is a constant, made where it is used ([`Lowerer::vm`]).
+    pub vm_addr: i64,
     pub consts: TierConstants,
     pub unit: &'static UnitState,
     pub tier_vm: i64,
@@ -318,6 +321,14 @@ impl<'a> Lowerer<'a> {
     }
 
     /// An embedded address of some kind (a shape, a node, a cell...).
+    /// The VM, as the entry points take it: a constant at each use rather
+    /// than the unit's parameter, so that no register holds it across the
+    /// unit (slow paths would otherwise keep it in a callee-saved register
+    /// a hot loop could use).
+    pub fn vm(&mut self) -> ir::Value {
+        self.addr("vm", self.vm_addr)
+    }
+
     pub fn addr(&mut self, kind: &'static str, v: i64) -> ir::Value {
         self.embedded.note(v as u64, kind);
         self.iconst(v)
@@ -771,7 +782,7 @@ impl<'a> Lowerer<'a> {
     pub fn make_closure(&mut self, node: &'static Node, def: usize) -> ir::Value {
         let frame = self.materialize_at(def);
         let n = self.addr("node", node as *const Node as i64);
-        let vm = self.vm;
+        let vm = self.vm();
         // Making a closure only allocates: it cannot fail.
         self.call(Entry::EvalNode, &[vm, frame, n])[1]
     }
@@ -894,7 +905,7 @@ impl<'a> Lowerer<'a> {
         }
         let argv = self.b.ins().stack_addr(I64, slot, 0);
         let n = self.iconst(elems.len() as i64);
-        let vm = self.vm;
+        let vm = self.vm();
         self.call(Entry::NewArray, &[vm, argv, n])[0]
     }
 
@@ -1050,7 +1061,7 @@ impl<'a> Lowerer<'a> {
     /// after.
     pub fn call_with_frame(&mut self, e: Entry, rest: &[ir::Value]) -> ir::Value {
         let frame = self.materialize();
-        let mut args = vec![self.vm, frame];
+        let mut args = vec![self.vm(), frame];
         args.extend_from_slice(rest);
         let r = self.call(e, &args);
         self.reload();
@@ -1093,7 +1104,7 @@ impl<'a> Lowerer<'a> {
         }
         let frame = self.unwinding_frame();
         let pos = self.pos(call_pos);
-        let vm = self.vm;
+        let vm = self.vm();
         let r = self.call(Entry::UnwindInlined, &[vm, frame, status, pos]);
         let (st, value) = (r[0], r[1]);
         let handled = self.cold_block();

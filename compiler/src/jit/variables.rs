@@ -20,7 +20,7 @@ use super::unit::Lowerer;
 
 impl Lowerer<'_> {
     pub(crate) fn lower_literal_array(&mut self, template: som_runtime::value::Value) -> ir::Value {
-        let vm = self.vm;
+        let vm = self.vm();
         let t = self.som_const(template);
         self.call(Entry::LiteralArray, &[vm, t])[0]
     }
@@ -110,7 +110,7 @@ impl Lowerer<'_> {
         let v = self.load(rcvr, off);
         self.jump_with(done, v);
         self.b.switch_to_block(slow);
-        let vm = self.vm;
+        let vm = self.vm();
         let (index, pos, zero) = (self.iconst(i.0 as i64), self.pos(pos), self.iconst(0));
         let v = self.call_fallible(Entry::Field, &[vm, rcvr, index, pos, zero]);
         self.join(done, v)
@@ -140,7 +140,7 @@ impl Lowerer<'_> {
         self.store(v, rcvr, off);
         self.b.ins().jump(done, &[]);
         self.b.switch_to_block(slow);
-        let vm = self.vm;
+        let vm = self.vm();
         let (index, pos) = (self.iconst(i.0 as i64), self.pos(pos));
         self.call_fallible(Entry::Field, &[vm, rcvr, index, pos, v]);
         self.b.ins().jump(done, &[]);
