@@ -30,6 +30,10 @@ use cranelift_codegen::ir::{self, Opcode};
 /// leaves more dead paths; a few rounds reach what there is. Then the cold marks, the constants, the joins.
 pub(crate) fn run(func: &mut ir::Function, checks: &[super::validity::Check]) {
     thread_jumps(func);
+    // A test of `valid` the lowering began a block with, behind a join
+    // that only jumps there (an inlined activation's exit), joins it, so
+    // that routing sees the join's ways in.
+    merge_straight_blocks(func);
     forward_stores(func);
     let mut booleans = true;
     for _ in 0..ROUNDS {
@@ -745,14 +749,20 @@ pub(crate) fn forward_stores(func: &mut ir::Function) {
     }
 }
 
-/// Makes constants where cold paths use them: a use in a cold block of a
+/// Makes constants where they are used. A read in a cold block of a
 /// constant made in a hot one gets its own copy just before it (constants
 /// are free to repeat), so a constant that only a cold path needs no longer
-/// sits in the hot path. Cold marks must be complete (`propagate_cold`).
+/// sits in the hot path. Then a constant of a hot block that only one other
+/// hot block reads moves there, before its first read: it is not held in a
+/// register, or spilled, from where the lowering happened to make it (a
+/// literal receiver evaluated before the send that is its argument) to
+/// where it is read, so two ways of writing the same computation get the
+/// same code. Cold marks must be complete (`propagate_cold`).
 #[inline(never)]
 pub(crate) fn sink_constants(func: &mut ir::Function) {
-    // Constants of hot blocks, the only ones a cold use can be far from.
-    let mut consts: SecondaryMap<ir::Value, Option<(ir::Type, i64)>> = SecondaryMap::new();
+    // Constants of hot blocks, the only ones a read can be far from.
+    let mut consts: SecondaryMap<ir::Value, Option<(ir::Inst, ir::Type, i64)>> =
+        SecondaryMap::new();
     let mut cold = Vec::new();
     for b in func.layout.blocks() {
         if func.layout.is_cold(b) {
@@ -766,7 +776,7 @@ pub(crate) fn sink_constants(func: &mut ir::Function) {
             } = func.dfg.insts[i]
             {
                 let v = func.dfg.first_result(i);
-                consts[v] = Some((func.dfg.value_type(v), imm.bits()));
+                consts[v] = Some((i, func.dfg.value_type(v), imm.bits()));
             }
         }
     }
@@ -777,7 +787,7 @@ pub(crate) fn sink_constants(func: &mut ir::Function) {
             far.clear();
             for v in func.dfg.inst_values(i) {
                 let v = func.dfg.resolve_aliases(v);
-                if let Some((ty, imm)) = consts[v] {
+                if let Some((_, ty, imm)) = consts[v] {
                     if !far.iter().any(|f| f.0 == v) {
                         far.push((v, ty, imm));
                     }
@@ -788,6 +798,56 @@ pub(crate) fn sink_constants(func: &mut ir::Function) {
             }
         }
     }
+    // Where the hot constants are read: the one block and its first read
+    // there, or none when more than one block (or the home block) reads it.
+    #[derive(Clone, Copy, Default)]
+    enum Reads {
+        #[default]
+        Unread,
+        One(ir::Block, ir::Inst),
+        Many,
+    }
+    let mut reads: SecondaryMap<ir::Value, Reads> = SecondaryMap::new();
+    for b in func.layout.blocks() {
+        if func.layout.is_cold(b) {
+            continue;
+        }
+        for i in func.layout.block_insts(b) {
+            for v in func.dfg.inst_values(i) {
+                let v = func.dfg.resolve_aliases(v);
+                let Some((home, ..)) = consts[v] else {
+                    continue;
+                };
+                reads[v] = match reads[v] {
+                    _ if func.layout.inst_block(home) == Some(b) => Reads::Many,
+                    Reads::Unread => Reads::One(b, i),
+                    Reads::One(rb, ri) if rb == b => Reads::One(rb, ri),
+                    _ => Reads::Many,
+                };
+            }
+        }
+    }
+    let moves: Vec<(ir::Inst, ir::Inst)> = reads
+        .iter()
+        .filter_map(|(v, r)| match (*r, consts[v]) {
+            (Reads::One(_, first), Some((home, ..))) => Some((home, first)),
+            _ => None,
+        })
+        .collect();
+    for (home, first) in moves {
+        func.layout.remove_inst(home);
+        func.layout.insert_inst(home, first);
+    }
+}
+
+/// Makes instruction `i` read `copy` instead of `v`.
+fn read_value(func: &mut ir::Function, i: ir::Inst, v: ir::Value, copy: ir::Value) {
+    let dfg = &mut func.dfg;
+    let named: Vec<ir::Value> = dfg
+        .inst_values(i)
+        .filter(|x| dfg.resolve_aliases(*x) == v)
+        .collect();
+    dfg.map_inst_values(i, |x| if named.contains(&x) { copy } else { x });
 }
 
 /// Makes instruction `i` read a copy of constant `v` (`iconst.ty imm`)
@@ -798,16 +858,12 @@ pub(crate) fn read_own_copy(
     v: ir::Value,
     ty: ir::Type,
     imm: i64,
-) {
+) -> ir::Value {
     use cranelift_codegen::cursor::{Cursor, FuncCursor};
     use cranelift_codegen::ir::InstBuilder;
     let copy = FuncCursor::new(func).at_inst(i).ins().iconst(ty, imm);
-    let dfg = &mut func.dfg;
-    let named: Vec<ir::Value> = dfg
-        .inst_values(i)
-        .filter(|x| dfg.resolve_aliases(*x) == v)
-        .collect();
-    dfg.map_inst_values(i, |x| if named.contains(&x) { copy } else { x });
+    read_value(func, i, v, copy);
+    copy
 }
 
 /// Joins each block to its predecessor where that predecessor ends in a

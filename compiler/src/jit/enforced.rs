@@ -266,6 +266,7 @@ impl Lowerer<'_> {
         node: &'static Node,
         s: &'static EnforcedSendNode,
     ) -> ir::Value {
+        let defer = self.take_defer_request(s as *const EnforcedSendNode as usize);
         if let Some(lc) = s.lookup_class {
             return self.lower_enforced_super(node, s, lc);
         }
@@ -274,21 +275,76 @@ impl Lowerer<'_> {
                 return v;
             }
         }
-        let rcvr = self.lower(&s.receiver);
+        // A field of self as the receiver of an ordinary send, read ahead
+        // of the send's test of `valid` (as plain code reads it), when
+        // nothing the arguments do can write it: the send's generic path
+        // reads it again, through its domain, since a path failing that
+        // test may find self owned by another one. Not for a special
+        // selector, whose inline cases come first: there the extra generic
+        // read on every slow path costs more than it saves (Bounce's `x >
+        // xLimit`: 2 % more instructions enforced).
+        let pure = |l: &Self, a: &Node| l.const_of(a).is_some() || matches!(a, Node::LocalRead(_));
+        let ahead = match &s.receiver {
+            Node::EnforcedFieldRead(f)
+                if s.special.is_none() && s.args.iter().all(|a| pure(self, a)) =>
+            {
+                self.self_field_ahead(f)
+            }
+            _ => None,
+        };
+        let reread = ahead.is_some();
+        let rcvr = match ahead {
+            Some(v) => v,
+            None => self.lower(&s.receiver),
+        };
         let here = self.scopes.len() - 1;
         let mut args = Vec::new();
+        let mut cold_arg = None;
         for a in s.args.iter() {
             if let Some((n, def)) = self.closure_of(a) {
                 args.push(Arg::Closure(n, def));
             } else if matches!(a, Node::Block(_)) && self.block_body_inlinable(a, true).is_some() {
                 // A block literal the callee's twin may evaluate inline.
                 args.push(Arg::Closure(a, here));
+            } else if let Some(inner) = super::send::deferrable_arg(s.special, s.args.len(), a) {
+                let (v, cold) = self.lower_deferring(a, inner);
+                cold_arg = cold;
+                args.push(Arg::Word(v));
             } else {
                 let v = self.lower(a);
                 args.push(Arg::Word(v));
             }
         }
-        self.enforced_send_evaluated(s, rcvr, args, true)
+        let how = Evaluated {
+            doubles: true,
+            defer,
+            cold_arg,
+            reread,
+        };
+        self.enforced_send_evaluated_with(s, rcvr, args, how)
+    }
+
+    /// Field read `f` of `self` as a plain load, with no test of `valid`
+    /// of its own, when the unit's specialization makes it one (self's
+    /// owner fixed, a domain reading fields in the standard way, the
+    /// field known to be there): for a send that tests `valid` before it
+    /// uses the value and reads it again on its generic path.
+    fn self_field_ahead(&mut self, f: &'static EnforcedFieldNode) -> Option<ir::Value> {
+        if f.value.is_some() {
+            return None;
+        }
+        let rcvr = self.receiver();
+        // SAFETY: shapes are interned and never freed.
+        let known = self
+            .known_receiver_shape()
+            .map(|sh| unsafe { (*sh).domain })
+            .or_else(|| self.self_owner.filter(|_| self.unit_receiver == Some(rcvr)))?;
+        if !self.standard_keys(&f.domains).contains(&known) || !self.knows_field(rcvr, f.index.0) {
+            return None;
+        }
+        self.depend_on_domains(&f.domains);
+        let off = self.self_field_offset(f.index.0);
+        Some(self.load(rcvr, off))
     }
 
     /// The rest of [`Lowerer::lower_enforced_send`] once the receiver and
@@ -301,6 +357,31 @@ impl Lowerer<'_> {
         args: Vec<Arg>,
         doubles: bool,
     ) -> ir::Value {
+        let how = Evaluated {
+            doubles,
+            defer: false,
+            cold_arg: None,
+            reread: false,
+        };
+        self.enforced_send_evaluated_with(s, rcvr, args, how)
+    }
+
+    /// [`Lowerer::enforced_send_evaluated`], where a guard miss need not
+    /// rejoin the fast code at once (as `Lowerer::send_evaluated_with`)
+    /// and the receiver may be a field read ahead.
+    fn enforced_send_evaluated_with(
+        &mut self,
+        s: &'static EnforcedSendNode,
+        rcvr: ir::Value,
+        args: Vec<Arg>,
+        how: Evaluated,
+    ) -> ir::Value {
+        let Evaluated {
+            doubles,
+            defer,
+            cold_arg,
+            reread,
+        } = how;
         let words: Option<Vec<ir::Value>> = std::iter::once(Some(rcvr))
             .chain(args.iter().map(|a| match a {
                 Arg::Word(v) => Some(*v),
@@ -308,6 +389,23 @@ impl Lowerer<'_> {
             }))
             .collect();
         let done = self.value_block();
+        if let Some((pending, cold)) = cold_arg {
+            // The deferred miss path of the argument: this send, generic.
+            let here = self.b.current_block();
+            self.b.switch_to_block(pending);
+            let r = self.slow_receiver(s, rcvr, reread);
+            let mut values = vec![r];
+            for a in &args[..args.len() - 1] {
+                let v = self.realize(a);
+                values.push(v);
+            }
+            values.push(cold);
+            let v = self.enforced_generic(s, &values);
+            self.jump_with(done, v);
+            if let Some(here) = here {
+                self.b.switch_to_block(here);
+            }
+        }
         let generic = self.b.create_block();
         let mut fast = false;
         if let (Some(SpecialOp::Value), Some(values)) = (s.special, words.as_deref()) {
@@ -324,9 +422,9 @@ impl Lowerer<'_> {
         // `at:` either way; so a reified access does not pay for the
         // standard case's failing checks on every run.
         let guarded_first = matches!(s.special, Some(SpecialOp::At | SpecialOp::AtPut));
-        let (mut guarded, mut complete) = (false, false);
+        let (mut guarded, mut complete, mut handled) = (false, false, false);
         if guarded_first {
-            (guarded, complete) = self.enforced_targets(s, rcvr, &args, done, generic);
+            (guarded, complete, handled) = self.enforced_targets(s, rcvr, &args, done, generic);
         }
         // A site whose guards cover every receiver it saw, none of them a
         // plain Array it accessed in the standard way, needs no standard
@@ -353,7 +451,7 @@ impl Lowerer<'_> {
             _ => {}
         }
         if !guarded_first {
-            (guarded, complete) = self.enforced_targets(s, rcvr, &args, done, generic);
+            (guarded, complete, handled) = self.enforced_targets(s, rcvr, &args, done, generic);
         }
         fast |= guarded;
         if fast {
@@ -362,7 +460,8 @@ impl Lowerer<'_> {
         self.b.ins().jump(generic, &[]);
         self.b.seal_block(generic);
         self.b.switch_to_block(generic);
-        let mut values = vec![rcvr];
+        let r = self.slow_receiver(s, rcvr, reread);
+        let mut values = vec![r];
         for a in &args {
             let v = self.realize(a);
             values.push(v);
@@ -379,7 +478,38 @@ impl Lowerer<'_> {
             }
             self.enforced_generic(s, &values)
         };
+        // Not past an inlined handler: its miss path is already the whole
+        // reified operation, the work its result feeds at the meta level
+        // included, as a plain send's deferred miss path is (the handler's
+        // body is where the plain twin's consumer is).
+        if defer && guarded && !handled {
+            return self.defer_miss(s as *const EnforcedSendNode as usize, done, v);
+        }
         self.join(done, v)
+    }
+
+    /// The receiver of `s` on a slow path: `rcvr`, or, when it was a field
+    /// read ahead of the test of `valid` (`reread`), the field read again
+    /// as the interpreter reads it (the path may have failed that test).
+    fn slow_receiver(
+        &mut self,
+        s: &'static EnforcedSendNode,
+        rcvr: ir::Value,
+        reread: bool,
+    ) -> ir::Value {
+        match &s.receiver {
+            Node::EnforcedFieldRead(f) if reread => {
+                // Through the runtime, whether the path failed the test or
+                // a guard after it: one slow path for both, as in plain
+                // code, where the receiver is read before both.
+                let vm = self.vm();
+                let n = self.addr("node", &**f as *const EnforcedFieldNode as i64);
+                let self_ = self.receiver();
+                let zero = self.iconst(0);
+                self.call_fallible(Entry::EnforcedField, &[vm, n, self_, zero, zero])
+            }
+            _ => rcvr,
+        }
     }
 
     /// A super send in enforced code: the method it resolved does not depend
@@ -544,13 +674,13 @@ impl Lowerer<'_> {
         args: &[Arg],
         done: ir::Block,
         generic: ir::Block,
-    ) -> (bool, bool) {
+    ) -> (bool, bool, bool) {
         if s.chain.is_generic() {
-            return (false, false);
+            return (false, false, false);
         }
         if s.unstable.get() && self.compilations > som_runtime::tier::UNSTABLE_AFTER_COMPILATIONS {
             // Its receivers kept changing: a call, not guards that fail.
-            return (false, false);
+            return (false, false, false);
         }
         let standard = self.standard_keys(&s.domains);
         // Handlers get the arguments in an Array: plain words only.
@@ -585,7 +715,7 @@ impl Lowerer<'_> {
             })
             .collect();
         if entries.is_empty() {
-            return (false, false);
+            return (false, false, false);
         }
         // Every shape the chain saw is guarded: a receiver matching none is
         // one it did not expect (a guard failure, counted).
@@ -609,9 +739,10 @@ impl Lowerer<'_> {
             None => entries,
         };
         if entries.is_empty() {
-            return (false, false);
+            return (false, false, false);
         }
         self.guard_valid(generic);
+        let mut handled = false;
         let shape = match known {
             Some(_) => None,
             None => Some(self.shape_of(rcvr)),
@@ -636,6 +767,7 @@ impl Lowerer<'_> {
             let (key, class) = unsafe { ((*e.shape).domain, (*e.shape).class) };
             match handlers.iter().find(|(k, ..)| *k == key) {
                 Some(&(k, h, body)) => {
+                    handled = true;
                     let v = self.inline_execution_handler(
                         s,
                         (k, h, body),
@@ -664,6 +796,7 @@ impl Lowerer<'_> {
                         // The handler's `obj` is the receiver, whose shape
                         // the guard in front of it fixed.
                         self.arg_shapes_next = vec![(2, e.shape)];
+                        handled = true;
                         let v = self.inline_handler(s.pos, k, h, body, &hargs);
                         self.jump_with(done, v);
                     }
@@ -672,7 +805,7 @@ impl Lowerer<'_> {
             }
             self.b.switch_to_block(next);
         }
-        (true, complete)
+        (true, complete, handled)
     }
 
     /// How a target of an enforced send to a receiver owned by the domain
@@ -1064,4 +1197,18 @@ fn reified_primitive(t: Target, argc: usize) -> Option<&'static MethodData> {
         }
         _ => None,
     }
+}
+
+/// How [`Lowerer::enforced_send_evaluated_with`] finishes a send.
+struct Evaluated {
+    /// Its Double case is emitted here (not when the caller computed it on
+    /// unboxed operands).
+    doubles: bool,
+    /// A guard miss leaves its path open for the send this one is the
+    /// argument of (`Lowerer::defer_miss`).
+    defer: bool,
+    /// The open miss path of its argument, and the value there.
+    cold_arg: Option<(ir::Block, ir::Value)>,
+    /// The receiver is a field of self read ahead of the test of `valid`.
+    reread: bool,
 }

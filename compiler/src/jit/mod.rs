@@ -18,7 +18,10 @@
 //! **Guard failure** (one strategy everywhere): a guard that misses takes a
 //! cold path that finishes the operation generically (the send through
 //! `rt_send`, which runs the site's chains exactly as the interpreter does)
-//! and rejoins the compiled code at the merge point with a boxed value.
+//! and rejoins the compiled code at the merge point with a boxed value
+//! (for a send that is the argument of inline arithmetic or a comparison,
+//! after that operation, which the cold path finishes generically too:
+//! `send::Lowerer::send_evaluated_with`).
 //! Nothing the fast path relies on is destroyed: values are SOM words, or
 //! Doubles kept unboxed ([`unit::Lazy`]: a word of 0 stands for "the f64
 //! beside it"), which a generic path boxes before it uses them; and no fact
@@ -285,6 +288,8 @@ impl CraneliftTier {
             shape_next: None,
             arg_shapes_next: Vec::new(),
             slot_shapes_next: Vec::new(),
+            defer_join: None,
+            deferred: None,
             object_bumps,
             slow_path: 0,
         };

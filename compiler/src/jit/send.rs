@@ -53,6 +53,9 @@ pub(crate) enum Arg {
 
 impl Lowerer<'_> {
     pub(crate) fn lower_send(&mut self, s: &'static SendNode) -> ir::Value {
+        // Asked by the send this one is the argument of, before anything
+        // else here is lowered (its receiver may be a send too).
+        let defer = self.take_defer_request(s as *const SendNode as usize);
         self.sites.push(s as *const SendNode as usize);
         if let Some(v) = self.value_of_known_block(s) {
             return v;
@@ -61,8 +64,13 @@ impl Lowerer<'_> {
         let mut args = Vec::new();
         let n = s.args.len();
         let here = self.scopes.len() - 1;
+        let mut cold_arg = None;
         for (i, a) in s.args.iter().enumerate() {
-            if let Some((node, def)) = self.closure_of(a) {
+            if let Some(inner) = deferrable_arg(s.special, s.args.len(), a) {
+                let (v, cold) = self.lower_deferring(a, inner);
+                cold_arg = cold;
+                args.push(Arg::Word(v));
+            } else if let Some((node, def)) = self.closure_of(a) {
                 args.push(Arg::Closure(node, def));
             } else if matches!(a, Node::Block(_)) && self.block_inlinable(a) {
                 args.push(Arg::Closure(a, here));
@@ -90,7 +98,49 @@ impl Lowerer<'_> {
                 args.push(Arg::Word(self.lower(a)));
             }
         }
-        self.send_evaluated(s, rcvr, args, true)
+        self.send_evaluated_with(s, rcvr, args, true, defer, cold_arg)
+    }
+
+    /// Whether the send at `addr` was asked to leave its miss path open;
+    /// the question is answered once.
+    pub(crate) fn take_defer_request(&mut self, addr: usize) -> bool {
+        let defer = self.defer_join == Some(addr);
+        if defer {
+            self.defer_join = None;
+        }
+        defer
+    }
+
+    /// Lowers argument `a`, the send at `inner`, asking it to leave its
+    /// miss path open; answers its value and the path left open, if it
+    /// did (the cold block and the value there).
+    pub(crate) fn lower_deferring(
+        &mut self,
+        a: &'static Node,
+        inner: usize,
+    ) -> (ir::Value, Option<(ir::Block, ir::Value)>) {
+        self.defer_join = Some(inner);
+        let v = self.lower(a);
+        self.defer_join = None;
+        let cold = self
+            .deferred
+            .take()
+            .filter(|d| d.0 == inner)
+            .map(|d| (d.1, d.2));
+        (v, cold)
+    }
+
+    /// Leaves the miss path of the send at `addr` (its value `v`) open for
+    /// the send it is the argument of, and continues at `done` with the
+    /// inlined targets' value.
+    #[cold]
+    pub(crate) fn defer_miss(&mut self, addr: usize, done: ir::Block, v: ir::Value) -> ir::Value {
+        let pending = self.cold_block();
+        self.b.ins().jump(pending, &[]);
+        self.b.seal_block(pending);
+        self.deferred = Some((addr, pending, v));
+        self.b.seal_block(done);
+        self.enter_value_block(done)
     }
 
     /// The rest of [`Lowerer::lower_send`] once the receiver and arguments
@@ -103,7 +153,45 @@ impl Lowerer<'_> {
         args: Vec<Arg>,
         doubles: bool,
     ) -> ir::Value {
+        self.send_evaluated_with(s, rcvr, args, doubles, false, None)
+    }
+
+    /// [`Lowerer::send_evaluated`], where a guard miss need not rejoin the
+    /// fast code at once. With `defer`, the value a miss computes is not
+    /// joined with the inlined targets' here: the miss path is left open
+    /// ([`Lowerer::deferred`]) for the send this one is the argument of,
+    /// which finishes itself generically there (`cold_arg`: that path and
+    /// the value it computed) and joins after its own fast cases. So the
+    /// fast path's consumer sees the inlined result, with what is known of
+    /// it (a SmallInteger needs no tag test), as it would see a handler's
+    /// result computed at the meta level, and a miss pays one more generic
+    /// send, on the cold path.
+    pub(crate) fn send_evaluated_with(
+        &mut self,
+        s: &'static SendNode,
+        rcvr: ir::Value,
+        args: Vec<Arg>,
+        doubles: bool,
+        defer: bool,
+        cold_arg: Option<(ir::Block, ir::Value)>,
+    ) -> ir::Value {
         let done = self.value_block();
+        if let Some((pending, cold)) = cold_arg {
+            // The deferred miss path of the argument: this send, generic.
+            let here = self.b.current_block();
+            self.b.switch_to_block(pending);
+            let mut values = vec![rcvr];
+            for a in &args[..args.len() - 1] {
+                let v = self.realize(a);
+                values.push(v);
+            }
+            values.push(cold);
+            let v = self.generic_send(s, &values);
+            self.jump_with(done, v);
+            if let Some(here) = here {
+                self.b.switch_to_block(here);
+            }
+        }
         let generic = self.b.create_block();
         let mut fast = false;
         if let Some(Arg::Pending(inner, r, _)) = args.last().cloned() {
@@ -189,6 +277,9 @@ impl Lowerer<'_> {
             }
             self.generic_send(s, &values)
         };
+        if defer && guarded {
+            return self.defer_miss(s as *const SendNode as usize, done, v);
+        }
         self.join(done, v)
     }
 
@@ -2044,5 +2135,26 @@ fn fields_kind(class_side: bool) -> i64 {
         layout::KIND_CLASS
     } else {
         layout::KIND_OBJECT
+    }
+}
+
+/// The send (its node's address) that argument `a` of a send with special
+/// selector `special` and `argc` arguments is, when its guards' miss path
+/// may skip the join in front of that send (see
+/// [`Lowerer::send_evaluated_with`]): the send is an inline arithmetic or
+/// comparison, whose one argument is evaluated last, and `a` an ordinary
+/// send, plain or enforced.
+pub(crate) fn deferrable_arg(special: Option<SpecialOp>, argc: usize, a: &Node) -> Option<usize> {
+    if argc != 1 || !super::special::integer_op(special?) {
+        return None;
+    }
+    match a {
+        Node::Send(inner) | Node::Send0(inner) | Node::Send1(inner) if inner.special.is_none() => {
+            Some(&**inner as *const SendNode as usize)
+        }
+        Node::EnforcedSend(inner) if inner.special.is_none() && inner.lookup_class.is_none() => {
+            Some(&**inner as *const som_runtime::nodes::EnforcedSendNode as usize)
+        }
+        _ => None,
     }
 }

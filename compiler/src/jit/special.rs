@@ -663,7 +663,7 @@ pub(crate) fn arithmetic(op: SpecialOp) -> bool {
 
 /// The arithmetic and comparison selectors computed inline on small
 /// integers (and, but `&`, on Doubles).
-fn integer_op(op: SpecialOp) -> bool {
+pub(crate) fn integer_op(op: SpecialOp) -> bool {
     matches!(
         op,
         SpecialOp::Add

@@ -297,6 +297,13 @@ pub(crate) struct Lowerer<'a> {
     /// The slot facts of the next inlined activation's scope (from
     /// `arg_shapes_next`, once its body is known).
     pub slot_shapes_next: Vec<Option<(*const som_runtime::object::Shape, u64)>>,
+    /// Set by a send lowering its argument, that argument's send node (its
+    /// address): it may leave its miss path open (see
+    /// `Lowerer::send_evaluated_with`).
+    pub defer_join: Option<usize>,
+    /// A miss path left open: the send node (its address), the cold block
+    /// (not filled) and the value the send computed there.
+    pub deferred: Option<(usize, ir::Block, ir::Value)>,
 }
 
 /// Flags of loads and stores of VM data: aligned, and never trapping.

@@ -50,7 +50,7 @@ impl Lowerer<'_> {
 
     /// Whether `obj` is the current activation's `self` and a check that
     /// dominates the code being added proved it has field `i`.
-    fn knows_field(&self, obj: ir::Value, i: usize) -> bool {
+    pub(crate) fn knows_field(&self, obj: ir::Value, i: usize) -> bool {
         let kind = self.fields_kind_of(self.scope().method);
         self.fields_known(obj, i, kind)
     }
