@@ -399,22 +399,11 @@ impl Lowerer<'_> {
             }))
             .collect();
         let done = self.value_block();
-        if let Some((pending, cold)) = cold_arg {
-            // The deferred miss path of the argument: this send, generic.
-            let here = self.b.current_block();
-            self.b.switch_to_block(pending);
-            let r = self.slow_receiver(s, rcvr, reread);
-            let mut values = vec![r];
-            for a in &args[..args.len() - 1] {
-                let v = self.realize(a);
-                values.push(v);
-            }
-            values.push(cold);
-            let v = self.enforced_generic(s, &values);
-            self.jump_with(done, v);
-            if let Some(here) = here {
-                self.b.switch_to_block(here);
-            }
+        if let Some(open) = cold_arg {
+            self.fill_deferred(open, done, |l, cold| {
+                let r = l.slow_receiver(s, rcvr, reread);
+                l.enforced_generic(s, &[r, cold])
+            });
         }
         let generic = self.b.create_block();
         let mut fast = false;

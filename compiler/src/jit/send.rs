@@ -130,6 +130,26 @@ impl Lowerer<'_> {
         (v, cold)
     }
 
+    /// Fills `open`, the miss path its one argument left open (the block and
+    /// the argument's value there), with the send that argument belongs to,
+    /// made generically by `generic`, and joins `done`; lowering goes on in
+    /// the block it was in. (A deferring send has one argument, see
+    /// [`deferrable_arg`].)
+    pub(crate) fn fill_deferred(
+        &mut self,
+        (pending, cold): (ir::Block, ir::Value),
+        done: ir::Block,
+        generic: impl FnOnce(&mut Self, ir::Value) -> ir::Value,
+    ) {
+        let here = self.b.current_block();
+        self.b.switch_to_block(pending);
+        let v = generic(self, cold);
+        self.jump_with(done, v);
+        if let Some(here) = here {
+            self.b.switch_to_block(here);
+        }
+    }
+
     /// Leaves the miss path of the send at `addr` (its value `v`) open for
     /// the send it is the argument of, and continues at `done` with the
     /// inlined targets' value.
@@ -176,21 +196,8 @@ impl Lowerer<'_> {
         cold_arg: Option<(ir::Block, ir::Value)>,
     ) -> ir::Value {
         let done = self.value_block();
-        if let Some((pending, cold)) = cold_arg {
-            // The deferred miss path of the argument: this send, generic.
-            let here = self.b.current_block();
-            self.b.switch_to_block(pending);
-            let mut values = vec![rcvr];
-            for a in &args[..args.len() - 1] {
-                let v = self.realize(a);
-                values.push(v);
-            }
-            values.push(cold);
-            let v = self.generic_send(s, &values);
-            self.jump_with(done, v);
-            if let Some(here) = here {
-                self.b.switch_to_block(here);
-            }
+        if let Some(open) = cold_arg {
+            self.fill_deferred(open, done, |l, cold| l.generic_send(s, &[rcvr, cold]));
         }
         let generic = self.b.create_block();
         let mut fast = false;
